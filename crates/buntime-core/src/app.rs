@@ -1,0 +1,74 @@
+//! The seam between the pipeline and app hosting: app identity, resolution and serving.
+
+use std::any::Any;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::PluginError;
+use crate::public_routes::PublicRoutes;
+use crate::{Request, Response};
+
+/// What hooks learn about the app a request is for (the original's `AppInfo`).
+#[derive(Debug, Clone, Serialize)]
+pub struct AppInfo {
+    /// The app name (first path segment, including any `@range`, or the plugin base without `/`).
+    pub name: String,
+    /// The `package.json` version, else `0.0.0`.
+    pub version: String,
+    /// The app directory.
+    pub dir: PathBuf,
+    /// `{autoInstall, entrypoint, idleTimeout, lowMemory, maxRequests, publicRoutes, timeout, ttl}`.
+    pub config: Value,
+}
+
+/// An app that will serve a request, as resolved from its path.
+#[derive(Clone)]
+pub struct ResolvedApp {
+    /// Identity for hooks.
+    pub info: Arc<AppInfo>,
+    /// The path prefix the app is mounted at (`/todo`, `/todo@1`, or a plugin base).
+    pub base_path: String,
+    /// The request body limit for this app.
+    pub max_body_bytes: u64,
+    /// The app's public routes, relative to `base_path`.
+    pub public_routes: Option<Arc<PublicRoutes>>,
+    /// Backend-specific data (the worker config, the static root, …).
+    pub target: Arc<dyn Any + Send + Sync>,
+}
+
+impl std::fmt::Debug for ResolvedApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolvedApp").field("info", &self.info).field("base_path", &self.base_path).finish_non_exhaustive()
+    }
+}
+
+/// Hosts apps: resolves paths to apps and serves requests for them.
+#[async_trait]
+pub trait AppBackend: Send + Sync + 'static {
+    /// Resolves the worker app for `path`, if any (`/todo/x` → the `todo` app).
+    ///
+    /// # Errors
+    /// An app was found but cannot be used (for example, an invalid manifest).
+    async fn resolve(&self, path: &str) -> Result<Option<ResolvedApp>, PluginError>;
+
+    /// Resolves the serverless app of a plugin whose manifest has `entrypoint`.
+    ///
+    /// # Errors
+    /// The plugin's worker config is invalid.
+    async fn resolve_plugin_app(&self, dir: &std::path::Path, base: &str, manifest: &serde_json::Map<String, Value>) -> Result<ResolvedApp, PluginError>;
+
+    /// Serves `req` (whose path still includes `app.base_path`) with `app`.
+    async fn serve(&self, app: &ResolvedApp, req: Request) -> Response;
+}
+
+/// What plugins can see of the worker pool (spec §9.8).
+pub trait PoolView: Send + Sync + 'static {
+    /// `getMetrics()`.
+    fn metrics(&self) -> Value;
+    /// `getWorkerStats()`.
+    fn worker_stats(&self) -> Value;
+}

@@ -1,0 +1,98 @@
+//! Body helpers: the size limit check and a body wrapper that holds a generation's in-flight guard
+//! until the response has been fully sent.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Frame, SizeHint};
+
+use crate::generation::InflightGuard;
+
+/// Returns whether `Content-Length` says the body is larger than `limit` (or is unreadable).
+pub fn declared_too_large(headers: &HeaderMap, limit: u64) -> bool {
+    match headers.get(http::header::CONTENT_LENGTH) {
+        None => false,
+        Some(v) => match v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()) {
+            Some(n) => n > limit,
+            None => true,
+        },
+    }
+}
+
+/// Returns whether the request may carry a body (a length above zero, or chunked).
+pub fn has_body(headers: &HeaderMap) -> bool {
+    match headers.get(http::header::CONTENT_LENGTH) {
+        Some(v) => v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()).is_none_or(|n| n > 0),
+        None => headers.contains_key(http::header::TRANSFER_ENCODING),
+    }
+}
+
+/// Caps a body at `limit` bytes; reading past it fails with a length-limit error that axum's
+/// extractors turn into 413.
+pub fn limited(body: Body, limit: u64) -> Body {
+    Body::new(http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)))
+}
+
+/// A response body that keeps its generation "in flight" until it ends or is dropped.
+#[derive(Debug)]
+pub struct GuardedBody {
+    inner: Body,
+    _guard: InflightGuard,
+}
+
+impl GuardedBody {
+    /// Wraps `inner`, holding `guard` for as long as the body lives.
+    pub fn new(inner: Body, guard: InflightGuard) -> Self {
+        Self { inner, _guard: guard }
+    }
+}
+
+impl http_body::Body for GuardedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn declared_lengths_over_the_limit_or_unreadable_are_too_large() {
+        assert!(!declared_too_large(&headers(&[]), 10));
+        assert!(!declared_too_large(&headers(&[("content-length", "10")]), 10));
+        assert!(declared_too_large(&headers(&[("content-length", "11")]), 10));
+        assert!(declared_too_large(&headers(&[("content-length", "-1")]), 10));
+        assert!(declared_too_large(&headers(&[("content-length", "lots")]), 10));
+    }
+
+    #[test]
+    fn bodies_are_detected_by_length_or_chunking() {
+        assert!(!has_body(&headers(&[])));
+        assert!(!has_body(&headers(&[("content-length", "0")])));
+        assert!(has_body(&headers(&[("content-length", "3")])));
+        assert!(has_body(&headers(&[("transfer-encoding", "chunked")])));
+    }
+}

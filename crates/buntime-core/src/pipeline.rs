@@ -1,0 +1,287 @@
+//! The request pipeline outside the REST API: resolve the target, enforce the body limit, run
+//! `on_request` hooks, route (plugin routers, serverless plugin apps, worker apps), run
+//! `on_response` hooks, and stamp the request id and generation.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::OriginalUri;
+use futures_util::FutureExt;
+use http::{HeaderValue, StatusCode, Uri};
+use tower::ServiceExt;
+
+use crate::app::{AppBackend, ResolvedApp};
+use crate::body::{GuardedBody, declared_too_large, has_body, limited};
+use crate::config::DEFAULT_BODY_LIMIT;
+use crate::generation::{Generation, LoadedPlugin};
+use crate::plugin::{Flow, RequestContext};
+use crate::respond;
+use crate::{GENERATION_HEADER, REQUEST_ID_HEADER, Request, Response};
+
+/// The pipeline's fixed collaborators.
+#[derive(Clone, Default)]
+#[allow(missing_debug_implementations)]
+pub struct Pipeline {
+    /// Hosts worker apps and serverless plugin apps; `None` serves plugins only.
+    pub apps: Option<Arc<dyn AppBackend>>,
+}
+
+/// Where a request is headed, decided before any hook runs.
+enum Target {
+    /// A plugin owns the first path segment.
+    Plugin(usize),
+    /// A worker app owns it.
+    App(ResolvedApp),
+    /// An app was found but cannot be used; answered after the hooks ran.
+    BrokenApp(crate::error::PluginError),
+    Nothing,
+}
+
+impl Pipeline {
+    /// Serves `req` with `generation`. The request must already carry `x-request-id`.
+    pub async fn handle(&self, generation: Arc<Generation>, mut req: Request) -> Response {
+        let guard = generation.enter();
+        let request_id: Arc<str> = req
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .into();
+        let path = req.uri().path().to_owned();
+        let target = self.resolve(&generation, &path).await;
+
+        let (app, plugin_app, limit, public) = match &target {
+            Target::Plugin(i) => {
+                let p = &generation.plugins[*i];
+                let base = p.manifest.base.as_ref().expect("plugins in by_base have a base");
+                let rel = base.strip(&path).unwrap_or("/");
+                let public = p.public_routes.as_ref().is_some_and(|r| r.matches(req.method().as_str(), rel));
+                let app = if p.manifest.entrypoint.is_some() {
+                    match &self.apps {
+                        Some(apps) => match apps.resolve_plugin_app(&p.dir, base.as_str(), &p.manifest.raw).await {
+                            Ok(a) => Some(a),
+                            Err(e) => return finish(respond::plugin_error(&e), &request_id, &generation, guard),
+                        },
+                        None => None,
+                    }
+                } else {
+                    None
+                };
+                let limit = app.as_ref().map_or(DEFAULT_BODY_LIMIT, |a| a.max_body_bytes);
+                (app.as_ref().map(|a| a.info.clone()), app, limit, public)
+            }
+            Target::App(a) => {
+                let rel = path.strip_prefix(a.base_path.as_str()).filter(|r| !r.is_empty()).unwrap_or("/");
+                let public = a.public_routes.as_ref().is_some_and(|r| r.matches(req.method().as_str(), rel));
+                (Some(a.info.clone()), None, a.max_body_bytes, public)
+            }
+            Target::BrokenApp(_) | Target::Nothing => (None, None, DEFAULT_BODY_LIMIT, false),
+        };
+        let public = public
+            || generation.global_public.iter().any(|&i| {
+                generation.plugins[i].public_routes.as_ref().is_some_and(|r| r.matches(req.method().as_str(), &path))
+            });
+
+        if declared_too_large(req.headers(), limit) {
+            return finish(respond::text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"), &request_id, &generation, guard);
+        }
+        let (parts, body) = req.into_parts();
+        req = Request::from_parts(parts, limited(body, limit));
+
+        let cx = RequestContext {
+            request_id: request_id.clone(),
+            generation: generation.number,
+            is_public: public,
+            app,
+            services: generation.services.clone(),
+        };
+
+        for &i in &generation.request_hooks {
+            let p = &generation.plugins[i];
+            match AssertUnwindSafe(p.plugin.on_request(&mut req, &cx)).catch_unwind().await {
+                Ok(Ok(Flow::Continue)) => {}
+                Ok(Ok(Flow::Replace(next))) => req = next,
+                Ok(Ok(Flow::Respond(res))) => return finish(res, &request_id, &generation, guard),
+                Ok(Err(e)) => {
+                    log_hook_error(p, "on_request", &e);
+                    return finish(respond::plugin_error(&e), &request_id, &generation, guard);
+                }
+                Err(_) => {
+                    tracing::error!(plugin = %p.name(), hook = "on_request", request_id = %request_id, "Plugin hook panicked.");
+                    return finish(respond::plugin_panic(), &request_id, &generation, guard);
+                }
+            }
+        }
+
+        let res = self.route(&generation, target, plugin_app, req).await;
+        let res = run_response_hooks(&generation, res, &cx).await;
+        finish(res, &request_id, &generation, guard)
+    }
+
+    async fn resolve(&self, generation: &Generation, path: &str) -> Target {
+        let segment = first_segment(path);
+        if let Some(&i) = generation.by_base.get(segment) {
+            return Target::Plugin(i);
+        }
+        let Some(apps) = &self.apps else { return Target::Nothing };
+        match apps.resolve(path).await {
+            Ok(Some(app)) => Target::App(app),
+            Ok(None) => Target::Nothing,
+            Err(e) => Target::BrokenApp(e),
+        }
+    }
+
+    async fn route(&self, generation: &Generation, target: Target, plugin_app: Option<ResolvedApp>, mut req: Request) -> Response {
+        match target {
+            Target::Plugin(i) => {
+                let p = &generation.plugins[i];
+                let path = req.uri().path().to_owned();
+                if let Some(router) = &p.router {
+                    let fallback = match (&plugin_app, &self.apps) {
+                        (Some(_), _) => true,
+                        (None, Some(apps)) => matches!(apps.resolve(&path).await, Ok(Some(_))),
+                        (None, None) => false,
+                    };
+                    // A router's 404 hands the request on, so keep the body replayable when
+                    // something comes after it.
+                    let replay = if fallback && has_body(req.headers()) {
+                        let (parts, body) = req.into_parts();
+                        match axum::body::to_bytes(body, usize::MAX).await {
+                            Ok(bytes) => {
+                                req = Request::from_parts(parts, Body::from(bytes.clone()));
+                                Some(bytes)
+                            }
+                            Err(_) => return respond::text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"),
+                        }
+                    } else {
+                        None
+                    };
+                    let (parts, body) = req.into_parts();
+                    let mut inner = Request::from_parts(parts.clone(), body);
+                    let base = p.manifest.base.as_ref().expect("routed plugins have a base");
+                    rewrite_path(&mut inner, base.strip(&path).unwrap_or("/"));
+                    let res = match AssertUnwindSafe(router.clone().oneshot(inner)).catch_unwind().await {
+                        Ok(Ok(res)) => res,
+                        Ok(Err(never)) => match never {},
+                        Err(_) => {
+                            tracing::error!(plugin = %p.name(), hook = "routes", "Plugin route handler panicked.");
+                            return respond::plugin_panic();
+                        }
+                    };
+                    if res.status() != StatusCode::NOT_FOUND || !fallback {
+                        return res;
+                    }
+                    req = Request::from_parts(parts, replay.map(Body::from).unwrap_or_default());
+                }
+                if let (Some(app), Some(apps)) = (&plugin_app, &self.apps) {
+                    return apps.serve(app, req).await;
+                }
+                match &self.apps {
+                    Some(apps) => match apps.resolve(&path).await {
+                        Ok(Some(app)) => apps.serve(&app, req).await,
+                        Ok(None) => not_found(),
+                        Err(e) => respond::plugin_error(&e),
+                    },
+                    None => not_found(),
+                }
+            }
+            Target::App(app) => match &self.apps {
+                Some(apps) => apps.serve(&app, req).await,
+                None => not_found(),
+            },
+            Target::BrokenApp(e) => {
+                tracing::error!(error = %e, path = %req.uri().path(), "App cannot be served.");
+                respond::plugin_error(&e)
+            }
+            Target::Nothing => not_found(),
+        }
+    }
+}
+
+async fn run_response_hooks(generation: &Generation, mut res: Response, cx: &RequestContext) -> Response {
+    for &i in &generation.response_hooks {
+        let p = &generation.plugins[i];
+        match AssertUnwindSafe(p.plugin.on_response(&mut res, cx)).catch_unwind().await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                log_hook_error(p, "on_response", &e);
+                return respond::plugin_error(&e);
+            }
+            Err(_) => {
+                tracing::error!(plugin = %p.name(), hook = "on_response", request_id = %cx.request_id, "Plugin hook panicked.");
+                return respond::plugin_panic();
+            }
+        }
+    }
+    res
+}
+
+fn log_hook_error(p: &LoadedPlugin, hook: &str, e: &crate::error::PluginError) {
+    if e.kind() == crate::error::ErrorKind::Internal {
+        tracing::error!(plugin = %p.name(), hook, error = %e, "Plugin hook failed.");
+    } else {
+        tracing::debug!(plugin = %p.name(), hook, error = %e, "Plugin hook answered with an error.");
+    }
+}
+
+fn finish(res: Response, request_id: &str, generation: &Generation, guard: crate::generation::InflightGuard) -> Response {
+    let (mut parts, body) = res.into_parts();
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        parts.headers.insert(REQUEST_ID_HEADER, v);
+    }
+    parts.headers.insert(GENERATION_HEADER, HeaderValue::from(generation.number));
+    Response::from_parts(parts, Body::new(GuardedBody::new(body, guard)))
+}
+
+fn not_found() -> Response {
+    respond::text(StatusCode::NOT_FOUND, "Not Found")
+}
+
+/// Returns `/seg` for `/seg/rest` (or `/seg`), `/` for `/`.
+pub fn first_segment(path: &str) -> &str {
+    let rest = &path[1.min(path.len())..];
+    match rest.find('/') {
+        Some(i) => &path[..=i],
+        None => path,
+    }
+}
+
+/// Points `req` at `path`, keeping the query; the original URI stays available as `OriginalUri`.
+pub fn rewrite_path(req: &mut Request, path: &str) {
+    let original = req.uri().clone();
+    let pq = match original.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    let mut parts = original.clone().into_parts();
+    if let Ok(pq) = pq.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = Uri::from_parts(parts) {
+            if req.extensions().get::<OriginalUri>().is_none() {
+                req.extensions_mut().insert(OriginalUri(original));
+            }
+            *req.uri_mut() = uri;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_segment_takes_one_segment() {
+        assert_eq!(first_segment("/hello/api/x"), "/hello");
+        assert_eq!(first_segment("/hello"), "/hello");
+        assert_eq!(first_segment("/"), "/");
+    }
+
+    #[test]
+    fn rewrite_keeps_query_and_original() {
+        let mut req = http::Request::builder().uri("/hello/api/x?a=1").body(Body::empty()).unwrap();
+        rewrite_path(&mut req, "/api/x");
+        assert_eq!(req.uri().to_string(), "/api/x?a=1");
+        assert_eq!(req.extensions().get::<OriginalUri>().unwrap().0.path(), "/hello/api/x");
+    }
+}
