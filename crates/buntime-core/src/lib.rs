@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod body;
+pub mod bun;
 pub mod config;
 pub mod discovery;
 pub mod error;

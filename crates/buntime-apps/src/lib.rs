@@ -1,0 +1,9 @@
+//! Buntime's app hosting: resolving `/<app>[@range]` to an app directory, worker config, static
+//! SPAs served directly, uploads, and the hand-off of JS apps to a worker pool ([`Dispatcher`]).
+//!
+//! It does not own worker processes: `buntime-pool` implements [`Dispatcher`].
+#![forbid(unsafe_code)]
+
+pub mod worker_spec;
+
+pub use worker_spec::{Dispatcher, WorkerSpec};

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Sets up everything Buntime needs on a fresh machine: a pinned Bun (from the npm registry, into
+# .tools/), the JS packages of the examples, and a release build of the runtime.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUN_VERSION="${BUN_VERSION:-1.3.10}"
+BUN=".tools/node_modules/bun/bin/bun.exe"
+
+if [ ! -x "$BUN" ] || [ "$("$BUN" --version 2>/dev/null)" != "$BUN_VERSION" ]; then
+  echo "==> installing bun@$BUN_VERSION into .tools/"
+  command -v npm >/dev/null || { echo "npm is required to install Bun (apt-get install npm)" >&2; exit 1; }
+  mkdir -p .tools
+  npm install --prefix .tools --no-audit --no-fund --loglevel=error "bun@$BUN_VERSION" >/dev/null
+fi
+echo "==> bun $("$BUN" --version)"
+
+# JS workspaces (packages/, examples/): installed only when present.
+if [ -f package.json ]; then
+  echo "==> installing JS dependencies"
+  "$BUN" install --frozen-lockfile 2>/dev/null || "$BUN" install
+fi
+
+if [ "${SKIP_CARGO_BUILD:-0}" != "1" ]; then
+  echo "==> building the runtime (release)"
+  cargo build --release --bin buntime
+fi
