@@ -1,0 +1,8 @@
+//! The native plugins compiled into the stock `buntime` binary.
+
+use buntime_server::RuntimeBuilder;
+
+/// Registers every bundled native plugin; each loads only when a manifest names it.
+pub(crate) fn register(builder: RuntimeBuilder) -> RuntimeBuilder {
+    builder.native(buntime_plugin_hello::NAME, buntime_plugin_hello::HelloPlugin::new)
+}

@@ -1,0 +1,79 @@
+//! The top-level service: request ids, the REST API (behind the guard), `/.well-known/buntime`,
+//! and everything else through the plugin pipeline.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use buntime_core::pipeline::rewrite_path;
+use buntime_core::{GENERATION_HEADER, REQUEST_ID_HEADER, Response, VERSION, respond};
+use http::{HeaderValue, StatusCode};
+use tower::ServiceExt;
+
+use crate::runtime::Shared;
+
+/// Builds the service the listener serves.
+pub(crate) fn service(shared: Arc<Shared>) -> Router {
+    Router::new().fallback(dispatch).with_state(shared)
+}
+
+async fn dispatch(State(shared): State<Arc<Shared>>, mut req: Request) -> Response {
+    let request_id = ensure_request_id(&mut req);
+    let path = req.uri().path();
+    let api_path = shared.config.api_path.as_str();
+    if let Some(rest) = path.strip_prefix(api_path).filter(|r| r.is_empty() || r.starts_with('/')) {
+        let rel = if rest.is_empty() { "/".to_owned() } else { rest.to_owned() };
+        let mut res = api(&shared, req, &rel).await;
+        stamp(&mut res, &request_id, shared.live.load().number);
+        return res;
+    }
+    if path == "/.well-known/buntime" {
+        let mut res = respond::json(StatusCode::OK, &serde_json::json!({ "api": api_path, "version": VERSION }));
+        stamp(&mut res, &request_id, shared.live.load().number);
+        return res;
+    }
+    let generation = shared.live.load();
+    if generation.number == 0 {
+        let mut res = respond::json_error(StatusCode::SERVICE_UNAVAILABLE, "STARTING", "The runtime is still loading its plugins.");
+        res.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+        stamp(&mut res, &request_id, 0);
+        return res;
+    }
+    shared.pipeline.handle(generation, req).await
+}
+
+async fn api(shared: &Shared, mut req: Request, rel: &str) -> Response {
+    if let Err(res) = shared.guard.check(&mut req, rel).await {
+        return res;
+    }
+    rewrite_path(&mut req, rel);
+    let Some(router) = shared.api.get() else {
+        return respond::json_error(StatusCode::SERVICE_UNAVAILABLE, "STARTING", "The runtime is starting.");
+    };
+    match router.clone().oneshot(req).await {
+        Ok(res) => res,
+        Err(never) => match never {},
+    }
+}
+
+/// Keeps a sane incoming `x-request-id`, else sets a fresh UUIDv4; returns it.
+fn ensure_request_id(req: &mut Request<Body>) -> String {
+    if let Some(v) = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()) {
+        if !v.is_empty() && v.len() <= 200 {
+            return v.to_owned();
+        }
+    }
+    let id = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid().to_string();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        req.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    id
+}
+
+fn stamp(res: &mut Response, request_id: &str, generation: u64) {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        res.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    res.headers_mut().insert(GENERATION_HEADER, HeaderValue::from(generation));
+}

@@ -1,0 +1,353 @@
+//! The runtime: its builder, the shared state every request reads, and `serve`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use buntime_core::app::{AppBackend, PoolView};
+use buntime_core::loader::{INIT_TIMEOUT, LoadInputs};
+use buntime_core::pipeline::Pipeline;
+use buntime_core::plugin::{NativeRegistry, Plugin, PluginContext, ServerInfo};
+use buntime_core::script::ScriptHostFactory;
+use buntime_core::{Env, Generation, Live, PluginError, RuntimeConfig};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::guard::{ApiGuard, OpenGuard};
+
+/// Why the runtime could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] buntime_core::config::ConfigError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The server failed while running.
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Assembles a runtime: configuration, native plugins, and the optional app and script hosts.
+#[must_use]
+pub struct RuntimeBuilder {
+    config: RuntimeConfig,
+    env: Env,
+    natives: NativeRegistry,
+    scripts: Option<Arc<dyn ScriptHostFactory>>,
+    apps: Option<Arc<dyn AppBackend>>,
+    pool: Option<Arc<dyn PoolView>>,
+    guard: Arc<dyn ApiGuard>,
+    api_routes: Vec<Router>,
+    init_timeout: Duration,
+    on_shutdown: Vec<Box<dyn FnOnce() -> futures_like::BoxFuture + Send>>,
+}
+
+impl std::fmt::Debug for RuntimeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuntimeBuilder").field("natives", &self.natives).finish_non_exhaustive()
+    }
+}
+
+/// Boxed futures without pulling in `futures` for one type.
+pub(crate) mod futures_like {
+    /// A boxed, sendable unit future.
+    pub(crate) type BoxFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+}
+
+impl RuntimeBuilder {
+    /// Registers a native plugin under `name`: a manifest whose `name` (or `native:` key) is
+    /// `name` instantiates it with `factory`.
+    pub fn native<F, P>(mut self, name: &str, factory: F) -> Self
+    where
+        F: Fn(&PluginContext) -> Result<P, PluginError> + Send + Sync + 'static,
+        P: Plugin,
+    {
+        self.natives.register(name, factory);
+        self
+    }
+
+    /// Runs JS/TS plugins with `scripts` (the Bun plugin host).
+    pub fn scripts(mut self, scripts: Arc<dyn ScriptHostFactory>) -> Self {
+        self.scripts = Some(scripts);
+        self
+    }
+
+    /// Hosts apps with `apps`, and shows `pool` to plugins.
+    pub fn apps(mut self, apps: Arc<dyn AppBackend>, pool: Option<Arc<dyn PoolView>>) -> Self {
+        self.apps = Some(apps);
+        self.pool = pool;
+        self
+    }
+
+    /// Guards the REST API with `guard` (authentication, permissions, CSRF).
+    pub fn guard(mut self, guard: Arc<dyn ApiGuard>) -> Self {
+        self.guard = guard;
+        self
+    }
+
+    /// Adds REST routes (paths relative to the API mount, e.g. `/keys`), guarded like the rest.
+    pub fn api_routes(mut self, router: Router) -> Self {
+        self.api_routes.push(router);
+        self
+    }
+
+    /// Shortens the `on_init` timeout (tests).
+    pub fn init_timeout(mut self, timeout: Duration) -> Self {
+        self.init_timeout = timeout;
+        self
+    }
+
+    /// Runs `f` at shutdown, after plugins shut down (e.g. stopping the worker pool).
+    pub fn on_shutdown<F, Fut>(mut self, f: F) -> Self
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.on_shutdown.push(Box::new(move || Box::pin(f())));
+        self
+    }
+
+    /// Builds the runtime (nothing is loaded or bound yet).
+    pub fn build(self) -> Runtime {
+        let config = Arc::new(self.config);
+        let inputs = LoadInputs {
+            config: config.clone(),
+            env: Arc::new(self.env),
+            natives: Arc::new(self.natives),
+            scripts: self.scripts,
+            pool: self.pool,
+            init_timeout: self.init_timeout,
+        };
+        let shared = Arc::new(Shared {
+            api: OnceLock::new(),
+            config,
+            inputs,
+            live: Live::new(Generation::empty()),
+            pipeline: Pipeline { apps: self.apps },
+            guard: self.guard,
+            reload_lock: tokio::sync::Mutex::new(()),
+            draining: AtomicBool::new(false),
+            server: OnceLock::new(),
+            retiring: Mutex::new(Vec::new()),
+            shutdown_hooks: Mutex::new(self.on_shutdown),
+            shutdown: tokio::sync::Notify::new(),
+        });
+        let api = crate::api::router(&shared, self.api_routes);
+        let _ = shared.api.set(api);
+        Runtime { shared }
+    }
+}
+
+/// State shared by every request and the reload coordinator.
+pub(crate) struct Shared {
+    pub(crate) config: Arc<RuntimeConfig>,
+    pub(crate) inputs: LoadInputs,
+    pub(crate) live: Live,
+    pub(crate) pipeline: Pipeline,
+    pub(crate) guard: Arc<dyn ApiGuard>,
+    pub(crate) api: OnceLock<Router>,
+    /// Serializes reloads.
+    pub(crate) reload_lock: tokio::sync::Mutex<()>,
+    /// Set once shutdown begins: readiness fails, new work is refused.
+    pub(crate) draining: AtomicBool,
+    /// The bound address, once listening.
+    pub(crate) server: OnceLock<ServerInfo>,
+    /// Old generations draining in the background.
+    pub(crate) retiring: Mutex<Vec<JoinHandle<()>>>,
+    shutdown_hooks: Mutex<Vec<Box<dyn FnOnce() -> futures_like::BoxFuture + Send>>>,
+    /// Woken to stop serving (signals, or [`RuntimeHandle::shutdown`]).
+    pub(crate) shutdown: tokio::sync::Notify,
+}
+
+impl Shared {
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+}
+
+/// A built runtime, ready to serve.
+#[derive(Clone)]
+pub struct Runtime {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("generation", &self.shared.live.load().number).finish()
+    }
+}
+
+/// A handle on a runtime serving in the background (tests and embedders).
+#[derive(Debug)]
+pub struct RuntimeHandle {
+    /// The bound address.
+    pub addr: SocketAddr,
+    runtime: Runtime,
+    task: JoinHandle<Result<(), ServeError>>,
+}
+
+impl RuntimeHandle {
+    /// Returns `http://<addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Returns the runtime.
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// Shuts down as SIGTERM would (drain, `on_shutdown` in reverse) and waits for it.
+    ///
+    /// # Errors
+    /// The server failed while running.
+    pub async fn shutdown(self) -> Result<(), ServeError> {
+        self.runtime.shared.shutdown.notify_one();
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(ServeError::Io(std::io::Error::other(e))),
+        }
+    }
+}
+
+impl Runtime {
+    /// Starts building a runtime from its configuration and environment.
+    pub fn builder(config: RuntimeConfig, env: Env) -> RuntimeBuilder {
+        RuntimeBuilder {
+            config,
+            env,
+            natives: NativeRegistry::default(),
+            scripts: None,
+            apps: None,
+            pool: None,
+            guard: Arc::new(OpenGuard),
+            api_routes: Vec::new(),
+            init_timeout: INIT_TIMEOUT,
+            on_shutdown: Vec::new(),
+        }
+    }
+
+    /// Returns the live generation.
+    pub fn generation(&self) -> Arc<Generation> {
+        self.shared.live.load()
+    }
+
+    /// Returns the configuration.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.shared.config
+    }
+
+    /// Reloads plugins: scan, validate, sort, init, swap; the old generation drains, then shuts down.
+    ///
+    /// # Errors
+    /// Every problem found; the old generation keeps serving.
+    pub async fn reload(&self) -> Result<crate::ReloadReport, crate::ReloadError> {
+        crate::reload::reload(&self.shared).await
+    }
+
+    /// Binds `RUNTIME_HOST:PORT`, loads plugins, and serves until SIGINT or SIGTERM; then drains
+    /// in-flight requests, runs `on_shutdown` in reverse order, and returns.
+    ///
+    /// # Errors
+    /// The address cannot be bound, or the server fails.
+    pub async fn serve(self) -> Result<(), ServeError> {
+        let addr = format!("{}:{}", self.shared.config.host, self.shared.config.port);
+        let listener = TcpListener::bind(&addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            crate::shutdown::wait_for_signal().await;
+            shared.shutdown.notify_one();
+        });
+        self.serve_on(listener).await
+    }
+
+    /// Serves on an already bound listener in the background (tests bind `127.0.0.1:0`).
+    ///
+    /// # Errors
+    /// The listener's address cannot be read.
+    pub async fn spawn(self, listener: TcpListener) -> Result<RuntimeHandle, ServeError> {
+        let addr = listener.local_addr()?;
+        let runtime = self.clone();
+        let task = tokio::spawn(self.serve_on(listener));
+        // Wait until the first generation is live, so callers see a ready runtime.
+        while runtime.generation().number == 0 && !task.is_finished() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(RuntimeHandle { addr, runtime, task })
+    }
+
+    async fn serve_on(self, listener: TcpListener) -> Result<(), ServeError> {
+        let addr = listener.local_addr()?;
+        let info = ServerInfo { addr, api_path: self.shared.config.api_path.clone() };
+        let _ = self.shared.server.set(info.clone());
+        tracing::info!(url = %format!("http://{addr}"), api = %self.shared.config.api_path, "Runtime listening; loading plugins.");
+
+        let app = crate::dispatch::service(self.shared.clone());
+        let shared = self.shared.clone();
+        let boot = tokio::spawn(async move { crate::reload::boot(&shared).await });
+
+        let shared = self.shared.clone();
+        let stop = async move {
+            shared.shutdown.notified().await;
+            shared.draining.store(true, Ordering::Release);
+            tracing::info!("Shutdown requested; draining in-flight requests.");
+        };
+        let server = axum::serve(listener, app).with_graceful_shutdown(stop);
+        let grace = self.shared.config.shutdown_grace;
+        let serving = tokio::spawn(server.into_future());
+        // Once the stop signal fires, give in-flight requests the grace period, then move on.
+        let result = {
+            let shared = self.shared.clone();
+            let mut serving = serving;
+            tokio::select! {
+                r = &mut serving => r,
+                () = async {
+                    while !shared.is_draining() {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    tokio::time::sleep(grace).await;
+                } => {
+                    tracing::warn!(grace_ms = grace.as_millis() as u64, "Grace period over; closing remaining connections.");
+                    serving.abort();
+                    Ok(Ok(()))
+                }
+            }
+        };
+        boot.abort();
+        self.finish_shutdown().await;
+        match result {
+            Ok(r) => r.map_err(ServeError::Io),
+            Err(e) if e.is_cancelled() => Ok(()),
+            Err(e) => Err(ServeError::Io(std::io::Error::other(e))),
+        }
+    }
+
+    async fn finish_shutdown(&self) {
+        let shared = &self.shared;
+        // A reload in progress finishes first, so its generation is the one shut down.
+        let _lock = shared.reload_lock.lock().await;
+        let live = shared.live.load();
+        if !live.drain(shared.config.shutdown_grace).await {
+            tracing::warn!(inflight = live.inflight(), "Shutting down with requests still in flight.");
+        }
+        live.shut_down().await;
+        let retiring: Vec<_> = std::mem::take(&mut *shared.retiring.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for task in retiring {
+            let _ = task.await;
+        }
+        let hooks: Vec<_> = std::mem::take(&mut *shared.shutdown_hooks.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        for hook in hooks {
+            hook().await;
+        }
+        tracing::info!("Runtime stopped.");
+    }
+}

@@ -1,0 +1,247 @@
+//! `PluginHarness`: one plugin, loaded from its manifest by the real loader, served in-process.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use buntime_core::config::Env;
+use buntime_core::loader::{LoadInputs, build_generation};
+use buntime_core::manifest::Manifest;
+use buntime_core::pipeline::Pipeline;
+use buntime_core::plugin::{NativeRegistry, Plugin, PluginContext};
+use buntime_core::problem::Problem;
+use buntime_core::{Generation, PluginError, RuntimeConfig};
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+
+use crate::capture::LogCapture;
+
+/// Why a harness could not start the plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// The manifest or the plugin failed to load.
+    #[error("plugin did not load: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Load(Vec<Problem>),
+    /// The temporary plugin directory could not be written.
+    #[error("cannot prepare the plugin dir: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+type Factory = Arc<dyn Fn(&PluginContext) -> Result<Arc<dyn Plugin>, PluginError> + Send + Sync>;
+
+/// Configures one plugin for an in-process test.
+#[must_use]
+pub struct PluginHarness {
+    manifest: String,
+    factory: Factory,
+    env: Vec<(String, String)>,
+    files: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for PluginHarness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHarness").field("manifest", &self.manifest).finish_non_exhaustive()
+    }
+}
+
+impl PluginHarness {
+    /// Tests the plugin built by `factory`, configured by the manifest text `manifest_yaml`.
+    pub fn new<F, P>(manifest_yaml: &str, factory: F) -> Self
+    where
+        F: Fn(&PluginContext) -> Result<P, PluginError> + Send + Sync + 'static,
+        P: Plugin,
+    {
+        Self {
+            manifest: manifest_yaml.to_owned(),
+            factory: Arc::new(move |cx| factory(cx).map(|p| Arc::new(p) as Arc<dyn Plugin>)),
+            env: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Tests the plugin with the manifest file at `path` (e.g. the crate's own `manifest.yaml`).
+    ///
+    /// # Panics
+    /// When the file cannot be read (a test setup mistake).
+    pub fn from_manifest_file<F, P>(path: impl AsRef<std::path::Path>, factory: F) -> Self
+    where
+        F: Fn(&PluginContext) -> Result<P, PluginError> + Send + Sync + 'static,
+        P: Plugin,
+    {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        Self::new(&text, factory)
+    }
+
+    /// Sets an environment variable the plugin sees (through `ctx.setting`).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Writes an extra file into the plugin's directory.
+    pub fn file(mut self, rel_path: &str, contents: &str) -> Self {
+        self.files.push((rel_path.to_owned(), contents.to_owned()));
+        self
+    }
+
+    /// Loads the plugin (manifest validation, factory, `on_init`) and returns a running harness.
+    ///
+    /// # Errors
+    /// The manifest is invalid or the plugin failed to load; the error lists why.
+    pub async fn start(self) -> Result<StartedHarness, HarnessError> {
+        let logs = LogCapture::default();
+        let _guard = tracing::dispatcher::set_default(&logs.dispatch());
+        let root = tempfile::tempdir()?;
+        let dir = root.path().join("plugins").join("plugin");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("manifest.yaml"), &self.manifest)?;
+        for (rel, contents) in &self.files {
+            let p = dir.join(rel);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(p, contents)?;
+        }
+        let env = Env::from_pairs(self.env.clone());
+        let mut pairs = self.env.clone();
+        pairs.push(("RUNTIME_PLUGIN_DIRS".into(), root.path().join("plugins").display().to_string()));
+        pairs.push(("RUNTIME_WORKER_DIRS".into(), root.path().join("apps").display().to_string()));
+        let config = RuntimeConfig::from_env(&Env::from_pairs(pairs), root.path()).map_err(|e| HarnessError::Io(std::io::Error::other(e)))?;
+        // An invalid manifest gets no factory; the loader then reports exactly what is wrong.
+        let name = Manifest::parse(&self.manifest, &dir.join("manifest.yaml"), &[]).map(|(m, _)| m.name.as_str().to_owned()).unwrap_or_default();
+        let mut natives = NativeRegistry::default();
+        let factory = self.factory.clone();
+        natives.register(&name, move |cx| Ok(Forward(factory(cx)?)));
+        let inputs = LoadInputs {
+            config: Arc::new(config),
+            env: Arc::new(env),
+            natives: Arc::new(natives),
+            scripts: None,
+            pool: None,
+            init_timeout: buntime_core::loader::INIT_TIMEOUT,
+        };
+        let outcome = build_generation(&inputs, 1).await;
+        if !outcome.problems.is_empty() {
+            return Err(HarnessError::Load(outcome.problems));
+        }
+        Ok(StartedHarness { generation: Arc::new(outcome.generation), pipeline: Pipeline::default(), logs, _root: root })
+    }
+}
+
+/// Lets a boxed plugin be registered where a concrete type is expected.
+struct Forward(Arc<dyn Plugin>);
+
+#[async_trait::async_trait]
+impl Plugin for Forward {
+    async fn on_init(&self, cx: &PluginContext) -> Result<(), PluginError> {
+        self.0.on_init(cx).await
+    }
+    async fn on_request(&self, req: &mut buntime_core::Request, cx: &buntime_core::RequestContext) -> Result<buntime_core::Flow, PluginError> {
+        self.0.on_request(req, cx).await
+    }
+    async fn on_response(&self, res: &mut buntime_core::Response, cx: &buntime_core::RequestContext) -> Result<(), PluginError> {
+        self.0.on_response(res, cx).await
+    }
+    async fn on_server_start(&self, server: &buntime_core::ServerInfo) {
+        self.0.on_server_start(server).await;
+    }
+    async fn on_shutdown(&self) {
+        self.0.on_shutdown().await;
+    }
+    fn routes(&self) -> Option<axum::Router> {
+        self.0.routes()
+    }
+    fn provides(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        self.0.provides()
+    }
+    fn provides_json(&self) -> Option<Arc<dyn buntime_core::services::JsonService>> {
+        self.0.provides_json()
+    }
+    fn hooks(&self) -> buntime_core::Hooks {
+        self.0.hooks()
+    }
+}
+
+/// A loaded plugin, ready for requests.
+pub struct StartedHarness {
+    generation: Arc<Generation>,
+    pipeline: Pipeline,
+    logs: LogCapture,
+    _root: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for StartedHarness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartedHarness").field("generation", &self.generation).finish_non_exhaustive()
+    }
+}
+
+/// A response, fully read.
+#[derive(Debug, Clone)]
+pub struct TestResponse {
+    /// The status code (compare with a number: `res.status == 200`).
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    /// Returns the body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Returns the body parsed as JSON (`Value::Null` when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl StartedHarness {
+    /// Sends `GET path` through the pipeline.
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.request(Method::GET, path, Body::empty()).await
+    }
+
+    /// Sends a request through the pipeline (hooks, the plugin's routes, base stripping).
+    ///
+    /// # Panics
+    /// When `path` is not a valid URI path (a test mistake).
+    pub async fn request(&self, method: Method, path: &str, body: impl Into<Body>) -> TestResponse {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("x-request-id", "test-request")
+            .body(body.into())
+            .expect("test request parts are valid");
+        self.send(req).await
+    }
+
+    /// Sends a prepared request through the pipeline.
+    pub async fn send(&self, req: buntime_core::Request) -> TestResponse {
+        let _guard = tracing::dispatcher::set_default(&self.logs.dispatch());
+        let res = self.pipeline.handle(self.generation.clone(), req).await;
+        let (parts, body) = res.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+        TestResponse { status: parts.status, headers: parts.headers, body }
+    }
+
+    /// Returns the log lines captured so far (init logs included).
+    pub fn logs(&self) -> &LogCapture {
+        &self.logs
+    }
+
+    /// Returns the loaded generation (to inspect services or hook lists).
+    pub fn generation(&self) -> &Generation {
+        &self.generation
+    }
+
+    /// Runs `on_shutdown` and returns the captured logs.
+    pub async fn shutdown(self) -> LogCapture {
+        let _guard = tracing::dispatcher::set_default(&self.logs.dispatch());
+        self.generation.shut_down().await;
+        self.logs.clone()
+    }
+}
