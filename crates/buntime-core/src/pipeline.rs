@@ -57,16 +57,9 @@ impl Pipeline {
                 let base = p.manifest.base.as_ref().expect("plugins in by_base have a base");
                 let rel = base.strip(&path).unwrap_or("/");
                 let public = p.public_routes.as_ref().is_some_and(|r| r.matches(req.method().as_str(), rel));
-                let app = if p.manifest.entrypoint.is_some() {
-                    match &self.apps {
-                        Some(apps) => match apps.resolve_plugin_app(&p.dir, base.as_str(), &p.manifest.raw).await {
-                            Ok(a) => Some(a),
-                            Err(e) => return finish(respond::plugin_error(&e), &request_id, &generation, guard),
-                        },
-                        None => None,
-                    }
-                } else {
-                    None
+                let app = match self.plugin_app(p).await {
+                    Ok(a) => a,
+                    Err(e) => return finish(respond::plugin_error(&e), &request_id, &generation, guard),
                 };
                 let limit = app.as_ref().map_or(DEFAULT_BODY_LIMIT, |a| a.max_body_bytes);
                 (app.as_ref().map(|a| a.info.clone()), app, limit, public)
@@ -114,9 +107,29 @@ impl Pipeline {
             }
         }
 
+        // A replaced request is what every later step sees: route it by its own path.
+        let (target, plugin_app) = if req.uri().path() == path {
+            (target, plugin_app)
+        } else {
+            let new_path = req.uri().path().to_owned();
+            let target = self.resolve(&generation, &new_path).await;
+            let plugin_app = match &target {
+                Target::Plugin(i) => self.plugin_app(&generation.plugins[*i]).await.ok().flatten(),
+                _ => None,
+            };
+            (target, plugin_app)
+        };
         let res = self.route(&generation, target, plugin_app, req).await;
         let res = run_response_hooks(&generation, res, &cx).await;
         finish(res, &request_id, &generation, guard)
+    }
+
+    /// Resolves the serverless app of a plugin whose manifest has `entrypoint`.
+    async fn plugin_app(&self, p: &LoadedPlugin) -> Result<Option<ResolvedApp>, crate::error::PluginError> {
+        match (&p.manifest.entrypoint, &p.manifest.base, &self.apps) {
+            (Some(_), Some(base), Some(apps)) => apps.resolve_plugin_app(&p.dir, base.as_str(), &p.manifest.raw).await.map(Some),
+            _ => Ok(None),
+        }
     }
 
     async fn resolve(&self, generation: &Generation, path: &str) -> Target {
