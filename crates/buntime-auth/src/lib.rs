@@ -1,0 +1,17 @@
+//! Access control for Buntime's REST API: permissions and roles, the SQLite API-key store, the
+//! master key, CSRF checks, the `/keys` endpoints and the `buntime keys` CLI.
+//!
+//! It does not own routing, the API middleware itself or `/.well-known/buntime`: the server calls
+//! [`AccessControl::authorize`] and nests [`keys_router`].
+#![forbid(unsafe_code)]
+
+pub mod extract;
+pub mod expires;
+pub mod permission;
+pub mod routes;
+pub mod secret;
+pub mod store;
+
+pub use extract::extract_key;
+pub use permission::{Permission, Role};
+pub use store::{ApiKey, CreatedKey, KeyStore, NewKey, StoreError};
