@@ -1,0 +1,144 @@
+//! The `buntime` binary as an operator runs it: signals, bad configuration, `--help`, `check`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_buntime");
+const HELLO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../plugins");
+
+fn buntime(dir: &Path, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PORT", "0")
+        .env("RUNTIME_HOST", "127.0.0.1")
+        .env("RUNTIME_LOG_FORMAT", "json")
+        .env("RUNTIME_LOG_LEVEL", "info")
+        .env("RUNTIME_PLUGIN_DIRS", HELLO_DIR)
+        .env("RUNTIME_STATE_DIR", dir.join("state"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Starts the runtime and returns it with its URL and a reader over the remaining log lines.
+fn start(dir: &Path) -> (Child, String, std::sync::mpsc::Receiver<String>) {
+    let mut child = buntime(dir, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut url = None;
+    while Instant::now() < deadline {
+        let line = rx.recv_timeout(Duration::from_secs(20)).expect("runtime logged nothing");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["message"] == "Runtime listening; loading plugins." {
+            url = v["url"].as_str().map(str::to_owned);
+        }
+        if v["message"] == "Runtime ready." {
+            break;
+        }
+    }
+    (child, url.expect("the runtime logs its url").replace("0.0.0.0", "127.0.0.1"), rx)
+}
+
+fn http_get(url: &str) -> (u16, String) {
+    let out = Command::new("curl").args(["-s", "-o", "-", "-w", "\n%{http_code}", url]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap_or(0), body.to_owned())
+}
+
+fn stop_with(child: &mut Child, signal: &str) -> std::process::ExitStatus {
+    Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "runtime did not exit after {signal}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn rest(rx: &std::sync::mpsc::Receiver<String>) -> Vec<String> {
+    let mut lines = Vec::new();
+    while let Ok(l) = rx.recv_timeout(Duration::from_millis(500)) {
+        lines.push(l);
+    }
+    lines
+}
+
+#[test]
+fn sigterm_drains_runs_on_shutdown_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url, rx) = start(dir.path());
+    let (status, body) = http_get(&format!("{url}/hello/api/greeting"));
+    assert_eq!((status, body.as_str()), (200, r#"{"message":"Hello from Buntime"}"#));
+    let exit = stop_with(&mut child, "TERM");
+    assert!(exit.success(), "exit status {exit:?}");
+    let logs = rest(&rx).join("\n");
+    assert!(logs.contains("\"signal\":\"SIGTERM\""), "{logs}");
+    assert!(logs.contains("hello plugin shut down"), "{logs}");
+    assert!(logs.contains("\"plugin\":\"@buntime/plugin-hello\""), "plugin lines are tagged: {logs}");
+}
+
+#[test]
+fn sigint_also_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, _url, rx) = start(dir.path());
+    assert!(stop_with(&mut child, "INT").success());
+    assert!(rest(&rx).join("\n").contains("hello plugin shut down"));
+}
+
+#[test]
+fn a_bad_env_var_stops_startup_with_one_line_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = buntime(dir.path(), &[("RUNTIME_LOG_LEVEL", "loud")]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("RUNTIME_LOG_LEVEL") && err.contains("loud") && err.contains("debug, info, warn, error"), "{err}");
+}
+
+#[test]
+fn dotenv_files_configure_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "PORT=not-a-port\n").unwrap();
+    let out = Command::new(BIN).current_dir(dir.path()).env_clear().output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid PORT=\"not-a-port\""));
+}
+
+#[test]
+fn help_lists_commands_and_env_vars() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in ["serve", "check", "PORT", "RUNTIME_PLUGIN_DIRS", "RUNTIME_WORKER_DIRS", "RUNTIME_API_PREFIX", "RUNTIME_LOG_LEVEL", "RUNTIME_STATE_DIR", "NODE_ENV"] {
+        assert!(text.contains(needle), "--help lacks {needle}:\n{text}");
+    }
+}
+
+#[test]
+fn check_prints_the_load_plan_and_fails_on_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = buntime(dir.path(), &[]).arg("check").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1. @buntime/plugin-hello 1.0.0 /hello"));
+    let plugins = dir.path().join("plugins/bad");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::write(plugins.join("manifest.yaml"), "name: bad\nbase: /api\n").unwrap();
+    let out = buntime(dir.path(), &[("RUNTIME_PLUGIN_DIRS", dir.path().join("plugins").to_str().unwrap())]).arg("check").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("error:") && text.contains("`base`") && text.contains("reserved"), "{text}");
+}
