@@ -4,6 +4,10 @@
 //! It does not own worker processes: `buntime-pool` implements [`Dispatcher`].
 #![forbid(unsafe_code)]
 
+pub mod env;
+pub mod parse;
+pub mod range;
+pub mod resolver;
 pub mod worker_spec;
 
 pub use worker_spec::{Dispatcher, WorkerSpec};
