@@ -26,3 +26,8 @@ mod harness;
 
 pub use capture::LogCapture;
 pub use harness::{HarnessError, PluginHarness, StartedHarness, TestResponse};
+
+/// The Rust plugin guide; its code blocks run as doctests so the docs cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/plugins-rust.md")]
+pub struct PluginsRustGuide;
