@@ -1,0 +1,408 @@
+// Buntime plugin host: one Bun process per plugin generation. It connects to the Unix socket the
+// runtime gives it in BUNTIME_HOST_SOCKET, imports JS/TS plugins when asked, and answers hook,
+// route and service calls. The wire protocol is documented in docs/plugin-host-protocol.md; keep
+// PROTOCOL_MIN/MAX in step with crates/buntime-js/src/protocol.rs.
+//
+// Frame: u32 BE length of the rest | u32 BE header length | header (UTF-8 JSON) | body (bytes).
+
+const PROTOCOL_MIN = 1;
+const PROTOCOL_MAX = 1;
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+type Header = { t: string; id?: number; [k: string]: any };
+type HeaderPairs = [string, string][];
+
+interface Loaded {
+  name: string;
+  impl: any;
+  routesFetch?: (req: Request) => Response | Promise<Response>;
+  serverFetch?: (req: Request) => Response | Promise<Response>;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const EMPTY = new Uint8Array(0);
+
+const plugins = new Map<string, Loaded>();
+const provided = new Map<string, unknown>();
+const nativeServices = new Set<string>();
+const pendingCalls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+let nextCallId = 1;
+let welcomed = false;
+
+// ---- transport -------------------------------------------------------------------------------
+
+let sock: any;
+let inbuf: Uint8Array = EMPTY;
+let outbox: Uint8Array[] = [];
+let outboxBytes = 0;
+let blocked: Uint8Array | null = null;
+let flushScheduled = false;
+
+function frame(header: Header, body: Uint8Array = EMPTY): Uint8Array {
+  const h = encoder.encode(JSON.stringify(header));
+  const out = new Uint8Array(8 + h.length + body.length);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, 4 + h.length + body.length);
+  view.setUint32(4, h.length);
+  out.set(h, 8);
+  out.set(body, 8 + h.length);
+  return out;
+}
+
+function send(header: Header, body?: Uint8Array) {
+  const f = frame(header, body);
+  outbox.push(f);
+  outboxBytes += f.length;
+  if (!flushScheduled) {
+    flushScheduled = true;
+    queueMicrotask(flush);
+  }
+}
+
+function flush() {
+  flushScheduled = false;
+  if (blocked || outbox.length === 0 || !sock) return;
+  let data: Uint8Array;
+  if (outbox.length === 1) data = outbox[0]!;
+  else {
+    data = new Uint8Array(outboxBytes);
+    let o = 0;
+    for (const f of outbox) {
+      data.set(f, o);
+      o += f.length;
+    }
+  }
+  outbox = [];
+  outboxBytes = 0;
+  writeOut(data);
+}
+
+function writeOut(data: Uint8Array) {
+  const n = sock.write(data);
+  if (n < data.length) blocked = data.subarray(Math.max(n, 0));
+}
+
+function onDrain() {
+  if (blocked) {
+    const rest = blocked;
+    blocked = null;
+    writeOut(rest);
+  }
+  if (!blocked) flush();
+}
+
+function onData(chunk: Uint8Array) {
+  if (inbuf.length === 0) inbuf = chunk;
+  else {
+    const merged = new Uint8Array(inbuf.length + chunk.length);
+    merged.set(inbuf);
+    merged.set(chunk, inbuf.length);
+    inbuf = merged;
+  }
+  let off = 0;
+  while (inbuf.length - off >= 8) {
+    const view = new DataView(inbuf.buffer, inbuf.byteOffset + off);
+    const len = view.getUint32(0);
+    if (inbuf.length - off < 4 + len) break;
+    const hlen = view.getUint32(4);
+    const header = JSON.parse(decoder.decode(inbuf.subarray(off + 8, off + 8 + hlen))) as Header;
+    // Copy the body: the input buffer is reused by the socket.
+    const body = inbuf.slice(off + 8 + hlen, off + 4 + len);
+    off += 4 + len;
+    dispatch(header, body);
+  }
+  inbuf = off === inbuf.length ? EMPTY : inbuf.slice(off);
+}
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+function errorInfo(e: unknown): { message: string; stack?: string } {
+  if (e instanceof Error) return { message: e.message || String(e), stack: e.stack };
+  return { message: String(e) };
+}
+
+function reply(id: number, result: Record<string, unknown> = {}, body?: Uint8Array) {
+  send({ t: "ok", id, ...result }, body);
+}
+
+function replyError(id: number, e: unknown) {
+  send({ t: "error", id, ...errorInfo(e) });
+}
+
+function log(plugin: string, level: string, message: unknown, meta?: unknown) {
+  send({ t: "log", plugin, level, message: String(message), meta: meta === undefined ? undefined : safeJson(meta) });
+}
+
+function safeJson(v: unknown): Json {
+  try {
+    return JSON.parse(JSON.stringify(v)) ?? null;
+  } catch {
+    return String(v);
+  }
+}
+
+function pairs(headers: Headers): HeaderPairs {
+  const out: HeaderPairs = [];
+  headers.forEach((v, k) => {
+    if (k !== "set-cookie") out.push([k, v]);
+  });
+  for (const c of headers.getSetCookie()) out.push(["set-cookie", c]);
+  return out;
+}
+
+function hasBody(method: string) {
+  return method !== "GET" && method !== "HEAD";
+}
+
+function toRequest(h: Header, body: Uint8Array): Request {
+  return new Request(h.url, {
+    method: h.method,
+    headers: h.headers,
+    body: body.length > 0 && hasBody(h.method) ? body : undefined,
+  });
+}
+
+async function bytesOf(r: Request | Response): Promise<Uint8Array> {
+  if (r.body === null) return EMPTY;
+  return new Uint8Array(await r.arrayBuffer());
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms}ms`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+function callCore(plugin: string, method: string, args: unknown[]): Promise<unknown> {
+  const id = nextCallId++;
+  return new Promise((resolve, reject) => {
+    pendingCalls.set(id, { resolve, reject });
+    send({ t: "call", id, plugin, method, args: safeJson(args) });
+  });
+}
+
+function nativeProxy(name: string): unknown {
+  return new Proxy(
+    {},
+    {
+      get(_t, prop) {
+        // Not a thenable, and no symbol-keyed members: only named methods are forwarded.
+        if (typeof prop !== "string" || prop === "then") return undefined;
+        return (...args: unknown[]) => callCore(name, prop, args);
+      },
+    },
+  );
+}
+
+function getPlugin(name: string): unknown {
+  if (provided.has(name)) return provided.get(name);
+  if (nativeServices.has(name)) return nativeProxy(name);
+  return undefined;
+}
+
+// ---- loading ---------------------------------------------------------------------------------
+
+async function resolveImpl(mod: any, config: Record<string, unknown>): Promise<any> {
+  let v: any = mod;
+  // A module namespace (or object) with a default export is recursed into; without one, its named
+  // exports are the implementation.
+  for (let depth = 0; depth < 4 && v && typeof v === "object" && "default" in v && v.default != null; depth++) v = v.default;
+  if (typeof v === "function") v = await v(config);
+  if (v === null || v === undefined || (typeof v !== "object" && typeof v !== "function")) {
+    throw new Error("invalid plugin module structure: export a factory function, a PluginImpl object, or named PluginImpl fields");
+  }
+  // Module namespaces are frozen; copy so later reads are plain property reads.
+  return v[Symbol.toStringTag] === "Module" ? { ...v } : v;
+}
+
+async function withMiddleware(impl: any, dir: string, name: string): Promise<Loaded["routesFetch"]> {
+  const routes = impl.routes;
+  if (!routes || typeof routes.fetch !== "function") return undefined;
+  const plain = (req: Request) => routes.fetch(req);
+  if (!impl.middleware) return plain;
+  let HonoCtor: any;
+  try {
+    HonoCtor = (await import(Bun.resolveSync("hono", dir))).Hono;
+  } catch (e) {
+    log(name, "warn", `middleware ignored: cannot load hono from ${dir}: ${errorInfo(e).message}`);
+    return plain;
+  }
+  const app = new HonoCtor();
+  for (const m of Array.isArray(impl.middleware) ? impl.middleware : [impl.middleware]) app.use("*", m);
+  app.all("*", (c: any) => routes.fetch(c.req.raw));
+  return (req: Request) => app.fetch(req);
+}
+
+async function load(h: Header) {
+  const { name, dir, entry, config } = h;
+  if (plugins.has(name)) throw new Error(`plugin \`${name}\` is already loaded`);
+  for (const s of h.services ?? []) nativeServices.add(s);
+  const mod = await import(entry);
+  const impl = await resolveImpl(mod, config ?? {});
+  const logger = {
+    debug: (m: unknown, meta?: unknown) => log(name, "debug", m, meta),
+    info: (m: unknown, meta?: unknown) => log(name, "info", m, meta),
+    warn: (m: unknown, meta?: unknown) => log(name, "warn", m, meta),
+    error: (m: unknown, meta?: unknown) => log(name, "error", m, meta),
+  };
+  const ctx = {
+    config: config ?? {},
+    globalConfig: h.globalConfig,
+    logger,
+    pool: undefined,
+    getPlugin,
+    runtime: h.runtime,
+  };
+  if (typeof impl.onInit === "function") {
+    await withTimeout(Promise.resolve(impl.onInit(ctx)), h.initTimeoutMs ?? 30000, "initialization");
+  }
+  if (typeof impl.provides === "function") {
+    if (provided.has(name)) log(name, "warn", `overwriting the service provided under \`${name}\``);
+    provided.set(name, await impl.provides());
+  }
+  const loaded: Loaded = {
+    name,
+    impl,
+    routesFetch: await withMiddleware(impl, dir, name),
+    serverFetch: typeof impl.server?.fetch === "function" ? (req) => impl.server.fetch(req) : undefined,
+  };
+  plugins.set(name, loaded);
+  return {
+    hooks: {
+      onRequest: typeof impl.onRequest === "function",
+      onResponse: typeof impl.onResponse === "function",
+      onShutdown: typeof impl.onShutdown === "function",
+      onServerStart: typeof impl.onServerStart === "function",
+      routes: loaded.routesFetch !== undefined,
+      serverFetch: loaded.serverFetch !== undefined,
+      provides: provided.has(name) && typeof impl.provides === "function",
+    },
+  };
+}
+
+function plugin(name: string): Loaded {
+  const p = plugins.get(name);
+  if (!p) throw new Error(`plugin \`${name}\` is not loaded in this host`);
+  return p;
+}
+
+// ---- dispatch --------------------------------------------------------------------------------
+
+async function handle(h: Header, body: Uint8Array) {
+  const id = h.id!;
+  switch (h.t) {
+    case "load":
+      return reply(id, await load(h));
+    case "services":
+      for (const s of h.names ?? []) nativeServices.add(s);
+      return reply(id);
+    case "fetch": {
+      const p = plugin(h.plugin);
+      const fn = h.target === "server" ? p.serverFetch : p.routesFetch;
+      if (!fn) throw new Error(`plugin \`${h.plugin}\` has no ${h.target === "server" ? "server.fetch" : "routes"}`);
+      const res = await fn(toRequest(h, body));
+      if (!(res instanceof Response)) throw new Error(`${h.target === "server" ? "server.fetch" : "routes.fetch"} did not return a Response`);
+      return reply(id, { status: res.status, headers: pairs(res.headers) }, await bytesOf(res));
+    }
+    case "onRequest": {
+      const out = await plugin(h.plugin).impl.onRequest(toRequest(h, body), h.app ?? undefined);
+      if (out instanceof Response) {
+        return reply(id, { action: "respond", status: out.status, headers: pairs(out.headers) }, await bytesOf(out));
+      }
+      if (out instanceof Request) {
+        return reply(id, { action: "replace", method: out.method, url: out.url, headers: pairs(out.headers) }, await bytesOf(out));
+      }
+      return reply(id, { action: "continue" });
+    }
+    case "onResponse": {
+      const res = new Response(body.length > 0 ? body : null, { status: h.status, headers: h.headers });
+      const out = await plugin(h.plugin).impl.onResponse(res, h.app ?? undefined);
+      if (out instanceof Response && out !== res) {
+        return reply(id, { action: "replace", status: out.status, headers: pairs(out.headers) }, await bytesOf(out));
+      }
+      return reply(id, { action: "keep" });
+    }
+    case "invoke": {
+      const svc: any = provided.get(h.plugin);
+      const fn = svc?.[h.method];
+      if (typeof fn !== "function") throw new Error(`plugin \`${h.plugin}\` provides no method \`${h.method}\``);
+      const value = await fn.apply(svc, h.args ?? []);
+      return reply(id, { value: value === undefined ? null : safeJson(value) });
+    }
+    case "onServerStart":
+      await plugin(h.plugin).impl.onServerStart?.(h.server);
+      return reply(id);
+    case "onShutdown":
+      await plugin(h.plugin).impl.onShutdown?.();
+      return reply(id);
+    case "ping":
+      return reply(id);
+    default:
+      throw new Error(`unknown message type \`${h.t}\``);
+  }
+}
+
+function dispatch(h: Header, body: Uint8Array) {
+  if (!welcomed) {
+    if (h.t === "welcome") {
+      welcomed = true;
+      return;
+    }
+    console.error(`[plugin-host] handshake refused: ${h.reason ?? JSON.stringify(h)}`);
+    process.exit(3);
+  }
+  switch (h.t) {
+    case "ok":
+    case "error": {
+      const p = pendingCalls.get(h.id!);
+      if (!p) return;
+      pendingCalls.delete(h.id!);
+      return h.t === "ok" ? p.resolve(h.value) : p.reject(new Error(h.message));
+    }
+    case "exit":
+      return shutdownAndExit();
+    default:
+      handle(h, body).catch((e) => replyError(h.id!, e));
+  }
+}
+
+function shutdownAndExit() {
+  try {
+    sock?.end();
+  } finally {
+    process.exit(0);
+  }
+}
+
+// ---- main ------------------------------------------------------------------------------------
+
+process.on("unhandledRejection", (reason) => {
+  console.error("[plugin-host] unhandled rejection:", reason);
+});
+process.on("uncaughtException", (err) => {
+  console.error("[plugin-host] uncaught exception:", err);
+});
+
+const path = process.env.BUNTIME_HOST_SOCKET;
+if (!path) {
+  console.error("[plugin-host] BUNTIME_HOST_SOCKET is not set; this script is started by the Buntime runtime");
+  process.exit(2);
+}
+
+sock = await Bun.connect({
+  unix: path,
+  socket: {
+    data: (_s, chunk) => onData(chunk),
+    drain: () => onDrain(),
+    close: () => process.exit(0),
+    error: (_s, e) => {
+      console.error("[plugin-host] socket error:", e);
+      process.exit(1);
+    },
+  },
+});
+delete process.env.BUNTIME_HOST_SOCKET;
+send({ t: "hello", protocol: { min: PROTOCOL_MIN, max: PROTOCOL_MAX }, bun: Bun.version, pid: process.pid });

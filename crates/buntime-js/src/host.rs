@@ -1,0 +1,450 @@
+//! One plugin host: the Bun process of one generation, its connection, crash detection and
+//! restart with backoff (re-loading its plugins), and the [`ScriptHost`] implementation.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use async_trait::async_trait;
+use buntime_core::config::Env;
+use buntime_core::script::{ScriptHost, ScriptPluginSpec};
+use buntime_core::{Plugin, PluginContext, PluginError, Services};
+use serde_json::{Map, Value};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::net::UnixListener;
+use tokio::process::{Child, Command};
+
+use crate::adapter::JsPlugin;
+use crate::conn::{Conn, ConnEvents, handshake};
+use crate::error::{CallError, StartError};
+use crate::protocol::{CoreRequest, LoadReply, LogLine, ServiceCall};
+
+/// The host script, shipped inside the crate and written next to the host's socket at start.
+pub const HOST_SCRIPT: &str = include_str!("../js/plugin-host.ts");
+
+/// Timeouts and limits of a plugin host.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    /// How long a hook, route or service call may take (default 30 s).
+    pub call_timeout: Duration,
+    /// How long a plugin's import, factory and `onInit` may take (default 30 s, enforced in the
+    /// host; the core waits 5 s longer).
+    pub init_timeout: Duration,
+    /// How long the host may take to start and greet (default 10 s).
+    pub start_timeout: Duration,
+    /// How long `onShutdown` may take per plugin, and the host to exit after (default 10 s).
+    pub shutdown_timeout: Duration,
+    /// The longest wait between restart attempts after a crash (default 5 s).
+    pub max_restart_backoff: Duration,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        Self {
+            call_timeout: Duration::from_secs(30),
+            init_timeout: Duration::from_secs(30),
+            start_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(10),
+            max_restart_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What was sent to load a plugin, kept to re-load it after a crash.
+#[derive(Debug, Clone)]
+struct LoadRecord {
+    name: String,
+    dir: String,
+    entry: String,
+    base: Option<String>,
+    config: Map<String, Value>,
+    global: Value,
+    runtime: Value,
+}
+
+#[derive(Debug, Default)]
+struct ProcState {
+    child: Option<Child>,
+    spawns: u64,
+    started: Option<Instant>,
+}
+
+/// The state shared by a host, its adapters and its connection's event handler.
+pub(crate) struct HostInner {
+    pub(crate) generation: u64,
+    bun: PathBuf,
+    pub(crate) opts: HostOptions,
+    dir: tempfile::TempDir,
+    conn: ArcSwapOption<Conn>,
+    proc: tokio::sync::Mutex<ProcState>,
+    loads: Mutex<Vec<LoadRecord>>,
+    failed_reloads: Mutex<BTreeSet<String>>,
+    env: OnceLock<Env>,
+    services: OnceLock<Services>,
+    host_down: AtomicBool,
+    stopping: AtomicBool,
+    services_synced: AtomicBool,
+    quick_restarts: AtomicU32,
+    me: Weak<HostInner>,
+}
+
+impl std::fmt::Debug for HostInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostInner").field("generation", &self.generation).field("bun", &self.bun).finish_non_exhaustive()
+    }
+}
+
+/// A running (or lazily started) plugin host for one generation.
+///
+/// The Bun process starts on the first [`ScriptHost::load`], with the environment of that plugin's
+/// context, so the host sees exactly what the runtime sees.
+#[derive(Debug, Clone)]
+pub struct BunScriptHost {
+    inner: Arc<HostInner>,
+}
+
+impl BunScriptHost {
+    /// Prepares a host for `generation` that runs `bun`; no process starts until the first load.
+    ///
+    /// # Errors
+    /// The runtime directory for the host script and socket cannot be created.
+    pub fn new(bun: PathBuf, generation: u64, opts: HostOptions) -> Result<Self, StartError> {
+        let dir = tempfile::Builder::new()
+            .prefix("buntime-host-")
+            .tempdir()
+            .map_err(|source| StartError::Io { what: "creating its runtime directory", source })?;
+        std::fs::write(dir.path().join("plugin-host.ts"), HOST_SCRIPT)
+            .map_err(|source| StartError::Io { what: "writing the host script", source })?;
+        let inner = Arc::new_cyclic(|me| HostInner {
+            generation,
+            bun,
+            opts,
+            dir,
+            conn: ArcSwapOption::empty(),
+            proc: tokio::sync::Mutex::default(),
+            loads: Mutex::default(),
+            failed_reloads: Mutex::default(),
+            env: OnceLock::new(),
+            services: OnceLock::new(),
+            host_down: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            services_synced: AtomicBool::new(false),
+            quick_restarts: AtomicU32::new(0),
+            me: me.clone(),
+        });
+        Ok(Self { inner })
+    }
+
+    /// Returns the host process id, while one runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.inner.conn.load().as_ref().filter(|c| !c.is_closed()).map(|c| c.pid)
+    }
+
+    /// Returns whether the host process is down (crashed and not yet restarted).
+    pub fn is_down(&self) -> bool {
+        self.inner.host_down.load(Ordering::Acquire)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned lock only means a holder panicked; the data is plain and still consistent.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl HostInner {
+    /// Sends one call to the live host, failing fast with [`CallError::HostDown`] while it is down.
+    pub(crate) async fn call(&self, msg: &CoreRequest<'_>, body: &[u8], timeout: Duration) -> Result<crate::protocol::Frame, CallError> {
+        let Some(conn) = self.conn.load_full() else { return Err(CallError::HostDown) };
+        conn.call(msg, body, timeout).await
+    }
+
+    /// Tells the host, once per load, which native plugins provide services (for `ctx.getPlugin`).
+    pub(crate) async fn sync_services(&self) {
+        if self.services_synced.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let names = self.native_services();
+        if names.is_empty() {
+            return;
+        }
+        if let Err(e) = self.call(&CoreRequest::Services { names: &names }, b"", self.opts.call_timeout).await {
+            self.services_synced.store(false, Ordering::Release);
+            tracing::debug!(error = %e, "Could not send native service names to the plugin host.");
+        }
+    }
+
+    fn native_services(&self) -> Vec<String> {
+        let Some(services) = self.services.get() else { return Vec::new() };
+        let js: BTreeSet<String> = lock(&self.loads).iter().map(|r| r.name.clone()).collect();
+        services.names().into_iter().filter(|n| !js.contains(n) && services.get_json(n).is_some()).collect()
+    }
+
+    async fn spawn(&self, proc: &mut ProcState) -> Result<Arc<Conn>, StartError> {
+        if let Some(mut old) = proc.child.take() {
+            let _ = old.start_kill();
+        }
+        proc.spawns += 1;
+        let sock = self.dir.path().join(format!("host-{}.sock", proc.spawns));
+        let _ = std::fs::remove_file(&sock);
+        let listener = UnixListener::bind(&sock).map_err(|source| StartError::Io { what: "binding its socket", source })?;
+        let mut cmd = Command::new(&self.bun);
+        cmd.arg(self.dir.path().join("plugin-host.ts"))
+            .env_clear()
+            .env("BUNTIME_HOST_SOCKET", &sock)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(env) = self.env.get() {
+            cmd.envs(env.iter());
+        }
+        let mut child = cmd.spawn().map_err(|source| StartError::Io { what: "spawning bun", source })?;
+        let generation = self.generation;
+        if let Some(out) = child.stdout.take() {
+            tokio::spawn(forward_lines(out, generation, false));
+        }
+        if let Some(err) = child.stderr.take() {
+            tokio::spawn(forward_lines(err, generation, true));
+        }
+        let accepted = tokio::select! {
+            r = listener.accept() => r.map(|(s, _)| s).map_err(|e| StartError::Handshake(format!("accept failed: {e}"))),
+            status = child.wait() => Err(StartError::Handshake(match status {
+                Ok(s) => format!("bun exited before connecting ({s}); its output is in the log"),
+                Err(e) => format!("bun could not be watched: {e}"),
+            })),
+            () = tokio::time::sleep(self.opts.start_timeout) => Err(StartError::Handshake(format!("bun did not connect within {}ms", self.opts.start_timeout.as_millis()))),
+        };
+        drop(listener);
+        let _ = std::fs::remove_file(&sock);
+        let mut stream = accepted?;
+        let (hello, version) = handshake(&mut stream, self.opts.start_timeout).await.map_err(StartError::Handshake)?;
+        let events: Arc<dyn ConnEvents> = Arc::new(HostEvents { host: self.me.clone() });
+        let conn = Conn::start(stream, hello.pid, version, events);
+        tracing::info!(generation, pid = hello.pid, bun = %hello.bun, protocol = version, "Plugin host started.");
+        proc.child = Some(child);
+        proc.started = Some(Instant::now());
+        self.conn.store(Some(conn.clone()));
+        Ok(conn)
+    }
+
+    /// Returns the live connection, starting (or restarting) the host and re-loading its plugins
+    /// when there is none.
+    async fn ensure_running(&self, proc: &mut ProcState) -> Result<Arc<Conn>, StartError> {
+        if let Some(conn) = self.conn.load_full().filter(|c| !c.is_closed()) {
+            return Ok(conn);
+        }
+        let conn = self.spawn(proc).await?;
+        self.replay(&conn).await;
+        Ok(conn)
+    }
+
+    async fn replay(&self, conn: &Conn) {
+        let records = lock(&self.loads).clone();
+        if records.is_empty() {
+            return;
+        }
+        self.services_synced.store(false, Ordering::Release);
+        for r in &records {
+            let services = self.native_services();
+            match conn.call(&load_msg(r, &self.opts, &services), b"", self.opts.init_timeout + Duration::from_secs(5)).await {
+                Ok(_) => {
+                    lock(&self.failed_reloads).remove(&r.name);
+                    tracing::info!(plugin = %r.name, generation = self.generation, "Plugin re-loaded after a host restart.");
+                }
+                Err(e) => {
+                    lock(&self.failed_reloads).insert(r.name.clone());
+                    tracing::error!(plugin = %r.name, generation = self.generation, error = %e, "Plugin failed to re-load after a host restart.");
+                }
+            }
+        }
+    }
+
+    async fn restart_loop(self: Arc<Self>) {
+        let mut attempt = self.quick_restarts.load(Ordering::Acquire);
+        loop {
+            let delay = Duration::from_millis(100u64.saturating_mul(1 << attempt.min(8))).min(self.opts.max_restart_backoff);
+            tokio::time::sleep(delay).await;
+            if self.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            let mut proc = self.proc.lock().await;
+            if self.stopping.load(Ordering::Acquire) {
+                return;
+            }
+            if self.conn.load().as_ref().is_some_and(|c| !c.is_closed()) {
+                return;
+            }
+            // A host that lived for a while crashed for a new reason: start the backoff over.
+            if proc.started.is_some_and(|t| t.elapsed() > Duration::from_secs(30)) {
+                self.quick_restarts.store(0, Ordering::Release);
+            }
+            self.quick_restarts.fetch_add(1, Ordering::AcqRel);
+            match self.ensure_running(&mut proc).await {
+                Ok(conn) if !conn.is_closed() => {
+                    self.host_down.store(false, Ordering::Release);
+                    tracing::info!(generation = self.generation, pid = conn.pid, "Plugin host restarted; its plugins are back.");
+                    return;
+                }
+                // It died again while re-loading; its close event schedules the next attempt.
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::error!(generation = self.generation, error = %e, "Plugin host restart failed; retrying.");
+                    attempt = attempt.saturating_add(1);
+                }
+            }
+        }
+    }
+}
+
+fn load_msg<'a>(r: &'a LoadRecord, opts: &HostOptions, services: &'a [String]) -> CoreRequest<'a> {
+    CoreRequest::Load {
+        name: &r.name,
+        dir: &r.dir,
+        entry: &r.entry,
+        base: r.base.as_deref(),
+        config: &r.config,
+        global_config: &r.global,
+        runtime: &r.runtime,
+        init_timeout_ms: opts.init_timeout.as_millis() as u64,
+        services,
+    }
+}
+
+async fn forward_lines(stream: impl AsyncRead + Unpin, generation: u64, stderr: bool) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if stderr {
+            tracing::warn!(target: "buntime_js::host", generation, "{line}");
+        } else {
+            tracing::info!(target: "buntime_js::host", generation, "{line}");
+        }
+    }
+}
+
+struct HostEvents {
+    host: Weak<HostInner>,
+}
+
+impl ConnEvents for HostEvents {
+    fn log(&self, line: LogLine) {
+        let generation = self.host.upgrade().map_or(0, |h| h.generation);
+        let meta = line.meta.map(|m| m.to_string()).unwrap_or_default();
+        let (plugin, message) = (line.plugin, line.message);
+        match line.level.as_str() {
+            "debug" => tracing::debug!(plugin = %plugin, generation, meta = %meta, "{message}"),
+            "warn" => tracing::warn!(plugin = %plugin, generation, meta = %meta, "{message}"),
+            "error" => tracing::error!(plugin = %plugin, generation, meta = %meta, "{message}"),
+            _ => tracing::info!(plugin = %plugin, generation, meta = %meta, "{message}"),
+        }
+    }
+
+    fn call(&self, conn: Arc<Conn>, call: ServiceCall) {
+        let services = self.host.upgrade().and_then(|h| h.services.get().cloned());
+        tokio::spawn(async move {
+            let result = match services.as_ref().and_then(|s| s.get_json(&call.plugin)) {
+                Some(svc) => svc.call(&call.method, call.args).await.map_err(|e| match e.public_message() {
+                    Some(m) => m.to_owned(),
+                    None => {
+                        tracing::error!(plugin = %call.plugin, method = %call.method, error = %e, "Native service call from a JS plugin failed.");
+                        format!("`{}`.{} failed", call.plugin, call.method)
+                    }
+                }),
+                None => Err(format!("plugin `{}` provides no service", call.plugin)),
+            };
+            conn.answer(call.id, result);
+        });
+    }
+
+    fn closed(&self, conn: &Conn, reason: String) {
+        let Some(host) = self.host.upgrade() else { return };
+        if host.stopping.load(Ordering::Acquire) {
+            tracing::debug!(generation = host.generation, pid = conn.pid, "Plugin host stopped.");
+            return;
+        }
+        let current = host.conn.load().as_ref().is_some_and(|c| std::ptr::eq(Arc::as_ptr(c), conn));
+        if !current {
+            return;
+        }
+        host.host_down.store(true, Ordering::Release);
+        let plugins: Vec<String> = lock(&host.loads).iter().map(|r| r.name.clone()).collect();
+        tracing::error!(
+            generation = host.generation,
+            pid = conn.pid,
+            reason = %reason,
+            plugins = %plugins.join(", "),
+            "Plugin host exited unexpectedly; its plugins answer 503 until it restarts."
+        );
+        tokio::spawn(host.restart_loop());
+    }
+}
+
+#[async_trait]
+impl ScriptHost for BunScriptHost {
+    async fn load(&self, spec: &ScriptPluginSpec, cx: &PluginContext) -> Result<Arc<dyn Plugin>, PluginError> {
+        let h = &self.inner;
+        let _ = h.env.set(cx.env().clone());
+        let _ = h.services.set(cx.services().clone());
+        let mut proc = h.proc.lock().await;
+        let conn = h.ensure_running(&mut proc).await.map_err(|e| PluginError::internal(e.to_string()))?;
+        let record = LoadRecord {
+            name: spec.name.clone(),
+            dir: spec.dir.display().to_string(),
+            entry: spec.entry.display().to_string(),
+            base: spec.base.clone(),
+            config: cx.config().clone(),
+            global: serde_json::to_value(cx.global_config()).unwrap_or(Value::Null),
+            runtime: serde_json::to_value(cx.runtime()).unwrap_or(Value::Null),
+        };
+        let services = h.native_services();
+        let reply = conn.call(&load_msg(&record, &h.opts, &services), b"", h.opts.init_timeout + Duration::from_secs(5)).await;
+        drop(proc);
+        let frame = match reply {
+            Ok(f) => f,
+            Err(CallError::Remote { message, stack }) => {
+                if let Some(stack) = stack {
+                    tracing::debug!(plugin = %spec.name, %stack, "Plugin load failed in JS.");
+                }
+                return Err(PluginError::internal(message));
+            }
+            Err(CallError::HostDown) => {
+                return Err(PluginError::internal("the plugin host exited while loading it (does its code call process.exit?)"));
+            }
+            Err(e) => return Err(PluginError::internal(e.to_string())),
+        };
+        let hooks = frame.parse::<LoadReply>().map_err(|e| PluginError::internal(e.to_string()))?.hooks;
+        lock(&h.loads).push(record);
+        h.services_synced.store(false, Ordering::Release);
+        Ok(Arc::new(JsPlugin::new(spec.name.clone(), h.clone(), hooks)))
+    }
+
+    fn unavailable(&self) -> Vec<String> {
+        let h = &self.inner;
+        if h.host_down.load(Ordering::Acquire) {
+            return lock(&h.loads).iter().map(|r| r.name.clone()).collect();
+        }
+        lock(&h.failed_reloads).iter().cloned().collect()
+    }
+
+    async fn shutdown(&self) {
+        let h = &self.inner;
+        h.stopping.store(true, Ordering::Release);
+        let mut proc = h.proc.lock().await;
+        if let Some(conn) = h.conn.swap(None) {
+            conn.notify(&serde_json::json!({"t": "exit"}));
+        }
+        if let Some(mut child) = proc.child.take() {
+            match tokio::time::timeout(h.opts.shutdown_timeout, child.wait()).await {
+                Ok(_) => {}
+                Err(_) => {
+                    tracing::warn!(generation = h.generation, "Plugin host did not exit in time; killing it.");
+                    let _ = child.kill().await;
+                }
+            }
+        }
+        tracing::debug!(generation = h.generation, "Plugin host shut down.");
+    }
+}
