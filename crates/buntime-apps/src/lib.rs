@@ -4,6 +4,7 @@
 //! It does not own worker processes: `buntime-pool` implements [`Dispatcher`].
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod env;
 pub mod parse;
 pub mod range;

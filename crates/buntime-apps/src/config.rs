@@ -1,0 +1,488 @@
+//! An app's worker config (spec §9.1): `manifest.yaml|yml` plus `.env`, validated, with its entrypoint.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use buntime_core::config::{DEFAULT_BODY_LIMIT, MAX_BODY_LIMIT};
+use buntime_core::public_routes::PublicRoutes;
+use serde_json::{Map, Value, json};
+
+use crate::env::{DEFAULT_ENV_PREFIX, parse_dotenv};
+use crate::parse::{duration_ms, kind, lenient_bool, lenient_number, size_bytes};
+
+/// Default request `timeout`.
+pub const DEFAULT_TIMEOUT_MS: f64 = 30_000.0;
+/// Default `idleTimeout`.
+pub const DEFAULT_IDLE_TIMEOUT_MS: f64 = 60_000.0;
+/// Default `maxRequests`.
+pub const DEFAULT_MAX_REQUESTS: u64 = 1000;
+/// Entrypoints tried in order when none is configured (spec §9.2).
+pub const DEFAULT_ENTRYPOINTS: &[&str] = &["index.html", "index.ts", "index.js", "index.mjs"];
+/// Manifest file names, in the order they are tried.
+pub const MANIFEST_FILES: &[&str] = &["manifest.yaml", "manifest.yml"];
+
+/// One thing wrong with a config key, with how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The key (`timeout`, `env.PORT`), or `(file)` for the whole file.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub fix: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` {} (fix: {})", self.key, self.message, self.fix)
+    }
+}
+
+/// An app's worker config cannot be used; names the app, the file and every bad key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid worker config for app `{app}` in `{}`: {}", file.display(), join(problems))]
+pub struct ConfigError {
+    /// The app (as routed: `todo`, `todo@1`, or a plugin base).
+    pub app: String,
+    /// The file at fault (the manifest, `.env` or the app dir).
+    pub file: PathBuf,
+    /// Every problem found.
+    pub problems: Vec<Problem>,
+}
+
+fn push(problems: &mut Vec<Problem>, key: &str, message: String, fix: &str) {
+    problems.push(Problem { key: key.to_owned(), message, fix: fix.to_owned() });
+}
+
+fn join(problems: &[Problem]) -> String {
+    problems.iter().map(Problem::to_string).collect::<Vec<_>>().join("; ")
+}
+
+/// The validated worker config of one app (spec §9.1), durations in milliseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerConfig {
+    /// `entrypoint` as configured (relative to the app dir).
+    pub entrypoint: Option<String>,
+    /// `autoInstall`.
+    pub auto_install: bool,
+    /// `lowMemory`.
+    pub low_memory: bool,
+    /// `injectBase`.
+    pub inject_base: bool,
+    /// `timeout` in ms (default 30 s).
+    pub timeout_ms: f64,
+    /// `idleTimeout` in ms (default 60 s, clamped to `ttl` when `ttl > 0`).
+    pub idle_timeout_ms: f64,
+    /// `ttl` in ms (default 0: ephemeral).
+    pub ttl_ms: f64,
+    /// `maxRequests` (default 1000).
+    pub max_requests: u64,
+    /// `maxBodySize` in bytes (default 10 MiB, capped at 100 MiB).
+    pub max_body_bytes: u64,
+    /// `env` merged with `.env` (empty when neither sets anything).
+    pub env: BTreeMap<String, String>,
+    /// `envPrefix` (default `PUBLIC_`, `VITE_`).
+    pub env_prefix: Vec<String>,
+    /// `publicRoutes` as written.
+    pub public_routes: Option<Value>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            entrypoint: None,
+            auto_install: false,
+            low_memory: false,
+            inject_base: false,
+            timeout_ms: DEFAULT_TIMEOUT_MS,
+            idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
+            ttl_ms: 0.0,
+            max_requests: DEFAULT_MAX_REQUESTS,
+            max_body_bytes: DEFAULT_BODY_LIMIT,
+            env: BTreeMap::new(),
+            env_prefix: DEFAULT_ENV_PREFIX.iter().map(|s| (*s).to_owned()).collect(),
+            public_routes: None,
+        }
+    }
+}
+
+/// Converts milliseconds to a `Duration` (negative or NaN gives zero).
+pub fn ms(v: f64) -> Duration {
+    Duration::try_from_secs_f64(v / 1000.0).unwrap_or_default()
+}
+
+/// A JSON number, integral when it is whole.
+fn num(v: f64) -> Value {
+    #[allow(clippy::cast_possible_truncation)]
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        json!(v as i64)
+    } else {
+        json!(v)
+    }
+}
+
+impl WorkerConfig {
+    /// Validates a manifest's keys (unknown keys are ignored) and merges `dotenv` over `env`.
+    ///
+    /// Returns the config and its warnings (for example a clamped `idleTimeout`).
+    ///
+    /// # Errors
+    /// Returns every problem found, each with its key and fix.
+    pub fn from_manifest(manifest: &Map<String, Value>, dotenv: BTreeMap<String, String>) -> Result<(Self, Vec<String>), Vec<Problem>> {
+        let mut c = Self::default();
+        let mut problems = Vec::new();
+        let mut warnings = Vec::new();
+        let get = |k: &str| manifest.get(k).filter(|v| !v.is_null());
+
+        match get("entrypoint") {
+            None => {}
+            Some(Value::String(s)) if !s.trim().is_empty() => c.entrypoint = Some(s.clone()),
+            Some(other) => push(&mut problems, 
+                "entrypoint",
+                format!("must be a file path, found {}", kind(other)),
+                "set `entrypoint` to a file inside the app directory, such as `index.ts` or `dist/index.html`",
+            ),
+        }
+        c.auto_install = get("autoInstall").is_some_and(lenient_bool);
+        c.low_memory = get("lowMemory").is_some_and(lenient_bool);
+        c.inject_base = get("injectBase").is_some_and(lenient_bool);
+
+        const DURATION_FIX: &str = "use seconds as a number (`30`) or a string with a unit (`\"30s\"`, `\"500ms\"`, `\"5m\"`)";
+        for (key, slot) in [("timeout", &mut c.timeout_ms), ("idleTimeout", &mut c.idle_timeout_ms), ("ttl", &mut c.ttl_ms)] {
+            if let Some(v) = get(key) {
+                match duration_ms(v) {
+                    Ok(ms) => *slot = ms,
+                    Err(e) => push(&mut problems, key, e, DURATION_FIX),
+                }
+            }
+        }
+        if let Some(v) = get("maxRequests") {
+            match lenient_number(v) {
+                None => {}
+                Some(n) if n < 0.0 => push(&mut problems, 
+                    "maxRequests",
+                    format!("must be zero or more, found `{v}`"),
+                    "set `maxRequests` to how many requests a worker serves before it is recycled, such as `1000`",
+                ),
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                Some(n) => c.max_requests = n.floor().min(u64::MAX as f64) as u64,
+            }
+        }
+        if let Some(v) = get("maxBodySize") {
+            match size_bytes(v) {
+                Ok(None) => {}
+                Ok(Some(b)) if b > MAX_BODY_LIMIT => {
+                    warnings.push(format!("`maxBodySize` of {b} bytes exceeds the 100 MiB ceiling; using 100 MiB"));
+                    c.max_body_bytes = MAX_BODY_LIMIT;
+                }
+                Ok(Some(b)) => c.max_body_bytes = b,
+                Err(e) => push(&mut problems, "maxBodySize", e, "use bytes as a number (`1048576`) or a string like `\"10mb\"`, `\"512kb\"` (at most 100mb)"),
+            }
+        }
+        match get("env") {
+            None => {}
+            Some(Value::Object(map)) => {
+                for (k, v) in map {
+                    let s = match v {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        Value::Null => "null".to_owned(),
+                        other => {
+                            push(&mut problems, 
+                                &format!("env.{k}"),
+                                format!("must be a string, number or boolean, found {}", kind(other)),
+                                "quote the value to pass it as a string",
+                            );
+                            continue;
+                        }
+                    };
+                    c.env.insert(k.clone(), s);
+                }
+            }
+            Some(other) => push(&mut problems, "env", format!("must be a map of names to values, found {}", kind(other)), "write `env:` followed by `NAME: value` lines"),
+        }
+        match get("envPrefix") {
+            None => {}
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
+                c.env_prefix = items.iter().filter_map(|i| i.as_str().map(str::to_owned)).collect();
+            }
+            Some(other) => push(&mut problems, 
+                "envPrefix",
+                format!("must be a list of strings, found {}", kind(other)),
+                "write a list such as `[PUBLIC_, VITE_]`, or `[]` to disable env injection",
+            ),
+        }
+        if let Some(v) = get("publicRoutes") {
+            match PublicRoutes::from_json(v) {
+                Ok(_) => c.public_routes = Some(v.clone()),
+                Err(e) => push(&mut problems, "publicRoutes", e, "use a list of globs (`[\"/api/**\"]`) or a map of methods to lists (`{GET: [\"/feed\"]}`)"),
+            }
+        }
+        c.env.extend(dotenv);
+
+        if problems.iter().all(|p| !matches!(p.key.as_str(), "timeout" | "idleTimeout" | "ttl")) {
+            if c.timeout_ms <= 0.0 {
+                push(&mut problems, "timeout", "must be positive".to_owned(), "set `timeout` above zero, such as `30` (seconds)");
+            }
+            if c.ttl_ms < 0.0 {
+                push(&mut problems, "ttl", "must be zero or more".to_owned(), "set `ttl` to `0` (a fresh worker per request) or a duration such as `\"5m\"`");
+            }
+            if c.idle_timeout_ms <= 0.0 {
+                push(&mut problems, "idleTimeout", "must be positive".to_owned(), "set `idleTimeout` above zero, such as `60` (seconds)");
+            }
+            if c.ttl_ms > 0.0 && c.timeout_ms > 0.0 && c.idle_timeout_ms > 0.0 {
+                if c.ttl_ms < c.timeout_ms {
+                    push(&mut problems, 
+                        "ttl",
+                        format!("({} ms) is shorter than `timeout` ({} ms)", c.ttl_ms, c.timeout_ms),
+                        "make `ttl` at least as long as `timeout`, or lower `timeout`",
+                    );
+                }
+                if c.idle_timeout_ms < c.timeout_ms {
+                    push(&mut problems, 
+                        "idleTimeout",
+                        format!("({} ms) is shorter than `timeout` ({} ms)", c.idle_timeout_ms, c.timeout_ms),
+                        "make `idleTimeout` at least as long as `timeout`, or lower `timeout`",
+                    );
+                } else if c.idle_timeout_ms > c.ttl_ms {
+                    warnings.push(format!("`idleTimeout` ({} ms) is longer than `ttl` ({} ms); using `ttl`", c.idle_timeout_ms, c.ttl_ms));
+                    c.idle_timeout_ms = c.ttl_ms;
+                }
+            }
+        }
+        if problems.is_empty() { Ok((c, warnings)) } else { Err(problems) }
+    }
+
+    /// The normalized config as the worker's `WORKER_CONFIG` (env left out: the worker gets it as
+    /// its environment).
+    pub fn to_json(&self, entrypoint: &str) -> Value {
+        json!({
+            "autoInstall": self.auto_install,
+            "entrypoint": entrypoint,
+            "envPrefix": self.env_prefix,
+            "idleTimeoutMs": num(self.idle_timeout_ms),
+            "injectBase": self.inject_base,
+            "lowMemory": self.low_memory,
+            "maxBodySizeBytes": self.max_body_bytes,
+            "maxRequests": self.max_requests,
+            "publicRoutes": self.public_routes,
+            "timeoutMs": num(self.timeout_ms),
+            "ttlMs": num(self.ttl_ms),
+        })
+    }
+
+    /// The `AppInfo.config` shape: durations back in seconds, no env, no body size.
+    pub fn to_info_json(&self, entrypoint: &str) -> Value {
+        json!({
+            "autoInstall": self.auto_install,
+            "entrypoint": entrypoint,
+            "idleTimeout": num(self.idle_timeout_ms / 1000.0),
+            "lowMemory": self.low_memory,
+            "maxRequests": self.max_requests,
+            "publicRoutes": self.public_routes,
+            "timeout": num(self.timeout_ms / 1000.0),
+            "ttl": num(self.ttl_ms / 1000.0),
+        })
+    }
+}
+
+/// Everything known about one app directory: its config, entrypoint and version.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// The canonical app directory.
+    pub dir: PathBuf,
+    /// The validated config.
+    pub config: WorkerConfig,
+    /// The entrypoint, absolute and inside `dir` (it may not exist: static mode then answers 404).
+    pub entrypoint: PathBuf,
+    /// The entrypoint relative to `dir`, as reported.
+    pub entrypoint_rel: String,
+    /// The `package.json` version, else `0.0.0`.
+    pub version: String,
+    /// Compiled `publicRoutes`.
+    pub public_routes: Option<Arc<PublicRoutes>>,
+}
+
+impl AppConfig {
+    /// Returns whether the app is a static site (its entrypoint ends with `.html`).
+    pub fn is_static(&self) -> bool {
+        self.entrypoint_rel.to_ascii_lowercase().ends_with(".html")
+    }
+}
+
+/// Reads the first of `manifest.yaml`, `manifest.yml` in `dir`.
+///
+/// # Errors
+/// The file exists but cannot be read, is not YAML, or is not a map.
+pub fn read_manifest(dir: &Path) -> Result<Option<(PathBuf, Map<String, Value>)>, (PathBuf, Problem)> {
+    for name in MANIFEST_FILES {
+        let file = dir.join(name);
+        let text = match std::fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                let p = Problem { key: "(file)".into(), message: format!("cannot be read: {e}"), fix: "make the file readable by the runtime".into() };
+                return Err((file, p));
+            }
+        };
+        let value: Value = match serde_yaml_ng::from_str(&text) {
+            Ok(v) => v,
+            Err(e) => {
+                let p = Problem { key: "(file)".into(), message: format!("is not valid YAML: {e}"), fix: "fix the YAML syntax".into() };
+                return Err((file, p));
+            }
+        };
+        return match value {
+            Value::Null => Ok(Some((file, Map::new()))),
+            Value::Object(map) => Ok(Some((file, map))),
+            other => {
+                let p = Problem {
+                    key: "(file)".into(),
+                    message: format!("must be a map of keys, found {}", kind(&other)),
+                    fix: "write one `key: value` per line".into(),
+                };
+                Err((file, p))
+            }
+        };
+    }
+    Ok(None)
+}
+
+/// Loads and validates the app in `dir`. `manifest` overrides reading `manifest.yaml|yml` (plugin
+/// apps pass their plugin manifest). Warnings are logged.
+///
+/// # Errors
+/// Names the app, the file, each bad key and its fix.
+pub fn load_app(app: &str, dir: &Path, manifest: Option<&Map<String, Value>>) -> Result<AppConfig, ConfigError> {
+    let fail = |file: PathBuf, problems: Vec<Problem>| ConfigError { app: app.to_owned(), file, problems };
+    let canonical = std::fs::canonicalize(dir).map_err(|e| {
+        fail(dir.to_owned(), vec![Problem { key: "(dir)".into(), message: format!("cannot be opened: {e}"), fix: "check the app directory exists".into() }])
+    })?;
+    let (file, owned);
+    let manifest = match manifest {
+        Some(m) => {
+            file = MANIFEST_FILES.iter().map(|n| canonical.join(n)).find(|p| p.is_file()).unwrap_or_else(|| canonical.join(MANIFEST_FILES[0]));
+            m
+        }
+        None => match read_manifest(&canonical) {
+            Ok(Some((f, m))) => {
+                file = f;
+                owned = m;
+                &owned
+            }
+            Ok(None) => {
+                file = canonical.join(MANIFEST_FILES[0]);
+                owned = Map::new();
+                &owned
+            }
+            Err((f, p)) => return Err(fail(f, vec![p])),
+        },
+    };
+    let dotenv_file = canonical.join(".env");
+    let dotenv = match std::fs::read_to_string(&dotenv_file) {
+        Ok(text) => parse_dotenv(&text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+        Err(e) => {
+            return Err(fail(
+                dotenv_file,
+                vec![Problem { key: "(file)".into(), message: format!("cannot be read: {e}"), fix: "make `.env` readable or remove it".into() }],
+            ));
+        }
+    };
+    let (config, warnings) = WorkerConfig::from_manifest(manifest, dotenv).map_err(|p| fail(file.clone(), p))?;
+    for w in warnings {
+        tracing::warn!(app = %app, file = %file.display(), "{w}");
+    }
+    let (entrypoint, entrypoint_rel) = find_entrypoint(&canonical, config.entrypoint.as_deref()).map_err(|p| fail(file.clone(), vec![p]))?;
+    let public_routes = match &config.public_routes {
+        Some(v) => Some(Arc::new(PublicRoutes::from_json(v).map_err(|e| {
+            fail(file.clone(), vec![Problem { key: "publicRoutes".into(), message: e, fix: "use a list of globs".into() }])
+        })?)),
+        None => None,
+    };
+    let version = crate::resolver::package_version(&canonical).unwrap_or_else(|| "0.0.0".to_owned());
+    Ok(AppConfig { dir: canonical, config, entrypoint, entrypoint_rel, version, public_routes })
+}
+
+/// Finds the entrypoint (spec §9.2) inside the canonical `dir`: the configured one when it exists,
+/// else `index.html|ts|js|mjs`, else `index.html` (which will 404).
+///
+/// # Errors
+/// The entrypoint (configured or found) resolves outside `dir`, for example through `..` or a symlink.
+pub fn find_entrypoint(dir: &Path, configured: Option<&str>) -> Result<(PathBuf, String), Problem> {
+    let outside = |rel: &str| Problem {
+        key: "entrypoint".into(),
+        message: format!("`{rel}` resolves outside the app directory"),
+        fix: "point `entrypoint` at a file inside the app directory".into(),
+    };
+    let configured = configured.map(str::trim).filter(|s| !s.is_empty());
+    let tried = configured.into_iter().chain(DEFAULT_ENTRYPOINTS.iter().copied());
+    for rel in tried {
+        let candidate = dir.join(rel);
+        if !candidate.is_file() {
+            if Some(rel) == configured {
+                tracing::warn!(dir = %dir.display(), entrypoint = %rel, "Configured entrypoint does not exist; detecting one.");
+            }
+            continue;
+        }
+        let real = std::fs::canonicalize(&candidate).map_err(|_| outside(rel))?;
+        let Ok(inside) = real.strip_prefix(dir) else { return Err(outside(rel)) };
+        if inside.as_os_str().is_empty() {
+            return Err(outside(rel));
+        }
+        return Ok((real.clone(), inside.to_string_lossy().into_owned()));
+    }
+    Ok((dir.join(DEFAULT_ENTRYPOINTS[0]), DEFAULT_ENTRYPOINTS[0].to_owned()))
+}
+
+/// Caches loaded app configs per directory for a short time; failures are not cached.
+#[derive(Debug)]
+pub struct ConfigCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<PathBuf, (Instant, Arc<AppConfig>)>>,
+}
+
+impl ConfigCache {
+    /// Creates a cache keeping entries for `ttl` (zero disables it).
+    pub fn new(ttl: Duration) -> Self {
+        Self { ttl, entries: Mutex::new(HashMap::new()) }
+    }
+
+    /// Returns the app config for `dir`, loading it when absent or stale.
+    ///
+    /// # Errors
+    /// See [`load_app`].
+    pub fn get(&self, app: &str, dir: &Path) -> Result<Arc<AppConfig>, ConfigError> {
+        if !self.ttl.is_zero()
+            && let Ok(entries) = self.entries.lock()
+            && let Some((at, hit)) = entries.get(dir)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(hit.clone());
+        }
+        let loaded = Arc::new(load_app(app, dir, None)?);
+        if !self.ttl.is_zero()
+            && let Ok(mut entries) = self.entries.lock()
+        {
+            if entries.len() >= 10_000 {
+                entries.clear();
+            }
+            entries.insert(dir.to_owned(), (Instant::now(), loaded.clone()));
+        }
+        Ok(loaded)
+    }
+
+    /// Forgets every cached config.
+    pub fn invalidate(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
