@@ -5,13 +5,21 @@
 //! [`AccessControl::authorize`] and nests [`keys_router`].
 #![forbid(unsafe_code)]
 
+pub mod access;
+pub mod api;
+pub mod cli;
+pub mod csrf;
 pub mod extract;
 pub mod expires;
+pub mod input;
 pub mod permission;
 pub mod routes;
 pub mod secret;
 pub mod store;
 
+pub use access::{AccessControl, Caller, Denied, Principal};
+pub use api::keys_router;
+pub use csrf::{CsrfError, check_origin};
 pub use extract::extract_key;
 pub use permission::{Permission, Role};
 pub use store::{ApiKey, CreatedKey, KeyStore, NewKey, StoreError};

@@ -1,0 +1,314 @@
+//! The API gate: who is calling (master key, stored key, or nobody) and whether they may proceed.
+
+use std::sync::Arc;
+
+use axum::response::IntoResponse;
+use buntime_core::respond::{json, text};
+use buntime_core::{Response, RuntimeConfig};
+use http::{HeaderMap, Method, StatusCode};
+use serde::Serialize;
+
+use crate::csrf::{CsrfError, check_origin, is_state_changing};
+use crate::extract::extract_key;
+use crate::permission::{Permission, Role};
+use crate::routes::{is_public, required_permission};
+use crate::secret::secrets_match;
+use crate::store::{ApiKey, KeyStore, StoreError};
+
+/// An authenticated caller: the master key or a valid stored key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Principal {
+    /// Key id; 0 for the master key.
+    pub id: u64,
+    /// Key name; `master` for the master key.
+    pub name: String,
+    /// First 12 characters of the key; `master` for the master key.
+    pub key_prefix: String,
+    /// The key's role; `admin` for the master key.
+    pub role: Role,
+    /// The key's permissions (empty for the master key, which needs none).
+    pub permissions: Vec<Permission>,
+    /// Creation time (epoch seconds); 0 for the master key.
+    pub created_at: u64,
+    /// Whether this is the configured master key.
+    pub is_master: bool,
+}
+
+impl Principal {
+    /// Returns the master key's principal.
+    pub fn master() -> Self {
+        Self {
+            id: 0,
+            name: "master".to_owned(),
+            key_prefix: "master".to_owned(),
+            role: Role::Admin,
+            permissions: Vec::new(),
+            created_at: 0,
+            is_master: true,
+        }
+    }
+
+    /// Returns the principal of a verified stored key.
+    pub fn from_key(key: &ApiKey) -> Self {
+        Self {
+            id: key.id,
+            name: key.name.clone(),
+            key_prefix: key.key_prefix.clone(),
+            role: key.role,
+            permissions: key.permissions.clone(),
+            created_at: key.created_at,
+            is_master: false,
+        }
+    }
+
+    /// Returns whether the caller holds `perm`. The master key and `admin` hold everything; other
+    /// named roles hold exactly their role's set (whatever the stored list says); `custom` holds
+    /// its own list.
+    pub fn has(&self, perm: Permission) -> bool {
+        if self.is_master {
+            return true;
+        }
+        match self.role.permissions() {
+            Some(set) => set.contains(&perm),
+            None => self.permissions.contains(&perm),
+        }
+    }
+
+    /// Returns the first permission of `perms` the caller lacks, if any.
+    pub fn first_missing(&self, perms: &[Permission]) -> Option<Permission> {
+        perms.iter().copied().find(|p| !self.has(*p))
+    }
+}
+
+/// The outcome of a successful [`AccessControl::authorize`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// A valid key was presented; the server should insert the [`Principal`] into the request's
+    /// extensions so handlers (such as [`crate::keys_router`]) can read it.
+    Key(Principal),
+    /// No valid key, and none was needed (auth is off, or the path is public).
+    Anonymous,
+}
+
+impl Caller {
+    /// Returns the principal, if a valid key was presented.
+    pub fn principal(&self) -> Option<&Principal> {
+        match self {
+            Self::Key(p) => Some(p),
+            Self::Anonymous => None,
+        }
+    }
+
+    /// Returns the principal by value, if a valid key was presented.
+    pub fn into_principal(self) -> Option<Principal> {
+        match self {
+            Self::Key(p) => Some(p),
+            Self::Anonymous => None,
+        }
+    }
+}
+
+/// Why a request was refused. Converts into the exact response the API must send.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Denied {
+    /// No valid key where one is required: 401 `{"code":"AUTH_REQUIRED","error":"Unauthorized"}`.
+    #[error("authentication required")]
+    AuthRequired,
+    /// A valid key without the route's permission: 403
+    /// `{"code":"PERMISSION_DENIED","error":"Missing permission: <perm>"}`.
+    #[error("missing permission `{0}`")]
+    PermissionDenied(Permission),
+    /// CSRF: no `Origin`: 403 text `Forbidden - Origin required`.
+    #[error("csrf: origin required")]
+    OriginRequired,
+    /// CSRF: bad or foreign `Origin`: 403 text `Forbidden`.
+    #[error("csrf: origin does not match the host")]
+    ForeignOrigin,
+    /// The key store is unusable and the decision needs it: 503 JSON naming the file and the fix.
+    #[error(transparent)]
+    StoreUnavailable(#[from] StoreError),
+}
+
+impl Denied {
+    /// Returns the response status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::AuthRequired => StatusCode::UNAUTHORIZED,
+            Self::PermissionDenied(_) | Self::OriginRequired | Self::ForeignOrigin => StatusCode::FORBIDDEN,
+            Self::StoreUnavailable(e) => e.status(),
+        }
+    }
+
+    /// Builds the response (no `x-request-id`: the spec sends none on these).
+    pub fn to_response(&self) -> Response {
+        match self {
+            Self::AuthRequired => json(self.status(), &serde_json::json!({"code": "AUTH_REQUIRED", "error": "Unauthorized"})),
+            Self::PermissionDenied(p) => json(
+                self.status(),
+                &serde_json::json!({"code": "PERMISSION_DENIED", "error": format!("Missing permission: {p}")}),
+            ),
+            Self::OriginRequired => text(self.status(), "Forbidden - Origin required"),
+            Self::ForeignOrigin => text(self.status(), "Forbidden"),
+            Self::StoreUnavailable(e) => e.to_response(),
+        }
+    }
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> axum::response::Response {
+        self.to_response()
+    }
+}
+
+impl From<Denied> for Response {
+    fn from(d: Denied) -> Self {
+        d.to_response()
+    }
+}
+
+impl From<CsrfError> for Denied {
+    fn from(e: CsrfError) -> Self {
+        match e {
+            CsrfError::OriginRequired => Self::OriginRequired,
+            CsrfError::Forbidden => Self::ForeignOrigin,
+        }
+    }
+}
+
+/// The API gate: the key store, the master key and the proxy setting.
+#[derive(Debug)]
+pub struct AccessControl {
+    store: Arc<KeyStore>,
+    master_key: Option<String>,
+    trust_proxy: bool,
+}
+
+/// What a presented key turned out to be.
+enum Identity {
+    None,
+    Valid(Principal),
+    Invalid,
+    Unknown(StoreError),
+}
+
+impl AccessControl {
+    /// Creates the gate. A blank master key counts as none.
+    pub fn new(store: Arc<KeyStore>, master_key: Option<String>, trust_proxy: bool) -> Self {
+        let master_key = master_key.filter(|k| !k.trim().is_empty());
+        Self { store, master_key, trust_proxy }
+    }
+
+    /// Creates the gate from the runtime configuration: the store at `<state_dir>/api-keys.db`
+    /// (opened lazily, so a damaged store never stops start-up), `master_key` and `trust_proxy`.
+    pub fn from_config(config: &RuntimeConfig) -> Self {
+        Self::new(Arc::new(KeyStore::new(&config.state_dir)), config.master_key.clone(), config.trust_proxy)
+    }
+
+    /// Returns the key store.
+    pub fn store(&self) -> &Arc<KeyStore> {
+        &self.store
+    }
+
+    /// Returns whether a master key is configured.
+    pub fn has_master_key(&self) -> bool {
+        self.master_key.is_some()
+    }
+
+    /// Returns whether requests must authenticate: a master key is set or a non-revoked key exists.
+    ///
+    /// # Errors
+    /// Returns the store's error when it is needed and unusable.
+    pub fn auth_required(&self) -> Result<bool, StoreError> {
+        if self.master_key.is_some() {
+            return Ok(true);
+        }
+        self.store.has_active_keys()
+    }
+
+    /// Returns the principal for a presented secret: the master key (compared in constant time)
+    /// or a valid stored key.
+    ///
+    /// # Errors
+    /// Returns the store's error when the secret is not the master key and the store is unusable.
+    pub fn authenticate(&self, secret: &str) -> Result<Option<Principal>, StoreError> {
+        if let Some(master) = &self.master_key {
+            if secrets_match(secret.as_bytes(), master.as_bytes()) {
+                return Ok(Some(Principal::master()));
+            }
+        }
+        Ok(self.store.verify(secret)?.as_ref().map(Principal::from_key))
+    }
+
+    /// Decides an API request (spec §6.2 steps 2–6), given its method, its path relative to the
+    /// API path, its headers, and whether it comes from one of this runtime's own workers.
+    ///
+    /// Order: 401 when auth is required, the path is not public and no valid key was presented;
+    /// 403 when a valid non-master key lacks the route's permission (public paths included);
+    /// then CSRF for POST/PUT/PATCH/DELETE unless a valid key was presented or `from_worker`.
+    /// The `x-buntime-internal` header is never trusted: only the caller knows `from_worker`.
+    ///
+    /// A damaged store does not block public paths or the master key; elsewhere it gives
+    /// [`Denied::StoreUnavailable`] (503).
+    ///
+    /// # Errors
+    /// Returns the refusal; convert it with `Response::from(denied)`.
+    pub fn authorize(&self, method: &Method, rel_path: &str, headers: &HeaderMap, from_worker: bool) -> Result<Caller, Denied> {
+        self.decide(method, rel_path, headers, from_worker, None)
+    }
+
+    /// Like [`authorize`](Self::authorize), reading method and headers from request parts and
+    /// using the URI authority as the host for CSRF when there is no `Host` header (HTTP/2).
+    ///
+    /// # Errors
+    /// Returns the refusal; convert it with `Response::from(denied)`.
+    pub fn authorize_parts(&self, parts: &http::request::Parts, rel_path: &str, from_worker: bool) -> Result<Caller, Denied> {
+        let authority = parts.uri.authority().map(http::uri::Authority::as_str);
+        self.decide(&parts.method, rel_path, &parts.headers, from_worker, authority)
+    }
+
+    fn decide(
+        &self,
+        method: &Method,
+        rel_path: &str,
+        headers: &HeaderMap,
+        from_worker: bool,
+        authority: Option<&str>,
+    ) -> Result<Caller, Denied> {
+        let identity = match extract_key(headers) {
+            None => Identity::None,
+            Some(secret) => match self.authenticate(secret) {
+                Ok(Some(p)) => Identity::Valid(p),
+                Ok(None) => Identity::Invalid,
+                Err(e) => Identity::Unknown(e),
+            },
+        };
+        let caller = match identity {
+            Identity::Valid(p) => {
+                if !p.is_master {
+                    if let Some(perm) = required_permission(method, rel_path).filter(|perm| !p.has(*perm)) {
+                        return Err(Denied::PermissionDenied(perm));
+                    }
+                }
+                Caller::Key(p)
+            }
+            // An unverifiable key on a public path is treated like no key: it could not grant more.
+            _ if is_public(rel_path) => Caller::Anonymous,
+            Identity::Unknown(e) => return Err(Denied::StoreUnavailable(e)),
+            Identity::None | Identity::Invalid => {
+                if self.auth_required()? {
+                    return Err(Denied::AuthRequired);
+                }
+                Caller::Anonymous
+            }
+        };
+        if matches!(caller, Caller::Anonymous) && !from_worker && is_state_changing(method) {
+            if let Err(e) = check_origin(headers, self.trust_proxy, authority) {
+                tracing::warn!(method = %method, path = rel_path, reason = %e, "CSRF check blocked an API request.");
+                return Err(e.into());
+            }
+        }
+        Ok(caller)
+    }
+}
