@@ -6,9 +6,11 @@
 
 pub mod config;
 pub mod env;
+pub mod inject;
 pub mod parse;
 pub mod range;
 pub mod resolver;
+pub mod static_files;
 pub mod worker_spec;
 
 pub use worker_spec::{Dispatcher, WorkerSpec};
