@@ -1,0 +1,220 @@
+//! Benchmarks JS plugins in one run and prints ratios measured against a baseline from the same run:
+//! the hello plugin's route through the runtime (HTTP server + pipeline + plugin host) against the
+//! same Hono app served by `Bun.serve` directly (wrk), the added p50 latency of one no-op JS
+//! `onRequest` hook (in-process pipeline loop), and the time to reload 5 JS plugins.
+//!
+//! Run with `bench/js-plugins.sh` (or `cargo run --release -p buntime-js --example js-plugins-bench`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use buntime_core::config::{Env, RuntimeConfig};
+use buntime_core::loader::{INIT_TIMEOUT, LoadInputs, build_generation};
+use buntime_core::pipeline::Pipeline;
+use buntime_core::{Generation, NativeRegistry};
+use buntime_js::BunScriptHosts;
+use buntime_server::Runtime;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the crate lives in the repository")
+}
+
+fn copy_example(name: &str, plugins: &Path) {
+    let from = repo_root().join("examples/plugins").join(name);
+    let to = plugins.join(name);
+    std::fs::create_dir_all(&to).expect("temp dir is writable");
+    for entry in std::fs::read_dir(&from).expect("examples exist").flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_file()) {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy example file");
+        }
+    }
+}
+
+fn write_plugin(plugins: &Path, dir: &str, manifest: &str, code: &str) {
+    let to = plugins.join(dir);
+    std::fs::create_dir_all(&to).expect("temp dir is writable");
+    std::fs::write(to.join("manifest.yaml"), manifest).expect("write manifest");
+    std::fs::write(to.join("plugin.js"), code).expect("write plugin");
+}
+
+fn env_for(plugins: &Path) -> Env {
+    let mut env = Env::from_pairs(std::env::vars());
+    env.set("RUNTIME_PLUGIN_DIRS", plugins.display().to_string());
+    env.set("RUNTIME_WORKER_DIRS", plugins.join("../apps").display().to_string());
+    env.set("RUNTIME_LOG_LEVEL", "error");
+    env.set("PORT", "0");
+    env.set("RUNTIME_HOST", "127.0.0.1");
+    env
+}
+
+struct Wrk {
+    rps: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+fn parse_duration_us(s: &str) -> Option<f64> {
+    let (num, mul) = if let Some(v) = s.strip_suffix("us") {
+        (v, 1.0)
+    } else if let Some(v) = s.strip_suffix("ms") {
+        (v, 1000.0)
+    } else if let Some(v) = s.strip_suffix('s') {
+        (v, 1_000_000.0)
+    } else {
+        (s, 1.0)
+    };
+    num.parse::<f64>().ok().map(|n| n * mul)
+}
+
+fn wrk(url: &str, seconds: u64, connections: u32) -> Wrk {
+    let out = std::process::Command::new("wrk")
+        .args(["-t1", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency", url])
+        .output()
+        .expect("wrk is installed (bench/js-plugins.sh installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut w = Wrk { rps: 0.0, p50_us: 0.0, p99_us: 0.0 };
+    for line in text.lines() {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        match parts.as_slice() {
+            ["Requests/sec:", v] => w.rps = v.parse().unwrap_or(0.0),
+            ["50%", v] => w.p50_us = parse_duration_us(v).unwrap_or(0.0),
+            ["99%", v] => w.p99_us = parse_duration_us(v).unwrap_or(0.0),
+            _ => {}
+        }
+    }
+    if w.rps == 0.0 {
+        eprintln!("wrk output for {url}:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+    w
+}
+
+async fn pipeline_p50_us(g: &Arc<Generation>, path: &str, n: usize) -> f64 {
+    let pipeline = Pipeline::default();
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..n + n / 10 {
+        let req = http::Request::builder().uri(path).header("host", "localhost").header("x-request-id", "b").body(Body::empty()).expect("valid request");
+        let t = Instant::now();
+        let res = pipeline.handle(g.clone(), req).await;
+        let _ = axum::body::to_bytes(res.into_body(), usize::MAX).await;
+        if i >= n / 10 {
+            samples.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let connections: u32 = std::env::var("BENCH_CONNECTIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(32);
+    let root = tempfile::tempdir().expect("temp dir");
+    std::os::unix::fs::symlink(repo_root().join("node_modules"), root.path().join("node_modules")).expect("link node_modules (run scripts/setup.sh)");
+    let base = Env::from_pairs(std::env::vars());
+    let bun = buntime_core::bun::find_bun(&base, &repo_root()).expect("Bun is installed (scripts/setup.sh)");
+
+    // --- 1. hello route: runtime vs Bun.serve --------------------------------------------------
+    let hello_dir = root.path().join("hello-only");
+    copy_example("plugin-hello", &hello_dir);
+    let env = env_for(&hello_dir);
+    let config = RuntimeConfig::from_env(&env, root.path()).expect("valid config");
+    let runtime = Runtime::builder(config, env.clone()).scripts(BunScriptHosts::new(&bun).shared()).build();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let handle = runtime.spawn(listener).await.expect("runtime starts");
+    let runtime_url = format!("{}/hello/api/greeting", handle.url());
+
+    let direct = root.path().join("direct.ts");
+    let entry = hello_dir.join("plugin-hello/plugin.ts");
+    std::fs::write(
+        &direct,
+        format!(
+            "import helloPlugin from {entry:?};\nconst p = helloPlugin({{}});\nconst s = Bun.serve({{ hostname: \"127.0.0.1\", port: 0, fetch: (req) => p.routes.fetch(req) }});\nconsole.log(s.port);\n",
+            entry = entry.display().to_string()
+        ),
+    )
+    .expect("write direct server");
+    let mut child = tokio::process::Command::new(&bun)
+        .arg(&direct)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start Bun.serve");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().expect("piped")));
+    let port = lines.next_line().await.ok().flatten().and_then(|l| l.trim().parse::<u16>().ok()).expect("Bun.serve prints its port");
+    let direct_url = format!("http://127.0.0.1:{port}/api/greeting");
+
+    for url in [&direct_url, &runtime_url] {
+        let _ = wrk(url, 1, connections); // warm-up (JIT, connection pools)
+    }
+    let d = wrk(&direct_url, seconds, connections);
+    let r = wrk(&runtime_url, seconds, connections);
+    drop(child);
+
+    // --- 2. added latency of one no-op JS onRequest hook ----------------------------------------
+    let hook_dir = root.path().join("hello-and-noop");
+    copy_example("plugin-hello", &hook_dir);
+    write_plugin(&hook_dir, "noop", "name: noop\n", "export default { onRequest() { return undefined; } };\n");
+    let load = |dir: &Path| {
+        let env = env_for(dir);
+        LoadInputs {
+            config: Arc::new(RuntimeConfig::from_env(&env, root.path()).expect("valid config")),
+            env: Arc::new(env),
+            natives: Arc::new(NativeRegistry::default()),
+            scripts: Some(BunScriptHosts::new(&bun).shared()),
+            pool: None,
+            init_timeout: INIT_TIMEOUT,
+        }
+    };
+    let without = Arc::new(build_generation(&load(&hello_dir), 1).await.generation);
+    let with = Arc::new(build_generation(&load(&hook_dir), 2).await.generation);
+    let n = 5000;
+    let mut p50_without = pipeline_p50_us(&without, "/hello/api/greeting", n).await;
+    let mut p50_with = pipeline_p50_us(&with, "/hello/api/greeting", n).await;
+    // Interleave a second pass so drift (CPU frequency, other load) hits both alike.
+    p50_without = (p50_without + pipeline_p50_us(&without, "/hello/api/greeting", n).await) / 2.0;
+    p50_with = (p50_with + pipeline_p50_us(&with, "/hello/api/greeting", n).await) / 2.0;
+    without.shut_down().await;
+    with.shut_down().await;
+
+    // --- 3. reload of 5 JS plugins -----------------------------------------------------------------
+    let five = root.path().join("five");
+    for name in ["plugin-hello", "plugin-blocker", "plugin-cache", "plugin-cache-consumer"] {
+        copy_example(name, &five);
+    }
+    write_plugin(&five, "noop", "name: noop\n", "export default { onRequest() { return undefined; } };\n");
+    let inputs = load(&five);
+    let mut reloads = Vec::new();
+    for number in 1..=5u64 {
+        let t = Instant::now();
+        let outcome = build_generation(&inputs, number).await;
+        reloads.push(t.elapsed());
+        assert!(outcome.problems.is_empty(), "{:?}", outcome.problems);
+        assert_eq!(outcome.generation.plugins.len(), 5);
+        outcome.generation.shut_down().await;
+    }
+    reloads.sort();
+    let reload_median = reloads[reloads.len() / 2];
+    let t = Instant::now();
+    let report = handle.runtime().reload().await;
+    let api_reload = t.elapsed();
+    let _ = handle.shutdown().await;
+
+    println!("JS plugin benchmark ({seconds}s per wrk run, 1 thread, {connections} connections; same machine, same run)");
+    println!();
+    println!("| measurement | value |");
+    println!("|---|---|");
+    println!("| Bun.serve direct, hello route | {:.0} req/s, p50 {:.0} µs, p99 {:.0} µs |", d.rps, d.p50_us, d.p99_us);
+    println!("| runtime → plugin host, hello route | {:.0} req/s, p50 {:.0} µs, p99 {:.0} µs |", r.rps, r.p50_us, r.p99_us);
+    println!("| throughput ratio runtime / direct (goal ≥ 0.80) | {:.2} |", r.rps / d.rps.max(1.0));
+    println!("| pipeline p50 without / with one no-op JS onRequest | {p50_without:.1} µs / {p50_with:.1} µs |");
+    println!("| added p50 of one no-op JS onRequest (goal ≤ 50 µs) | {:.1} µs |", p50_with - p50_without);
+    println!("| build a generation of 5 JS plugins (median of 5, new host each) | {:.0} ms (min {:.0}, max {:.0}) |", ms(reload_median), ms(reloads[0]), ms(reloads[4]));
+    println!("| Runtime::reload() of the hello runtime (build + swap) | {:.0} ms ({}) |", ms(api_reload), if report.is_ok() { "ok" } else { "failed" });
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
