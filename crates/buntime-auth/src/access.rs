@@ -136,7 +136,9 @@ impl Denied {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::AuthRequired => StatusCode::UNAUTHORIZED,
-            Self::PermissionDenied(_) | Self::OriginRequired | Self::ForeignOrigin => StatusCode::FORBIDDEN,
+            Self::PermissionDenied(_) | Self::OriginRequired | Self::ForeignOrigin => {
+                StatusCode::FORBIDDEN
+            }
             Self::StoreUnavailable(e) => e.status(),
         }
     }
@@ -144,7 +146,10 @@ impl Denied {
     /// Builds the response (no `x-request-id`: the spec sends none on these).
     pub fn to_response(&self) -> Response {
         match self {
-            Self::AuthRequired => json(self.status(), &serde_json::json!({"code": "AUTH_REQUIRED", "error": "Unauthorized"})),
+            Self::AuthRequired => json(
+                self.status(),
+                &serde_json::json!({"code": "AUTH_REQUIRED", "error": "Unauthorized"}),
+            ),
             Self::PermissionDenied(p) => json(
                 self.status(),
                 &serde_json::json!({"code": "PERMISSION_DENIED", "error": format!("Missing permission: {p}")}),
@@ -197,13 +202,21 @@ impl AccessControl {
     /// Creates the gate. A blank master key counts as none.
     pub fn new(store: Arc<KeyStore>, master_key: Option<String>, trust_proxy: bool) -> Self {
         let master_key = master_key.filter(|k| !k.trim().is_empty());
-        Self { store, master_key, trust_proxy }
+        Self {
+            store,
+            master_key,
+            trust_proxy,
+        }
     }
 
     /// Creates the gate from the runtime configuration: the store at `<state_dir>/api-keys.db`
     /// (opened lazily, so a damaged store never stops start-up), `master_key` and `trust_proxy`.
     pub fn from_config(config: &RuntimeConfig) -> Self {
-        Self::new(Arc::new(KeyStore::new(&config.state_dir)), config.master_key.clone(), config.trust_proxy)
+        Self::new(
+            Arc::new(KeyStore::new(&config.state_dir)),
+            config.master_key.clone(),
+            config.trust_proxy,
+        )
     }
 
     /// Returns the key store.
@@ -254,7 +267,13 @@ impl AccessControl {
     ///
     /// # Errors
     /// Returns the refusal; convert it with `Response::from(denied)`.
-    pub fn authorize(&self, method: &Method, rel_path: &str, headers: &HeaderMap, from_worker: bool) -> Result<Caller, Denied> {
+    pub fn authorize(
+        &self,
+        method: &Method,
+        rel_path: &str,
+        headers: &HeaderMap,
+        from_worker: bool,
+    ) -> Result<Caller, Denied> {
         self.decide(method, rel_path, headers, from_worker, None)
     }
 
@@ -263,9 +282,20 @@ impl AccessControl {
     ///
     /// # Errors
     /// Returns the refusal; convert it with `Response::from(denied)`.
-    pub fn authorize_parts(&self, parts: &http::request::Parts, rel_path: &str, from_worker: bool) -> Result<Caller, Denied> {
+    pub fn authorize_parts(
+        &self,
+        parts: &http::request::Parts,
+        rel_path: &str,
+        from_worker: bool,
+    ) -> Result<Caller, Denied> {
         let authority = parts.uri.authority().map(http::uri::Authority::as_str);
-        self.decide(&parts.method, rel_path, &parts.headers, from_worker, authority)
+        self.decide(
+            &parts.method,
+            rel_path,
+            &parts.headers,
+            from_worker,
+            authority,
+        )
     }
 
     fn decide(
@@ -287,7 +317,9 @@ impl AccessControl {
         let caller = match identity {
             Identity::Valid(p) => {
                 if !p.is_master {
-                    if let Some(perm) = required_permission(method, rel_path).filter(|perm| !p.has(*perm)) {
+                    if let Some(perm) =
+                        required_permission(method, rel_path).filter(|perm| !p.has(*perm))
+                    {
                         return Err(Denied::PermissionDenied(perm));
                     }
                 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
+use axum::response::IntoResponse;
 use axum::routing::{delete, get};
 use axum::{Extension, Router};
 use buntime_core::Response;
@@ -32,6 +33,44 @@ pub fn keys_router(access: Arc<AccessControl>) -> Router {
 
 type Caller = Option<Extension<Principal>>;
 
+/// Why a keys request failed; rendered as `{"success":false,"code","message"}` (401 excepted).
+#[derive(Debug)]
+enum ApiError {
+    Unauthorized,
+    Forbidden(String),
+    BadRequest(&'static str, String),
+    NotFound(u64),
+    Store(Box<StoreError>),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(Box::new(e))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Unauthorized => json(
+                StatusCode::UNAUTHORIZED,
+                &j!({"code": "AUTH_REQUIRED", "error": "Unauthorized"}),
+            ),
+            Self::Forbidden(msg) => json_error(StatusCode::FORBIDDEN, "PERMISSION_DENIED", &msg),
+            Self::BadRequest(code, msg) => json_error(StatusCode::BAD_REQUEST, code, &msg),
+            Self::NotFound(id) => json_error(
+                StatusCode::NOT_FOUND,
+                "API_KEY_NOT_FOUND",
+                &format!("no active API key with id {id}"),
+            ),
+            Self::Store(e) => {
+                tracing::warn!(error = %e, "Key store unavailable.");
+                e.to_response()
+            }
+        }
+    }
+}
+
 /// Who is acting: a principal, or an anonymous caller allowed because auth is off.
 enum Actor {
     Key(Principal),
@@ -39,27 +78,25 @@ enum Actor {
 }
 
 impl Actor {
-    fn resolve(access: &AccessControl, caller: Caller) -> Result<Self, Response> {
+    fn resolve(access: &AccessControl, caller: Caller) -> Result<Self, ApiError> {
         if let Some(Extension(p)) = caller {
             return Ok(Self::Key(p));
         }
-        match access.auth_required() {
-            Ok(false) => Ok(Self::Open),
-            Ok(true) => Err(json(StatusCode::UNAUTHORIZED, &j!({"code": "AUTH_REQUIRED", "error": "Unauthorized"}))),
-            Err(e) => Err(store_error(&e)),
+        if access.auth_required()? {
+            Err(ApiError::Unauthorized)
+        } else {
+            Ok(Self::Open)
         }
     }
 
     /// Requires every permission in `perms`.
-    fn require(&self, perms: &[Permission], what: &str) -> Result<(), Response> {
+    fn require(&self, perms: &[Permission], what: &str) -> Result<(), ApiError> {
         let Self::Key(p) = self else { return Ok(()) };
         match p.first_missing(perms) {
             None => Ok(()),
-            Some(missing) => Err(json_error(
-                StatusCode::FORBIDDEN,
-                "PERMISSION_DENIED",
-                &format!("Missing permission: {missing} ({what})"),
-            )),
+            Some(missing) => Err(ApiError::Forbidden(format!(
+                "Missing permission: {missing} ({what})"
+            ))),
         }
     }
 
@@ -71,101 +108,83 @@ impl Actor {
     }
 }
 
-fn store_error(e: &StoreError) -> Response {
-    tracing::warn!(error = %e, "Key store unavailable.");
-    e.to_response()
+type ApiResult = Result<Response, ApiError>;
+
+async fn list(State(access): State<Arc<AccessControl>>, caller: Caller) -> ApiResult {
+    let actor = Actor::resolve(&access, caller)?;
+    actor.require(&[Permission::KeysRead], "listing keys")?;
+    let keys = access.store().list()?;
+    Ok(json(StatusCode::OK, &j!({ "keys": keys })))
 }
 
-async fn list(State(access): State<Arc<AccessControl>>, caller: Caller) -> Response {
-    let actor = match Actor::resolve(&access, caller) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    if let Err(r) = actor.require(&[Permission::KeysRead], "listing keys") {
-        return r;
-    }
-    match access.store().list() {
-        Ok(keys) => json(StatusCode::OK, &j!({ "keys": keys })),
-        Err(e) => store_error(&e),
-    }
+async fn meta(State(access): State<Arc<AccessControl>>, caller: Caller) -> ApiResult {
+    let actor = Actor::resolve(&access, caller)?;
+    actor.require(&[Permission::KeysRead], "reading key metadata")?;
+    Ok(json(
+        StatusCode::OK,
+        &j!({ "permissions": Permission::ALL, "roles": Role::ALL }),
+    ))
 }
 
-async fn meta(State(access): State<Arc<AccessControl>>, caller: Caller) -> Response {
-    let actor = match Actor::resolve(&access, caller) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    if let Err(r) = actor.require(&[Permission::KeysRead], "reading key metadata") {
-        return r;
-    }
-    json(StatusCode::OK, &j!({ "permissions": Permission::ALL, "roles": Role::ALL }))
-}
-
-async fn create(State(access): State<Arc<AccessControl>>, caller: Caller, body: Bytes) -> Response {
-    let actor = match Actor::resolve(&access, caller) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    if let Err(r) = actor.require(&[Permission::KeysCreate], "creating keys") {
-        return r;
-    }
-    let new = match KeyRequest::from_json(&body).and_then(|req| req.validate(actor.id())) {
-        Ok(n) => n,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, e.code(), &e.to_string()),
-    };
+async fn create(
+    State(access): State<Arc<AccessControl>>,
+    caller: Caller,
+    body: Bytes,
+) -> ApiResult {
+    let actor = Actor::resolve(&access, caller)?;
+    actor.require(&[Permission::KeysCreate], "creating keys")?;
+    let new = KeyRequest::from_json(&body)
+        .and_then(|req| req.validate(actor.id()))
+        .map_err(|e| ApiError::BadRequest(e.code(), e.to_string()))?;
     // No privilege escalation: a key can only mint keys within its own permissions.
-    if let Err(r) = actor.require(&new.permissions, "a key can only create keys with permissions it holds") {
-        return r;
-    }
-    match access.store().create(&new) {
-        Ok(created) => {
-            tracing::info!(key_id = created.key.id, role = %created.key.role, created_by = ?created.key.created_by, "API key created.");
-            let k = &created.key;
-            json(
-                StatusCode::CREATED,
-                &j!({
-                    "data": { "id": k.id, "key": created.secret, "keyPrefix": k.key_prefix, "name": k.name, "role": k.role },
-                    "success": true
-                }),
-            )
-        }
-        Err(e) => store_error(&e),
-    }
+    actor.require(
+        &new.permissions,
+        "a key can only create keys with permissions it holds",
+    )?;
+    let created = access.store().create(&new)?;
+    let k = &created.key;
+    tracing::info!(key_id = k.id, role = %k.role, created_by = ?k.created_by, "API key created.");
+    Ok(json(
+        StatusCode::CREATED,
+        &j!({
+            "data": { "id": k.id, "key": created.secret, "keyPrefix": k.key_prefix, "name": k.name, "role": k.role },
+            "success": true
+        }),
+    ))
 }
 
-async fn revoke_non_numeric(State(access): State<Arc<AccessControl>>, caller: Caller) -> Response {
+async fn revoke_non_numeric(State(access): State<Arc<AccessControl>>, caller: Caller) -> ApiResult {
     revoke(State(access), caller, Path("meta".to_owned())).await
 }
 
-async fn revoke(State(access): State<Arc<AccessControl>>, caller: Caller, Path(raw): Path<String>) -> Response {
-    let actor = match Actor::resolve(&access, caller) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    if let Err(r) = actor.require(&[Permission::KeysRevoke], "revoking keys") {
-        return r;
-    }
-    let Some(id) = parse_id(&raw) else {
-        return json_error(StatusCode::BAD_REQUEST, "INVALID_KEY_ID", &format!("invalid key id `{raw}`: expected a positive integer"));
-    };
-    let not_found = || json_error(StatusCode::NOT_FOUND, "API_KEY_NOT_FOUND", &format!("no active API key with id {id}"));
-    let target = match access.store().get(id) {
-        Ok(Some(k)) if k.revoked_at.is_none() => k,
-        Ok(_) => return not_found(),
-        Err(e) => return store_error(&e),
-    };
+async fn revoke(
+    State(access): State<Arc<AccessControl>>,
+    caller: Caller,
+    Path(raw): Path<String>,
+) -> ApiResult {
+    let actor = Actor::resolve(&access, caller)?;
+    actor.require(&[Permission::KeysRevoke], "revoking keys")?;
+    let id = parse_id(&raw).ok_or_else(|| {
+        ApiError::BadRequest(
+            "INVALID_KEY_ID",
+            format!("invalid key id `{raw}`: expected a positive integer"),
+        )
+    })?;
+    let target = access
+        .store()
+        .get(id)?
+        .filter(|k| k.revoked_at.is_none())
+        .ok_or(ApiError::NotFound(id))?;
     // Same rule as creation: a key cannot revoke a key more powerful than itself.
-    if let Err(r) = actor.require(&target.permissions, "a key can only revoke keys whose permissions it holds") {
-        return r;
+    actor.require(
+        &target.permissions,
+        "a key can only revoke keys whose permissions it holds",
+    )?;
+    if !access.store().revoke(id)? {
+        return Err(ApiError::NotFound(id));
     }
-    match access.store().revoke(id) {
-        Ok(true) => {
-            tracing::info!(key_id = id, revoked_by = ?actor.id(), "API key revoked.");
-            json(StatusCode::OK, &j!({ "success": true }))
-        }
-        Ok(false) => not_found(),
-        Err(e) => store_error(&e),
-    }
+    tracing::info!(key_id = id, revoked_by = ?actor.id(), "API key revoked.");
+    Ok(json(StatusCode::OK, &j!({ "success": true })))
 }
 
 /// Parses a positive decimal id (digits only: no sign, no spaces).
@@ -173,7 +192,9 @@ fn parse_id(raw: &str) -> Option<u64> {
     if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    raw.parse::<u64>().ok().filter(|id| *id > 0 && i64::try_from(*id).is_ok())
+    raw.parse::<u64>()
+        .ok()
+        .filter(|id| *id > 0 && i64::try_from(*id).is_ok())
 }
 
 #[cfg(test)]
@@ -184,7 +205,18 @@ mod tests {
     fn ids_must_be_positive_decimal_integers() {
         assert_eq!(parse_id("1"), Some(1));
         assert_eq!(parse_id("007"), Some(7));
-        for bad in ["0", "", "-1", "+1", "1.0", "abc", " 1", "meta", "99999999999999999999", "9223372036854775808"] {
+        for bad in [
+            "0",
+            "",
+            "-1",
+            "+1",
+            "1.0",
+            "abc",
+            " 1",
+            "meta",
+            "99999999999999999999",
+            "9223372036854775808",
+        ] {
             assert_eq!(parse_id(bad), None, "{bad}");
         }
     }

@@ -51,7 +51,9 @@ pub fn run(args: &[String], state_dir: &Path, out: &mut impl Write) -> Result<()
         _ => args,
     };
     let Some((command, rest)) = args.split_first() else {
-        return Err(CliError::Usage("missing subcommand (create, list or revoke)".to_owned()));
+        return Err(CliError::Usage(
+            "missing subcommand (create, list or revoke)".to_owned(),
+        ));
     };
     match command.as_str() {
         "create" => create(rest, state_dir, out),
@@ -78,18 +80,31 @@ fn create(args: &[String], state_dir: &Path, out: &mut impl Write) -> Result<(),
             Some(v) => v,
             None => {
                 i += 1;
-                args.get(i).cloned().ok_or_else(|| CliError::Usage(format!("`{flag}` needs a value")))?
+                args.get(i)
+                    .cloned()
+                    .ok_or_else(|| CliError::Usage(format!("`{flag}` needs a value")))?
             }
         };
         match flag {
             "--name" | "-n" => req.name = Some(value),
             "--role" | "-r" => req.role = Some(value),
             "--permissions" | "-p" => {
-                req.permissions = Some(value.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect());
+                req.permissions = Some(
+                    value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                );
             }
             "--expires-in" | "-e" => req.expires_in = Some(value),
             "--description" | "-d" => req.description = Some(value),
-            other => return Err(CliError::Usage(format!("unknown option `{other}` for `keys create`"))),
+            other => {
+                return Err(CliError::Usage(format!(
+                    "unknown option `{other}` for `keys create`"
+                )));
+            }
         }
         i += 1;
     }
@@ -97,9 +112,25 @@ fn create(args: &[String], state_dir: &Path, out: &mut impl Write) -> Result<(),
     let store = KeyStore::open(state_dir)?;
     let created = store.create(&new)?;
     let k = &created.key;
-    writeln!(out, "Created API key {} `{}` (role {}, prefix {}).", k.id, k.name, k.role, k.key_prefix)?;
-    writeln!(out, "Permissions: {}", k.permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "))?;
-    writeln!(out, "Expires: {}", k.expires_at.map_or_else(|| "never".to_owned(), format_time))?;
+    writeln!(
+        out,
+        "Created API key {} `{}` (role {}, prefix {}).",
+        k.id, k.name, k.role, k.key_prefix
+    )?;
+    writeln!(
+        out,
+        "Permissions: {}",
+        k.permissions
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    writeln!(
+        out,
+        "Expires: {}",
+        k.expires_at.map_or_else(|| "never".to_owned(), format_time)
+    )?;
     writeln!(out)?;
     writeln!(out, "Secret (shown only this once; store it now):")?;
     writeln!(out, "{}", created.secret)?;
@@ -110,12 +141,24 @@ fn list(args: &[String], state_dir: &Path, out: &mut impl Write) -> Result<(), C
     let all = match args {
         [] => false,
         [flag] if flag == "--all" || flag == "-a" => true,
-        _ => return Err(CliError::Usage(format!("unexpected arguments for `keys list`: {}", args.join(" ")))),
+        _ => {
+            return Err(CliError::Usage(format!(
+                "unexpected arguments for `keys list`: {}",
+                args.join(" ")
+            )));
+        }
     };
     let store = KeyStore::open(state_dir)?;
-    let keys = if all { store.list_all()? } else { store.list()? };
+    let keys = if all {
+        store.list_all()?
+    } else {
+        store.list()?
+    };
     if keys.is_empty() {
-        writeln!(out, "No API keys. Create one with `buntime keys create --name <name>`.")?;
+        writeln!(
+            out,
+            "No API keys. Create one with `buntime keys create --name <name>`."
+        )?;
         return Ok(());
     }
     write!(out, "{}", table(&keys, now()))?;
@@ -124,13 +167,19 @@ fn list(args: &[String], state_dir: &Path, out: &mut impl Write) -> Result<(), C
 
 fn revoke(args: &[String], state_dir: &Path, out: &mut impl Write) -> Result<(), CliError> {
     let [raw] = args else {
-        return Err(CliError::Usage("`keys revoke` takes exactly one key id".to_owned()));
+        return Err(CliError::Usage(
+            "`keys revoke` takes exactly one key id".to_owned(),
+        ));
     };
     let id = raw
         .parse::<u64>()
         .ok()
         .filter(|id| *id > 0)
-        .ok_or_else(|| CliError::Usage(format!("invalid key id `{raw}`: expected a positive integer")))?;
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "invalid key id `{raw}`: expected a positive integer"
+            ))
+        })?;
     let store = KeyStore::open(state_dir)?;
     if !store.revoke(id)? {
         return Err(CliError::NotFound(id));
@@ -141,7 +190,17 @@ fn revoke(args: &[String], state_dir: &Path, out: &mut impl Write) -> Result<(),
 
 /// Renders keys as an aligned text table.
 fn table(keys: &[ApiKey], now: u64) -> String {
-    let header = ["ID", "NAME", "ROLE", "PREFIX", "CREATED", "EXPIRES", "LAST USED", "STATUS"].map(str::to_owned);
+    let header = [
+        "ID",
+        "NAME",
+        "ROLE",
+        "PREFIX",
+        "CREATED",
+        "EXPIRES",
+        "LAST USED",
+        "STATUS",
+    ]
+    .map(str::to_owned);
     let mut rows = vec![header];
     for k in keys {
         let status = if k.revoked_at.is_some() {
@@ -170,7 +229,11 @@ fn table(keys: &[ApiKey], now: u64) -> String {
     }
     let mut s = String::new();
     for row in &rows {
-        let line: Vec<String> = row.iter().zip(widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         s.push_str(line.join("  ").trim_end());
         s.push('\n');
     }
@@ -191,7 +254,11 @@ fn format_time(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3_600, rem % 3_600 / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3_600,
+        rem % 3_600 / 60
+    )
 }
 
 #[cfg(test)]
@@ -212,21 +279,35 @@ mod tests {
     fn create_prints_the_secret_once_and_list_shows_the_prefix_only() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("state");
-        let out = run_ok("keys create --name ci --role viewer --expires-in 30d --description nightly", &dir);
+        let out = run_ok(
+            "keys create --name ci --role viewer --expires-in 30d --description nightly",
+            &dir,
+        );
         let secret = out.lines().last().unwrap().to_owned();
         assert!(secret.starts_with("btk_") && secret.len() == 47, "{out}");
         assert!(out.contains("role viewer"));
         let listed = run_ok("keys list", &dir);
         assert!(listed.starts_with("ID"), "{listed}");
-        assert!(listed.contains("ci") && listed.contains(&secret[..12]) && listed.contains("active"));
+        assert!(
+            listed.contains("ci") && listed.contains(&secret[..12]) && listed.contains("active")
+        );
         assert!(!listed.contains(&secret), "secret must not be listed");
-        assert!(KeyStore::open(&dir).unwrap().verify(&secret).unwrap().is_some());
+        assert!(
+            KeyStore::open(&dir)
+                .unwrap()
+                .verify(&secret)
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]
     fn custom_keys_take_a_comma_list_and_inline_values() {
         let tmp = tempfile::tempdir().unwrap();
-        let out = run_ok("create --name=x --role=custom --permissions=apps:read,keys:read", tmp.path());
+        let out = run_ok(
+            "create --name=x --role=custom --permissions=apps:read,keys:read",
+            tmp.path(),
+        );
         assert!(out.contains("Permissions: apps:read, keys:read"), "{out}");
     }
 
@@ -244,13 +325,20 @@ mod tests {
     #[test]
     fn bad_arguments_are_usage_or_input_errors() {
         let tmp = tempfile::tempdir().unwrap();
-        let cases: [(&str, fn(&CliError) -> bool); 8] = [
+        type Check = fn(&CliError) -> bool;
+        let cases: [(&str, Check); 8] = [
             ("keys", |e| matches!(e, CliError::Usage(_))),
             ("keys frobnicate", |e| matches!(e, CliError::Usage(_))),
-            ("keys create", |e| matches!(e, CliError::Input(InputError::MissingName))),
+            ("keys create", |e| {
+                matches!(e, CliError::Input(InputError::MissingName))
+            }),
             ("keys create --name", |e| matches!(e, CliError::Usage(_))),
-            ("keys create --name a --bogus 1", |e| matches!(e, CliError::Usage(_))),
-            ("keys create --name a --expires-in 0d", |e| matches!(e, CliError::Input(InputError::InvalidExpiration(_)))),
+            ("keys create --name a --bogus 1", |e| {
+                matches!(e, CliError::Usage(_))
+            }),
+            ("keys create --name a --expires-in 0d", |e| {
+                matches!(e, CliError::Input(InputError::InvalidExpiration(_)))
+            }),
             ("keys revoke abc", |e| matches!(e, CliError::Usage(_))),
             ("keys list extra", |e| matches!(e, CliError::Usage(_))),
         ];

@@ -17,7 +17,10 @@ pub enum CsrfError {
 
 /// Returns whether `method` is checked: POST, PUT, PATCH and DELETE.
 pub fn is_state_changing(method: &Method) -> bool {
-    matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE)
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
 }
 
 /// Checks the `Origin` header against the request's host.
@@ -29,23 +32,41 @@ pub fn is_state_changing(method: &Method) -> bool {
 ///
 /// # Errors
 /// Returns [`CsrfError`] when the request must be answered with 403.
-pub fn check_origin(headers: &HeaderMap, trust_proxy: bool, fallback_host: Option<&str>) -> Result<(), CsrfError> {
-    let origin = headers.get(header::ORIGIN).ok_or(CsrfError::OriginRequired)?;
+pub fn check_origin(
+    headers: &HeaderMap,
+    trust_proxy: bool,
+    fallback_host: Option<&str>,
+) -> Result<(), CsrfError> {
+    let origin = headers
+        .get(header::ORIGIN)
+        .ok_or(CsrfError::OriginRequired)?;
     let origin = origin.to_str().map_err(|_| CsrfError::Forbidden)?;
     let origin = Url::parse(origin.trim()).map_err(|_| CsrfError::Forbidden)?;
-    if !matches!(origin.scheme(), "http" | "https") || !origin.username().is_empty() || origin.password().is_some() {
+    if !matches!(origin.scheme(), "http" | "https")
+        || !origin.username().is_empty()
+        || origin.password().is_some()
+    {
         return Err(CsrfError::Forbidden);
     }
-    let expected = expected_host(headers, trust_proxy, fallback_host).ok_or(CsrfError::Forbidden)?;
+    let expected =
+        expected_host(headers, trust_proxy, fallback_host).ok_or(CsrfError::Forbidden)?;
     let expected = parse_authority(origin.scheme(), expected).ok_or(CsrfError::Forbidden)?;
     let same = origin.host_str().is_some()
         && origin.host_str() == expected.host_str()
         && origin.port_or_known_default() == expected.port_or_known_default();
-    if same { Ok(()) } else { Err(CsrfError::Forbidden) }
+    if same {
+        Ok(())
+    } else {
+        Err(CsrfError::Forbidden)
+    }
 }
 
 /// Picks the host the request was addressed to.
-fn expected_host<'a>(headers: &'a HeaderMap, trust_proxy: bool, fallback: Option<&'a str>) -> Option<&'a str> {
+fn expected_host<'a>(
+    headers: &'a HeaderMap,
+    trust_proxy: bool,
+    fallback: Option<&'a str>,
+) -> Option<&'a str> {
     if trust_proxy {
         let forwarded = headers
             .get("x-forwarded-host")
@@ -57,12 +78,20 @@ fn expected_host<'a>(headers: &'a HeaderMap, trust_proxy: bool, fallback: Option
             return forwarded;
         }
     }
-    headers.get(header::HOST).and_then(|v| v.to_str().ok()).map(str::trim).or(fallback).filter(|v| !v.is_empty())
+    headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .or(fallback)
+        .filter(|v| !v.is_empty())
 }
 
 /// Parses a bare `host[:port]` with the origin's scheme, refusing anything that is not one.
 fn parse_authority(scheme: &str, authority: &str) -> Option<Url> {
-    if authority.bytes().any(|b| matches!(b, b'/' | b'\\' | b'@' | b'?' | b'#') || b.is_ascii_whitespace()) {
+    if authority
+        .bytes()
+        .any(|b| matches!(b, b'/' | b'\\' | b'@' | b'?' | b'#') || b.is_ascii_whitespace())
+    {
         return None;
     }
     Url::parse(&format!("{scheme}://{authority}/")).ok()
@@ -101,13 +130,20 @@ mod tests {
             ("http://[::1]:8000", "[::1]:8000"),
         ];
         for (origin, host) in ok {
-            assert_eq!(check_origin(&h(&[("origin", origin), ("host", host)]), false, None), Ok(()), "{origin} vs {host}");
+            assert_eq!(
+                check_origin(&h(&[("origin", origin), ("host", host)]), false, None),
+                Ok(()),
+                "{origin} vs {host}"
+            );
         }
     }
 
     #[test]
     fn missing_origin_is_origin_required() {
-        assert_eq!(check_origin(&h(&[("host", "a")]), false, None), Err(CsrfError::OriginRequired));
+        assert_eq!(
+            check_origin(&h(&[("host", "a")]), false, None),
+            Err(CsrfError::OriginRequired)
+        );
     }
 
     #[test]
@@ -126,7 +162,11 @@ mod tests {
         ];
         for origin in bad {
             assert_eq!(
-                check_origin(&h(&[("origin", origin), ("host", "a.example")]), false, None),
+                check_origin(
+                    &h(&[("origin", origin), ("host", "a.example")]),
+                    false,
+                    None
+                ),
                 Err(CsrfError::Forbidden),
                 "{origin}"
             );
@@ -135,11 +175,25 @@ mod tests {
 
     #[test]
     fn forwarded_host_is_used_only_when_trusted() {
-        let headers = h(&[("origin", "https://public.example"), ("host", "internal:8000"), ("x-forwarded-host", "public.example, other")]);
+        let headers = h(&[
+            ("origin", "https://public.example"),
+            ("host", "internal:8000"),
+            ("x-forwarded-host", "public.example, other"),
+        ]);
         assert_eq!(check_origin(&headers, true, None), Ok(()));
-        assert_eq!(check_origin(&headers, false, None), Err(CsrfError::Forbidden));
-        let forged = h(&[("origin", "https://evil.example"), ("host", "a.example"), ("x-forwarded-host", "evil.example")]);
-        assert_eq!(check_origin(&forged, false, None), Err(CsrfError::Forbidden));
+        assert_eq!(
+            check_origin(&headers, false, None),
+            Err(CsrfError::Forbidden)
+        );
+        let forged = h(&[
+            ("origin", "https://evil.example"),
+            ("host", "a.example"),
+            ("x-forwarded-host", "evil.example"),
+        ]);
+        assert_eq!(
+            check_origin(&forged, false, None),
+            Err(CsrfError::Forbidden)
+        );
     }
 
     #[test]
@@ -151,15 +205,27 @@ mod tests {
     #[test]
     fn unknown_host_is_refused_but_uri_authority_counts() {
         let headers = h(&[("origin", "https://a.example")]);
-        assert_eq!(check_origin(&headers, false, None), Err(CsrfError::Forbidden));
+        assert_eq!(
+            check_origin(&headers, false, None),
+            Err(CsrfError::Forbidden)
+        );
         assert_eq!(check_origin(&headers, false, Some("a.example")), Ok(()));
     }
 
     #[test]
     fn host_headers_smuggling_a_url_are_refused() {
-        for host in ["evil@a.example", "a.example/x", "a.example?x", "a.example#x"] {
+        for host in [
+            "evil@a.example",
+            "a.example/x",
+            "a.example?x",
+            "a.example#x",
+        ] {
             let headers = h(&[("origin", "https://a.example"), ("host", host)]);
-            assert_eq!(check_origin(&headers, false, None), Err(CsrfError::Forbidden), "{host}");
+            assert_eq!(
+                check_origin(&headers, false, None),
+                Err(CsrfError::Forbidden),
+                "{host}"
+            );
         }
     }
 }

@@ -4,7 +4,9 @@ const DAY: u64 = 86_400;
 
 /// The error for an `expiresIn` value that is not `never`, empty, or `<n>d|w|m|y` with n ≥ 1.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid expiration `{0}`: use `never` or a positive number followed by d, w, m (30 days) or y (365 days), such as `30d`")]
+#[error(
+    "invalid expiration `{0}`: use `never` or a positive number followed by d, w, m (30 days) or y (365 days), such as `30d`"
+)]
 pub struct InvalidExpiration(pub String);
 
 /// Parses `expiresIn` into seconds; `None` means the key never expires.
@@ -16,7 +18,8 @@ pub fn parse_expires_in(value: &str) -> Result<Option<u64>, InvalidExpiration> {
     if value.is_empty() || value == "never" {
         return Ok(None);
     }
-    let (digits, unit) = value.split_at(value.len() - value.chars().last().map_or(0, char::len_utf8));
+    let (digits, unit) =
+        value.split_at(value.len() - value.chars().last().map_or(0, char::len_utf8));
     let unit_secs = match unit {
         "d" => DAY,
         "w" => 7 * DAY,
@@ -51,7 +54,21 @@ mod tests {
 
     #[test]
     fn rejects_zero_other_units_signs_and_overflow() {
-        for v in ["0d", "00y", "d", "1h", "1D", "-1d", "+1d", " 1d", "1.5d", "1dd", "never ", "99999999999999999999d", "é"] {
+        for v in [
+            "0d",
+            "00y",
+            "d",
+            "1h",
+            "1D",
+            "-1d",
+            "+1d",
+            " 1d",
+            "1.5d",
+            "1dd",
+            "never ",
+            "99999999999999999999d",
+            "é",
+        ] {
             assert!(parse_expires_in(v).is_err(), "{v:?}");
         }
     }

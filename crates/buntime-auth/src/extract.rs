@@ -64,8 +64,19 @@ mod tests {
 
     #[test]
     fn other_schemes_and_empty_tokens_give_nothing() {
-        for v in ["Basic abc", "Bearer", "Bearer   ", "Bearerabc", "Token x", ""] {
-            assert_eq!(extract_key(&headers(&[("authorization", v)])), None, "{v:?}");
+        for v in [
+            "Basic abc",
+            "Bearer",
+            "Bearer   ",
+            "Bearerabc",
+            "Token x",
+            "",
+        ] {
+            assert_eq!(
+                extract_key(&headers(&[("authorization", v)])),
+                None,
+                "{v:?}"
+            );
         }
         assert_eq!(extract_key(&HeaderMap::new()), None);
     }
@@ -74,7 +85,10 @@ mod tests {
     fn non_utf8_headers_are_ignored() {
         let mut h = HeaderMap::new();
         h.insert("x-api-key", HeaderValue::from_bytes(b"\xff\xfe").unwrap());
-        h.insert("authorization", HeaderValue::from_bytes(b"Bearer \xff").unwrap());
+        h.insert(
+            "authorization",
+            HeaderValue::from_bytes(b"Bearer \xff").unwrap(),
+        );
         assert_eq!(extract_key(&h), None);
     }
 

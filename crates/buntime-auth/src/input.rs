@@ -66,9 +66,12 @@ impl KeyRequest {
     /// # Errors
     /// Returns [`InputError::InvalidJson`] when the body is not a JSON object.
     pub fn from_json(body: &[u8]) -> Result<Self, InputError> {
-        let value: Value = serde_json::from_slice(body).map_err(|e| InputError::InvalidJson(e.to_string()))?;
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| InputError::InvalidJson(e.to_string()))?;
         let Value::Object(map) = value else {
-            return Err(InputError::InvalidJson("expected an object such as {\"name\":\"ci\"}".to_owned()));
+            return Err(InputError::InvalidJson(
+                "expected an object such as {\"name\":\"ci\"}".to_owned(),
+            ));
         };
         let text = |key: &str| match map.get(key) {
             None | Some(Value::Null) => None,
@@ -77,9 +80,12 @@ impl KeyRequest {
         };
         let permissions = match map.get("permissions") {
             None | Some(Value::Null) => None,
-            Some(Value::Array(items)) => {
-                Some(items.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect())
-            }
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                    .collect(),
+            ),
             Some(_) => Some(Vec::new()),
         };
         let name = match map.get("name") {
@@ -90,7 +96,13 @@ impl KeyRequest {
             Some(Value::String(s)) => Some(s.clone()),
             _ => None,
         };
-        Ok(Self { name, role: text("role"), permissions, description, expires_in: text("expiresIn") })
+        Ok(Self {
+            name,
+            role: text("role"),
+            permissions,
+            description,
+            expires_in: text("expiresIn"),
+        })
     }
 
     /// Validates the request into a [`NewKey`]. For roles other than `custom` the role's
@@ -99,10 +111,18 @@ impl KeyRequest {
     /// # Errors
     /// Returns the first problem found, in the order name, role, permissions, expiration.
     pub fn validate(self, created_by: Option<u64>) -> Result<NewKey, InputError> {
-        let name = self.name.as_deref().map(str::trim).filter(|n| !n.is_empty()).ok_or(InputError::MissingName)?.to_owned();
+        let name = self
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .ok_or(InputError::MissingName)?
+            .to_owned();
         let role = match self.role.as_deref() {
             None => Role::Editor,
-            Some(r) => r.parse::<Role>().map_err(|_| InputError::InvalidRole(r.to_owned()))?,
+            Some(r) => r
+                .parse::<Role>()
+                .map_err(|_| InputError::InvalidRole(r.to_owned()))?,
         };
         let permissions = match role.permissions() {
             Some(perms) => perms,
@@ -113,14 +133,30 @@ impl KeyRequest {
                 }
                 let parsed = list
                     .iter()
-                    .map(|p| p.trim().parse::<Permission>().map_err(|_| InputError::InvalidPermission(p.clone())))
+                    .map(|p| {
+                        p.trim()
+                            .parse::<Permission>()
+                            .map_err(|_| InputError::InvalidPermission(p.clone()))
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 dedup(parsed)
             }
         };
         let expires_in_secs = parse_expires_in(self.expires_in.as_deref().unwrap_or("").trim())?;
-        let description = self.description.as_deref().map(str::trim).filter(|d| !d.is_empty()).map(str::to_owned);
-        Ok(NewKey { name, role, permissions, description, expires_in_secs, created_by })
+        let description = self
+            .description
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned);
+        Ok(NewKey {
+            name,
+            role,
+            permissions,
+            description,
+            expires_in_secs,
+            created_by,
+        })
     }
 }
 
@@ -144,7 +180,10 @@ mod tests {
     #[test]
     fn custom_permissions_are_parsed_and_deduplicated() {
         let k = check(r#"{"name":"x","role":"custom","permissions":["keys:read","apps:read","keys:read"],"expiresIn":"2w","description":"  d "}"#).unwrap();
-        assert_eq!(k.permissions, vec![Permission::KeysRead, Permission::AppsRead]);
+        assert_eq!(
+            k.permissions,
+            vec![Permission::KeysRead, Permission::AppsRead]
+        );
         assert_eq!(k.expires_in_secs, Some(14 * 86_400));
         assert_eq!(k.description.as_deref(), Some("d"));
     }
@@ -160,10 +199,22 @@ mod tests {
             (r#"{"name":"x","role":"root"}"#, "INVALID_KEY_ROLE"),
             (r#"{"name":"x","role":7}"#, "INVALID_KEY_ROLE"),
             (r#"{"name":"x","role":"custom"}"#, "MISSING_PERMISSIONS"),
-            (r#"{"name":"x","role":"custom","permissions":[]}"#, "MISSING_PERMISSIONS"),
-            (r#"{"name":"x","role":"custom","permissions":"apps:read"}"#, "MISSING_PERMISSIONS"),
-            (r#"{"name":"x","role":"custom","permissions":["apps:*"]}"#, "INVALID_PERMISSION"),
-            (r#"{"name":"x","role":"custom","permissions":[1]}"#, "INVALID_PERMISSION"),
+            (
+                r#"{"name":"x","role":"custom","permissions":[]}"#,
+                "MISSING_PERMISSIONS",
+            ),
+            (
+                r#"{"name":"x","role":"custom","permissions":"apps:read"}"#,
+                "MISSING_PERMISSIONS",
+            ),
+            (
+                r#"{"name":"x","role":"custom","permissions":["apps:*"]}"#,
+                "INVALID_PERMISSION",
+            ),
+            (
+                r#"{"name":"x","role":"custom","permissions":[1]}"#,
+                "INVALID_PERMISSION",
+            ),
             (r#"{"name":"x","expiresIn":"0d"}"#, "INVALID_EXPIRATION"),
             (r#"{"name":"x","expiresIn":30}"#, "INVALID_EXPIRATION"),
         ];

@@ -93,7 +93,10 @@ impl FromStr for Permission {
         Self::ALL
             .into_iter()
             .find(|p| p.as_str() == s)
-            .ok_or_else(|| UnknownName { what: "permission", value: s.to_owned() })
+            .ok_or_else(|| UnknownName {
+                what: "permission",
+                value: s.to_owned(),
+            })
     }
 }
 
@@ -143,9 +146,17 @@ impl Role {
         match self {
             Self::Admin => Some(P::ALL.to_vec()),
             Self::Editor => Some(
-                P::ALL.into_iter().filter(|p| !matches!(p, P::KeysRead | P::KeysCreate | P::KeysRevoke)).collect(),
+                P::ALL
+                    .into_iter()
+                    .filter(|p| !matches!(p, P::KeysRead | P::KeysCreate | P::KeysRevoke))
+                    .collect(),
             ),
-            Self::Viewer => Some(vec![P::AppsRead, P::PluginsRead, P::KeysRead, P::WorkersRead]),
+            Self::Viewer => Some(vec![
+                P::AppsRead,
+                P::PluginsRead,
+                P::KeysRead,
+                P::WorkersRead,
+            ]),
             Self::Custom => None,
         }
     }
@@ -161,7 +172,13 @@ impl FromStr for Role {
     type Err = UnknownName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| UnknownName { what: "role", value: s.to_owned() })
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownName {
+                what: "role",
+                value: s.to_owned(),
+            })
     }
 }
 
@@ -197,7 +214,10 @@ mod tests {
     fn permissions_round_trip_through_their_wire_names() {
         for p in Permission::ALL {
             assert_eq!(p.as_str().parse::<Permission>().unwrap(), p);
-            assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{}\"", p.as_str()));
+            assert_eq!(
+                serde_json::to_string(&p).unwrap(),
+                format!("\"{}\"", p.as_str())
+            );
         }
         assert!("apps:*".parse::<Permission>().is_err());
         assert!("APPS:READ".parse::<Permission>().is_err());
@@ -248,6 +268,9 @@ mod tests {
     #[test]
     fn dedup_keeps_first_occurrence_order() {
         use Permission as P;
-        assert_eq!(dedup([P::KeysRead, P::AppsRead, P::KeysRead]), vec![P::KeysRead, P::AppsRead]);
+        assert_eq!(
+            dedup([P::KeysRead, P::AppsRead, P::KeysRead]),
+            vec![P::KeysRead, P::AppsRead]
+        );
     }
 }

@@ -7,7 +7,10 @@ use crate::permission::Permission;
 /// Returns whether a path relative to the API path is public: `/health`, `/health/*`,
 /// `/plugins/loaded`, `/openapi.json` and `/docs`.
 pub fn is_public(rel_path: &str) -> bool {
-    matches!(rel_path, "/health" | "/plugins/loaded" | "/openapi.json" | "/docs") || rel_path.starts_with("/health/")
+    matches!(
+        rel_path,
+        "/health" | "/plugins/loaded" | "/openapi.json" | "/docs"
+    ) || rel_path.starts_with("/health/")
 }
 
 /// Returns the permission a route needs, or `None` when any authenticated caller may use it.
@@ -19,7 +22,12 @@ pub fn required_permission(method: &Method, rel_path: &str) -> Option<Permission
     if *method == Method::HEAD {
         return None;
     }
-    let under = |base: &str| rel_path == base || rel_path.strip_prefix(base).is_some_and(|rest| rest.starts_with('/'));
+    let under = |base: &str| {
+        rel_path == base
+            || rel_path
+                .strip_prefix(base)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
     if under("/apps") {
         return match *method {
             Method::GET => Some(P::AppsRead),
@@ -45,7 +53,11 @@ pub fn required_permission(method: &Method, rel_path: &str) -> Option<Permission
         };
     }
     if rel_path.starts_with("/workers") {
-        return Some(if *method == Method::GET { P::WorkersRead } else { P::WorkersRestart });
+        return Some(if *method == Method::GET {
+            P::WorkersRead
+        } else {
+            P::WorkersRestart
+        });
     }
     None
 }
@@ -56,10 +68,26 @@ mod tests {
 
     #[test]
     fn public_paths_are_exact_except_health_children() {
-        for p in ["/health", "/health/ready", "/health/live", "/plugins/loaded", "/openapi.json", "/docs"] {
+        for p in [
+            "/health",
+            "/health/ready",
+            "/health/live",
+            "/plugins/loaded",
+            "/openapi.json",
+            "/docs",
+        ] {
             assert!(is_public(p), "{p}");
         }
-        for p in ["/healthz", "/health2", "/docs/", "/plugins/loaded/", "/plugins", "/", "", "/openapi.json/x"] {
+        for p in [
+            "/healthz",
+            "/health2",
+            "/docs/",
+            "/plugins/loaded/",
+            "/plugins",
+            "/",
+            "",
+            "/openapi.json/x",
+        ] {
             assert!(!is_public(p), "{p}");
         }
     }
@@ -68,8 +96,14 @@ mod tests {
     fn segment_boundaries_apply_except_for_workers() {
         assert_eq!(required_permission(&Method::GET, "/appsx"), None);
         assert_eq!(required_permission(&Method::GET, "/keysmeta"), None);
-        assert_eq!(required_permission(&Method::GET, "/workersx"), Some(Permission::WorkersRead));
-        assert_eq!(required_permission(&Method::OPTIONS, "/workers"), Some(Permission::WorkersRestart));
+        assert_eq!(
+            required_permission(&Method::GET, "/workersx"),
+            Some(Permission::WorkersRead)
+        );
+        assert_eq!(
+            required_permission(&Method::OPTIONS, "/workers"),
+            Some(Permission::WorkersRestart)
+        );
         assert_eq!(required_permission(&Method::HEAD, "/workers"), None);
         assert_eq!(required_permission(&Method::HEAD, "/keys"), None);
     }

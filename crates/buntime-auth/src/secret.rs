@@ -83,13 +83,20 @@ mod tests {
         let k = generate_key().unwrap();
         assert!(k.starts_with("btk_"));
         assert_eq!(k.len(), 4 + 43);
-        assert!(k[4..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            k[4..]
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_ne!(k, generate_key().unwrap());
     }
 
     #[test]
     fn hash_is_sha256_hex() {
-        assert_eq!(hash_key("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hash_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

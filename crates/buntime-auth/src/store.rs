@@ -104,7 +104,11 @@ impl KeyStore {
     /// The directory and file are created (0600) by the first operation; problems surface as
     /// [`StoreError`]s from the operations, so a server can start with a damaged store.
     pub fn new(state_dir: &Path) -> Self {
-        Self { dir: state_dir.to_path_buf(), path: state_dir.join(STORE_FILE), conn: Mutex::new(None) }
+        Self {
+            dir: state_dir.to_path_buf(),
+            path: state_dir.join(STORE_FILE),
+            conn: Mutex::new(None),
+        }
     }
 
     /// Opens the store now, creating the directory and file if missing and migrating the schema.
@@ -135,7 +139,13 @@ impl KeyStore {
     /// # Errors
     /// Returns why the store is unusable.
     pub fn has_active_keys(&self) -> Result<bool, StoreError> {
-        self.with_conn(|c| c.query_row("SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL)", [], |r| r.get(0)))
+        self.with_conn(|c| {
+            c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL)",
+                [],
+                |r| r.get(0),
+            )
+        })
     }
 
     /// Lists non-revoked keys (expired ones included), by id.
@@ -143,7 +153,10 @@ impl KeyStore {
     /// # Errors
     /// Returns why the store is unusable.
     pub fn list(&self) -> Result<Vec<ApiKey>, StoreError> {
-        self.query_keys("SELECT * FROM api_keys WHERE revoked_at IS NULL ORDER BY id", [])
+        self.query_keys(
+            "SELECT * FROM api_keys WHERE revoked_at IS NULL ORDER BY id",
+            [],
+        )
     }
 
     /// Lists every key, revoked ones included, by id.
@@ -159,7 +172,9 @@ impl KeyStore {
     /// # Errors
     /// Returns why the store is unusable.
     pub fn get(&self, id: u64) -> Result<Option<ApiKey>, StoreError> {
-        Ok(self.query_keys("SELECT * FROM api_keys WHERE id = ?1", [to_sql(id)])?.pop())
+        Ok(self
+            .query_keys("SELECT * FROM api_keys WHERE id = ?1", [to_sql(id)])?
+            .pop())
     }
 
     /// Creates a key now. See [`KeyStore::create_at`].
@@ -232,7 +247,10 @@ impl KeyStore {
     /// Returns why the store is unusable.
     pub fn revoke_at(&self, id: u64, now: u64) -> Result<bool, StoreError> {
         let n = self.with_conn(|c| {
-            c.execute("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL", params![to_sql(id), to_sql(now)])
+            c.execute(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![to_sql(id), to_sql(now)],
+            )
         })?;
         Ok(n > 0)
     }
@@ -261,7 +279,8 @@ impl KeyStore {
         let hash = hash_key(secret);
         let prefix = key_prefix(secret);
         let candidates = self.with_conn(|c| {
-            let mut stmt = c.prepare_cached("SELECT key_hash, * FROM api_keys WHERE key_prefix = ?1")?;
+            let mut stmt =
+                c.prepare_cached("SELECT key_hash, * FROM api_keys WHERE key_prefix = ?1")?;
             let rows = stmt.query_map([&prefix], |r| Ok((r.get::<_, String>(0)?, read_key(r))))?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
@@ -273,31 +292,58 @@ impl KeyStore {
             }
         }
         let Some(key) = found else { return Ok(None) };
-        let mut key = key.map_err(|reason| StoreError::Corrupt { path: self.path.clone(), reason })?;
+        let mut key = key.map_err(|reason| StoreError::Corrupt {
+            path: self.path.clone(),
+            reason,
+        })?;
         if !key.is_valid_at(now) {
             return Ok(None);
         }
-        if key.last_used_at.is_none_or(|t| now >= t.saturating_add(LAST_USED_INTERVAL_SECS)) {
+        if key
+            .last_used_at
+            .is_none_or(|t| now >= t.saturating_add(LAST_USED_INTERVAL_SECS))
+        {
             let id = key.id;
-            match self.with_conn(|c| c.execute("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1", params![to_sql(id), to_sql(now)])) {
+            match self.with_conn(|c| {
+                c.execute(
+                    "UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1",
+                    params![to_sql(id), to_sql(now)],
+                )
+            }) {
                 Ok(_) => key.last_used_at = Some(now),
-                Err(err) => tracing::warn!(key_id = id, error = %err, "Could not record key use; continuing."),
+                Err(err) => {
+                    tracing::warn!(key_id = id, error = %err, "Could not record key use; continuing.")
+                }
             }
         }
         Ok(Some(key))
     }
 
-    fn query_keys<P: rusqlite::Params>(&self, sql: &str, params: P) -> Result<Vec<ApiKey>, StoreError> {
+    fn query_keys<P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+    ) -> Result<Vec<ApiKey>, StoreError> {
         let rows = self.with_conn(|c| {
             let mut stmt = c.prepare_cached(sql)?;
             let rows = stmt.query_map(params, |r| Ok(read_key(r)))?;
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })?;
-        rows.into_iter().map(|r| r.map_err(|reason| StoreError::Corrupt { path: self.path.clone(), reason })).collect()
+        rows.into_iter()
+            .map(|r| {
+                r.map_err(|reason| StoreError::Corrupt {
+                    path: self.path.clone(),
+                    reason,
+                })
+            })
+            .collect()
     }
 
     /// Runs `f` on a healthy connection, (re)opening it when needed and classifying failures.
-    fn with_conn<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+    fn with_conn<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
         let mut guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         match self.inspect_file() {
             Ok(FileState::Existing) => {}
@@ -325,14 +371,19 @@ impl KeyStore {
         match std::fs::symlink_metadata(&self.path) {
             Ok(meta) => {
                 if !meta.is_file() {
-                    return Err(StoreError::NotAFile { path: self.path.clone() });
+                    return Err(StoreError::NotAFile {
+                        path: self.path.clone(),
+                    });
                 }
                 #[cfg(unix)]
                 {
                     use std::os::unix::fs::PermissionsExt as _;
                     let mode = meta.permissions().mode() & 0o777;
                     if mode & 0o077 != 0 {
-                        return Err(StoreError::Permissions { path: self.path.clone(), mode });
+                        return Err(StoreError::Permissions {
+                            path: self.path.clone(),
+                            mode,
+                        });
                     }
                 }
                 Ok(FileState::Existing)
@@ -341,7 +392,10 @@ impl KeyStore {
                 self.create_file()?;
                 Ok(FileState::Created)
             }
-            Err(e) => Err(StoreError::Unreadable { path: self.path.clone(), reason: e.to_string() }),
+            Err(e) => Err(StoreError::Unreadable {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            }),
         }
     }
 
@@ -353,7 +407,11 @@ impl KeyStore {
             use std::os::unix::fs::DirBuilderExt as _;
             dir.mode(0o700);
         }
-        dir.create(&self.dir).map_err(|source| StoreError::StateDir { path: self.dir.clone(), source })?;
+        dir.create(&self.dir)
+            .map_err(|source| StoreError::StateDir {
+                path: self.dir.clone(),
+                source,
+            })?;
         let mut file = std::fs::OpenOptions::new();
         file.write(true).create_new(true);
         #[cfg(unix)]
@@ -364,37 +422,58 @@ impl KeyStore {
         match file.open(&self.path) {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(()),
-            Err(e) => Err(StoreError::Unreadable { path: self.path.clone(), reason: e.to_string() }),
+            Err(e) => Err(StoreError::Unreadable {
+                path: self.path.clone(),
+                reason: e.to_string(),
+            }),
         }
     }
 
     fn connect(&self) -> Result<Connection, StoreError> {
         // No CREATE flag: `inspect_file` made the file with mode 0600; SQLite must not recreate it.
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(&self.path, flags).map_err(|e| self.classify(e))?;
-        conn.busy_timeout(Duration::from_secs(2)).map_err(|e| self.classify(e))?;
+        let mut conn =
+            Connection::open_with_flags(&self.path, flags).map_err(|e| self.classify(e))?;
+        conn.busy_timeout(Duration::from_secs(2))
+            .map_err(|e| self.classify(e))?;
         match schema::migrate(&mut conn).map_err(|e| self.classify(e))? {
             schema::Migrated::Ok => Ok(conn),
-            schema::Migrated::Newer(found) => {
-                Err(StoreError::NewerSchema { path: self.path.clone(), found, known: schema::CURRENT })
-            }
+            schema::Migrated::Newer(found) => Err(StoreError::NewerSchema {
+                path: self.path.clone(),
+                found,
+                known: schema::CURRENT,
+            }),
         }
     }
 
     fn classify(&self, e: rusqlite::Error) -> StoreError {
         let path = self.path.clone();
         match e.sqlite_error_code() {
-            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt { path, reason: e.to_string() },
-            Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied | ErrorCode::ReadOnly | ErrorCode::AuthorizationForStatementDenied) => {
-                StoreError::Unreadable { path, reason: e.to_string() }
-            }
+            Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+                path,
+                reason: e.to_string(),
+            },
+            Some(
+                ErrorCode::CannotOpen
+                | ErrorCode::PermissionDenied
+                | ErrorCode::ReadOnly
+                | ErrorCode::AuthorizationForStatementDenied,
+            ) => StoreError::Unreadable {
+                path,
+                reason: e.to_string(),
+            },
             _ => match e {
-                rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..) => {
-                    StoreError::Corrupt { path, reason: e.to_string() }
-                }
+                rusqlite::Error::FromSqlConversionFailure(..)
+                | rusqlite::Error::InvalidColumnType(..) => StoreError::Corrupt {
+                    path,
+                    reason: e.to_string(),
+                },
                 // A valid SQLite file without our table (user_version set by someone else).
                 rusqlite::Error::SqliteFailure(_, Some(ref msg)) if msg.contains("no such") => {
-                    StoreError::Corrupt { path, reason: e.to_string() }
+                    StoreError::Corrupt {
+                        path,
+                        reason: e.to_string(),
+                    }
                 }
                 source => StoreError::Sqlite { path, source },
             },
@@ -412,11 +491,17 @@ enum FileState {
 fn read_key(r: &Row<'_>) -> Result<ApiKey, String> {
     let col = |e: rusqlite::Error| e.to_string();
     let role: String = r.get("role").map_err(col)?;
-    let role: Role = role.parse().map_err(|e: crate::permission::UnknownName| e.to_string())?;
+    let role: Role = role
+        .parse()
+        .map_err(|e: crate::permission::UnknownName| e.to_string())?;
     let perms: String = r.get("permissions").map_err(col)?;
-    let permissions: Vec<Permission> =
-        serde_json::from_str(&perms).map_err(|e| format!("key permissions are not a list of known permissions: {e}"))?;
-    let opt = |name: &str| r.get::<_, Option<i64>>(name).map(|v| v.map(from_sql)).map_err(col);
+    let permissions: Vec<Permission> = serde_json::from_str(&perms)
+        .map_err(|e| format!("key permissions are not a list of known permissions: {e}"))?;
+    let opt = |name: &str| {
+        r.get::<_, Option<i64>>(name)
+            .map(|v| v.map(from_sql))
+            .map_err(col)
+    };
     Ok(ApiKey {
         created_at: from_sql(r.get::<_, i64>("created_at").map_err(col)?),
         created_by: opt("created_by")?,
@@ -442,7 +527,9 @@ fn from_sql(v: i64) -> u64 {
 
 /// Returns the current time in epoch seconds.
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

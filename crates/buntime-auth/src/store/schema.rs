@@ -68,7 +68,9 @@ mod tests {
         let mut c = Connection::open_in_memory().unwrap();
         assert_eq!(migrate(&mut c).unwrap(), Migrated::Ok);
         assert_eq!(migrate(&mut c).unwrap(), Migrated::Ok);
-        let v: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        let v: i64 = c
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
         assert_eq!(v, CURRENT);
     }
 

@@ -7,7 +7,9 @@ fn new_key(name: &str, role: Role, expires_in_secs: Option<u64>) -> NewKey {
     NewKey {
         name: name.to_owned(),
         role,
-        permissions: role.permissions().unwrap_or_else(|| vec![Permission::AppsRead]),
+        permissions: role
+            .permissions()
+            .unwrap_or_else(|| vec![Permission::AppsRead]),
         description: None,
         expires_in_secs,
         created_by: None,
@@ -32,14 +34,19 @@ fn open_creates_missing_state_dir_and_a_private_file() {
 fn create_stores_only_the_hash_and_shows_the_prefix() {
     let tmp = tempfile::tempdir().unwrap();
     let store = KeyStore::open(tmp.path()).unwrap();
-    let created = store.create_at(&new_key("ci", Role::Editor, None), 1_000).unwrap();
+    let created = store
+        .create_at(&new_key("ci", Role::Editor, None), 1_000)
+        .unwrap();
     assert!(created.secret.starts_with("btk_"));
     assert_eq!(created.key.key_prefix, &created.secret[..12]);
     assert_eq!(created.key.id, 1);
     assert_eq!(created.key.created_at, 1_000);
     let raw = std::fs::read(store.path()).unwrap();
     let secret_tail = &created.secret.as_bytes()[12..];
-    assert!(!raw.windows(secret_tail.len()).any(|w| w == secret_tail), "secret must not be stored");
+    assert!(
+        !raw.windows(secret_tail.len()).any(|w| w == secret_tail),
+        "secret must not be stored"
+    );
     let hash = crate::secret::hash_key(&created.secret);
     assert!(raw.windows(64).any(|w| w == hash.as_bytes()));
     assert_eq!(mode(store.path()), 0o600);
@@ -49,12 +56,26 @@ fn create_stores_only_the_hash_and_shows_the_prefix() {
 fn ids_continue_after_the_highest_even_when_revoked() {
     let tmp = tempfile::tempdir().unwrap();
     let store = KeyStore::open(tmp.path()).unwrap();
-    store.create_at(&new_key("a", Role::Viewer, None), 1).unwrap();
-    let b = store.create_at(&new_key("b", Role::Viewer, None), 1).unwrap();
+    store
+        .create_at(&new_key("a", Role::Viewer, None), 1)
+        .unwrap();
+    let b = store
+        .create_at(&new_key("b", Role::Viewer, None), 1)
+        .unwrap();
     assert!(store.revoke_at(b.key.id, 2).unwrap());
-    let c = store.create_at(&new_key("c", Role::Viewer, None), 3).unwrap();
+    let c = store
+        .create_at(&new_key("c", Role::Viewer, None), 3)
+        .unwrap();
     assert_eq!(c.key.id, 3);
-    assert_eq!(store.list().unwrap().iter().map(|k| k.id).collect::<Vec<_>>(), vec![1, 3]);
+    assert_eq!(
+        store
+            .list()
+            .unwrap()
+            .iter()
+            .map(|k| k.id)
+            .collect::<Vec<_>>(),
+        vec![1, 3]
+    );
     assert_eq!(store.list_all().unwrap().len(), 3);
 }
 
@@ -62,7 +83,9 @@ fn ids_continue_after_the_highest_even_when_revoked() {
 fn verify_accepts_the_secret_and_rejects_others() {
     let tmp = tempfile::tempdir().unwrap();
     let store = KeyStore::open(tmp.path()).unwrap();
-    let created = store.create_at(&new_key("a", Role::Viewer, None), 100).unwrap();
+    let created = store
+        .create_at(&new_key("a", Role::Viewer, None), 100)
+        .unwrap();
     let key = store.verify_at(&created.secret, 200).unwrap().unwrap();
     assert_eq!(key.id, created.key.id);
     let mut wrong = created.secret.clone();
@@ -77,7 +100,9 @@ fn verify_accepts_the_secret_and_rejects_others() {
 fn verify_compares_hashes_with_the_constant_time_function() {
     let tmp = tempfile::tempdir().unwrap();
     let store = KeyStore::open(tmp.path()).unwrap();
-    let created = store.create_at(&new_key("a", Role::Viewer, None), 100).unwrap();
+    let created = store
+        .create_at(&new_key("a", Role::Viewer, None), 100)
+        .unwrap();
     let before = counter::calls();
     assert!(store.verify_at(&created.secret, 100).unwrap().is_some());
     assert_eq!(counter::calls(), before + 1);
@@ -87,7 +112,9 @@ fn verify_compares_hashes_with_the_constant_time_function() {
 fn expired_keys_are_invalid_but_still_count_as_active() {
     let tmp = tempfile::tempdir().unwrap();
     let store = KeyStore::open(tmp.path()).unwrap();
-    let created = store.create_at(&new_key("a", Role::Viewer, Some(86_400)), 1_000).unwrap();
+    let created = store
+        .create_at(&new_key("a", Role::Viewer, Some(86_400)), 1_000)
+        .unwrap();
     assert_eq!(created.key.expires_at, Some(87_400));
     assert!(store.verify_at(&created.secret, 87_399).unwrap().is_some());
     assert!(store.verify_at(&created.secret, 87_400).unwrap().is_none());
@@ -99,20 +126,30 @@ fn expired_keys_are_invalid_but_still_count_as_active() {
 fn revoked_keys_are_invalid_and_do_not_count() {
     let tmp = tempfile::tempdir().unwrap();
     let store = KeyStore::open(tmp.path()).unwrap();
-    let created = store.create_at(&new_key("a", Role::Admin, None), 1).unwrap();
+    let created = store
+        .create_at(&new_key("a", Role::Admin, None), 1)
+        .unwrap();
     assert!(store.revoke_at(created.key.id, 5).unwrap());
-    assert!(!store.revoke_at(created.key.id, 6).unwrap(), "second revoke finds nothing");
+    assert!(
+        !store.revoke_at(created.key.id, 6).unwrap(),
+        "second revoke finds nothing"
+    );
     assert!(!store.revoke_at(999, 6).unwrap());
     assert!(store.verify_at(&created.secret, 7).unwrap().is_none());
     assert!(!store.has_active_keys().unwrap());
-    assert_eq!(store.get(created.key.id).unwrap().unwrap().revoked_at, Some(5));
+    assert_eq!(
+        store.get(created.key.id).unwrap().unwrap().revoked_at,
+        Some(5)
+    );
 }
 
 #[test]
 fn last_used_is_written_at_most_every_sixty_seconds() {
     let tmp = tempfile::tempdir().unwrap();
     let store = KeyStore::open(tmp.path()).unwrap();
-    let created = store.create_at(&new_key("a", Role::Viewer, None), 0).unwrap();
+    let created = store
+        .create_at(&new_key("a", Role::Viewer, None), 0)
+        .unwrap();
     let id = created.key.id;
     store.verify_at(&created.secret, 100).unwrap();
     assert_eq!(store.get(id).unwrap().unwrap().last_used_at, Some(100));
@@ -125,7 +162,10 @@ fn last_used_is_written_at_most_every_sixty_seconds() {
 #[test]
 fn store_survives_reopening() {
     let tmp = tempfile::tempdir().unwrap();
-    let created = KeyStore::open(tmp.path()).unwrap().create_at(&new_key("a", Role::Viewer, None), 1).unwrap();
+    let created = KeyStore::open(tmp.path())
+        .unwrap()
+        .create_at(&new_key("a", Role::Viewer, None), 1)
+        .unwrap();
     let again = KeyStore::open(tmp.path()).unwrap();
     assert!(again.verify_at(&created.secret, 2).unwrap().is_some());
 }
@@ -136,10 +176,19 @@ fn group_readable_file_is_refused_with_the_fix_and_recovers_after_chmod() {
     let store = KeyStore::open(tmp.path()).unwrap();
     std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
     let err = store.has_active_keys().unwrap_err();
-    assert!(matches!(err, StoreError::Permissions { mode: 0o644, .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::Permissions { mode: 0o644, .. }),
+        "{err:?}"
+    );
     let msg = err.to_string();
-    assert!(msg.contains("api-keys.db") && msg.contains("chmod 600"), "{msg}");
-    assert_eq!(err.to_response().status(), http::StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        msg.contains("api-keys.db") && msg.contains("chmod 600"),
+        "{msg}"
+    );
+    assert_eq!(
+        err.to_response().status(),
+        http::StatusCode::SERVICE_UNAVAILABLE
+    );
     assert!(KeyStore::open(tmp.path()).is_err());
     std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o600)).unwrap();
     assert!(!store.has_active_keys().unwrap());
@@ -152,7 +201,11 @@ fn garbage_content_is_a_corrupt_store_error_not_a_panic() {
     std::fs::write(&path, b"{\"keys\":[], \"version\": 1} definitely not sqlite ......................................................................").unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     let store = KeyStore::new(tmp.path());
-    for err in [store.has_active_keys().unwrap_err(), store.verify("btk_whatever").unwrap_err(), store.list().unwrap_err()] {
+    for err in [
+        store.has_active_keys().unwrap_err(),
+        store.verify("btk_whatever").unwrap_err(),
+        store.list().unwrap_err(),
+    ] {
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
         assert!(err.to_string().contains("move it aside"), "{err}");
     }
@@ -176,19 +229,34 @@ fn a_newer_schema_is_refused() {
     c.pragma_update(None, "user_version", 7).unwrap();
     drop(c);
     let err = KeyStore::open(tmp.path()).unwrap_err();
-    assert!(matches!(err, StoreError::NewerSchema { found: 7, .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::NewerSchema { found: 7, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
 fn a_tampered_role_is_corruption_not_a_panic() {
     let tmp = tempfile::tempdir().unwrap();
     let store = KeyStore::open(tmp.path()).unwrap();
-    let created = store.create_at(&new_key("a", Role::Viewer, None), 1).unwrap();
+    let created = store
+        .create_at(&new_key("a", Role::Viewer, None), 1)
+        .unwrap();
     let c = Connection::open(store.path()).unwrap();
-    c.execute("UPDATE api_keys SET role = 'root', permissions = 'oops'", []).unwrap();
+    c.execute(
+        "UPDATE api_keys SET role = 'root', permissions = 'oops'",
+        [],
+    )
+    .unwrap();
     drop(c);
-    assert!(matches!(store.list().unwrap_err(), StoreError::Corrupt { .. }));
-    assert!(matches!(store.verify_at(&created.secret, 2).unwrap_err(), StoreError::Corrupt { .. }));
+    assert!(matches!(
+        store.list().unwrap_err(),
+        StoreError::Corrupt { .. }
+    ));
+    assert!(matches!(
+        store.verify_at(&created.secret, 2).unwrap_err(),
+        StoreError::Corrupt { .. }
+    ));
 }
 
 #[test]
@@ -212,6 +280,12 @@ fn unreadable_file_is_reported_with_the_fix() {
         return; // running as root: the OS ignores the mode, nothing to observe
     }
     let err = KeyStore::open(tmp.path()).unwrap_err();
-    assert!(matches!(err, StoreError::Unreadable { .. } | StoreError::Corrupt { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            StoreError::Unreadable { .. } | StoreError::Corrupt { .. }
+        ),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("api-keys.db"));
 }
