@@ -5,30 +5,39 @@ use std::sync::{Arc, Weak};
 
 use axum::extract::State;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use buntime_core::{Response, VERSION, respond};
 use http::StatusCode;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::runtime::Shared;
 
 type AppState = Weak<Shared>;
 
-/// Builds the API router: the runtime's routes merged with `extra` (keys, apps, …).
-pub(crate) fn router(shared: &Arc<Shared>, extra: Vec<Router>) -> Router {
-    let mut r = Router::new()
-        .route("/health", get(health))
-        .route("/health/live", get(live))
-        .route("/health/ready", get(ready))
-        .route("/plugins", get(list_plugins))
-        .route("/plugins/loaded", get(loaded))
-        .route("/plugins/reload", post(reload))
+/// The code of the fallback answer for API paths no route owns.
+pub(crate) const NO_SUCH_ROUTE: &str = "NO_SUCH_API_ROUTE";
+
+/// Builds the API router and its OpenAPI document from the same route list: the runtime's routes
+/// merged with `extra` (keys, apps, …), so the document cannot drift from what is mounted.
+pub(crate) fn router(shared: &Arc<Shared>, extra: Vec<OpenApiRouter>) -> Router {
+    let mut r = OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(live))
+        .routes(routes!(ready))
+        .routes(routes!(list_plugins))
+        .routes(routes!(loaded))
+        .routes(routes!(reload))
         .with_state(Arc::downgrade(shared));
     for e in extra {
         r = r.merge(e);
     }
-    r.fallback(|| async { respond::json_error(StatusCode::NOT_FOUND, "NOT_FOUND", "No such API route. GET /api/openapi.json lists them.") })
+    let (router, doc) = r.split_for_parts();
+    let doc = crate::openapi::finish(doc, &shared.config.api_path);
+    router.merge(crate::openapi::serve(doc)).fallback(|| async {
+        respond::json_error(StatusCode::NOT_FOUND, NO_SUCH_ROUTE, "No such API route. GET /api/openapi.json lists them.")
+    })
 }
 
 fn upgrade(state: &AppState) -> Result<Arc<Shared>, Response> {
@@ -37,14 +46,26 @@ fn upgrade(state: &AppState) -> Result<Arc<Shared>, Response> {
         .ok_or_else(|| respond::json_error(StatusCode::SERVICE_UNAVAILABLE, "SHUTTING_DOWN", "The runtime is shutting down."))
 }
 
+/// Says the process is up.
+#[utoipa::path(get, path = "/health", tag = "Health", summary = "Health",
+    responses((status = 200, description = "`{\"ok\":true,\"status\":\"healthy\",\"version\"}`")))]
 async fn health() -> Json<Value> {
     Json(json!({ "ok": true, "status": "healthy", "version": VERSION }))
 }
 
+/// Liveness probe: depends on nothing but the process (not on plugins, nor on the key store).
+#[utoipa::path(get, path = "/health/live", tag = "Health", summary = "Liveness",
+    responses((status = 200, description = "`{\"ok\":true,\"status\":\"live\",\"version\"}`")))]
 async fn live() -> Json<Value> {
     Json(json!({ "ok": true, "status": "live", "version": VERSION }))
 }
 
+/// Readiness probe: 200 once plugins are loaded; 503 while starting, draining or degraded.
+#[utoipa::path(get, path = "/health/ready", tag = "Health", summary = "Readiness",
+    responses(
+        (status = 200, description = "`{ok, status: \"ready\", version, generation, plugins, failed?}`"),
+        (status = 503, description = "`status` is `starting`, `draining` or `degraded` (with `unavailable` plugins)"),
+    ))]
 async fn ready(State(state): State<AppState>) -> Result<Response, Response> {
     let shared = upgrade(&state)?;
     let generation = shared.live.load();
@@ -74,6 +95,10 @@ async fn ready(State(state): State<AppState>) -> Result<Response, Response> {
     Ok(respond::json(status, &body))
 }
 
+/// Lists plugin directories in every plugin dir (`@scope/name` expanded, hidden ones skipped).
+#[utoipa::path(get, path = "/plugins", tag = "Plugins", summary = "List plugin directories",
+    description = "Permission: `plugins:read`.",
+    responses((status = 200, description = "`[{name, path}]`")))]
 async fn list_plugins(State(state): State<AppState>) -> Result<Json<Value>, Response> {
     let shared = upgrade(&state)?;
     let mut out = Vec::new();
@@ -107,11 +132,21 @@ fn plugin_dirs_in(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
     out
 }
 
+/// Lists the loaded plugins in load order, with their menus.
+#[utoipa::path(get, path = "/plugins/loaded", tag = "Plugins", summary = "Loaded plugins",
+    responses((status = 200, description = "`[{name, version, kind, base?, dependencies, optionalDependencies, menus}]`")))]
 async fn loaded(State(state): State<AppState>) -> Result<Json<Value>, Response> {
     let shared = upgrade(&state)?;
     Ok(Json(crate::reload::loaded_listing(&shared.live.load())))
 }
 
+/// Re-scans, re-sorts, re-inits every plugin and swaps the new generation in atomically.
+#[utoipa::path(post, path = "/plugins/reload", tag = "Plugins", summary = "Reload plugins",
+    description = "Permission: `plugins:install`. The old generation keeps serving when anything fails; requests in flight finish on it before its plugins shut down.",
+    responses(
+        (status = 200, description = "`{ok: true, generation, plugins: [{name, version, base?}], warnings, elapsedMs}`"),
+        (status = 422, description = "`{ok: false, generation, errors: [{plugin?, file?, key?, message}]}`"),
+    ))]
 async fn reload(State(state): State<AppState>) -> Result<Response, Response> {
     let shared = upgrade(&state)?;
     if shared.is_draining() {

@@ -46,7 +46,7 @@ pub struct RuntimeBuilder {
     apps: Option<Arc<dyn AppBackend>>,
     pool: Option<Arc<dyn PoolView>>,
     guard: Arc<dyn ApiGuard>,
-    api_routes: Vec<Router>,
+    api_routes: Vec<utoipa_axum::router::OpenApiRouter>,
     init_timeout: Duration,
     on_shutdown: Vec<Box<dyn FnOnce() -> futures_like::BoxFuture + Send>>,
 }
@@ -94,8 +94,9 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Adds REST routes (paths relative to the API mount, e.g. `/keys`), guarded like the rest.
-    pub fn api_routes(mut self, router: Router) -> Self {
+    /// Adds REST routes (paths relative to the API mount, e.g. `/keys`), guarded like the rest and
+    /// documented in `/api/openapi.json` from their `#[utoipa::path]` annotations.
+    pub fn api_routes(mut self, router: utoipa_axum::router::OpenApiRouter) -> Self {
         self.api_routes.push(router);
         self
     }
