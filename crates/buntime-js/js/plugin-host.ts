@@ -5,6 +5,8 @@
 //
 // Frame: u32 BE length of the rest | u32 BE header length | header (UTF-8 JSON) | body (bytes).
 
+export {};
+
 const PROTOCOL_MIN = 1;
 const PROTOCOL_MAX = 1;
 
@@ -159,7 +161,7 @@ function toRequest(h: Header, body: Uint8Array): Request {
   return new Request(h.url, {
     method: h.method,
     headers: h.headers,
-    body: body.length > 0 && hasBody(h.method) ? body : undefined,
+    body: body.length > 0 && hasBody(h.method) ? (body as Uint8Array<ArrayBuffer>) : undefined,
   });
 }
 
@@ -318,7 +320,7 @@ async function handle(h: Header, body: Uint8Array) {
       return reply(id, { action: "continue" });
     }
     case "onResponse": {
-      const res = new Response(body.length > 0 ? body : null, { status: h.status, headers: h.headers });
+      const res = new Response(body.length > 0 ? (body as Uint8Array<ArrayBuffer>) : null, { status: h.status, headers: h.headers });
       const out = await plugin(h.plugin).impl.onResponse(res, h.app ?? undefined);
       if (out instanceof Response && out !== res) {
         return reply(id, { action: "replace", status: out.status, headers: pairs(out.headers) }, await bytesOf(out));
