@@ -1,0 +1,269 @@
+//! One worker-host Bun process: its start, control socket, worker bookkeeping and death.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::net::UnixListener;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::error::StartError;
+use crate::protocol::{Command, Event, Spawn};
+
+/// How a host is started.
+#[derive(Debug, Clone)]
+pub(crate) struct HostLaunch<'a> {
+    pub(crate) bun: &'a Path,
+    pub(crate) script: &'a Path,
+    pub(crate) ctl_path: &'a Path,
+    pub(crate) smol: bool,
+    pub(crate) spares: usize,
+    pub(crate) env: &'a [(String, String)],
+    pub(crate) timeout: Duration,
+    pub(crate) label: String,
+}
+
+/// What a worker learns from its host: readiness once, then its exit reason.
+#[derive(Debug)]
+pub(crate) struct WorkerLink {
+    ready: Option<oneshot::Sender<Result<(), String>>>,
+    exit: watch::Sender<Option<String>>,
+}
+
+/// A running worker host.
+#[derive(Debug)]
+pub(crate) struct Host {
+    pub(crate) label: String,
+    pub(crate) pid: u32,
+    pub(crate) started: Instant,
+    ctl: mpsc::UnboundedSender<String>,
+    links: Mutex<HashMap<String, WorkerLink>>,
+    dead: AtomicBool,
+    died: watch::Sender<bool>,
+    kill: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl Host {
+    /// Starts a host and waits for it to connect to its control socket.
+    pub(crate) async fn start(launch: HostLaunch<'_>) -> Result<Arc<Self>, StartError> {
+        let fail = |msg: String| StartError::Host(msg.into());
+        let _ = std::fs::remove_file(launch.ctl_path);
+        let listener = UnixListener::bind(launch.ctl_path).map_err(|e| fail(format!("cannot bind {}: {e}", launch.ctl_path.display())))?;
+        let mut cmd = tokio::process::Command::new(launch.bun);
+        if launch.smol {
+            cmd.arg("--smol");
+        }
+        cmd.arg(launch.script)
+            .arg(launch.ctl_path)
+            .env_clear()
+            .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("BUNTIME_HOST_SPARES", launch.spares.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(dir) = launch.script.parent() {
+            cmd.current_dir(dir);
+        }
+        let mut child = cmd.spawn().map_err(|e| fail(format!("cannot run {}: {e}", launch.bun.display())))?;
+        let pid = child.id().unwrap_or_default();
+        if let Some(out) = child.stdout.take() {
+            forward_output(out, launch.label.clone(), false);
+        }
+        if let Some(err) = child.stderr.take() {
+            forward_output(err, launch.label.clone(), true);
+        }
+        let stdin = child.stdin.take();
+
+        let accepted = tokio::select! {
+            r = tokio::time::timeout(launch.timeout, listener.accept()) => r,
+            status = child.wait() => {
+                let _ = std::fs::remove_file(launch.ctl_path);
+                return Err(fail(format!("host exited during start ({})", status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()))));
+            }
+        };
+        let _ = std::fs::remove_file(launch.ctl_path);
+        let stream = match accepted {
+            Ok(Ok((stream, _))) => stream,
+            Ok(Err(e)) => return Err(fail(format!("control socket: {e}"))),
+            Err(_) => return Err(StartError::NotReady(u64::try_from(launch.timeout.as_millis()).unwrap_or(u64::MAX))),
+        };
+        let (read, mut write) = stream.into_split();
+        let (ctl_tx, mut ctl_rx) = mpsc::unbounded_channel::<String>();
+        let (kill_tx, kill_rx) = oneshot::channel();
+        let (died, _) = watch::channel(false);
+        let host = Arc::new(Self {
+            label: launch.label.clone(),
+            pid,
+            started: Instant::now(),
+            ctl: ctl_tx,
+            links: Mutex::new(HashMap::new()),
+            dead: AtomicBool::new(false),
+            died,
+            kill: Mutex::new(Some(kill_tx)),
+        });
+
+        // Writer: commands out, one line each.
+        tokio::spawn(async move {
+            while let Some(line) = ctl_rx.recv().await {
+                if write.write_all(line.as_bytes()).await.is_err() {
+                    break;
+                }
+            }
+        });
+        // Reader: events in; the control socket closing means the host is gone.
+        let weak = Arc::downgrade(&host);
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(read).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let Some(host) = weak.upgrade() else { break };
+                if let Some(ev) = Event::parse(&line) {
+                    host.on_event(ev);
+                }
+            }
+            if let Some(host) = weak.upgrade() {
+                host.mark_dead("worker host exited");
+            }
+        });
+        // Waiter: owns the process; kills it on request; marks the host dead on exit.
+        let weak = Arc::downgrade(&host);
+        let label = launch.label;
+        tokio::spawn(async move {
+            let _stdin = stdin; // dropping stdin (EOF) tells an orphaned host to exit
+            let status = tokio::select! {
+                s = child.wait() => s.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
+                _ = kill_rx => {
+                    let _ = child.kill().await;
+                    "killed".to_owned()
+                }
+            };
+            tracing::debug!(host = %label, %status, "Worker host exited.");
+            if let Some(host) = weak.upgrade() {
+                host.mark_dead(&format!("worker host exited ({status})"));
+            }
+        });
+        Ok(host)
+    }
+
+    fn on_event(&self, ev: Event) {
+        let mut links = self.links.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match ev {
+            Event::Hello { .. } => {}
+            Event::Ready { id } => {
+                if let Some(tx) = links.get_mut(&id).and_then(|l| l.ready.take()) {
+                    let _ = tx.send(Ok(()));
+                }
+            }
+            Event::Error { id, message } => {
+                if let Some(link) = links.get_mut(&id) {
+                    match link.ready.take() {
+                        Some(tx) => {
+                            let _ = tx.send(Err(message));
+                        }
+                        None => tracing::warn!(host = %self.label, worker = %id, error = %message, "Worker raised an uncaught error."),
+                    }
+                }
+            }
+            Event::Exit { id, code } => {
+                if let Some(mut link) = links.remove(&id) {
+                    if let Some(tx) = link.ready.take() {
+                        let _ = tx.send(Err(format!("worker exited with code {code} before it was ready")));
+                    }
+                    let _ = link.exit.send(Some(format!("worker exited with code {code}")));
+                }
+            }
+        }
+    }
+
+    fn mark_dead(&self, reason: &str) {
+        if self.dead.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let links: Vec<_> = self.links.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain().collect();
+        for (_, mut link) in links {
+            if let Some(tx) = link.ready.take() {
+                let _ = tx.send(Err(reason.to_owned()));
+            }
+            let _ = link.exit.send(Some(reason.to_owned()));
+        }
+        self.died.send_replace(true);
+        self.kill();
+    }
+
+    /// Returns whether the host process is gone.
+    pub(crate) fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the host is dead.
+    pub(crate) async fn wait_dead(&self) {
+        let mut rx = self.died.subscribe();
+        let _ = rx.wait_for(|d| *d).await;
+    }
+
+    /// Returns how many workers live in this host.
+    pub(crate) fn worker_count(&self) -> usize {
+        self.links.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+    }
+
+    /// Asks the host to start a worker; returns its readiness and exit signals.
+    pub(crate) fn spawn_worker(&self, spawn: Spawn) -> (oneshot::Receiver<Result<(), String>>, watch::Receiver<Option<String>>) {
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let (exit_tx, exit_rx) = watch::channel(None);
+        if self.is_dead() {
+            let _ = ready_tx.send(Err("worker host exited".to_owned()));
+            exit_tx.send_replace(Some("worker host exited".to_owned()));
+            return (ready_rx, exit_rx);
+        }
+        let id = spawn.id.clone();
+        self.links
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, WorkerLink { ready: Some(ready_tx), exit: exit_tx });
+        self.send(&Command::Spawn(spawn));
+        (ready_rx, exit_rx)
+    }
+
+    /// Sends a command (dropped silently when the host is gone).
+    pub(crate) fn send(&self, cmd: &Command) {
+        let _ = self.ctl.send(cmd.to_line());
+    }
+
+    /// Kills the host process (every worker in it dies).
+    pub(crate) fn kill(&self) {
+        if let Some(tx) = self.kill.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Reads the host's resident memory, in bytes (Linux only; 0 elsewhere).
+    pub(crate) fn rss_bytes(&self) -> u64 {
+        rss_of(self.pid)
+    }
+}
+
+/// Reads a process's resident set size from `/proc`.
+pub(crate) fn rss_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/statm"))
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// Sends a host's stdout/stderr (app `console` output) to the log, line by line.
+fn forward_output<R: AsyncRead + Unpin + Send + 'static>(out: R, label: String, is_err: bool) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(out).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if is_err {
+                tracing::warn!(target: "buntime::app", host = %label, "{line}");
+            } else {
+                tracing::info!(target: "buntime::app", host = %label, "{line}");
+            }
+        }
+    });
+}

@@ -1,0 +1,269 @@
+//! Pool counters and per-key worker statistics (spec §9.8), as plugins see them.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+
+/// Keys kept in the archive and in the ephemeral list.
+const KEEP_KEYS: usize = 1000;
+/// Durations averaged by `avgResponseTimeMs`.
+const RECENT: usize = 100;
+
+fn ms(d: Duration) -> f64 {
+    round2(d.as_secs_f64() * 1000.0)
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+/// Totals of workers that are gone.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Totals {
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+    pub(crate) response: Duration,
+    pub(crate) last_requests: Option<u64>,
+    pub(crate) last_response: Option<Duration>,
+}
+
+/// Per-key ephemeral counters, for the current session and in total.
+#[derive(Debug, Clone, Default)]
+struct Ephemeral {
+    requests: u64,
+    errors: u64,
+    response: Duration,
+    last: Duration,
+}
+
+/// A live worker's numbers, as read for `getWorkerStats()`.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveStats {
+    pub(crate) key: String,
+    pub(crate) age: Duration,
+    pub(crate) idle: Duration,
+    pub(crate) idle_after: Duration,
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+    pub(crate) response: Duration,
+    pub(crate) last_response: Option<Duration>,
+}
+
+/// Counters shared by the whole pool.
+#[derive(Debug)]
+pub(crate) struct Metrics {
+    started: Instant,
+    pub(crate) hits: AtomicU64,
+    pub(crate) misses: AtomicU64,
+    pub(crate) evictions: AtomicU64,
+    pub(crate) lookups: AtomicU64,
+    pub(crate) created: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) retired: AtomicU64,
+    recent: Mutex<VecDeque<f64>>,
+    archive: Mutex<(HashMap<String, Totals>, VecDeque<String>)>,
+    ephemeral: Mutex<(HashMap<String, Ephemeral>, VecDeque<String>)>,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+            lookups: AtomicU64::new(0),
+            created: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            retired: AtomicU64::new(0),
+            recent: Mutex::new(VecDeque::new()),
+            archive: Mutex::new((HashMap::new(), VecDeque::new())),
+            ephemeral: Mutex::new((HashMap::new(), VecDeque::new())),
+        }
+    }
+
+    pub(crate) fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a request's time to response head.
+    pub(crate) fn record_duration(&self, took: Duration) {
+        let mut r = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if r.len() == RECENT {
+            r.pop_front();
+        }
+        r.push_back(took.as_secs_f64() * 1000.0);
+    }
+
+    /// Adds a stopped worker's counters to its key's archive.
+    pub(crate) fn archive(&self, key: &str, requests: u64, errors: u64, response: Duration, last: Option<Duration>) {
+        let mut guard = self.archive.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (map, order) = &mut *guard;
+        if !map.contains_key(key) {
+            order.push_back(key.to_owned());
+            if order.len() > KEEP_KEYS {
+                if let Some(old) = order.pop_front() {
+                    map.remove(&old);
+                }
+            }
+        }
+        let t = map.entry(key.to_owned()).or_default();
+        t.requests += requests;
+        t.errors += errors;
+        t.response += response;
+        t.last_requests = Some(requests);
+        t.last_response = last.or(t.last_response);
+    }
+
+    /// Records an ephemeral request; `new_session` resets the key's session counters (a document
+    /// navigation, or no `Sec-Fetch-Dest`).
+    pub(crate) fn record_ephemeral(&self, key: &str, took: Duration, failed: bool, new_session: bool) {
+        let mut guard = self.ephemeral.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (map, order) = &mut *guard;
+        if !map.contains_key(key) {
+            order.push_back(key.to_owned());
+            if order.len() > KEEP_KEYS {
+                if let Some(old) = order.pop_front() {
+                    map.remove(&old);
+                }
+            }
+        }
+        let e = map.entry(key.to_owned()).or_default();
+        if new_session {
+            *e = Ephemeral::default();
+        }
+        e.requests += 1;
+        e.errors += u64::from(failed);
+        e.response += took;
+        e.last = took;
+    }
+
+    /// `getMetrics()`.
+    pub(crate) fn snapshot(&self, active: usize, pool_size: usize, gate: (usize, usize, usize), memory_bytes: u64) -> Value {
+        let hits = self.hits.load(Ordering::Relaxed);
+        let misses = self.misses.load(Ordering::Relaxed);
+        let lookups = self.lookups.load(Ordering::Relaxed);
+        let uptime = self.started.elapsed();
+        let avg = {
+            let r = self.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if r.is_empty() { 0.0 } else { r.iter().sum::<f64>() / r.len() as f64 }
+        };
+        let hit_rate = if hits + misses == 0 { 0.0 } else { hits as f64 * 100.0 / (hits + misses) as f64 };
+        json!({
+            "activeWorkers": active.min(pool_size),
+            "avgResponseTimeMs": round2(avg),
+            "ephemeralConcurrency": gate.0,
+            "ephemeralQueueDepth": gate.1,
+            "ephemeralQueueLimit": gate.2,
+            "evictions": self.evictions.load(Ordering::Relaxed),
+            "hitRate": round2(hit_rate),
+            "hits": hits,
+            "memoryUsageMB": round2(memory_bytes as f64 / (1024.0 * 1024.0)),
+            "misses": misses,
+            "requestsPerSecond": round2(lookups as f64 / uptime.as_secs_f64().max(0.001)),
+            "totalRequests": lookups,
+            "totalWorkersCreated": self.created.load(Ordering::Relaxed),
+            "totalWorkersFailed": self.failed.load(Ordering::Relaxed),
+            "totalWorkersRetired": self.retired.load(Ordering::Relaxed),
+            "uptimeMs": u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    /// `getWorkerStats()`: archived keys, then ephemeral keys, then live workers; archived
+    /// totals are added to the later layers.
+    pub(crate) fn worker_stats(&self, live: &[LiveStats]) -> Value {
+        let archive = self.archive.lock().unwrap_or_else(std::sync::PoisonError::into_inner).0.clone();
+        let ephemeral = self.ephemeral.lock().unwrap_or_else(std::sync::PoisonError::into_inner).0.clone();
+        let mut out = Map::new();
+        let stat = |requests: u64, errors: u64, total: Duration, status: &str, age: Duration, idle: Duration, arch: Option<&Totals>| {
+            let requests_all = requests + arch.map_or(0, |a| a.requests);
+            let errors_all = errors + arch.map_or(0, |a| a.errors);
+            let total_all = total + arch.map_or(Duration::ZERO, |a| a.response);
+            let avg = if requests_all == 0 { 0.0 } else { ms(total_all) / requests_all as f64 };
+            let mut v = json!({
+                "ageMs": ms(age),
+                "avgResponseTimeMs": round2(avg),
+                "errorCount": errors_all,
+                "idleMs": ms(idle),
+                "requestCount": requests_all,
+                "status": status,
+                "totalResponseTimeMs": ms(total_all),
+            });
+            if let Some(a) = arch {
+                if let Some(n) = a.last_requests {
+                    v["lastRequestCount"] = json!(n);
+                }
+                if let Some(d) = a.last_response {
+                    v["lastResponseTimeMs"] = json!(ms(d));
+                }
+            }
+            v
+        };
+        for (key, a) in &archive {
+            out.insert(key.clone(), stat(0, 0, Duration::ZERO, "offline", Duration::ZERO, Duration::ZERO, Some(a)));
+        }
+        for (key, e) in &ephemeral {
+            out.insert(key.clone(), stat(e.requests, e.errors, e.response, "ephemeral", e.last, Duration::ZERO, archive.get(key)));
+        }
+        for w in live {
+            let status = if w.idle >= w.idle_after { "idle" } else { "active" };
+            let mut v = stat(w.requests, w.errors, w.response, status, w.age, w.idle, archive.get(&w.key));
+            if let Some(d) = w.last_response {
+                v["lastResponseTimeMs"] = json!(ms(d));
+            }
+            out.insert(w.key.clone(), v);
+        }
+        Value::Object(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_count_hits_and_round_to_two_decimals() {
+        let m = Metrics::new();
+        Metrics::inc(&m.hits);
+        Metrics::inc(&m.hits);
+        Metrics::inc(&m.misses);
+        m.record_duration(Duration::from_micros(1234));
+        let v = m.snapshot(3, 2, (2, 0, 100), 3 * 1024 * 1024);
+        assert_eq!(v["activeWorkers"], 2);
+        assert_eq!(v["hitRate"], 66.67);
+        assert_eq!(v["avgResponseTimeMs"], 1.23);
+        assert_eq!(v["memoryUsageMB"], 3.0);
+        assert_eq!(v["ephemeralQueueLimit"], 100);
+    }
+
+    #[test]
+    fn worker_stats_layer_archive_ephemeral_and_live() {
+        let m = Metrics::new();
+        m.archive("old@1", 5, 1, Duration::from_millis(50), None);
+        m.archive("live@1", 3, 0, Duration::from_millis(30), None);
+        m.record_ephemeral("eph@1", Duration::from_millis(7), false, true);
+        m.record_ephemeral("eph@1", Duration::from_millis(9), false, false);
+        let live = [LiveStats {
+            key: "live@1".into(),
+            age: Duration::from_secs(1),
+            idle: Duration::ZERO,
+            idle_after: Duration::from_secs(60),
+            requests: 2,
+            errors: 0,
+            response: Duration::from_millis(20),
+            last_response: None,
+        }];
+        let v = m.worker_stats(&live);
+        assert_eq!(v["old@1"]["status"], "offline");
+        assert_eq!(v["old@1"]["requestCount"], 5);
+        assert_eq!(v["eph@1"]["status"], "ephemeral");
+        assert_eq!(v["eph@1"]["requestCount"], 2);
+        assert_eq!(v["eph@1"]["ageMs"], 9.0);
+        assert_eq!(v["live@1"]["status"], "active");
+        assert_eq!(v["live@1"]["requestCount"], 5);
+        assert_eq!(v["live@1"]["lastRequestCount"], 3);
+    }
+}

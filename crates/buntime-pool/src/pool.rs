@@ -1,0 +1,622 @@
+//! The pool: dispatching requests to warm or ephemeral workers, and every worker's lifecycle
+//! (start, retire after draining, terminate, reap, shutdown).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use buntime_apps::{Dispatcher, WorkerSpec};
+use buntime_core::app::PoolView;
+use buntime_core::{Request, Response};
+use serde_json::Value;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use crate::cache::{Cache, Slot};
+use crate::config::{PoolConfig, WorkerEnvDefaults};
+use crate::error::{DispatchError, PoolError, StartError};
+use crate::events::{WorkerEvent, WorkerEventKind};
+use crate::gate::Gate;
+use crate::host::rss_of;
+use crate::hosts::HostSet;
+use crate::metrics::{LiveStats, Metrics};
+use crate::protocol::{Command, Spawn};
+use crate::proxy::{self, OnEnd, ProxyError};
+use crate::worker::{InflightGuard, Worker};
+
+/// How many times a request looks for a usable warm worker before giving up.
+const ATTEMPTS: usize = 3;
+
+/// The worker pool (see the crate docs). Implements [`Dispatcher`] and [`PoolView`].
+#[derive(Debug)]
+pub struct Pool {
+    inner: Arc<Inner>,
+    reaper: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cfg: PoolConfig,
+    run_dir: PathBuf,
+    hosts: Arc<HostSet>,
+    cache: Mutex<Cache>,
+    gate: Gate,
+    metrics: Metrics,
+    events: broadcast::Sender<WorkerEvent>,
+    all: Mutex<HashMap<String, Arc<Worker>>>,
+    closing: AtomicBool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Pool {
+    /// Starts a pool: prepares its runtime dir (the host script and worker sockets) and its reaper.
+    /// Hosts and workers start on first use.
+    ///
+    /// # Errors
+    /// The runtime dir cannot be created or written.
+    pub fn start(cfg: PoolConfig) -> Result<Arc<Self>, PoolError> {
+        let base = cfg
+            .runtime_dir
+            .clone()
+            .or_else(|| std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).filter(|p| p.is_dir()))
+            .unwrap_or_else(std::env::temp_dir);
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let run_dir = base.join(format!("buntime-{}-{}", std::process::id(), &suffix[..6]));
+        let io = |source| PoolError::RuntimeDir { path: run_dir.clone(), source };
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&run_dir).map_err(io)?;
+        }
+        let script = run_dir.join("worker-host.ts");
+        std::fs::write(&script, crate::WORKER_HOST_JS).map_err(io)?;
+        let hosts = HostSet::new(&cfg, script, run_dir.clone());
+        let (events, _) = broadcast::channel(1024);
+        let inner = Arc::new(Inner {
+            gate: Gate::new(cfg.ephemeral_concurrency, cfg.ephemeral_queue_limit),
+            cache: Mutex::new(Cache::new(cfg.pool_size)),
+            cfg,
+            run_dir,
+            hosts,
+            metrics: Metrics::new(),
+            events,
+            all: Mutex::new(HashMap::new()),
+            closing: AtomicBool::new(false),
+        });
+        let weak = Arc::downgrade(&inner);
+        let every = inner.cfg.reap_interval.max(Duration::from_millis(10));
+        let reaper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                inner.reap();
+            }
+        });
+        Ok(Arc::new(Self { inner, reaper: Mutex::new(Some(reaper)) }))
+    }
+
+    /// Subscribes to worker spawn/terminate notifications (for `onWorkerSpawn` and
+    /// `onWorkerTerminate`). A slow subscriber misses old events rather than slowing the pool.
+    pub fn subscribe(&self) -> broadcast::Receiver<WorkerEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The directory holding the host script and worker sockets.
+    pub fn runtime_dir(&self) -> &Path {
+        &self.inner.run_dir
+    }
+
+    /// Process ids of the live worker hosts.
+    pub fn host_pids(&self) -> Vec<u32> {
+        self.inner.hosts.live().iter().map(|h| h.pid).collect()
+    }
+
+    /// Stops the pool: no new requests; in-flight requests drain (up to the drain timeout); every
+    /// app's `onTerminate` runs; hosts exit (killed if they do not); the runtime dir is removed.
+    pub async fn shutdown(&self) {
+        let inner = &self.inner;
+        if inner.closing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Some(r) = lock(&self.reaper).take() {
+            r.abort();
+        }
+        lock(&inner.cache).drain();
+        let workers: Vec<_> = lock(&inner.all).values().cloned().collect();
+        let mut set = tokio::task::JoinSet::new();
+        for w in workers {
+            let inner = inner.clone();
+            set.spawn(async move {
+                w.close();
+                w.drain(inner.cfg.drain_timeout).await;
+                inner.terminate(&w, "shutdown").await;
+            });
+        }
+        while set.join_next().await.is_some() {}
+        let grace = inner.cfg.terminate_grace;
+        for host in inner.hosts.take_all() {
+            host.send(&Command::Shutdown { grace_ms: millis(grace) });
+            if tokio::time::timeout(grace + inner.cfg.kill_grace, host.wait_dead()).await.is_err() {
+                host.kill();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&inner.run_dir);
+    }
+}
+
+impl Inner {
+    fn emit(&self, kind: WorkerEventKind, w: &Worker, reason: &str) {
+        let _ = self.events.send(WorkerEvent {
+            kind,
+            key: w.spec.key.clone(),
+            worker_id: w.id.clone(),
+            dir: w.spec.dir.display().to_string(),
+            ephemeral: w.ephemeral,
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// Returns the cached slot for `spec`, or a new one (evicting the least recently used).
+    fn slot_for(self: &Arc<Self>, spec: &WorkerSpec) -> Result<Arc<Slot>, DispatchError> {
+        let now = Instant::now();
+        let mut cache = lock(&self.cache);
+        if let Some(slot) = cache.get(&spec.key) {
+            if slot.dir != spec.dir {
+                return Err(DispatchError::Collision { key: spec.key.clone(), existing: slot.dir.display().to_string(), new: spec.dir.display().to_string() });
+            }
+            match slot.cell.get() {
+                None => {
+                    Metrics::inc(&self.metrics.hits);
+                    return Ok(slot);
+                }
+                Some(Ok(w)) if w.is_healthy(now) => {
+                    Metrics::inc(&self.metrics.hits);
+                    return Ok(slot);
+                }
+                Some(Ok(w)) => {
+                    let reason = unhealthy_reason(w, now);
+                    cache.remove(&slot);
+                    self.retire(w.clone(), reason, self.cfg.drain_timeout);
+                }
+                Some(Err(_)) => {
+                    cache.remove(&slot);
+                }
+            }
+        }
+        Metrics::inc(&self.metrics.misses);
+        let slot = Slot::new(spec.key.clone(), spec.dir.clone());
+        for old in cache.insert(slot.clone()) {
+            Metrics::inc(&self.metrics.evictions);
+            if let Some(w) = old.worker() {
+                self.retire(w.clone(), "evicted", self.cfg.drain_timeout);
+            }
+        }
+        Ok(slot)
+    }
+
+    /// Removes `worker`'s slot from the cache if it is still the cached one.
+    fn uncache(&self, worker: &Arc<Worker>) {
+        let mut cache = lock(&self.cache);
+        if let Some(slot) = cache.get(&worker.spec.key) {
+            if slot.worker().is_some_and(|w| Arc::ptr_eq(w, worker)) {
+                cache.remove(&slot);
+            }
+        }
+    }
+
+    async fn dispatch_warm(self: &Arc<Self>, spec: Arc<WorkerSpec>, req: Request) -> Response {
+        for _ in 0..ATTEMPTS {
+            let slot = match self.slot_for(&spec) {
+                Ok(s) => s,
+                Err(e) => return e.to_response(),
+            };
+            let started = slot.cell.get_or_init(|| self.start_worker(spec.clone(), false)).await;
+            let worker = match started {
+                Ok(w) => w.clone(),
+                Err(e) => {
+                    lock(&self.cache).remove(&slot);
+                    return DispatchError::from(e.clone()).to_response();
+                }
+            };
+            let Some(guard) = worker.acquire() else {
+                lock(&self.cache).remove(&slot);
+                continue;
+            };
+            if slot.is_evicted() {
+                self.retire(worker.clone(), "evicted", self.cfg.drain_timeout);
+            } else if worker.state().request_count >= spec.max_requests.max(1) {
+                // This request is the last: the worker is recycled once it (and others) finish.
+                lock(&self.cache).remove(&slot);
+                self.retire(worker.clone(), "recycled", self.cfg.drain_timeout);
+            }
+            return self.forward(&spec, guard, req, None).await;
+        }
+        DispatchError::Crashed("no usable worker after several attempts".into()).to_response()
+    }
+
+    async fn dispatch_ephemeral(self: &Arc<Self>, spec: Arc<WorkerSpec>, req: Request) -> Response {
+        let permit = match self.gate.enter().await {
+            Ok(p) => p,
+            Err(e) => return e.to_response(),
+        };
+        let new_session = req.headers().get("sec-fetch-dest").is_none_or(|v| v == "document" || v == "empty");
+        let t0 = Instant::now();
+        let worker = match self.start_worker(spec.clone(), true).await {
+            Ok(w) => w,
+            Err(e) => {
+                self.metrics.record_ephemeral(&spec.key, t0.elapsed(), true, new_session);
+                return DispatchError::from(e).to_response();
+            }
+        };
+        let Some(guard) = worker.acquire() else {
+            self.spawn_terminate(worker, "failed");
+            return DispatchError::Crashed("the worker exited before the request".into()).to_response();
+        };
+        let inner = self.clone();
+        let done = worker.clone();
+        let on_end: OnEnd = Box::new(move || {
+            drop(permit);
+            inner.spawn_terminate(done, "completed");
+        });
+        let res = self.forward(&spec, guard, req, Some(on_end)).await;
+        self.metrics.record_ephemeral(&spec.key, t0.elapsed(), res.status().is_server_error(), new_session);
+        res
+    }
+
+    /// Proxies one request; failures retire the worker and answer JSON.
+    async fn forward(self: &Arc<Self>, spec: &WorkerSpec, guard: InflightGuard, req: Request, on_end: Option<OnEnd>) -> Response {
+        let worker = guard.worker().clone();
+        let t0 = Instant::now();
+        match proxy::send(&worker, req, spec.timeout).await {
+            Ok((res, conn)) => {
+                let took = t0.elapsed();
+                worker.record(took, false);
+                self.metrics.record_duration(took);
+                proxy::into_response(res, conn, guard, on_end)
+            }
+            Err(err) => {
+                worker.record(t0.elapsed(), true);
+                drop(guard);
+                let err = match err {
+                    ProxyError::TooLarge => DispatchError::BodyTooLarge(spec.max_body_bytes),
+                    ProxyError::Timeout => {
+                        tracing::warn!(app = %spec.key, worker = %worker.id, timeout_ms = millis(spec.timeout), "Worker timed out; replacing it.");
+                        worker.close();
+                        self.uncache(&worker);
+                        self.retire(worker.clone(), "timeout", spec.timeout);
+                        DispatchError::Timeout(millis(spec.timeout))
+                    }
+                    ProxyError::Broken(msg) => {
+                        let reason = worker.exit.borrow().clone().unwrap_or(msg);
+                        tracing::warn!(app = %spec.key, worker = %worker.id, error = %reason, "Worker connection failed; replacing it.");
+                        worker.close();
+                        self.uncache(&worker);
+                        self.retire(worker.clone(), "crashed", Duration::ZERO);
+                        DispatchError::Crashed(reason.into())
+                    }
+                };
+                if let Some(f) = on_end {
+                    f();
+                }
+                err.to_response()
+            }
+        }
+    }
+
+    /// Starts a worker for `spec` and waits for it to be ready.
+    async fn start_worker(self: &Arc<Self>, spec: Arc<WorkerSpec>, ephemeral: bool) -> Result<Arc<Worker>, StartError> {
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(StartError::ShuttingDown);
+        }
+        let result = self.start_worker_inner(spec, ephemeral).await;
+        match &result {
+            Ok(_) => Metrics::inc(&self.metrics.created),
+            Err(_) => Metrics::inc(&self.metrics.failed),
+        }
+        result
+    }
+
+    async fn start_worker_inner(self: &Arc<Self>, spec: Arc<WorkerSpec>, ephemeral: bool) -> Result<Arc<Worker>, StartError> {
+        check_entrypoint(&spec.dir, &spec.entrypoint)?;
+        let class = self.hosts.class_for(&spec.key, ephemeral, spec.isolated, spec.low_memory);
+        let host = self.hosts.acquire(&class).await?;
+        let id = uuid::Uuid::new_v4().to_string();
+        let socket = self.run_dir.join(format!("{}.sock", &id.replace('-', "")[..16]));
+        let spawn = Spawn {
+            id: id.clone(),
+            app_dir: spec.dir.display().to_string(),
+            entrypoint: spec.entrypoint.display().to_string(),
+            env: worker_env(&spec, &id, &self.cfg.worker_env),
+            socket_path: socket.display().to_string(),
+            auto_install: spec.auto_install,
+            low_memory: spec.low_memory,
+            inject_base: spec.inject_base,
+            public_env: spec.public_env.clone(),
+            max_body_bytes: spec.max_body_bytes,
+        };
+        let (ready, exit) = host.spawn_worker(spawn);
+        let worker = Arc::new(Worker::new(id.clone(), spec.clone(), ephemeral, host, class, socket, exit));
+        lock(&self.all).insert(id, worker.clone());
+        match tokio::time::timeout(self.cfg.ready_timeout, ready).await {
+            Ok(Ok(Ok(()))) => {
+                worker.announced.store(true, Ordering::SeqCst);
+                self.emit(WorkerEventKind::Spawned, &worker, "");
+                Ok(worker)
+            }
+            Ok(Ok(Err(msg))) => {
+                tracing::warn!(app = %spec.key, error = %msg, "Worker failed to start.");
+                self.spawn_terminate(worker, "failed");
+                Err(StartError::Init(msg.into()))
+            }
+            Ok(Err(_)) => {
+                self.spawn_terminate(worker, "failed");
+                Err(StartError::Host("worker host exited".into()))
+            }
+            Err(_) => {
+                tracing::warn!(app = %spec.key, ready_timeout_ms = millis(self.cfg.ready_timeout), "Worker never got ready.");
+                self.spawn_terminate(worker, "failed");
+                Err(StartError::NotReady(millis(self.cfg.ready_timeout)))
+            }
+        }
+    }
+
+    /// Closes a worker to new requests, waits for its in-flight ones (up to `drain`), then
+    /// terminates it. Idempotent.
+    fn retire(self: &Arc<Self>, worker: Arc<Worker>, reason: &'static str, drain: Duration) {
+        worker.close();
+        if worker.retiring.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let inner = self.clone();
+        spawn_on_runtime(async move {
+            worker.drain(drain).await;
+            inner.terminate(&worker, reason).await;
+        });
+    }
+
+    fn spawn_terminate(self: &Arc<Self>, worker: Arc<Worker>, reason: &'static str) {
+        let inner = self.clone();
+        spawn_on_runtime(async move { inner.terminate(&worker, reason).await });
+    }
+
+    /// Stops a worker: `onTerminate`, then the thread; kills the whole host if the thread does not
+    /// end (an app stuck in a loop cannot be stopped any other way). Idempotent.
+    async fn terminate(&self, worker: &Arc<Worker>, reason: &str) {
+        if worker.terminating.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        worker.close();
+        worker.drop_conns();
+        if !worker.has_exited() {
+            let grace = if worker.announced.load(Ordering::SeqCst) { self.cfg.terminate_grace } else { Duration::ZERO };
+            worker.host.send(&Command::Terminate { id: worker.id.clone(), grace_ms: millis(grace) });
+            let mut exit = worker.exit.clone();
+            let ended = tokio::time::timeout(grace + self.cfg.kill_grace, exit.wait_for(Option::is_some)).await;
+            if ended.is_err() && !worker.host.is_dead() {
+                tracing::warn!(app = %worker.spec.key, worker = %worker.id, host = %worker.host.label, "Worker did not stop; killing its host.");
+                worker.host.kill();
+            }
+        }
+        let _ = std::fs::remove_file(&worker.socket);
+        lock(&self.all).remove(&worker.id);
+        if worker.announced.load(Ordering::SeqCst) {
+            if !worker.ephemeral {
+                Metrics::inc(&self.metrics.retired);
+                let st = worker.state();
+                self.metrics.archive(&worker.spec.key, st.request_count, st.error_count, st.total_response, st.last_response);
+            }
+            self.emit(WorkerEventKind::Terminated, worker, reason);
+        }
+        self.hosts.release_isolated(&worker.class);
+    }
+
+    /// Retires expired, recycled and dead workers, and sends `onIdle` to idle ones.
+    fn reap(self: &Arc<Self>) {
+        let now = Instant::now();
+        let slots = lock(&self.cache).slots();
+        for slot in slots {
+            let Some(w) = slot.worker() else { continue };
+            if !w.is_healthy(now) {
+                let reason = unhealthy_reason(w, now);
+                if lock(&self.cache).remove(&slot) {
+                    let drain = if reason == "crashed" { Duration::ZERO } else { self.cfg.drain_timeout };
+                    self.retire(w.clone(), reason, drain);
+                }
+                continue;
+            }
+            let mut st = w.state();
+            if !st.idle_notified && w.inflight() == 0 && now.duration_since(st.last_used) >= w.spec.idle_timeout {
+                st.idle_notified = true;
+                w.host.send(&Command::Idle { id: w.id.clone() });
+            }
+        }
+    }
+
+    fn live_stats(&self) -> Vec<LiveStats> {
+        let now = Instant::now();
+        lock(&self.cache)
+            .slots()
+            .iter()
+            .filter_map(|s| s.worker().cloned())
+            .map(|w| {
+                let st = w.state();
+                LiveStats {
+                    key: w.spec.key.clone(),
+                    age: now.duration_since(w.created),
+                    idle: now.duration_since(st.last_used),
+                    idle_after: w.spec.idle_timeout,
+                    requests: st.request_count,
+                    errors: st.error_count,
+                    response: st.total_response,
+                    last_response: st.last_response,
+                }
+            })
+            .collect()
+    }
+}
+
+fn spawn_on_runtime<F: std::future::Future<Output = ()> + Send + 'static>(fut: F) {
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        handle.spawn(fut);
+    }
+}
+
+fn unhealthy_reason(w: &Worker, now: Instant) -> &'static str {
+    let st = w.state();
+    if w.has_exited() {
+        "crashed"
+    } else if st.closed {
+        "failed"
+    } else if st.request_count >= w.spec.max_requests.max(1) {
+        "recycled"
+    } else if now.duration_since(st.ttl_start) >= w.spec.ttl {
+        "expired"
+    } else {
+        "retired"
+    }
+}
+
+/// Rejects an entrypoint that resolves outside the app dir (symlinks and `..` included).
+fn check_entrypoint(dir: &Path, entry: &Path) -> Result<(), StartError> {
+    let dir = std::fs::canonicalize(dir).map_err(|e| StartError::Init(format!("app dir `{}`: {e}", dir.display()).into()))?;
+    let entry_real = std::fs::canonicalize(entry).map_err(|e| StartError::Init(format!("entrypoint `{}`: {e}", entry.display()).into()))?;
+    if entry_real.starts_with(&dir) && entry_real != dir {
+        Ok(())
+    } else {
+        Err(StartError::Init(format!("entrypoint `{}` is outside the app dir `{}`", entry.display(), dir.display()).into()))
+    }
+}
+
+/// The worker's whole environment: the app's `env`, then the fixed keys of spec §9.7.
+fn worker_env(spec: &WorkerSpec, id: &str, d: &WorkerEnvDefaults) -> BTreeMap<String, String> {
+    let mut env = spec.env.clone();
+    let fixed = [
+        ("APP_DIR", spec.dir.display().to_string()),
+        ("ENTRYPOINT", spec.entrypoint.display().to_string()),
+        ("WORKER_CONFIG", spec.config_json.to_string()),
+        ("WORKER_ID", id.to_owned()),
+        ("NODE_ENV", d.node_env.clone()),
+        ("RUNTIME_API_URL", d.runtime_api_url.clone()),
+        ("RUNTIME_LOG_LEVEL", d.log_level.clone()),
+        ("RUNTIME_PLUGIN_DIRS", d.plugin_dirs.clone()),
+        ("RUNTIME_WORKER_DIRS", d.worker_dirs.clone()),
+    ];
+    for (k, v) in fixed {
+        env.insert(k.to_owned(), v);
+    }
+    env
+}
+
+#[async_trait]
+impl Dispatcher for Pool {
+    async fn dispatch(&self, spec: Arc<WorkerSpec>, req: Request) -> Response {
+        let inner = &self.inner;
+        Metrics::inc(&inner.metrics.lookups);
+        if inner.closing.load(Ordering::SeqCst) {
+            return DispatchError::Start(StartError::ShuttingDown).to_response();
+        }
+        if buntime_core::body::declared_too_large(req.headers(), spec.max_body_bytes) {
+            return DispatchError::BodyTooLarge(spec.max_body_bytes).to_response();
+        }
+        if spec.ttl.is_zero() { inner.dispatch_ephemeral(spec, req).await } else { inner.dispatch_warm(spec, req).await }
+    }
+
+    async fn retire(&self, key: &str) {
+        let inner = &self.inner;
+        lock(&inner.cache).remove_key(key);
+        let workers: Vec<_> = lock(&inner.all).values().filter(|w| w.spec.key == key && !w.ephemeral).cloned().collect();
+        let mut set = tokio::task::JoinSet::new();
+        for w in workers {
+            let inner = inner.clone();
+            set.spawn(async move {
+                w.close();
+                w.retiring.store(true, Ordering::SeqCst);
+                w.drain(inner.cfg.drain_timeout).await;
+                inner.terminate(&w, "retired").await;
+            });
+        }
+        while set.join_next().await.is_some() {}
+    }
+}
+
+impl PoolView for Pool {
+    fn metrics(&self) -> Value {
+        let inner = &self.inner;
+        let memory = rss_of(std::process::id()) + inner.hosts.live().iter().map(|h| h.rss_bytes()).sum::<u64>();
+        let active = lock(&inner.cache).len();
+        inner.metrics.snapshot(active, inner.cfg.pool_size, (inner.gate.max_concurrency(), inner.gate.pending(), inner.gate.max_queue()), memory)
+    }
+
+    fn worker_stats(&self) -> Value {
+        self.inner.metrics.worker_stats(&self.inner.live_stats())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(dir: &Path) -> WorkerSpec {
+        WorkerSpec {
+            key: "app@1.0.0".into(),
+            dir: dir.to_path_buf(),
+            entrypoint: dir.join("index.ts"),
+            base_path: "/app".into(),
+            timeout: Duration::from_secs(1),
+            ttl: Duration::from_secs(1),
+            idle_timeout: Duration::from_secs(1),
+            max_requests: 10,
+            low_memory: false,
+            auto_install: false,
+            isolated: false,
+            env: BTreeMap::from([("APP_ID".to_owned(), "x".to_owned()), ("APP_DIR".to_owned(), "spoofed".to_owned())]),
+            max_body_bytes: 1024,
+            inject_base: false,
+            public_env: BTreeMap::new(),
+            config_json: serde_json::json!({"ttl": 1}),
+        }
+    }
+
+    #[test]
+    fn worker_env_is_the_app_env_plus_fixed_keys_which_win() {
+        let s = spec(Path::new("/apps/app"));
+        let env = worker_env(&s, "w-1", &WorkerEnvDefaults::default());
+        assert_eq!(env["APP_ID"], "x");
+        assert_eq!(env["APP_DIR"], "/apps/app");
+        assert_eq!(env["WORKER_ID"], "w-1");
+        assert_eq!(env["WORKER_CONFIG"], "{\"ttl\":1}");
+        assert_eq!(env["NODE_ENV"], "development");
+        assert_eq!(env.len(), 10);
+    }
+
+    #[test]
+    fn entrypoints_outside_the_app_dir_are_rejected() {
+        let t = tempfile::tempdir().unwrap();
+        let app = t.path().join("app");
+        std::fs::create_dir(&app).unwrap();
+        std::fs::write(app.join("index.ts"), "").unwrap();
+        std::fs::write(t.path().join("evil.ts"), "").unwrap();
+        assert!(check_entrypoint(&app, &app.join("index.ts")).is_ok());
+        assert!(check_entrypoint(&app, &app.join("../evil.ts")).is_err());
+        std::os::unix::fs::symlink(t.path().join("evil.ts"), app.join("link.ts")).unwrap();
+        assert!(check_entrypoint(&app, &app.join("link.ts")).is_err());
+        assert!(check_entrypoint(&app, &app.join("missing.ts")).is_err());
+    }
+}

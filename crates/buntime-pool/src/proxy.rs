@@ -1,0 +1,210 @@
+//! HTTP to a worker's Unix socket: keep-alive connections, streamed bodies both ways.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use buntime_core::{Request, Response};
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http_body::{Body as _, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixStream;
+
+use crate::worker::{InflightGuard, Worker};
+
+/// Why a request did not get a response head from the worker.
+#[derive(Debug)]
+pub(crate) enum ProxyError {
+    /// No response head within the app's timeout.
+    Timeout,
+    /// The socket refused, or the connection broke (the worker or its host died).
+    Broken(String),
+    /// The request body went over the app's limit.
+    TooLarge,
+}
+
+/// Headers that describe one connection, never forwarded.
+const HOP_BY_HOP: [&str; 7] = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "transfer-encoding"];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+async fn connect(worker: &Worker) -> Result<SendRequest<Body>, ProxyError> {
+    let stream = UnixStream::connect(&worker.socket).await.map_err(|e| ProxyError::Broken(format!("cannot connect to the worker: {e}")))?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| ProxyError::Broken(format!("handshake with the worker failed: {e}")))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+fn too_large(err: &hyper::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// Sends `req` (path relative to the app) to `worker` and waits up to `timeout` for the head.
+pub(crate) async fn send(worker: &Worker, req: Request, timeout: Duration) -> Result<(hyper::Response<Incoming>, SendRequest<Body>), ProxyError> {
+    let (mut parts, body) = req.into_parts();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    parts.uri = path.parse().unwrap_or_else(|_| http::Uri::from_static("/"));
+    parts.version = http::Version::HTTP_11;
+    strip_hop_by_hop(&mut parts.headers);
+    if !parts.headers.contains_key(header::HOST) {
+        parts.headers.insert(header::HOST, HeaderValue::from_static("localhost"));
+    }
+    if let Ok(base) = HeaderValue::from_str(&worker.spec.base_path) {
+        parts.headers.insert("x-base", base);
+    }
+    let limit = usize::try_from(worker.spec.max_body_bytes).unwrap_or(usize::MAX);
+    let mut out = Request::from_parts(parts, Body::new(http_body_util::Limited::new(body, limit)));
+
+    let attempt = async {
+        // A pooled connection may have been closed by the worker meanwhile: if the request was
+        // not sent, it comes back and goes out on a fresh connection.
+        while let Some(mut conn) = worker.take_conn() {
+            if tokio::time::timeout(Duration::from_millis(50), conn.ready()).await.is_err() {
+                continue;
+            }
+            match conn.try_send_request(out).await {
+                Ok(res) => return Ok((res, conn)),
+                Err(mut e) => match e.take_message() {
+                    Some(req) => out = req,
+                    None => return Err(map_send_error(e.error())),
+                },
+            }
+        }
+        let mut conn = connect(worker).await?;
+        match conn.send_request(out).await {
+            Ok(res) => Ok((res, conn)),
+            Err(e) => Err(map_send_error(&e)),
+        }
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(r) => r,
+        Err(_) => Err(ProxyError::Timeout),
+    }
+}
+
+fn map_send_error(e: &hyper::Error) -> ProxyError {
+    if too_large(e) { ProxyError::TooLarge } else { ProxyError::Broken(format!("connection to the worker failed: {e}")) }
+}
+
+/// Runs once when a proxied response body ends or is dropped.
+pub(crate) type OnEnd = Box<dyn FnOnce() + Send + Sync>;
+
+/// A worker's response body, streamed through; it keeps its request in flight until it ends, then
+/// returns the connection for reuse.
+pub(crate) struct ProxyBody {
+    inner: Incoming,
+    conn: Option<SendRequest<Body>>,
+    guard: Option<InflightGuard>,
+    on_end: Option<OnEnd>,
+}
+
+impl std::fmt::Debug for ProxyBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyBody").finish_non_exhaustive()
+    }
+}
+
+impl ProxyBody {
+    fn finish(&mut self, complete: bool) {
+        if let Some(conn) = self.conn.take() {
+            if complete {
+                if let Some(g) = &self.guard {
+                    g.worker().put_conn(conn);
+                }
+            }
+        }
+        self.guard.take();
+        if let Some(f) = self.on_end.take() {
+            f();
+        }
+    }
+}
+
+impl Drop for ProxyBody {
+    fn drop(&mut self) {
+        self.finish(false);
+    }
+}
+
+impl http_body::Body for ProxyBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let res = Pin::new(&mut self.inner).poll_frame(cx);
+        match &res {
+            Poll::Ready(None) => self.finish(true),
+            Poll::Ready(Some(Err(_))) => self.finish(false),
+            _ => {}
+        }
+        res
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Turns the worker's response into the client's: hop-by-hop headers dropped, every other header
+/// (repeated `Set-Cookie` included) kept, the body streamed.
+pub(crate) fn into_response(res: hyper::Response<Incoming>, conn: SendRequest<Body>, guard: InflightGuard, on_end: Option<OnEnd>) -> Response {
+    let (mut parts, inner) = res.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let empty = inner.is_end_stream();
+    let mut body = ProxyBody { inner, conn: Some(conn), guard: Some(guard), on_end };
+    if empty {
+        body.finish(true);
+    }
+    Response::from_parts(parts, Body::new(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_connection_named_ones_are_stripped() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("close, x-private"));
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        h.append("set-cookie", HeaderValue::from_static("a=1"));
+        h.append("set-cookie", HeaderValue::from_static("b=2"));
+        strip_hop_by_hop(&mut h);
+        assert!(!h.contains_key("connection") && !h.contains_key("x-private") && !h.contains_key("transfer-encoding"));
+        assert_eq!(h.get_all("set-cookie").iter().count(), 2);
+    }
+}
