@@ -72,6 +72,8 @@ pub struct WorkerConfig {
     pub low_memory: bool,
     /// `injectBase`.
     pub inject_base: bool,
+    /// `isolated` (Buntime extension): run the app's workers in a host process of their own.
+    pub isolated: bool,
     /// `timeout` in ms (default 30 s).
     pub timeout_ms: f64,
     /// `idleTimeout` in ms (default 60 s, clamped to `ttl` when `ttl > 0`).
@@ -97,6 +99,7 @@ impl Default for WorkerConfig {
             auto_install: false,
             low_memory: false,
             inject_base: false,
+            isolated: false,
             timeout_ms: DEFAULT_TIMEOUT_MS,
             idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
             ttl_ms: 0.0,
@@ -149,6 +152,7 @@ impl WorkerConfig {
         c.auto_install = get("autoInstall").is_some_and(lenient_bool);
         c.low_memory = get("lowMemory").is_some_and(lenient_bool);
         c.inject_base = get("injectBase").is_some_and(lenient_bool);
+        c.isolated = get("isolated").is_some_and(lenient_bool);
 
         const DURATION_FIX: &str = "use seconds as a number (`30`) or a string with a unit (`\"30s\"`, `\"500ms\"`, `\"5m\"`)";
         for (key, slot) in [("timeout", &mut c.timeout_ms), ("idleTimeout", &mut c.idle_timeout_ms), ("ttl", &mut c.ttl_ms)] {
@@ -266,6 +270,7 @@ impl WorkerConfig {
             "envPrefix": self.env_prefix,
             "idleTimeoutMs": num(self.idle_timeout_ms),
             "injectBase": self.inject_base,
+            "isolated": self.isolated,
             "lowMemory": self.low_memory,
             "maxBodySizeBytes": self.max_body_bytes,
             "maxRequests": self.max_requests,
@@ -457,6 +462,14 @@ impl ConfigCache {
     /// # Errors
     /// See [`load_app`].
     pub fn get(&self, app: &str, dir: &Path) -> Result<Arc<AppConfig>, ConfigError> {
+        self.get_with(app, dir, None)
+    }
+
+    /// Like [`ConfigCache::get`], with `manifest` used instead of the app's manifest file (plugin apps).
+    ///
+    /// # Errors
+    /// See [`load_app`].
+    pub fn get_with(&self, app: &str, dir: &Path, manifest: Option<&Map<String, Value>>) -> Result<Arc<AppConfig>, ConfigError> {
         if !self.ttl.is_zero()
             && let Ok(entries) = self.entries.lock()
             && let Some((at, hit)) = entries.get(dir)
@@ -464,7 +477,7 @@ impl ConfigCache {
         {
             return Ok(hit.clone());
         }
-        let loaded = Arc::new(load_app(app, dir, None)?);
+        let loaded = Arc::new(load_app(app, dir, manifest)?);
         if !self.ttl.is_zero()
             && let Ok(mut entries) = self.entries.lock()
         {

@@ -4,6 +4,9 @@
 //! It does not own worker processes: `buntime-pool` implements [`Dispatcher`].
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod archive;
+pub mod backend;
 pub mod config;
 pub mod env;
 pub mod inject;

@@ -1,0 +1,386 @@
+//! REST routes for apps and plugins (spec §7.2, §7.3, §10.2): listing, uploads and deletes.
+
+use std::path::{Path, PathBuf};
+
+use axum::Router;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{DefaultBodyLimit, Multipart, State};
+use axum::routing::{delete, get, post};
+use buntime_core::{Response, respond};
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::archive::{self, ArchiveKind, Limits};
+use crate::backend::Apps;
+use crate::config::read_manifest;
+use crate::range::parse_label;
+use crate::resolver::{candidates, is_safe_name, key_for, list_apps};
+
+/// Largest upload accepted (the compressed archive).
+pub const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024;
+
+/// Builds the router, with paths relative to the API path (the server nests it and authenticates):
+/// `GET /apps`, `POST /apps/upload`, `DELETE /apps/{scope}/{name}[/{version}]`,
+/// `POST /plugins/upload`, `DELETE /plugins/{name}`.
+pub fn router(apps: Apps) -> Router {
+    Router::new()
+        .route("/apps", get(list))
+        .route("/apps/upload", post(upload_app))
+        .route("/apps/{scope}/{name}", delete(delete_app))
+        .route("/apps/{scope}/{name}/{version}", delete(delete_version))
+        .route("/plugins/upload", post(upload_plugin))
+        .route("/plugins/{name}", delete(delete_plugin))
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
+        .with_state(apps)
+}
+
+/// An error reply: status, code and message.
+#[derive(Debug)]
+struct Fail(StatusCode, &'static str, String);
+
+impl Fail {
+    fn bad(code: &'static str, message: impl Into<String>) -> Self {
+        Self(StatusCode::BAD_REQUEST, code, message.into())
+    }
+
+    fn into_response(self) -> Response {
+        respond::json_error(self.0, self.1, &self.2)
+    }
+}
+
+async fn list(State(apps): State<Apps>) -> Response {
+    let dirs = apps.runtime_config().worker_dirs.clone();
+    let listing = tokio::task::spawn_blocking(move || list_apps(&dirs)).await.unwrap_or_default();
+    respond::json(StatusCode::OK, &serde_json::to_value(listing).unwrap_or(Value::Array(Vec::new())))
+}
+
+/// What is being installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    App,
+    Plugin,
+}
+
+/// A finished install.
+#[derive(Debug)]
+struct Installed {
+    name: String,
+    version: String,
+    path: PathBuf,
+    /// Pool keys whose workers must be retired (the replaced app's and the new one's).
+    keys: Vec<String>,
+}
+
+/// The first directory whose basename is not hidden, else the first one.
+fn target_root(dirs: &[PathBuf]) -> Option<&PathBuf> {
+    dirs.iter()
+        .find(|d| d.file_name().is_some_and(|n| !n.to_string_lossy().starts_with('.')))
+        .or_else(|| dirs.first())
+}
+
+async fn upload_app(State(apps): State<Apps>, multipart: Result<Multipart, MultipartRejection>) -> Response {
+    upload(apps, multipart, Kind::App).await
+}
+
+async fn upload_plugin(State(apps): State<Apps>, multipart: Result<Multipart, MultipartRejection>) -> Response {
+    upload(apps, multipart, Kind::Plugin).await
+}
+
+async fn upload(apps: Apps, multipart: Result<Multipart, MultipartRejection>, kind: Kind) -> Response {
+    let dirs = match kind {
+        Kind::App => &apps.runtime_config().worker_dirs,
+        Kind::Plugin => &apps.runtime_config().plugin_dirs,
+    };
+    let Some(root) = target_root(dirs).cloned() else {
+        return match kind {
+            Kind::App => Fail::bad("NO_WORKER_DIRS", "No worker directories are configured (set RUNTIME_WORKER_DIRS)."),
+            Kind::Plugin => Fail::bad("NO_PLUGIN_DIRS", "No plugin directories are configured (set RUNTIME_PLUGIN_DIRS)."),
+        }
+        .into_response();
+    };
+    let (file_name, data) = match read_file_field(multipart).await {
+        Ok(f) => f,
+        Err(f) => return f.into_response(),
+    };
+    let Some(archive_kind) = ArchiveKind::from_file_name(&file_name) else {
+        return Fail::bad("INVALID_FILE_TYPE", format!("`{file_name}` is not a .tgz, .tar.gz or .zip archive.")).into_response();
+    };
+    let result = tokio::task::spawn_blocking(move || install(&root, &data, archive_kind, kind)).await;
+    let installed = match result {
+        Ok(Ok(i)) => i,
+        Ok(Err(f)) => return f.into_response(),
+        Err(_) => return Fail(StatusCode::INTERNAL_SERVER_ERROR, "INSTALL_FAILED", "The install task failed.".into()).into_response(),
+    };
+    apps.invalidate();
+    for key in &installed.keys {
+        apps.retire(key).await;
+    }
+    tracing::info!(name = %installed.name, version = %installed.version, path = %installed.path.display(), "Installed upload.");
+    let item = json!({ "installedAt": installed.path, "name": installed.name, "version": installed.version });
+    let data = match kind {
+        Kind::App => json!({ "app": item }),
+        Kind::Plugin => json!({ "plugin": item }),
+    };
+    respond::json(StatusCode::OK, &json!({ "success": true, "data": data }))
+}
+
+async fn read_file_field(multipart: Result<Multipart, MultipartRejection>) -> Result<(String, bytes::Bytes), Fail> {
+    let no_file = || Fail::bad("NO_FILE_PROVIDED", "Send the archive as multipart/form-data field `file`.");
+    let mut multipart = multipart.map_err(|_| no_file())?;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => return Err(no_file()),
+            Err(e) => {
+                return Err(if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Fail(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", format!("Uploads are limited to {MAX_UPLOAD_BYTES} bytes."))
+                } else {
+                    Fail::bad("INVALID_UPLOAD", format!("The multipart body cannot be read: {}", e.body_text()))
+                });
+            }
+        };
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = field.file_name().unwrap_or_default().to_owned();
+        let data = field.bytes().await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Fail(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", format!("Uploads are limited to {MAX_UPLOAD_BYTES} bytes."))
+            } else {
+                Fail::bad("INVALID_UPLOAD", format!("The file cannot be read: {}", e.body_text()))
+            }
+        })?;
+        return Ok((name, data));
+    }
+}
+
+/// Splits and validates `[@scope/]name`.
+fn split_name(full: &str) -> Option<(Option<&str>, &str)> {
+    match full.strip_prefix('@') {
+        Some(rest) => {
+            let (scope, name) = rest.split_once('/')?;
+            (is_safe_name(scope) && is_safe_name(name)).then(|| (Some(&full[..=scope.len()]), name))
+        }
+        None => is_safe_name(full).then_some((None, full)),
+    }
+}
+
+/// Reads `name` and `version` from the manifest, each missing one filled from `package.json`.
+fn package_info(dir: &Path) -> (Option<String>, Option<String>) {
+    let get = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    let manifest = read_manifest(dir).ok().flatten().map(|(_, m)| Value::Object(m)).unwrap_or(Value::Null);
+    let pkg = std::fs::read_to_string(dir.join("package.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .unwrap_or(Value::Null);
+    (get(&manifest, "name").or_else(|| get(&pkg, "name")), get(&manifest, "version").or_else(|| get(&pkg, "version")))
+}
+
+/// Checks that `path`'s parent (which must exist) resolves inside `root`.
+fn contained(root: &Path, path: &Path) -> Result<(), Fail> {
+    let traversal = || Fail::bad("PATH_TRAVERSAL", format!("`{}` is outside `{}`.", path.display(), root.display()));
+    let root = std::fs::canonicalize(root).map_err(|_| traversal())?;
+    let parent = path.parent().ok_or_else(traversal)?;
+    let parent = std::fs::canonicalize(parent).map_err(|_| traversal())?;
+    if !parent.starts_with(&root) || path.file_name().is_none() {
+        return Err(traversal());
+    }
+    Ok(())
+}
+
+fn install(root: &Path, data: &[u8], archive_kind: ArchiveKind, kind: Kind) -> Result<Installed, Fail> {
+    let io = |what: &str, e: std::io::Error| Fail(StatusCode::INTERNAL_SERVER_ERROR, "INSTALL_FAILED", format!("{what}: {e}"));
+    std::fs::create_dir_all(root).map_err(|e| io("cannot create the target directory", e))?;
+    // Extract next to the final location (same filesystem, so the final move is a rename); the
+    // hidden temp dir is removed on every exit path.
+    let tmp = tempfile::Builder::new().prefix(".buntime-upload-").tempdir_in(root).map_err(|e| io("cannot create a temporary directory", e))?;
+    let dest = tmp.path().join("content");
+    std::fs::create_dir(&dest).map_err(|e| io("cannot create a temporary directory", e))?;
+    let content = archive::extract(data, archive_kind, &dest, Limits::default()).map_err(|e| Fail::bad("INVALID_ARCHIVE", e.to_string()))?;
+
+    let (name, version) = package_info(&content);
+    let name = name.ok_or_else(|| Fail::bad("MISSING_PACKAGE_NAME", "The archive has no `name` in manifest.yaml or package.json."))?;
+    let Some((scope, bare)) = split_name(&name) else {
+        return Err(Fail::bad("INVALID_PACKAGE_NAME", format!("`{name}` is not a valid name: use `name` or `@scope/name` with letters, digits, `.`, `_`, `-`, `~`.")));
+    };
+    let version = version.unwrap_or_else(|| "latest".to_owned());
+    let mut path = root.to_owned();
+    if let Some(s) = scope {
+        path.push(s);
+    }
+    path.push(bare);
+    if kind == Kind::App {
+        if version != "latest" && parse_label(&version).is_none() {
+            return Err(Fail::bad("INVALID_VERSION", format!("`{version}` is not a semver version (like `1.2.3`) or `latest`.")));
+        }
+        path.push(&version);
+    }
+    let parent = path.parent().ok_or_else(|| Fail::bad("PATH_TRAVERSAL", "The install path has no parent."))?;
+    std::fs::create_dir_all(parent).map_err(|e| io("cannot create the install directory", e))?;
+    contained(root, &path)?;
+
+    let mut keys = Vec::new();
+    let exists = std::fs::symlink_metadata(&path).is_ok();
+    if kind == Kind::App {
+        if exists {
+            keys.push(key_for(&name, &version, &path));
+        }
+        let new_key = key_for(&name, &version, &content);
+        if !keys.contains(&new_key) {
+            keys.push(new_key);
+        }
+    }
+    if exists {
+        let old = tmp.path().join("previous");
+        std::fs::rename(&path, &old).map_err(|e| io("cannot move the installed version aside", e))?;
+        if let Err(e) = std::fs::rename(&content, &path) {
+            let _ = std::fs::rename(&old, &path);
+            return Err(io("cannot move the upload into place", e));
+        }
+    } else {
+        std::fs::rename(&content, &path).map_err(|e| io("cannot move the upload into place", e))?;
+    }
+    Ok(Installed { name, version, path, keys })
+}
+
+async fn delete_app(State(apps): State<Apps>, axum::extract::Path((scope, name)): axum::extract::Path<(String, String)>) -> Response {
+    remove_app(apps, &scope, &name, None).await
+}
+
+async fn delete_version(
+    State(apps): State<Apps>,
+    axum::extract::Path((scope, name, version)): axum::extract::Path<(String, String, String)>,
+) -> Response {
+    remove_app(apps, &scope, &name, Some(&version)).await
+}
+
+async fn remove_app(apps: Apps, scope: &str, name: &str, version: Option<&str>) -> Response {
+    if name.trim().is_empty() || scope.trim().is_empty() || version.is_some_and(|v| v.trim().is_empty()) {
+        return Fail::bad("MISSING_PARAMS", "Give the scope (`_` for none), the name and optionally the version.").into_response();
+    }
+    let scope = scope.starts_with('@').then_some(scope);
+    if scope.is_some_and(|s| !is_safe_name(&s[1..])) || !is_safe_name(name) || version.is_some_and(|v| !is_safe_name(v)) {
+        return Fail::bad("INVALID_NAME", "Names may only use letters, digits, `.`, `_`, `-`, `~` and may not start with `.`.").into_response();
+    }
+    let full = match scope {
+        Some(s) => format!("{s}/{name}"),
+        None => name.to_owned(),
+    };
+    let not_found = match version {
+        Some(v) => Fail(StatusCode::NOT_FOUND, "VERSION_NOT_FOUND", format!("Version `{v}` of app `{full}` is not installed.")),
+        None => Fail(StatusCode::NOT_FOUND, "APP_NOT_FOUND", format!("App `{full}` is not installed.")),
+    };
+    let dirs = apps.runtime_config().worker_dirs.clone();
+    let (scope, name, version) = (scope.map(str::to_owned), name.to_owned(), version.map(str::to_owned));
+    let result = tokio::task::spawn_blocking(move || find_and_remove(&dirs, scope.as_deref(), &name, version.as_deref(), &full)).await;
+    match result {
+        Ok(Ok(Some(keys))) => {
+            apps.invalidate();
+            for k in &keys {
+                apps.retire(k).await;
+            }
+            respond::json(StatusCode::OK, &json!({ "success": true }))
+        }
+        Ok(Ok(None)) => not_found.into_response(),
+        Ok(Err(f)) => f.into_response(),
+        Err(_) => Fail(StatusCode::INTERNAL_SERVER_ERROR, "DELETE_FAILED", "The delete task failed.".into()).into_response(),
+    }
+}
+
+/// Removes the app (every version: nested dir and flat `name@*` dirs) or one version from the
+/// first worker dir that has it. Returns the pool keys of what was removed, `None` if nothing was found.
+fn find_and_remove(dirs: &[PathBuf], scope: Option<&str>, name: &str, version: Option<&str>, full: &str) -> Result<Option<Vec<String>>, Fail> {
+    let all = candidates(dirs, scope, name);
+    for wd in dirs {
+        let parent = match scope {
+            Some(s) => wd.join(s),
+            None => wd.clone(),
+        };
+        let mut targets = Vec::new();
+        match version {
+            Some(v) => {
+                let nested = parent.join(name).join(v);
+                let flat = parent.join(format!("{name}@{v}"));
+                if let Some(t) = [nested, flat].into_iter().find(|p| std::fs::symlink_metadata(p).is_ok()) {
+                    targets.push(t);
+                }
+            }
+            None => {
+                let nested = parent.join(name);
+                if std::fs::symlink_metadata(&nested).is_ok() {
+                    targets.push(nested);
+                }
+                if let Ok(entries) = std::fs::read_dir(&parent) {
+                    let prefix = format!("{name}@");
+                    let mut flat: Vec<PathBuf> =
+                        entries.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(&prefix)).map(|e| e.path()).collect();
+                    flat.sort();
+                    targets.extend(flat);
+                }
+            }
+        }
+        if targets.is_empty() {
+            continue;
+        }
+        let keys: Vec<String> = all
+            .iter()
+            .filter(|c| targets.iter().any(|t| c.dir.starts_with(t)))
+            .map(|c| key_for(full, &c.label, &c.dir))
+            .collect();
+        for t in &targets {
+            remove(wd, t)?;
+        }
+        return Ok(Some(keys));
+    }
+    Ok(None)
+}
+
+/// Removes `path` (a directory or a symlink, never followed) after checking it lies inside `root`.
+/// Directories are first renamed into a hidden temp dir, so they vanish from routing at once.
+fn remove(root: &Path, path: &Path) -> Result<(), Fail> {
+    contained(root, path)?;
+    let io = |e: std::io::Error| Fail(StatusCode::INTERNAL_SERVER_ERROR, "DELETE_FAILED", format!("cannot remove `{}`: {e}", path.display()));
+    let meta = std::fs::symlink_metadata(path).map_err(io)?;
+    if !meta.is_dir() {
+        return std::fs::remove_file(path).map_err(io);
+    }
+    let trash = tempfile::Builder::new().prefix(".buntime-trash-").tempdir_in(root).map_err(io)?;
+    std::fs::rename(path, trash.path().join("removed")).map_err(io)?;
+    // Dropping `trash` deletes the renamed directory recursively.
+    drop(trash);
+    Ok(())
+}
+
+async fn delete_plugin(State(apps): State<Apps>, axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    let name = name.trim().to_owned();
+    if name.is_empty() {
+        return Fail::bad("MISSING_NAME", "Give the plugin name.").into_response();
+    }
+    let Some((scope, bare)) = split_name(&name) else {
+        return Fail::bad("INVALID_NAME", "Use `name` or `@scope/name` with letters, digits, `.`, `_`, `-`, `~`.").into_response();
+    };
+    let rel = match scope {
+        Some(s) => Path::new(s).join(bare),
+        None => PathBuf::from(bare),
+    };
+    let dirs = apps.runtime_config().plugin_dirs.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        for pd in &dirs {
+            let path = pd.join(&rel);
+            if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir() || m.is_symlink()) {
+                return remove(pd, &path).map(|()| true);
+            }
+        }
+        Ok(false)
+    })
+    .await;
+    match result {
+        Ok(Ok(true)) => respond::json(StatusCode::OK, &json!({ "success": true })),
+        Ok(Ok(false)) => Fail(StatusCode::NOT_FOUND, "PLUGIN_NOT_FOUND", format!("Plugin `{name}` is not installed.")).into_response(),
+        Ok(Err(f)) => f.into_response(),
+        Err(_) => Fail(StatusCode::INTERNAL_SERVER_ERROR, "DELETE_FAILED", "The delete task failed.".into()).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

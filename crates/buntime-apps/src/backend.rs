@@ -1,0 +1,383 @@
+//! [`Apps`]: the [`AppBackend`] that resolves worker and plugin apps and serves them (static or pool).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use buntime_core::app::{AppBackend, AppInfo, ResolvedApp};
+use buntime_core::config::DEFAULT_BODY_LIMIT;
+use buntime_core::{Env, PluginError, Request, Response, RuntimeConfig, respond};
+use http::{HeaderValue, StatusCode, Uri, header};
+use serde_json::{Map, Value};
+
+use crate::config::{AppConfig, ConfigCache, ms};
+use crate::env::public_env;
+use crate::inject::Injection;
+use crate::resolver::{Resolver, package_version, parse_app_path};
+use crate::static_files::{StaticFiles, StaticSite};
+use crate::worker_spec::{Dispatcher, WorkerSpec};
+
+/// Largest worker HTML response buffered for injection; larger ones pass through unchanged.
+const MAX_INJECT_BYTES: usize = 16 * 1024 * 1024;
+/// Default lifetime of the resolver and config caches.
+const DEFAULT_CACHE_TTL_MS: u64 = 1000;
+
+/// How a resolved app is served (the `ResolvedApp::target` of this backend).
+#[derive(Debug)]
+enum Target {
+    /// An `.html` entrypoint served from disk.
+    Static(StaticSite),
+    /// A JS app served by the pool.
+    Worker { spec: Arc<WorkerSpec>, injection: Option<Injection> },
+    /// The app exists but cannot be served; answered with this JSON error.
+    Broken { status: StatusCode, code: &'static str, message: String },
+}
+
+/// Hosts worker apps and serverless plugin apps: the runtime's [`AppBackend`].
+///
+/// Cheap to clone; clones share caches and the dispatcher.
+#[derive(Clone)]
+pub struct Apps {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Arc<RuntimeConfig>,
+    env: Arc<Env>,
+    dispatcher: Option<Arc<dyn Dispatcher>>,
+    resolver: Resolver,
+    configs: ConfigCache,
+    statics: StaticFiles,
+    /// Resolved apps built from a given config, reused while the config is unchanged.
+    prepared: Mutex<HashMap<String, (Arc<AppConfig>, ResolvedApp)>>,
+    /// The directory last served under each pool key, to retire workers when it changes.
+    dirs_by_key: Mutex<HashMap<String, PathBuf>>,
+    inject_worker_html: AtomicBool,
+}
+
+impl std::fmt::Debug for Apps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Apps")
+            .field("worker_dirs", &self.inner.config.worker_dirs)
+            .field("dispatcher", &self.inner.dispatcher.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn ttl_from_env(env: &Env, var: &str) -> Duration {
+    let ms = env.get_non_blank(var).and_then(|v| v.parse::<u64>().ok()).unwrap_or(DEFAULT_CACHE_TTL_MS);
+    Duration::from_millis(ms)
+}
+
+impl Apps {
+    /// Creates the backend. Without a dispatcher, static apps still work and JS apps answer 503
+    /// `WORKER_POOL_UNAVAILABLE`.
+    ///
+    /// Cache lifetimes come from `RUNTIME_WORKER_RESOLVER_CACHE_TTL_MS` and
+    /// `RUNTIME_WORKER_CONFIG_CACHE_TTL_MS` (milliseconds, default 1000, 0 disables).
+    pub fn new(config: Arc<RuntimeConfig>, env: Arc<Env>, dispatcher: Option<Arc<dyn Dispatcher>>) -> Self {
+        let resolver = Resolver::new(config.worker_dirs.clone(), ttl_from_env(&env, "RUNTIME_WORKER_RESOLVER_CACHE_TTL_MS"));
+        let configs = ConfigCache::new(ttl_from_env(&env, "RUNTIME_WORKER_CONFIG_CACHE_TTL_MS"));
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                env,
+                dispatcher,
+                resolver,
+                configs,
+                statics: StaticFiles::new(),
+                prepared: Mutex::new(HashMap::new()),
+                dirs_by_key: Mutex::new(HashMap::new()),
+                inject_worker_html: AtomicBool::new(true),
+            }),
+        }
+    }
+
+    /// Chooses whether HTML responses from workers get `<base href>`/`window.__env__` injected here
+    /// (default on). Turn it off if the worker wrapper injects instead, so HTML is never injected twice.
+    pub fn set_inject_worker_html(&self, on: bool) {
+        self.inner.inject_worker_html.store(on, Ordering::Relaxed);
+    }
+
+    /// Returns the runtime configuration.
+    pub fn runtime_config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Returns the runtime environment the backend was created with.
+    pub fn env(&self) -> &Env {
+        &self.inner.env
+    }
+
+    /// Returns the dispatcher, if a pool is configured.
+    pub fn dispatcher(&self) -> Option<&Arc<dyn Dispatcher>> {
+        self.inner.dispatcher.as_ref()
+    }
+
+    /// Forgets every cached resolution, config and static file (after uploads and deletes).
+    pub fn invalidate(&self) {
+        self.inner.resolver.invalidate();
+        self.inner.configs.invalidate();
+        self.inner.statics.invalidate();
+        if let Ok(mut p) = self.inner.prepared.lock() {
+            p.clear();
+        }
+    }
+
+    /// Retires the workers of pool `key`, if a pool is configured.
+    pub async fn retire(&self, key: &str) {
+        if let Some(d) = &self.inner.dispatcher {
+            d.retire(key).await;
+        }
+        if let Ok(mut m) = self.inner.dirs_by_key.lock() {
+            m.remove(key);
+        }
+    }
+
+    /// The REST routes for apps and plugins (see [`crate::admin::router`]).
+    pub fn admin_router(&self) -> axum::Router {
+        crate::admin::router(self.clone())
+    }
+
+    fn is_reserved(&self, path: &str) -> bool {
+        let first = path.split('/').nth(1).unwrap_or_default();
+        self.inner.config.reserved_bases().iter().any(|b| b.strip_prefix('/') == Some(first))
+    }
+
+    fn prepare(&self, cfg: &Arc<AppConfig>, name: &str, base_path: &str, key: String) -> ResolvedApp {
+        let cache_key = format!("{base_path}\0{}", cfg.dir.display());
+        if let Ok(p) = self.inner.prepared.lock()
+            && let Some((c, app)) = p.get(&cache_key)
+            && Arc::ptr_eq(c, cfg)
+        {
+            return app.clone();
+        }
+        let c = &cfg.config;
+        let info = AppInfo {
+            name: name.to_owned(),
+            version: cfg.version.clone(),
+            dir: cfg.dir.clone(),
+            config: c.to_info_json(&cfg.entrypoint_rel),
+        };
+        let public = public_env(&c.env, &c.env_prefix);
+        let injection = Injection::new(c.inject_base, base_path, &public);
+        let target = if cfg.is_static() {
+            let root = cfg.entrypoint.parent().unwrap_or(&cfg.dir).to_owned();
+            Target::Static(StaticSite { root, entry: cfg.entrypoint.clone(), injection })
+        } else {
+            let spec = WorkerSpec {
+                key,
+                dir: cfg.dir.clone(),
+                entrypoint: cfg.entrypoint.clone(),
+                base_path: base_path.to_owned(),
+                timeout: ms(c.timeout_ms),
+                ttl: ms(c.ttl_ms),
+                idle_timeout: ms(c.idle_timeout_ms),
+                max_requests: c.max_requests,
+                low_memory: c.low_memory,
+                auto_install: c.auto_install,
+                isolated: c.isolated,
+                env: c.env.clone(),
+                max_body_bytes: c.max_body_bytes,
+                inject_base: c.inject_base,
+                public_env: public,
+                config_json: c.to_json(&cfg.entrypoint_rel),
+            };
+            Target::Worker { spec: Arc::new(spec), injection }
+        };
+        let app = ResolvedApp {
+            info: Arc::new(info),
+            base_path: base_path.to_owned(),
+            max_body_bytes: c.max_body_bytes,
+            public_routes: cfg.public_routes.clone(),
+            target: Arc::new(target),
+        };
+        if let Ok(mut p) = self.inner.prepared.lock() {
+            if p.len() >= 10_000 {
+                p.clear();
+            }
+            p.insert(cache_key, (cfg.clone(), app.clone()));
+        }
+        app
+    }
+
+    async fn serve_worker(&self, spec: &Arc<WorkerSpec>, injection: Option<&Injection>, base_path: &str, req: Request) -> Response {
+        let Some(dispatcher) = &self.inner.dispatcher else {
+            return respond::json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "WORKER_POOL_UNAVAILABLE",
+                "No worker pool is configured, so JavaScript apps cannot be served.",
+            );
+        };
+        let moved = match self.inner.dirs_by_key.lock() {
+            Ok(mut m) => match m.insert(spec.key.clone(), spec.dir.clone()) {
+                Some(old) => old != spec.dir,
+                None => false,
+            },
+            Err(_) => false,
+        };
+        if moved {
+            tracing::info!(key = %spec.key, dir = %spec.dir.display(), "App directory changed; retiring its old workers.");
+            dispatcher.retire(&spec.key).await;
+        }
+        let mut req = req;
+        let rel = strip_base(req.uri().path(), base_path).to_owned();
+        rewrite_path(&mut req, &rel);
+        if let Ok(v) = HeaderValue::from_str(base_path) {
+            req.headers_mut().insert("x-base", v);
+        }
+        let res = dispatcher.dispatch(spec.clone(), req).await;
+        match injection {
+            Some(inj) if self.inner.inject_worker_html.load(Ordering::Relaxed) => inject_response(res, inj).await,
+            _ => res,
+        }
+    }
+}
+
+/// Strips the mount prefix from `path`: `/todo/a` → `/a`, `/todo` → `/`.
+pub fn strip_base<'a>(path: &'a str, base_path: &str) -> &'a str {
+    if base_path.is_empty() || base_path == "/" {
+        return if path.is_empty() { "/" } else { path };
+    }
+    match path.strip_prefix(base_path) {
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => "/",
+    }
+}
+
+fn rewrite_path(req: &mut Request, path: &str) {
+    let pq = match req.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = pq.parse().ok();
+    if let Ok(uri) = Uri::from_parts(parts) {
+        *req.uri_mut() = uri;
+    }
+}
+
+async fn inject_response(res: Response, inj: &Injection) -> Response {
+    let is_html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("text/html"));
+    let encoded = res.headers().get(header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes() != b"identity");
+    let declared = res
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if !is_html || encoded || declared.is_some_and(|n| n > MAX_INJECT_BYTES) {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_INJECT_BYTES).await else {
+        return respond::json_error(StatusCode::BAD_GATEWAY, "WORKER_RESPONSE_FAILED", "The app's HTML response could not be read.");
+    };
+    let out = inj.apply(&bytes);
+    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(out.len()));
+    Response::from_parts(parts, Body::from(out))
+}
+
+fn broken(name: &str, dir: &Path, base_path: &str, status: StatusCode, code: &'static str, message: String) -> ResolvedApp {
+    ResolvedApp {
+        info: Arc::new(AppInfo {
+            name: name.to_owned(),
+            version: package_version(dir).unwrap_or_else(|| "0.0.0".to_owned()),
+            dir: dir.to_owned(),
+            config: Value::Null,
+        }),
+        base_path: base_path.to_owned(),
+        max_body_bytes: DEFAULT_BODY_LIMIT,
+        public_routes: None,
+        target: Arc::new(Target::Broken { status, code, message }),
+    }
+}
+
+#[async_trait]
+impl AppBackend for Apps {
+    async fn resolve(&self, path: &str) -> Result<Option<ResolvedApp>, PluginError> {
+        if self.is_reserved(path) {
+            return Ok(None);
+        }
+        let resolution = match self.inner.resolver.resolve(path) {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                tracing::error!(error = %e, path = %path, "App key collision.");
+                let app = parse_app_path(path);
+                let (name, base) = app.map(|a| (a.display, a.base_path)).unwrap_or_default();
+                let dir = match &e {
+                    crate::resolver::ResolveError::Collision { first, .. } => first.clone(),
+                };
+                return Ok(Some(broken(&name, &dir, &base, StatusCode::INTERNAL_SERVER_ERROR, "APP_KEY_COLLISION", e.to_string())));
+            }
+        };
+        let name = &resolution.app.display;
+        match self.inner.configs.get(name, &resolution.dir) {
+            Ok(cfg) => Ok(Some(self.prepare(&cfg, name, &resolution.app.base_path, resolution.key.clone()))),
+            Err(e) => {
+                tracing::error!(error = %e, "Invalid app config.");
+                Ok(Some(broken(
+                    name,
+                    &resolution.dir,
+                    &resolution.app.base_path,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "INVALID_WORKER_CONFIG",
+                    e.to_string(),
+                )))
+            }
+        }
+    }
+
+    async fn resolve_plugin_app(&self, dir: &Path, base: &str, manifest: &Map<String, Value>) -> Result<ResolvedApp, PluginError> {
+        let name = match base.trim_start_matches('/') {
+            "" => "root",
+            n => n,
+        };
+        let plugin = manifest.get("name").and_then(Value::as_str).filter(|s| !s.is_empty()).map_or_else(
+            || dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| name.to_owned()),
+            str::to_owned,
+        );
+        match self.inner.configs.get_with(name, dir, Some(manifest)) {
+            Ok(cfg) => {
+                let version = manifest
+                    .get("version")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .or_else(|| package_version(dir))
+                    .unwrap_or_else(|| "latest".to_owned());
+                Ok(self.prepare(&cfg, name, base, format!("{plugin}@{version}")))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, plugin = %plugin, "Invalid plugin app config.");
+                Ok(broken(name, dir, base, StatusCode::INTERNAL_SERVER_ERROR, "INVALID_WORKER_CONFIG", e.to_string()))
+            }
+        }
+    }
+
+    async fn serve(&self, app: &ResolvedApp, req: Request) -> Response {
+        let Some(target) = app.target.downcast_ref::<Target>() else {
+            tracing::error!(app = %app.info.name, "Resolved app was not created by this backend.");
+            return respond::json_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "The app cannot be served.");
+        };
+        match target {
+            Target::Broken { status, code, message } => respond::json_error(*status, code, message),
+            Target::Static(site) => {
+                let rel = strip_base(req.uri().path(), &app.base_path);
+                self.inner.statics.serve(site, req.method(), req.headers(), rel).await
+            }
+            Target::Worker { spec, injection } => self.serve_worker(spec, injection.as_ref(), &app.base_path, req).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
