@@ -16,6 +16,7 @@ pub mod permission;
 pub mod routes;
 pub mod secret;
 pub mod store;
+pub mod worker_token;
 
 pub use access::{AccessControl, Caller, Denied, Principal};
 pub use api::keys_router;
@@ -23,3 +24,4 @@ pub use csrf::{CsrfError, check_origin};
 pub use extract::extract_key;
 pub use permission::{Permission, Role};
 pub use store::{ApiKey, CreatedKey, KeyStore, NewKey, StoreError};
+pub use worker_token::WorkerToken;

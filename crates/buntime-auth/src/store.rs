@@ -5,6 +5,7 @@
 //! up without a restart. Only SHA-256 hashes of keys are stored.
 
 mod error;
+mod legacy;
 mod schema;
 
 use std::io::ErrorKind;
@@ -436,14 +437,29 @@ impl KeyStore {
             Connection::open_with_flags(&self.path, flags).map_err(|e| self.classify(e))?;
         conn.busy_timeout(Duration::from_secs(2))
             .map_err(|e| self.classify(e))?;
-        match schema::migrate(&mut conn).map_err(|e| self.classify(e))? {
-            schema::Migrated::Ok => Ok(conn),
-            schema::Migrated::Newer(found) => Err(StoreError::NewerSchema {
+        if let schema::Migrated::Newer(found) =
+            schema::migrate(&mut conn).map_err(|e| self.classify(e))?
+        {
+            return Err(StoreError::NewerSchema {
                 path: self.path.clone(),
                 found,
                 known: schema::CURRENT,
-            }),
+            });
         }
+        match legacy::import_if_present(&mut conn, &self.dir) {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(count = n, file = %self.dir.join(legacy::LEGACY_FILE).display(), "Imported API keys from the legacy store.")
+            }
+            Err(legacy::ImportError::Sqlite(e)) => return Err(self.classify(e)),
+            Err(legacy::ImportError::Invalid(reason)) => {
+                return Err(StoreError::Legacy {
+                    path: self.dir.join(legacy::LEGACY_FILE),
+                    reason,
+                });
+            }
+        }
+        Ok(conn)
     }
 
     fn classify(&self, e: rusqlite::Error) -> StoreError {

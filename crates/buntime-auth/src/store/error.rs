@@ -67,6 +67,15 @@ pub enum StoreError {
         /// The newest version this build knows.
         known: i64,
     },
+    /// The original runtime's `api-keys.json` exists but cannot be imported. Refusing to start
+    /// without its keys keeps authentication on.
+    #[error("legacy key store `{}` cannot be imported ({reason}); fix it, or delete it to drop its keys (then create new ones with `buntime keys create`)", path.display())]
+    Legacy {
+        /// The legacy file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
     /// Any other SQLite failure (for example a lock held too long by another process).
     #[error("key store `{}` failed: {source}; retry, and check for another process holding it", path.display())]
     Sqlite {

@@ -289,3 +289,57 @@ fn unreadable_file_is_reported_with_the_fix() {
     );
     assert!(err.to_string().contains("api-keys.db"));
 }
+
+#[test]
+fn legacy_json_keys_are_imported_once_and_keep_working() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = "btk_legacy-secret-0123456789";
+    let legacy = serde_json::json!({
+        "keys": [
+            {"id": 4, "name": "old", "keyHash": crate::secret::hash_key(secret), "keyPrefix": &secret[..12], "role": "viewer",
+             "permissions": ["apps:read"], "createdAt": 100, "expiresAt": null},
+            {"id": 7, "name": "gone", "keyHash": "a".repeat(64), "keyPrefix": "btk_gone0000", "role": "custom",
+             "permissions": ["keys:read", "keys:read"], "createdAt": 100, "revokedAt": 150}
+        ],
+        "version": 1
+    });
+    std::fs::write(tmp.path().join("api-keys.json"), format!("{legacy:#}\n")).unwrap();
+    let store = KeyStore::open(tmp.path()).unwrap();
+    let key = store.verify_at(secret, 200).unwrap().unwrap();
+    assert_eq!((key.id, key.role), (4, Role::Viewer));
+    assert_eq!(key.permissions, Role::Viewer.permissions().unwrap());
+    assert_eq!(
+        store.get(7).unwrap().unwrap().permissions,
+        vec![Permission::KeysRead]
+    );
+    assert_eq!(
+        store
+            .create_at(&new_key("next", Role::Viewer, None), 300)
+            .unwrap()
+            .key
+            .id,
+        8
+    );
+    drop(store);
+    // Reopening does not import again (the table is no longer empty).
+    assert_eq!(
+        KeyStore::open(tmp.path())
+            .unwrap()
+            .list_all()
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+#[test]
+fn a_broken_legacy_file_keeps_the_store_closed() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("api-keys.json"), b"{\"keys\": [oops").unwrap();
+    let store = KeyStore::new(tmp.path());
+    let err = store.has_active_keys().unwrap_err();
+    assert!(matches!(err, StoreError::Legacy { .. }), "{err:?}");
+    assert!(err.to_string().contains("api-keys.json"));
+    std::fs::remove_file(tmp.path().join("api-keys.json")).unwrap();
+    assert!(!store.has_active_keys().unwrap());
+}
