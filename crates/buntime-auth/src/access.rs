@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::response::IntoResponse;
 use buntime_core::respond::{json, text};
-use buntime_core::{Response, RuntimeConfig};
+use buntime_core::{Request, Response, RuntimeConfig};
 use http::{HeaderMap, Method, StatusCode};
 use serde::Serialize;
 
@@ -14,6 +14,7 @@ use crate::permission::{Permission, Role};
 use crate::routes::{is_public, required_permission};
 use crate::secret::secrets_match;
 use crate::store::{ApiKey, KeyStore, StoreError};
+use crate::worker_token::{WORKER_TOKEN_HEADER, WorkerToken};
 
 /// An authenticated caller: the master key or a valid stored key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -188,6 +189,7 @@ pub struct AccessControl {
     store: Arc<KeyStore>,
     master_key: Option<String>,
     trust_proxy: bool,
+    worker_token: Option<WorkerToken>,
 }
 
 /// What a presented key turned out to be.
@@ -206,7 +208,21 @@ impl AccessControl {
             store,
             master_key,
             trust_proxy,
+            worker_token: None,
         }
+    }
+
+    /// Sets the token this runtime's workers present; [`check_request`](Self::check_request) then
+    /// treats requests carrying it as coming from a worker (exempt from CSRF).
+    #[must_use]
+    pub fn with_worker_token(mut self, token: WorkerToken) -> Self {
+        self.worker_token = Some(token);
+        self
+    }
+
+    /// Returns the worker token, to hand to spawned workers.
+    pub fn worker_token(&self) -> Option<&WorkerToken> {
+        self.worker_token.as_ref()
     }
 
     /// Creates the gate from the runtime configuration: the store at `<state_dir>/api-keys.db`
@@ -296,6 +312,34 @@ impl AccessControl {
             from_worker,
             authority,
         )
+    }
+
+    /// Guards a whole request, for the server's API middleware: decides `from_worker` from the
+    /// configured [`WorkerToken`] (and removes its header), runs
+    /// [`authorize_parts`](Self::authorize_parts), and on success inserts the caller's
+    /// [`Principal`] into the request extensions for handlers such as [`crate::keys_router`].
+    ///
+    /// # Errors
+    /// Returns the refusal; convert it with `Response::from(denied)`.
+    pub fn check_request(&self, req: &mut Request, rel_path: &str) -> Result<Caller, Denied> {
+        let from_worker = self
+            .worker_token
+            .as_ref()
+            .is_some_and(|t| t.matches(req.headers()));
+        req.headers_mut().remove(WORKER_TOKEN_HEADER);
+        let uri = req.uri().clone();
+        let authority = uri.authority().map(http::uri::Authority::as_str);
+        let caller = self.decide(
+            req.method(),
+            rel_path,
+            req.headers(),
+            from_worker,
+            authority,
+        )?;
+        if let Caller::Key(p) = &caller {
+            req.extensions_mut().insert(p.clone());
+        }
+        Ok(caller)
     }
 
     fn decide(

@@ -398,3 +398,65 @@ mod damaged_store {
         ));
     }
 }
+
+mod check_request {
+    use super::*;
+    use buntime_auth::WorkerToken;
+    use buntime_auth::worker_token::WORKER_TOKEN_HEADER;
+
+    fn post(token: Option<&str>) -> buntime_core::Request {
+        let mut b = http::Request::builder()
+            .method(Method::POST)
+            .uri("/api/plugins/reload")
+            .header("host", "a");
+        if let Some(t) = token {
+            b = b.header(WORKER_TOKEN_HEADER, t);
+        }
+        b.header("x-buntime-internal", "true")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    }
+
+    #[test]
+    fn the_worker_token_exempts_from_csrf_and_is_stripped() {
+        let token = WorkerToken::generate().unwrap();
+        let fx = Fixture::new(None, false);
+        let access = AccessControl::new(fx.access.store().clone(), None, false)
+            .with_worker_token(token.clone());
+        let mut req = post(Some(token.as_str()));
+        assert_eq!(
+            access.check_request(&mut req, "/plugins/reload").unwrap(),
+            Caller::Anonymous
+        );
+        assert!(req.headers().get(WORKER_TOKEN_HEADER).is_none());
+        let mut forged = post(Some("btk_wrong"));
+        assert!(matches!(
+            access.check_request(&mut forged, "/plugins/reload"),
+            Err(Denied::OriginRequired)
+        ));
+        let mut legacy_only = post(None);
+        assert!(matches!(
+            access.check_request(&mut legacy_only, "/plugins/reload"),
+            Err(Denied::OriginRequired)
+        ));
+    }
+
+    #[test]
+    fn a_valid_key_puts_the_principal_in_the_extensions() {
+        let fx = Fixture::new(Some("m"), false);
+        let mut req = http::Request::builder()
+            .uri("/api/apps")
+            .header("x-api-key", "m")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert!(
+            fx.access
+                .check_request(&mut req, "/apps")
+                .unwrap()
+                .principal()
+                .unwrap()
+                .is_master
+        );
+        assert!(req.extensions().get::<Principal>().unwrap().is_master);
+    }
+}

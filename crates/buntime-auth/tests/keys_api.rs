@@ -7,14 +7,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
-use buntime_auth::{AccessControl, Caller, Permission, Role, keys_router};
+use buntime_auth::{AccessControl, Permission, Role, keys_router};
 use buntime_core::Response;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 use support::{Fixture, body_json, write_store};
 use tower::ServiceExt as _;
 
-/// The server's expected gate: authorize, then hand the principal to the handlers.
+/// The server's expected gate: one call that authorizes and hands the principal to the handlers.
 async fn gate(State(access): State<Arc<AccessControl>>, mut req: Request, next: Next) -> Response {
     let rel = req
         .uri()
@@ -22,15 +22,9 @@ async fn gate(State(access): State<Arc<AccessControl>>, mut req: Request, next: 
         .strip_prefix("/api")
         .unwrap_or("/")
         .to_owned();
-    let (mut parts, body) = req.into_parts();
-    match access.authorize_parts(&parts, &rel, false) {
-        Ok(Caller::Key(p)) => {
-            parts.extensions.insert(p);
-        }
-        Ok(Caller::Anonymous) => {}
-        Err(denied) => return denied.into(),
+    if let Err(denied) = access.check_request(&mut req, &rel) {
+        return denied.into();
     }
-    req = Request::from_parts(parts, body);
     next.run(req).await
 }
 
