@@ -1,5 +1,6 @@
 //! HTTP to a worker's Unix socket: keep-alive connections, streamed bodies both ways.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -105,9 +106,14 @@ pub(crate) async fn send(worker: &Worker, req: Request, timeout: Duration) -> Re
             Err(e) => Err(map_send_error(&e)),
         }
     };
-    match tokio::time::timeout(timeout, attempt).await {
-        Ok(r) => r,
-        Err(_) => Err(ProxyError::Timeout),
+    // A worker thread that dies does not always close its connections, so its exit is watched too.
+    let mut exit = worker.exit.clone();
+    tokio::select! {
+        r = tokio::time::timeout(timeout, attempt) => r.unwrap_or(Err(ProxyError::Timeout)),
+        reason = exit.wait_for(Option::is_some) => {
+            let reason = reason.ok().and_then(|r| r.clone()).unwrap_or_else(|| "worker exited".to_owned());
+            Err(ProxyError::Broken(reason))
+        }
     }
 }
 
@@ -122,6 +128,7 @@ pub(crate) type OnEnd = Box<dyn FnOnce() + Send + Sync>;
 /// returns the connection for reuse.
 pub(crate) struct ProxyBody {
     inner: Incoming,
+    exited: Pin<Box<dyn Future<Output = ()> + Send + Sync>>,
     conn: Option<SendRequest<Body>>,
     guard: Option<InflightGuard>,
     on_end: Option<OnEnd>,
@@ -157,16 +164,28 @@ impl Drop for ProxyBody {
 
 impl http_body::Body for ProxyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let res = Pin::new(&mut self.inner).poll_frame(cx);
-        match &res {
-            Poll::Ready(None) => self.finish(true),
-            Poll::Ready(Some(Err(_))) => self.finish(false),
-            _ => {}
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(None) => {
+                self.finish(true);
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(e))) => {
+                self.finish(false);
+                Poll::Ready(Some(Err(e.into())))
+            }
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Pending => {
+                // The worker died mid-body (its connection may stay open): end the stream with an error.
+                if self.exited.as_mut().poll(cx).is_ready() {
+                    self.finish(false);
+                    return Poll::Ready(Some(Err("the worker exited while streaming its response".into())));
+                }
+                Poll::Pending
+            }
         }
-        res
     }
 
     fn is_end_stream(&self) -> bool {
@@ -184,7 +203,11 @@ pub(crate) fn into_response(res: hyper::Response<Incoming>, conn: SendRequest<Bo
     let (mut parts, inner) = res.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     let empty = inner.is_end_stream();
-    let mut body = ProxyBody { inner, conn: Some(conn), guard: Some(guard), on_end };
+    let mut exit = guard.worker().exit.clone();
+    let exited = Box::pin(async move {
+        let _ = exit.wait_for(Option::is_some).await;
+    });
+    let mut body = ProxyBody { inner, exited, conn: Some(conn), guard: Some(guard), on_end };
     if empty {
         body.finish(true);
     }
