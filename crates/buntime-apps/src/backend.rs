@@ -380,4 +380,4 @@ impl AppBackend for Apps {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
