@@ -90,6 +90,30 @@ fn wrk(url: &str, seconds: u64, connections: u32) -> Wrk {
     w
 }
 
+/// CPU time (user + system) a process has used, in µs.
+fn cpu_us(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0.0 };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks * 10_000.0 // USER_HZ = 100
+}
+
+/// Child processes of this one.
+fn children() -> Vec<u32> {
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let ppid = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)).and_then(|v| v.parse::<u32>().ok());
+        if ppid == Some(me) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
 async fn pipeline_p50_us(g: &Arc<Generation>, path: &str, n: usize) -> f64 {
     let pipeline = Pipeline::default();
     let mut samples = Vec::with_capacity(n);
@@ -148,8 +172,16 @@ async fn main() {
     for url in [&direct_url, &runtime_url] {
         let _ = wrk(url, 1, connections); // warm-up (JIT, connection pools)
     }
+    let direct_pid = child.id().unwrap_or(0);
+    let host_pid = children().into_iter().find(|&p| p != direct_pid).unwrap_or(0);
+    let me = std::process::id();
+    let c0 = cpu_us(direct_pid);
     let d = wrk(&direct_url, seconds, connections);
+    let direct_cpu = (cpu_us(direct_pid) - c0) / (d.rps * seconds as f64).max(1.0);
+    let (r0, h0) = (cpu_us(me), cpu_us(host_pid));
     let r = wrk(&runtime_url, seconds, connections);
+    let total = (r.rps * seconds as f64).max(1.0);
+    let (rust_cpu, host_cpu) = ((cpu_us(me) - r0) / total, (cpu_us(host_pid) - h0) / total);
     drop(child);
 
     // --- 2. added latency of one no-op JS onRequest hook ----------------------------------------
@@ -207,6 +239,8 @@ async fn main() {
     println!("|---|---|");
     println!("| Bun.serve direct, hello route | {:.0} req/s, p50 {:.0} µs, p99 {:.0} µs |", d.rps, d.p50_us, d.p99_us);
     println!("| runtime → plugin host, hello route | {:.0} req/s, p50 {:.0} µs, p99 {:.0} µs |", r.rps, r.p50_us, r.p99_us);
+    println!("| CPU per request: Bun.serve direct | {direct_cpu:.1} µs |");
+    println!("| CPU per request: runtime (Rust) + plugin host (Bun) | {rust_cpu:.1} µs + {host_cpu:.1} µs |");
     println!("| throughput ratio runtime / direct (goal ≥ 0.80) | {:.2} |", r.rps / d.rps.max(1.0));
     println!("| pipeline p50 without / with one no-op JS onRequest | {p50_without:.1} µs / {p50_with:.1} µs |");
     println!("| added p50 of one no-op JS onRequest (goal ≤ 50 µs) | {:.1} µs |", p50_with - p50_without);

@@ -201,3 +201,110 @@ async fn read_loop(read: OwnedReadHalf, conn: std::sync::Weak<Conn>, events: Arc
         events.closed(&conn, reason);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::read_frame;
+    use serde_json::json;
+
+    struct Recorder {
+        logs: Mutex<Vec<String>>,
+        closed: Mutex<Vec<String>>,
+    }
+
+    impl ConnEvents for Recorder {
+        fn log(&self, line: LogLine) {
+            self.logs.lock().unwrap().push(format!("{}:{}:{}", line.plugin, line.level, line.message));
+        }
+        fn call(&self, conn: Arc<Conn>, call: ServiceCall) {
+            conn.answer(call.id, if call.method == "fail" { Err("no".into()) } else { Ok(json!(call.args.len())) });
+        }
+        fn closed(&self, _conn: &Conn, reason: String) {
+            self.closed.lock().unwrap().push(reason);
+        }
+    }
+
+    fn recorder() -> Arc<Recorder> {
+        Arc::new(Recorder { logs: Mutex::default(), closed: Mutex::default() })
+    }
+
+    async fn write(s: &mut UnixStream, header: Value, body: &[u8]) {
+        s.write_all(&encode(&header, body).unwrap()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn handshake_welcomes_a_compatible_host_and_rejects_an_incompatible_one() {
+        let (mut core, mut host) = UnixStream::pair().unwrap();
+        write(&mut host, json!({"t": "hello", "protocol": {"min": 1, "max": 3}, "bun": "1.3.10", "pid": 9}), b"").await;
+        let (hello, version) = handshake(&mut core, Duration::from_secs(1)).await.unwrap();
+        assert_eq!((hello.pid, version), (9, PROTOCOL_MAX));
+        assert_eq!(read_frame(&mut host).await.unwrap().header["t"], "welcome");
+
+        let (mut core, mut host) = UnixStream::pair().unwrap();
+        write(&mut host, json!({"t": "hello", "protocol": {"min": 99, "max": 99}}), b"").await;
+        let err = handshake(&mut core, Duration::from_secs(1)).await.unwrap_err();
+        assert!(err.contains("99..=99"), "{err}");
+        assert_eq!(read_frame(&mut host).await.unwrap().header["t"], "reject");
+
+        let (mut core, _host) = UnixStream::pair().unwrap();
+        let err = handshake(&mut core, Duration::from_millis(20)).await.unwrap_err();
+        assert!(err.contains("no greeting within 20ms"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn replies_match_calls_by_id_in_any_order_and_host_messages_are_dispatched() {
+        let (core, mut host) = UnixStream::pair().unwrap();
+        let events = recorder();
+        let conn = Conn::start(core, 1, 1, events.clone());
+        let (c1, c2) = (conn.clone(), conn.clone());
+        let first = tokio::spawn(async move { c1.call(&CoreRequest::Ping, b"a", Duration::from_secs(5)).await });
+        let a = read_frame(&mut host).await.unwrap();
+        let second = tokio::spawn(async move { c2.call(&CoreRequest::OnShutdown { plugin: "p" }, b"", Duration::from_secs(5)).await });
+        let b = read_frame(&mut host).await.unwrap();
+        assert_eq!((a.kind(), &a.body[..], b.kind()), ("ping", &b"a"[..], "onShutdown"));
+        write(&mut host, json!({"t": "log", "plugin": "p", "level": "info", "message": "hi"}), b"").await;
+        write(&mut host, json!({"t": "error", "id": b.id(), "message": "boom"}), b"").await;
+        write(&mut host, json!({"t": "ok", "id": a.id(), "x": 1}), b"reply").await;
+        write(&mut host, json!({"t": "call", "id": 5, "plugin": "n", "method": "m", "args": [1, 2]}), b"").await;
+        let ok = first.await.unwrap().unwrap();
+        assert_eq!((ok.header["x"].clone(), &ok.body[..]), (json!(1), &b"reply"[..]));
+        assert!(matches!(second.await.unwrap(), Err(CallError::Remote { message, .. }) if message == "boom"));
+        let answer = read_frame(&mut host).await.unwrap();
+        assert_eq!((answer.kind(), answer.id(), answer.header["value"].clone()), ("ok", Some(5), json!(2)));
+        assert_eq!(*events.logs.lock().unwrap(), ["p:info:hi"]);
+    }
+
+    #[tokio::test]
+    async fn a_silent_host_times_out_and_a_closed_one_fails_every_pending_call() {
+        let (core, host) = UnixStream::pair().unwrap();
+        let events = recorder();
+        let conn = Conn::start(core, 1, 1, events.clone());
+        let err = conn.call(&CoreRequest::Ping, b"", Duration::from_millis(20)).await.unwrap_err();
+        assert!(matches!(err, CallError::Timeout(_)) && err.is_unavailable());
+        let c = conn.clone();
+        let pending = tokio::spawn(async move { c.call(&CoreRequest::Ping, b"", Duration::from_secs(30)).await });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        drop(host);
+        assert!(matches!(pending.await.unwrap(), Err(CallError::HostDown)));
+        assert!(conn.is_closed());
+        assert!(matches!(conn.call(&CoreRequest::Ping, b"", Duration::from_secs(1)).await, Err(CallError::HostDown)));
+        assert_eq!(events.closed.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_frame_ends_the_connection() {
+        let (core, mut host) = UnixStream::pair().unwrap();
+        let events = recorder();
+        let conn = Conn::start(core, 1, 1, events.clone());
+        host.write_all(&[0, 0, 0, 1, 0, 0, 0, 0]).await.unwrap();
+        for _ in 0..100 {
+            if conn.is_closed() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(conn.is_closed());
+        assert!(events.closed.lock().unwrap()[0].contains("bad frame"));
+    }
+}

@@ -309,7 +309,7 @@ export default () => ({
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_crash_answers_503_and_the_host_restarts_with_its_plugins() {
     let f = Fixture::new().plugin("crash", &[("manifest.yaml", "name: crash\nbase: /crash\n"), ("plugin.js", CRASHER)]).example("plugin-hello");
-    let opts = HostOptions { call_timeout: Duration::from_millis(500), ..test_options() };
+    let opts = HostOptions { call_timeout: Duration::from_secs(2), ..test_options() };
     let inputs = f.inputs(&[], NativeRegistry::default(), BunScriptHosts::new(bun()).with_options(opts));
     let outcome = build_generation(&inputs, 1).await;
     assert!(outcome.problems.is_empty(), "{}", problems(&outcome));
