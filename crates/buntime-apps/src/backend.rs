@@ -57,6 +57,8 @@ struct Inner {
     /// The directory last served under each pool key, to retire workers when it changes.
     dirs_by_key: Mutex<HashMap<String, PathBuf>>,
     inject_worker_html: AtomicBool,
+    /// First path segments never served as apps (`api`, `health`, `.well-known`).
+    reserved: Vec<String>,
 }
 
 impl std::fmt::Debug for Apps {
@@ -80,6 +82,7 @@ impl Apps {
     /// Cache lifetimes come from `RUNTIME_WORKER_RESOLVER_CACHE_TTL_MS` and
     /// `RUNTIME_WORKER_CONFIG_CACHE_TTL_MS` (milliseconds, default 1000, 0 disables).
     pub fn new(config: Arc<RuntimeConfig>, env: Arc<Env>, dispatcher: Option<Arc<dyn Dispatcher>>) -> Self {
+        let reserved = config.reserved_bases().iter().map(|b| b.trim_start_matches('/').to_owned()).collect();
         let resolver = Resolver::new(config.worker_dirs.clone(), ttl_from_env(&env, "RUNTIME_WORKER_RESOLVER_CACHE_TTL_MS"));
         let configs = ConfigCache::new(ttl_from_env(&env, "RUNTIME_WORKER_CONFIG_CACHE_TTL_MS"));
         Self {
@@ -93,6 +96,7 @@ impl Apps {
                 prepared: Mutex::new(HashMap::new()),
                 dirs_by_key: Mutex::new(HashMap::new()),
                 inject_worker_html: AtomicBool::new(true),
+                reserved,
             }),
         }
     }
@@ -145,7 +149,7 @@ impl Apps {
 
     fn is_reserved(&self, path: &str) -> bool {
         let first = path.split('/').nth(1).unwrap_or_default();
-        self.inner.config.reserved_bases().iter().any(|b| b.strip_prefix('/') == Some(first))
+        self.inner.reserved.iter().any(|b| b == first)
     }
 
     fn prepare(&self, cfg: &Arc<AppConfig>, name: &str, base_path: &str, key: String) -> ResolvedApp {
@@ -214,9 +218,16 @@ impl Apps {
             );
         };
         let moved = match self.inner.dirs_by_key.lock() {
-            Ok(mut m) => match m.insert(spec.key.clone(), spec.dir.clone()) {
-                Some(old) => old != spec.dir,
-                None => false,
+            Ok(mut m) => match m.get(&spec.key) {
+                Some(old) if *old == spec.dir => false,
+                Some(_) => {
+                    m.insert(spec.key.clone(), spec.dir.clone());
+                    true
+                }
+                None => {
+                    m.insert(spec.key.clone(), spec.dir.clone());
+                    false
+                }
             },
             Err(_) => false,
         };

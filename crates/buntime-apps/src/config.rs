@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use buntime_core::config::{DEFAULT_BODY_LIMIT, MAX_BODY_LIMIT};
@@ -319,11 +319,14 @@ impl AppConfig {
     }
 }
 
+/// A manifest file and its keys.
+pub type ManifestFile = (PathBuf, Map<String, Value>);
+
 /// Reads the first of `manifest.yaml`, `manifest.yml` in `dir`.
 ///
 /// # Errors
 /// The file exists but cannot be read, is not YAML, or is not a map.
-pub fn read_manifest(dir: &Path) -> Result<Option<(PathBuf, Map<String, Value>)>, (PathBuf, Problem)> {
+pub fn read_manifest(dir: &Path) -> Result<Option<ManifestFile>, (PathBuf, Problem)> {
     for name in MANIFEST_FILES {
         let file = dir.join(name);
         let text = match std::fs::read_to_string(&file) {
@@ -448,13 +451,13 @@ pub fn find_entrypoint(dir: &Path, configured: Option<&str>) -> Result<(PathBuf,
 #[derive(Debug)]
 pub struct ConfigCache {
     ttl: Duration,
-    entries: Mutex<HashMap<PathBuf, (Instant, Arc<AppConfig>)>>,
+    entries: RwLock<HashMap<PathBuf, (Instant, Arc<AppConfig>)>>,
 }
 
 impl ConfigCache {
     /// Creates a cache keeping entries for `ttl` (zero disables it).
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: Mutex::new(HashMap::new()) }
+        Self { ttl, entries: RwLock::new(HashMap::new()) }
     }
 
     /// Returns the app config for `dir`, loading it when absent or stale.
@@ -471,7 +474,7 @@ impl ConfigCache {
     /// See [`load_app`].
     pub fn get_with(&self, app: &str, dir: &Path, manifest: Option<&Map<String, Value>>) -> Result<Arc<AppConfig>, ConfigError> {
         if !self.ttl.is_zero()
-            && let Ok(entries) = self.entries.lock()
+            && let Ok(entries) = self.entries.read()
             && let Some((at, hit)) = entries.get(dir)
             && at.elapsed() < self.ttl
         {
@@ -479,7 +482,7 @@ impl ConfigCache {
         }
         let loaded = Arc::new(load_app(app, dir, manifest)?);
         if !self.ttl.is_zero()
-            && let Ok(mut entries) = self.entries.lock()
+            && let Ok(mut entries) = self.entries.write()
         {
             if entries.len() >= 10_000 {
                 entries.clear();
@@ -491,7 +494,7 @@ impl ConfigCache {
 
     /// Forgets every cached config.
     pub fn invalidate(&self) {
-        if let Ok(mut entries) = self.entries.lock() {
+        if let Ok(mut entries) = self.entries.write() {
             entries.clear();
         }
     }

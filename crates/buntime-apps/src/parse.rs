@@ -76,7 +76,7 @@ pub fn size_bytes(v: &Value) -> Result<Option<u64>, String> {
             if b == 0.0 {
                 return Ok(None);
             }
-            if !(b > 0.0) {
+            if b.is_nan() || b < 0.0 {
                 return Err(format!("`{n}` must be a positive number of bytes"));
             }
             b

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use percent_encoding::percent_decode_str;
@@ -242,14 +242,14 @@ pub fn key_for(full_name: &str, label: &str, dir: &Path) -> String {
 pub struct Resolver {
     worker_dirs: Vec<PathBuf>,
     ttl: Duration,
-    cache: Mutex<HashMap<String, (Instant, Arc<Resolution>)>>,
+    cache: RwLock<HashMap<String, (Instant, Arc<Resolution>)>>,
 }
 
 impl Resolver {
     /// Creates a resolver over `worker_dirs` (in priority order) caching hits for `ttl`
     /// (zero disables the cache).
     pub fn new(worker_dirs: Vec<PathBuf>, ttl: Duration) -> Self {
-        Self { worker_dirs, ttl, cache: Mutex::new(HashMap::new()) }
+        Self { worker_dirs, ttl, cache: RwLock::new(HashMap::new()) }
     }
 
     /// Returns the worker dirs searched, in order.
@@ -264,7 +264,7 @@ impl Resolver {
     pub fn resolve(&self, path: &str) -> Result<Option<Arc<Resolution>>, ResolveError> {
         let Some(app) = parse_app_path(path) else { return Ok(None) };
         if !self.ttl.is_zero()
-            && let Ok(cache) = self.cache.lock()
+            && let Ok(cache) = self.cache.read()
             && let Some((at, hit)) = cache.get(&app.base_path)
             && at.elapsed() < self.ttl
         {
@@ -273,7 +273,7 @@ impl Resolver {
         let Some(res) = self.lookup(app)? else { return Ok(None) };
         let res = Arc::new(res);
         if !self.ttl.is_zero()
-            && let Ok(mut cache) = self.cache.lock()
+            && let Ok(mut cache) = self.cache.write()
         {
             if cache.len() >= MAX_CACHE_ENTRIES {
                 cache.clear();
@@ -285,7 +285,7 @@ impl Resolver {
 
     /// Forgets every cached resolution (after an upload or a delete).
     pub fn invalidate(&self) {
-        if let Ok(mut cache) = self.cache.lock() {
+        if let Ok(mut cache) = self.cache.write() {
             cache.clear();
         }
     }

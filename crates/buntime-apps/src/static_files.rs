@@ -96,6 +96,10 @@ impl StaticFiles {
             Err(status) => return text(status, status.canonical_reason().unwrap_or("Error")),
         };
         let fingerprint = site.injection.as_ref().map_or(0, Injection::fingerprint);
+        // The manifest may carry app env; never serve it from a site rooted at the app dir.
+        if crate::config::MANIFEST_FILES.contains(&clean.as_str()) {
+            return text(StatusCode::NOT_FOUND, "Not Found");
+        }
         let lookup = if clean.is_empty() {
             self.lookup_entry(site, fingerprint).await
         } else {
@@ -135,10 +139,7 @@ impl StaticFiles {
         let key = format!("{}\0{clean}\0{fingerprint}", site.root.display());
         let candidate = site.root.join(clean);
         self.cached_or_load(key, site, move |root| {
-            let real = match std::fs::canonicalize(&candidate) {
-                Ok(r) => r,
-                Err(_) => return Ok(None),
-            };
+            let Ok(real) = std::fs::canonicalize(&candidate) else { return Ok(None) };
             if !real.starts_with(root) {
                 return Err(());
             }

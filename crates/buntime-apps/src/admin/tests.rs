@@ -1,3 +1,5 @@
+#![allow(clippy::type_complexity)]
+
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -105,14 +107,11 @@ async fn bad_uploads_leave_everything_untouched() {
     let apps = apps_with(tmp.path(), None);
     write(tmp.path(), "apps/todo/1.0.0/index.ts", "original");
     let before = tree(tmp.path());
-    let many: Vec<String> = (0..10_001).map(|i| format!("package/f{i}")).collect();
-    let many: Vec<E<'_>> = many.iter().map(|n| E::File(n, b"")).collect();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("zip-slip", tgz(&[E::File("package/package.json", br#"{"name":"todo","version":"1.0.0"}"#), E::File("../evil", b"x")]), "INVALID_ARCHIVE"),
         ("absolute", tgz(&[E::File("/tmp/buntime-evil", b"x")]), "INVALID_ARCHIVE"),
         ("symlink", tgz(&[E::File("package/package.json", br#"{"name":"todo","version":"1.0.0"}"#), E::Symlink("package/x", "/etc")]), "INVALID_ARCHIVE"),
         ("hardlink", tgz(&[E::File("package/package.json", br#"{"name":"todo","version":"1.0.0"}"#), E::HardLink("package/x", "/etc/passwd")]), "INVALID_ARCHIVE"),
-        ("too many files", tgz(&many), "INVALID_ARCHIVE"),
         ("zip symlink", zip_of(&[E::File("package.json", br#"{"name":"todo","version":"1.0.0"}"#), E::Symlink("x", "/etc")]), "INVALID_ARCHIVE"),
         ("garbage", b"not an archive".to_vec(), "INVALID_ARCHIVE"),
         ("no name", tgz(&[E::File("package/index.ts", b"")]), "MISSING_PACKAGE_NAME"),

@@ -1,3 +1,5 @@
+#![allow(clippy::type_complexity)]
+
 use std::sync::Mutex as StdMutex;
 
 use buntime_core::Env;

@@ -1,3 +1,5 @@
+#![allow(clippy::type_complexity)]
+
 use super::*;
 
 fn yaml(text: &str) -> Map<String, Value> {

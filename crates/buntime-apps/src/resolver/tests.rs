@@ -1,3 +1,5 @@
+#![allow(clippy::type_complexity)]
+
 use super::*;
 
 fn mk(root: &Path, rel: &str, files: &[(&str, &str)]) -> PathBuf {

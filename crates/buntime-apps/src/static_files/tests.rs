@@ -1,3 +1,5 @@
+#![allow(clippy::type_complexity)]
+
 use std::collections::BTreeMap;
 use std::io::Read;
 
@@ -29,6 +31,7 @@ fn fixture(injection: Option<Injection>) -> Fixture {
     write("assets/font.woff2", b"wOF2");
     write("docs/index.html", b"<html><head></head>docs</html>");
     write(".env", b"SECRET=1");
+    write("manifest.yaml", b"env: {API_KEY: secret}");
     write("%2e%2e/odd.txt", b"odd");
     std::fs::write(tmp.path().join("secret.txt"), b"top secret").unwrap();
     std::os::unix::fs::symlink(tmp.path().join("secret.txt"), root.join("link.txt")).unwrap();
@@ -115,6 +118,7 @@ async fn traversal_attempts_never_leave_the_root() {
         ("/link.txt", StatusCode::FORBIDDEN),
         ("/linkdir/secret.txt", StatusCode::FORBIDDEN),
         ("/.env", StatusCode::NOT_FOUND),
+        ("/manifest.yaml", StatusCode::NOT_FOUND),
         ("/assets/%2eenv", StatusCode::NOT_FOUND),
         ("/%ff%fe", StatusCode::NOT_FOUND),
         ("/%252e%252e/secret.txt", StatusCode::NOT_FOUND),
