@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get};
 use axum::{Extension, Router};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use buntime_core::Response;
 use buntime_core::respond::{json, json_error};
 use bytes::Bytes;
@@ -24,10 +25,15 @@ use crate::store::StoreError;
 /// the request extensions. Without one, the handlers act for an anonymous caller only while auth is
 /// not required (so the first key can be created), and answer 401 otherwise.
 pub fn keys_router(access: Arc<AccessControl>) -> Router {
-    Router::new()
-        .route("/keys", get(list).post(create))
-        .route("/keys/meta", get(meta).delete(revoke_non_numeric))
-        .route("/keys/{id}", delete(revoke))
+    keys_api(access).into()
+}
+
+/// The same routes as [`keys_router`], with their OpenAPI descriptions (for the server's document).
+pub fn keys_api(access: Arc<AccessControl>) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(meta, revoke_non_numeric))
+        .routes(routes!(revoke))
         .with_state(access)
 }
 
@@ -110,6 +116,11 @@ impl Actor {
 
 type ApiResult = Result<Response, ApiError>;
 
+/// Lists the non-revoked keys (expired ones included), never their hash or secret.
+#[utoipa::path(get, path = "/keys", tag = "API Keys", summary = "List API keys",
+    description = "Permission: `keys:read`.",
+    responses((status = 200, description = "`{keys: [{id, name, keyPrefix, role, permissions, createdAt, createdBy?, description?, expiresAt?, lastUsedAt?}]}`"),
+        (status = 503, description = "The key store is damaged: `KEY_STORE_UNAVAILABLE`, naming the file and the fix")))]
 async fn list(State(access): State<Arc<AccessControl>>, caller: Caller) -> ApiResult {
     let actor = Actor::resolve(&access, caller)?;
     actor.require(&[Permission::KeysRead], "listing keys")?;
@@ -117,6 +128,10 @@ async fn list(State(access): State<Arc<AccessControl>>, caller: Caller) -> ApiRe
     Ok(json(StatusCode::OK, &j!({ "keys": keys })))
 }
 
+/// Lists the permissions and roles a key may have.
+#[utoipa::path(get, path = "/keys/meta", tag = "API Keys", summary = "Roles and permissions",
+    description = "Permission: `keys:read`.",
+    responses((status = 200, description = "`{permissions: [...12], roles: [admin, editor, viewer, custom]}`")))]
 async fn meta(State(access): State<Arc<AccessControl>>, caller: Caller) -> ApiResult {
     let actor = Actor::resolve(&access, caller)?;
     actor.require(&[Permission::KeysRead], "reading key metadata")?;
@@ -126,6 +141,12 @@ async fn meta(State(access): State<Arc<AccessControl>>, caller: Caller) -> ApiRe
     ))
 }
 
+/// Creates a key; its secret (`btk_…`) is in this reply only.
+#[utoipa::path(post, path = "/keys", tag = "API Keys", summary = "Create an API key",
+    description = "Permission: `keys:create`, and every permission the new key gets. Body: `{name, role?: admin|editor|viewer|custom (default editor), permissions?: [...] (custom only), description?, expiresIn?: never|<n>d|<n>w|<n>m|<n>y}`.",
+    responses((status = 201, description = "`{success: true, data: {id, key, keyPrefix, name, role}}`"),
+        (status = 400, description = "`MISSING_KEY_NAME`, `INVALID_KEY_ROLE`, `MISSING_PERMISSIONS`, `INVALID_PERMISSION`, `INVALID_EXPIRATION` or `INVALID_JSON`"),
+        (status = 403, description = "The caller lacks a permission the new key would have")))]
 async fn create(
     State(access): State<Arc<AccessControl>>,
     caller: Caller,
@@ -153,10 +174,21 @@ async fn create(
     ))
 }
 
+/// Refuses to revoke `meta`, which is not a key id.
+#[utoipa::path(delete, path = "/keys/meta", tag = "API Keys", summary = "Not a key (400)",
+    description = "`meta` is not a key id: answers 400 `INVALID_KEY_ID`.",
+    responses((status = 400, description = "`INVALID_KEY_ID`")))]
 async fn revoke_non_numeric(State(access): State<Arc<AccessControl>>, caller: Caller) -> ApiResult {
     revoke(State(access), caller, Path("meta".to_owned())).await
 }
 
+/// Revokes a key.
+#[utoipa::path(delete, path = "/keys/{id}", tag = "API Keys", summary = "Revoke an API key",
+    description = "Permission: `keys:revoke`, and every permission the revoked key has.",
+    params(("id" = String, Path, description = "The key id (a positive integer)")),
+    responses((status = 200, description = "`{success: true}`"),
+        (status = 400, description = "`INVALID_KEY_ID`"),
+        (status = 404, description = "`API_KEY_NOT_FOUND`: missing or already revoked")))]
 async fn revoke(
     State(access): State<Arc<AccessControl>>,
     caller: Caller,

@@ -19,7 +19,7 @@ pub mod store;
 pub mod worker_token;
 
 pub use access::{AccessControl, Caller, Denied, Principal};
-pub use api::keys_router;
+pub use api::{keys_api, keys_router};
 pub use csrf::{CsrfError, check_origin};
 pub use extract::extract_key;
 pub use permission::{Permission, Role};

@@ -22,6 +22,14 @@ enum Command {
     Serve,
     /// Scan the plugin dirs and report what would load and why not, without starting anything.
     Check,
+    /// Manage API keys in RUNTIME_STATE_DIR without a running server:
+    /// `keys create --name N [--role admin|editor|viewer|custom] [--permissions a,b] [--expires-in 30d] [--description D]`,
+    /// `keys list`, `keys revoke <id>`.
+    Keys {
+        /// The keys subcommand and its options.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn env_help() -> String {
@@ -44,6 +52,16 @@ fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Check => check::run(&config),
+        Command::Keys { args } => {
+            let mut out = std::io::stdout();
+            match buntime_auth::cli::run(&args, &config.state_dir, &mut out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("buntime keys: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Serve => serve(env, config),
     }
 }

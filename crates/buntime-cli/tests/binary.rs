@@ -142,3 +142,32 @@ fn check_prints_the_load_plan_and_fails_on_problems() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("error:") && text.contains("`base`") && text.contains("reserved"), "{text}");
 }
+
+#[test]
+fn keys_are_managed_offline_and_work_against_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = buntime(dir.path(), &[]).args(["keys", "create", "--name", "ci", "--role", "viewer"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let secret = text.lines().map(str::trim).find(|l| l.starts_with("btk_") && !l.contains(" ")).expect("the secret is printed once on its own line").to_owned();
+    let list = buntime(dir.path(), &[]).args(["keys", "list"]).output().unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(listed.contains("ci") && listed.contains("viewer") && !listed.contains(&secret), "{listed}");
+
+    let (mut child, url, _rx) = start(dir.path());
+    let code = |key: Option<&str>| {
+        let mut args = vec!["-s".to_owned(), "-o".into(), "/dev/null".into(), "-w".into(), "%{http_code}".into(), format!("{url}/api/plugins")];
+        if let Some(k) = key {
+            args.push("-H".into());
+            args.push(format!("x-api-key: {k}"));
+        }
+        String::from_utf8_lossy(&Command::new("curl").args(&args).output().unwrap().stdout).into_owned()
+    };
+    assert_eq!(code(None), "401", "a key exists, so the API needs one");
+    assert_eq!(code(Some(&secret)), "200");
+    assert!(stop_with(&mut child, "TERM").success());
+
+    let bad = buntime(dir.path(), &[]).args(["keys", "create", "--role", "viewer"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("name"), "{}", String::from_utf8_lossy(&bad.stderr));
+}

@@ -34,6 +34,6 @@ mod reload;
 mod runtime;
 mod shutdown;
 
-pub use guard::{ApiGuard, OpenGuard};
+pub use guard::{ApiGuard, KeyGuard, OpenGuard};
 pub use reload::{ReloadError, ReloadReport};
 pub use runtime::{Runtime, RuntimeBuilder, RuntimeHandle, ServeError};

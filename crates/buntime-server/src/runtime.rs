@@ -15,7 +15,7 @@ use buntime_core::{Env, Generation, Live, PluginError, RuntimeConfig};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::guard::{ApiGuard, OpenGuard};
+use crate::guard::ApiGuard;
 
 /// Why the runtime could not start or serve.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +45,8 @@ pub struct RuntimeBuilder {
     scripts: Option<Arc<dyn ScriptHostFactory>>,
     apps: Option<Arc<dyn AppBackend>>,
     pool: Option<Arc<dyn PoolView>>,
-    guard: Arc<dyn ApiGuard>,
+    guard: Option<Arc<dyn ApiGuard>>,
+    access: Option<Arc<buntime_auth::AccessControl>>,
     api_routes: Vec<utoipa_axum::router::OpenApiRouter>,
     init_timeout: Duration,
     on_shutdown: Vec<Box<dyn FnOnce() -> futures_like::BoxFuture + Send>>,
@@ -88,9 +89,16 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Guards the REST API with `guard` (authentication, permissions, CSRF).
+    /// Guards the REST API with `guard` instead of the default API-key and CSRF checks.
     pub fn guard(mut self, guard: Arc<dyn ApiGuard>) -> Self {
-        self.guard = guard;
+        self.guard = Some(guard);
+        self
+    }
+
+    /// Uses `access` for API keys (default: the key store under `RUNTIME_STATE_DIR`, the master
+    /// key and proxy trust from the configuration).
+    pub fn access_control(mut self, access: Arc<buntime_auth::AccessControl>) -> Self {
+        self.access = Some(access);
         self
     }
 
@@ -118,7 +126,13 @@ impl RuntimeBuilder {
     }
 
     /// Builds the runtime (nothing is loaded or bound yet).
-    pub fn build(self) -> Runtime {
+    pub fn build(mut self) -> Runtime {
+        let access = self.access.take().unwrap_or_else(|| Arc::new(buntime_auth::AccessControl::from_config(&self.config)));
+        if let Err(e) = access.store().check() {
+            tracing::warn!(error = %e, "API key store is unusable; key-protected API routes answer 503 until it is fixed.");
+        }
+        let guard = self.guard.take().unwrap_or_else(|| Arc::new(crate::guard::KeyGuard::new(access.clone())));
+        self.api_routes.push(buntime_auth::keys_api(access));
         let config = Arc::new(self.config);
         let inputs = LoadInputs {
             config: config.clone(),
@@ -134,7 +148,7 @@ impl RuntimeBuilder {
             inputs,
             live: Live::new(Generation::empty()),
             pipeline: Pipeline { apps: self.apps },
-            guard: self.guard,
+            guard,
             reload_lock: tokio::sync::Mutex::new(()),
             draining: AtomicBool::new(false),
             server: OnceLock::new(),
@@ -230,7 +244,8 @@ impl Runtime {
             scripts: None,
             apps: None,
             pool: None,
-            guard: Arc::new(OpenGuard),
+            guard: None,
+            access: None,
             api_routes: Vec::new(),
             init_timeout: INIT_TIMEOUT,
             on_shutdown: Vec::new(),
