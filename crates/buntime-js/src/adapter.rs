@@ -183,6 +183,11 @@ impl JsonService for JsService {
     async fn call(&self, method: &str, args: Vec<Value>) -> Result<Value, PluginError> {
         let msg = CoreRequest::Invoke { plugin: &self.name, method, args: &args };
         let frame = self.host.call(&msg, b"", self.host.opts.call_timeout).await.map_err(|e| e.into_plugin_error(&self.name))?;
-        Ok(frame.header.get("value").cloned().unwrap_or(Value::Null))
+        #[derive(serde::Deserialize)]
+        struct Reply {
+            #[serde(default)]
+            value: Value,
+        }
+        Ok(frame.parse::<Reply>().map_err(|e| PluginError::internal(e.to_string()))?.value)
     }
 }

@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 
 use crate::error::CallError;
 use crate::protocol::{
@@ -31,7 +31,7 @@ pub(crate) trait ConnEvents: Send + Sync + 'static {
 
 /// A connection to one host process.
 pub(crate) struct Conn {
-    tx: mpsc::UnboundedSender<Vec<u8>>,
+    out: Outbox,
     pending: Mutex<HashMap<u64, Waiter>>,
     next_id: AtomicU64,
     closed: AtomicBool,
@@ -76,9 +76,10 @@ impl Conn {
     /// Starts the reader and writer tasks over a greeted stream.
     pub(crate) fn start(stream: UnixStream, pid: u32, version: u32, events: Arc<dyn ConnEvents>) -> Arc<Self> {
         let (read, write) = stream.into_split();
-        let (tx, rx) = mpsc::unbounded_channel();
-        let conn = Arc::new(Self { tx, pending: Mutex::default(), next_id: AtomicU64::new(1), closed: AtomicBool::new(false), pid, version });
-        tokio::spawn(write_loop(write, rx));
+        let write = Arc::new(write);
+        let out = Outbox { write: write.clone(), state: Mutex::default(), wake: Arc::new(Notify::new()) };
+        let conn = Arc::new(Self { out, pending: Mutex::default(), next_id: AtomicU64::new(1), closed: AtomicBool::new(false), pid, version });
+        tokio::spawn(write_loop(write, Arc::downgrade(&conn), conn.out.wake.clone()));
         tokio::spawn(read_loop(read, Arc::downgrade(&conn), events));
         conn
     }
@@ -102,7 +103,7 @@ impl Conn {
         let bytes = encode(&Envelope { id, msg }, body).map_err(|e| CallError::Protocol(e.to_string()))?;
         let (tx, rx) = oneshot::channel();
         self.waiters().insert(id, tx);
-        if self.tx.send(bytes).is_err() || self.is_closed() {
+        if !self.out.send(bytes) || self.is_closed() {
             self.waiters().remove(&id);
             return Err(CallError::HostDown);
         }
@@ -131,14 +132,14 @@ impl Conn {
             Err(message) => serde_json::json!({"t": "error", "id": id, "message": message}),
         };
         if let Ok(bytes) = encode(&header, b"") {
-            let _ = self.tx.send(bytes);
+            self.out.send(bytes);
         }
     }
 
     /// Sends a message that expects no reply (`exit`).
     pub(crate) fn notify(&self, header: &Value) {
         if let Ok(bytes) = encode(header, b"") {
-            let _ = self.tx.send(bytes);
+            self.out.send(bytes);
         }
     }
 
@@ -151,20 +152,86 @@ impl Conn {
     }
 }
 
-async fn write_loop(write: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
-    let mut w = BufWriter::with_capacity(64 * 1024, write);
-    while let Some(first) = rx.recv().await {
-        if w.write_all(&first).await.is_err() {
-            return;
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // Lets the writer task see the connection is gone and end (dropping the write half).
+        self.out.wake.notify_one();
+    }
+}
+
+/// Outgoing frames: written straight from the caller's task when the socket takes them (no task
+/// hop on the hot path), else queued for the writer task, which then keeps the order.
+struct Outbox {
+    write: Arc<OwnedWriteHalf>,
+    state: Mutex<OutState>,
+    wake: Arc<Notify>,
+}
+
+#[derive(Default)]
+struct OutState {
+    backlog: Vec<u8>,
+    busy: bool,
+    broken: bool,
+}
+
+impl Outbox {
+    /// Queues or writes `frame`; returns false when the socket is broken.
+    fn send(&self, frame: Vec<u8>) -> bool {
+        let mut st = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if st.broken {
+            return false;
         }
-        // Batch whatever else is queued into the same write.
-        while let Ok(more) = rx.try_recv() {
-            if w.write_all(&more).await.is_err() {
-                return;
+        if st.busy {
+            st.backlog.extend_from_slice(&frame);
+            return true;
+        }
+        let written = match self.write.try_write(&frame) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+            Err(_) => {
+                st.broken = true;
+                return false;
             }
+        };
+        if written < frame.len() {
+            st.backlog.extend_from_slice(&frame[written..]);
+            st.busy = true;
+            self.wake.notify_one();
         }
-        if w.flush().await.is_err() {
-            return;
+        true
+    }
+}
+
+async fn write_loop(write: Arc<OwnedWriteHalf>, conn: std::sync::Weak<Conn>, wake: Arc<Notify>) {
+    loop {
+        wake.notified().await;
+        loop {
+            let Some(c) = conn.upgrade() else { return };
+            let chunk = {
+                let mut st = c.out.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if st.backlog.is_empty() {
+                    st.busy = false;
+                    break;
+                }
+                std::mem::take(&mut st.backlog)
+            };
+            drop(c);
+            let mut at = 0;
+            while at < chunk.len() {
+                if write.writable().await.is_err() {
+                    return;
+                }
+                match write.try_write(&chunk[at..]) {
+                    Ok(n) => at += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => {
+                        if let Some(conn) = conn.upgrade() {
+                            conn.out.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner).broken = true;
+                        }
+                        return;
+                    }
+                }
+            }
         }
     }
 }
@@ -239,13 +306,13 @@ mod tests {
         write(&mut host, json!({"t": "hello", "protocol": {"min": 1, "max": 3}, "bun": "1.3.10", "pid": 9}), b"").await;
         let (hello, version) = handshake(&mut core, Duration::from_secs(1)).await.unwrap();
         assert_eq!((hello.pid, version), (9, PROTOCOL_MAX));
-        assert_eq!(read_frame(&mut host).await.unwrap().header["t"], "welcome");
+        assert_eq!(read_frame(&mut host).await.unwrap().kind(), "welcome");
 
         let (mut core, mut host) = UnixStream::pair().unwrap();
         write(&mut host, json!({"t": "hello", "protocol": {"min": 99, "max": 99}}), b"").await;
         let err = handshake(&mut core, Duration::from_secs(1)).await.unwrap_err();
         assert!(err.contains("99..=99"), "{err}");
-        assert_eq!(read_frame(&mut host).await.unwrap().header["t"], "reject");
+        assert_eq!(read_frame(&mut host).await.unwrap().kind(), "reject");
 
         let (mut core, _host) = UnixStream::pair().unwrap();
         let err = handshake(&mut core, Duration::from_millis(20)).await.unwrap_err();
@@ -268,10 +335,10 @@ mod tests {
         write(&mut host, json!({"t": "ok", "id": a.id(), "x": 1}), b"reply").await;
         write(&mut host, json!({"t": "call", "id": 5, "plugin": "n", "method": "m", "args": [1, 2]}), b"").await;
         let ok = first.await.unwrap().unwrap();
-        assert_eq!((ok.header["x"].clone(), &ok.body[..]), (json!(1), &b"reply"[..]));
+        assert_eq!((ok.json()["x"].clone(), &ok.body[..]), (json!(1), &b"reply"[..]));
         assert!(matches!(second.await.unwrap(), Err(CallError::Remote { message, .. }) if message == "boom"));
         let answer = read_frame(&mut host).await.unwrap();
-        assert_eq!((answer.kind(), answer.id(), answer.header["value"].clone()), ("ok", Some(5), json!(2)));
+        assert_eq!((answer.kind(), answer.id(), answer.json()["value"].clone()), ("ok", Some(5), json!(2)));
         assert_eq!(*events.logs.lock().unwrap(), ["p:info:hi"]);
     }
 
@@ -290,6 +357,30 @@ mod tests {
         assert!(conn.is_closed());
         assert!(matches!(conn.call(&CoreRequest::Ping, b"", Duration::from_secs(1)).await, Err(CallError::HostDown)));
         assert_eq!(events.closed.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn frames_larger_than_the_socket_buffer_arrive_whole_and_in_order() {
+        let (core, mut host) = UnixStream::pair().unwrap();
+        let conn = Conn::start(core, 1, 1, recorder());
+        let big = vec![7u8; 4 * 1024 * 1024];
+        let calls: Vec<_> = (0..3)
+            .map(|i| {
+                let (c, body) = (conn.clone(), if i == 1 { big.clone() } else { vec![i as u8] });
+                tokio::spawn(async move { c.call(&CoreRequest::Ping, &body, Duration::from_secs(30)).await })
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let f = read_frame(&mut host).await.unwrap();
+            seen.push(f.body.len());
+            write(&mut host, json!({"t": "ok", "id": f.id()}), b"").await;
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, [1, 1, big.len()]);
+        for c in calls {
+            c.await.unwrap().unwrap();
+        }
     }
 
     #[tokio::test]

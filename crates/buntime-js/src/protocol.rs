@@ -7,6 +7,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The oldest protocol version this core speaks.
@@ -39,21 +40,31 @@ pub enum FrameError {
 /// One decoded frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
-    /// The header object (always has a string `t`).
-    pub header: Map<String, Value>,
+    kind: String,
+    id: Option<u64>,
+    /// The raw header (a JSON object with a string `t`), parsed on demand.
+    pub header: Bytes,
     /// The body bytes (empty when none).
     pub body: Bytes,
+}
+
+/// The routing fields every header has.
+#[derive(Deserialize)]
+struct Head {
+    t: String,
+    #[serde(default)]
+    id: Option<u64>,
 }
 
 impl Frame {
     /// Returns the message type (`t`).
     pub fn kind(&self) -> &str {
-        self.header.get("t").and_then(Value::as_str).unwrap_or_default()
+        &self.kind
     }
 
     /// Returns the message id, if any.
     pub fn id(&self) -> Option<u64> {
-        self.header.get("id").and_then(Value::as_u64)
+        self.id
     }
 
     /// Decodes the header into `T`.
@@ -61,7 +72,12 @@ impl Frame {
     /// # Errors
     /// The header does not have `T`'s shape.
     pub fn parse<T: for<'de> Deserialize<'de>>(&self) -> Result<T, FrameError> {
-        T::deserialize(&Value::Object(self.header.clone())).map_err(|e| FrameError::Header(format!("`{}`: {e}", self.kind())))
+        serde_json::from_slice(&self.header).map_err(|e| FrameError::Header(format!("`{}`: {e}", self.kind)))
+    }
+
+    /// Returns the header as a JSON value.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.header).unwrap_or(Value::Null)
     }
 }
 
@@ -98,9 +114,8 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Frame, usize)>, FrameError> {
     if buf.len() < 4 + rest {
         return Ok(None);
     }
-    let header = parse_header(&buf[8..8 + hlen])?;
-    let body = Bytes::copy_from_slice(&buf[8 + hlen..4 + rest]);
-    Ok(Some((Frame { header, body }, 4 + rest)))
+    let data = Bytes::copy_from_slice(&buf[8..4 + rest]);
+    Ok(Some((frame_of(data, hlen)?, 4 + rest)))
 }
 
 /// Reads one frame from `r`.
@@ -120,9 +135,7 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> Result<Frame, FrameE
     check_lengths(rest, hlen)?;
     let mut data = vec![0u8; rest - 4];
     r.read_exact(&mut data).await?;
-    let header = parse_header(&data[..hlen])?;
-    let body = Bytes::from(data).slice(hlen..);
-    Ok(Frame { header, body })
+    frame_of(Bytes::from(data), hlen)
 }
 
 fn check_lengths(rest: usize, hlen: usize) -> Result<(), FrameError> {
@@ -135,12 +148,9 @@ fn check_lengths(rest: usize, hlen: usize) -> Result<(), FrameError> {
     Ok(())
 }
 
-fn parse_header(bytes: &[u8]) -> Result<Map<String, Value>, FrameError> {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(Value::Object(map)) if map.get("t").is_some_and(Value::is_string) => Ok(map),
-        Ok(_) => Err(FrameError::Header("expected a JSON object with a string `t`".to_owned())),
-        Err(e) => Err(FrameError::Header(e.to_string())),
-    }
+fn frame_of(data: Bytes, hlen: usize) -> Result<Frame, FrameError> {
+    let head: Head = serde_json::from_slice(&data[..hlen]).map_err(|e| FrameError::Header(format!("expected a JSON object with a string `t`: {e}")))?;
+    Ok(Frame { kind: head.t, id: head.id, header: data.slice(..hlen), body: data.slice(hlen..) })
 }
 
 /// Picks the protocol version both sides speak: the highest in the overlap of the ranges.
@@ -377,7 +387,7 @@ mod tests {
         assert_eq!(used, bytes.len());
         assert_eq!(frame.kind(), "fetch");
         assert_eq!(frame.id(), Some(7));
-        assert_eq!(frame.header["headers"], json!([["a", "1"], ["set-cookie", "x"], ["set-cookie", "y"]]));
+        assert_eq!(frame.json()["headers"], json!([["a", "1"], ["set-cookie", "x"], ["set-cookie", "y"]]));
         assert_eq!(&frame.body[..], b"\x00body\xff");
     }
 
