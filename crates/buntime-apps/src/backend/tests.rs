@@ -244,3 +244,29 @@ fn strip_base_keeps_the_app_relative_path() {
         assert_eq!(strip_base(path, base), *expected, "{path} {base}");
     }
 }
+
+/// Measures the per-request cost of resolving and serving a cached static asset.
+/// Run with `cargo test -p buntime-apps --release static_hot_path -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn static_hot_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "apps/spa/index.html", "<html><head></head></html>");
+    write(tmp.path(), "apps/spa/assets/app.js", &"console.log(1);\n".repeat(1000));
+    let env = Env::from_pairs([
+        ("RUNTIME_WORKER_DIRS", tmp.path().join("apps").to_string_lossy().into_owned()),
+        ("RUNTIME_PLUGIN_DIRS", tmp.path().join("plugins").to_string_lossy().into_owned()),
+    ]);
+    let config = RuntimeConfig::from_env(&env, tmp.path()).unwrap();
+    let apps = Apps::new(Arc::new(config), Arc::new(env), None);
+    let n = 200_000;
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        let app = apps.resolve("/spa/assets/app.js").await.unwrap().unwrap();
+        let req = http::Request::builder().uri("/spa/assets/app.js").header("accept-encoding", "gzip, br").body(Body::empty()).unwrap();
+        let res = apps.serve(&app, req).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let per = start.elapsed() / n;
+    println!("static hot path: {per:?} per request ({:.0} req/s on one core)", 1.0 / per.as_secs_f64());
+}
