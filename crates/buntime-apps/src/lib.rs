@@ -3,6 +3,7 @@
 //!
 //! It does not own worker processes: `buntime-pool` implements [`Dispatcher`].
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod admin;
 pub mod archive;

@@ -225,3 +225,14 @@ async fn changed_files_are_picked_up_after_revalidation() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(get(&f, "/assets/style.css", &[]).await.2, b"body{color:red}");
 }
+
+#[tokio::test]
+async fn large_files_stream_from_disk() {
+    let f = fixture(None);
+    let big: Vec<u8> = (0..(MAX_CACHED_FILE as usize + 100_000)).map(|i| (i % 251) as u8).collect();
+    std::fs::write(f.site.root.join("assets/big.bin"), &big).unwrap();
+    let (status, h, body) = get(&f, "/assets/big.bin", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h[header::CONTENT_LENGTH], big.len().to_string().as_str());
+    assert_eq!(body, big);
+}
