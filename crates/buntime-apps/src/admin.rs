@@ -105,7 +105,9 @@ async fn upload(apps: Apps, multipart: Result<Multipart, MultipartRejection>, ki
     let Some(archive_kind) = ArchiveKind::from_file_name(&file_name) else {
         return Fail::bad("INVALID_FILE_TYPE", format!("`{file_name}` is not a .tgz, .tar.gz or .zip archive.")).into_response();
     };
+    let guard = apps.lock_installs().await;
     let result = tokio::task::spawn_blocking(move || install(&root, &data, archive_kind, kind)).await;
+    drop(guard);
     let installed = match result {
         Ok(Ok(i)) => i,
         Ok(Err(f)) => return f.into_response(),
@@ -272,7 +274,9 @@ async fn remove_app(apps: Apps, scope: &str, name: &str, version: Option<&str>) 
     };
     let dirs = apps.runtime_config().worker_dirs.clone();
     let (scope, name, version) = (scope.map(str::to_owned), name.to_owned(), version.map(str::to_owned));
+    let guard = apps.lock_installs().await;
     let result = tokio::task::spawn_blocking(move || find_and_remove(&dirs, scope.as_deref(), &name, version.as_deref(), &full)).await;
+    drop(guard);
     match result {
         Ok(Ok(Some(keys))) => {
             apps.invalidate();
@@ -364,6 +368,7 @@ async fn delete_plugin(State(apps): State<Apps>, axum::extract::Path(name): axum
         None => PathBuf::from(bare),
     };
     let dirs = apps.runtime_config().plugin_dirs.clone();
+    let guard = apps.lock_installs().await;
     let result = tokio::task::spawn_blocking(move || {
         for pd in &dirs {
             let path = pd.join(&rel);
@@ -374,6 +379,7 @@ async fn delete_plugin(State(apps): State<Apps>, axum::extract::Path(name): axum
         Ok(false)
     })
     .await;
+    drop(guard);
     match result {
         Ok(Ok(true)) => respond::json(StatusCode::OK, &json!({ "success": true })),
         Ok(Ok(false)) => Fail(StatusCode::NOT_FOUND, "PLUGIN_NOT_FOUND", format!("Plugin `{name}` is not installed.")).into_response(),

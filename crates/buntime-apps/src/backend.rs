@@ -57,6 +57,8 @@ struct Inner {
     /// The directory last served under each pool key, to retire workers when it changes.
     dirs_by_key: Mutex<HashMap<String, PathBuf>>,
     inject_worker_html: AtomicBool,
+    /// Serializes uploads and deletes so two of them never interleave their renames.
+    installs: tokio::sync::Mutex<()>,
     /// First path segments never served as apps (`api`, `health`, `.well-known`).
     reserved: Vec<String>,
 }
@@ -97,6 +99,7 @@ impl Apps {
                 dirs_by_key: Mutex::new(HashMap::new()),
                 inject_worker_html: AtomicBool::new(true),
                 reserved,
+                installs: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -140,6 +143,11 @@ impl Apps {
         if let Ok(mut m) = self.inner.dirs_by_key.lock() {
             m.remove(key);
         }
+    }
+
+    /// Waits for exclusive access to the installed apps and plugins (uploads and deletes).
+    pub(crate) async fn lock_installs(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.inner.installs.lock().await
     }
 
     /// The REST routes for apps and plugins (see [`crate::admin::router`]).
