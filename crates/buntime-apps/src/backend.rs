@@ -97,15 +97,18 @@ impl Apps {
                 statics: StaticFiles::new(),
                 prepared: Mutex::new(HashMap::new()),
                 dirs_by_key: Mutex::new(HashMap::new()),
-                inject_worker_html: AtomicBool::new(true),
+                inject_worker_html: AtomicBool::new(false),
                 reserved,
                 installs: tokio::sync::Mutex::new(()),
             }),
         }
     }
 
-    /// Chooses whether HTML responses from workers get `<base href>`/`window.__env__` injected here
-    /// (default on). Turn it off if the worker wrapper injects instead, so HTML is never injected twice.
+    /// Chooses whether HTML responses from workers get `<base href>`/`window.__env__` injected here.
+    ///
+    /// Off by default: the pool's worker host injects from [`WorkerSpec::inject_base`] and
+    /// [`WorkerSpec::public_env`]. Turn it on only for a dispatcher that does not, so HTML is never
+    /// injected twice.
     pub fn set_inject_worker_html(&self, on: bool) {
         self.inner.inject_worker_html.store(on, Ordering::Relaxed);
     }
@@ -136,12 +139,16 @@ impl Apps {
     }
 
     /// Retires the workers of pool `key`, if a pool is configured.
+    ///
+    /// Returns once the dispatcher has taken the first step (for the pool: the key is out of its
+    /// cache); draining in-flight requests continues in the background, so callers never wait
+    /// for a slow request of the old app.
     pub async fn retire(&self, key: &str) {
-        if let Some(d) = &self.inner.dispatcher {
-            d.retire(key).await;
-        }
         if let Ok(mut m) = self.inner.dirs_by_key.lock() {
             m.remove(key);
+        }
+        if let Some(d) = &self.inner.dispatcher {
+            retire_in_background(d.clone(), key.to_owned()).await;
         }
     }
 
@@ -241,7 +248,7 @@ impl Apps {
         };
         if moved {
             tracing::info!(key = %spec.key, dir = %spec.dir.display(), "App directory changed; retiring its old workers.");
-            dispatcher.retire(&spec.key).await;
+            retire_in_background(dispatcher.clone(), spec.key.clone()).await;
         }
         let mut req = req;
         let rel = strip_base(req.uri().path(), base_path).to_owned();
@@ -254,6 +261,16 @@ impl Apps {
             Some(inj) if self.inner.inject_worker_html.load(Ordering::Relaxed) => inject_response(res, inj).await,
             _ => res,
         }
+    }
+}
+
+/// Polls `dispatcher.retire(key)` once (its synchronous start runs now), then lets it finish on
+/// its own task.
+async fn retire_in_background(dispatcher: Arc<dyn Dispatcher>, key: String) {
+    let mut fut = Box::pin(async move { dispatcher.retire(&key).await });
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+    if first.is_pending() {
+        tokio::spawn(fut);
     }
 }
 

@@ -216,12 +216,13 @@ async fn plugin_apps_use_the_plugin_manifest_under_their_base() {
 }
 
 #[tokio::test]
-async fn worker_html_gets_injected_once() {
+async fn worker_html_is_injected_only_when_asked() {
     let tmp = tempfile::tempdir().unwrap();
     write(tmp.path(), "apps/ssr/index.ts", "");
     write(tmp.path(), "apps/ssr/manifest.yaml", "injectBase: true");
     let pool = Arc::new(MockPool { html: true, ..MockPool::default() });
     let apps = apps_with(tmp.path(), Some(pool.clone()));
+    apps.set_inject_worker_html(true);
     let res = call(&apps, "/ssr/page").await;
     let body = String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
     assert_eq!(body, "<html><head><base href=\"/ssr/\" /></head><body>w</body></html>");
