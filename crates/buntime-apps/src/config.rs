@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use buntime_core::config::{DEFAULT_BODY_LIMIT, MAX_BODY_LIMIT};
@@ -403,7 +403,7 @@ pub fn load_app(app: &str, dir: &Path, manifest: Option<&Map<String, Value>>) ->
     };
     let (config, warnings) = WorkerConfig::from_manifest(manifest, dotenv).map_err(|p| fail(file.clone(), p))?;
     for w in warnings {
-        tracing::warn!(app = %app, file = %file.display(), "{w}");
+        warn_once(&format!("{}: {w}", file.display()), || tracing::warn!(app = %app, file = %file.display(), "{w}"));
     }
     let (entrypoint, entrypoint_rel) = find_entrypoint(&canonical, config.entrypoint.as_deref()).map_err(|p| fail(file.clone(), vec![p]))?;
     let public_routes = match &config.public_routes {
@@ -433,7 +433,9 @@ pub fn find_entrypoint(dir: &Path, configured: Option<&str>) -> Result<(PathBuf,
         let candidate = dir.join(rel);
         if !candidate.is_file() {
             if Some(rel) == configured {
-                tracing::warn!(dir = %dir.display(), entrypoint = %rel, "Configured entrypoint does not exist; detecting one.");
+                warn_once(&format!("{}: missing entrypoint {rel}", dir.display()), || {
+                    tracing::warn!(dir = %dir.display(), entrypoint = %rel, "Configured entrypoint does not exist; detecting one.");
+                });
             }
             continue;
         }
@@ -445,6 +447,19 @@ pub fn find_entrypoint(dir: &Path, configured: Option<&str>) -> Result<(PathBuf,
         return Ok((real.clone(), inside.to_string_lossy().into_owned()));
     }
     Ok((dir.join(DEFAULT_ENTRYPOINTS[0]), DEFAULT_ENTRYPOINTS[0].to_owned()))
+}
+
+/// Logs a config warning once per process (configs are reloaded every second under traffic).
+fn warn_once(id: &str, log: impl FnOnce()) {
+    static SEEN: std::sync::LazyLock<Mutex<std::collections::HashSet<String>>> = std::sync::LazyLock::new(Default::default);
+    if let Ok(mut seen) = SEEN.lock() {
+        if seen.len() > 10_000 {
+            seen.clear();
+        }
+        if seen.insert(id.to_owned()) {
+            log();
+        }
+    }
 }
 
 /// Caches loaded app configs per directory for a short time; failures are not cached.
