@@ -117,6 +117,44 @@ pub fn ms(v: f64) -> Duration {
     Duration::try_from_secs_f64(v / 1000.0).unwrap_or_default()
 }
 
+/// The worker config keys (spec §9.1), plus Buntime's `isolated`.
+pub const WORKER_KEYS: &[&str] = &[
+    "entrypoint", "autoInstall", "lowMemory", "injectBase", "isolated", "timeout", "idleTimeout", "ttl", "maxRequests",
+    "maxBodySize", "env", "envPrefix", "publicRoutes",
+];
+
+/// Keys of plugin manifests and app metadata that are not worker config but are expected.
+const OTHER_KEYS: &[&str] = &[
+    "name", "version", "base", "enabled", "pluginEntry", "dependencies", "optionalDependencies", "menus", "config",
+    "visibility", "description",
+];
+
+/// Returns the worker key an unknown `key` probably misspells (`idle_timeout`, `TTL`, `timout`).
+fn likely_typo(key: &str) -> Option<&'static str> {
+    if WORKER_KEYS.contains(&key) || OTHER_KEYS.contains(&key) {
+        return None;
+    }
+    let norm = |s: &str| s.chars().filter(|c| *c != '_' && *c != '-').flat_map(char::to_lowercase).collect::<String>();
+    let k = norm(key);
+    WORKER_KEYS.iter().copied().find(|w| {
+        let w = norm(w);
+        w == k || (w.len() > 4 && edit_distance(&w, &k) <= 2)
+    })
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 /// A JSON number, integral when it is whole.
 fn num(v: f64) -> Value {
     #[allow(clippy::cast_possible_truncation)]
@@ -227,6 +265,11 @@ impl WorkerConfig {
             }
         }
         c.env.extend(dotenv);
+        for key in manifest.keys() {
+            if let Some(known) = likely_typo(key) {
+                warnings.push(format!("unknown key `{key}` is ignored; did you mean `{known}`?"));
+            }
+        }
 
         if problems.iter().all(|p| !matches!(p.key.as_str(), "timeout" | "idleTimeout" | "ttl")) {
             if c.timeout_ms <= 0.0 {

@@ -202,3 +202,22 @@ fn failures_are_not_cached_and_successes_are() {
     cache.invalidate();
     assert_eq!(cache.get("a", tmp.path()).unwrap().config.timeout_ms, 7000.0);
 }
+
+#[test]
+fn likely_typos_of_known_keys_warn() {
+    let cases: &[(&str, Option<&str>)] = &[
+        ("idle_timeout", Some("idleTimeout")),
+        ("TTL", Some("ttl")),
+        ("timout", Some("timeout")),
+        ("maxBodySise", Some("maxBodySize")),
+        ("name", None),
+        ("base", None),
+        ("custom", None),
+        ("ttl", None),
+    ];
+    for (key, expected) in cases {
+        assert_eq!(likely_typo(key), *expected, "{key}");
+    }
+    let (_, warnings) = parse("idle_timeout: 5").unwrap();
+    assert!(warnings[0].contains("did you mean `idleTimeout`"), "{warnings:?}");
+}
