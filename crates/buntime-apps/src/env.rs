@@ -26,7 +26,10 @@ pub const SENSITIVE_PATTERNS: &[&str] = &[
     r"^(NPM|GH|BUN)_TOKEN",
     r"^(NPM_CONFIG|YARN)_.*AUTH",
     r"^SSH_",
-    r"^(PG|MYSQL|REDIS|MONGO)(_|PASS)",
+    r"^(PG|POSTGRES|MYSQL|MARIADB|REDIS|MONGO)",
+    r"_KEY$",
+    r"_(PASS|PWD)$",
+    r"CONNECTION_STRING",
 ];
 
 static SENSITIVE: LazyLock<RegexSet> = LazyLock::new(|| {
@@ -127,6 +130,11 @@ mod tests {
             ("PATH", false),
             ("HOME", false),
             ("TOKENIZER_MODE", false),
+            ("STRIPE_KEY", true),
+            ("MONGODB_URI", true),
+            ("REDIS_URL", true),
+            ("SMTP_PASS", true),
+            ("KEYBOARD_LAYOUT", false),
         ];
         for (name, expected) in cases {
             assert_eq!(sensitive(name), *expected, "{name}");
