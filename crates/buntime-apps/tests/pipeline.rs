@@ -66,3 +66,23 @@ async fn apps_are_routed_limited_and_failures_answer_json() {
 
     assert_eq!(send(&p, "GET", "/nothing-here", "").await.0, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_repository_example_apps_resolve() {
+    use buntime_core::AppBackend;
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let env = Env::from_pairs([("RUNTIME_WORKER_DIRS", repo.join("apps").to_string_lossy().into_owned())]);
+    let config = RuntimeConfig::from_env(&env, &repo).unwrap();
+    let apps = Apps::new(Arc::new(config), Arc::new(env), None);
+    for (path, version) in [("/hello-app", None), ("/greeter", Some("2.1.0")), ("/greeter@1", Some("1.0.0")), ("/spa", None)] {
+        let app = apps.resolve(path).await.unwrap().unwrap_or_else(|| panic!("{path} did not resolve"));
+        assert!(app.info.config.is_object(), "{path}: {:?}", app.info);
+        if let Some(v) = version {
+            assert_eq!(app.info.version, v, "{path}");
+        }
+    }
+    let p = Pipeline { apps: Some(Arc::new(apps)) };
+    let (status, body) = send(&p, "GET", "/spa/", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("window.__env__=") && body.contains("<base href=\"/spa/\" />"), "{body}");
+}
