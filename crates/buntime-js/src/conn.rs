@@ -264,8 +264,10 @@ async fn read_loop(read: OwnedReadHalf, conn: std::sync::Weak<Conn>, events: Arc
         }
     };
     if let Some(conn) = conn.upgrade() {
-        conn.close();
+        // Report first, so anyone who sees a failed call also sees the host marked down.
+        conn.closed.store(true, Ordering::Release);
         events.closed(&conn, reason);
+        conn.close();
     }
 }
 

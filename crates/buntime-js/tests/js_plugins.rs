@@ -324,15 +324,7 @@ async fn a_host_crash_answers_503_and_the_host_restarts_with_its_plugins() {
     let (status, headers, body) = send(&g, "GET", "/crash/die", "").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(headers["content-type"], "application/json");
-    let mut down = Vec::new();
-    for _ in 0..50 {
-        down = host.unavailable();
-        if !down.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
-    assert_eq!(down, ["crash", "@buntime/plugin-hello"]);
+    assert_eq!(host.unavailable(), ["crash", "@buntime/plugin-hello"]);
 
     let deadline = Instant::now() + Duration::from_secs(15);
     let after = loop {
