@@ -178,6 +178,26 @@ fn package_info(dir: &Path) -> (Option<String>, Option<String>) {
     (get(&manifest, "name").or_else(|| get(&pkg, "name")), get(&manifest, "version").or_else(|| get(&pkg, "version")))
 }
 
+/// Creates the missing directories between `root` and `path`'s parent, one level at a time,
+/// refusing to pass through anything but real directories (a symlink could lead outside `root`).
+fn make_parents(root: &Path, path: &Path) -> Result<(), Fail> {
+    let traversal = || Fail::bad("PATH_TRAVERSAL", format!("`{}` is outside `{}`.", path.display(), root.display()));
+    let rel = path.parent().and_then(|p| p.strip_prefix(root).ok()).ok_or_else(traversal)?;
+    let mut at = root.to_owned();
+    for c in rel.components() {
+        let std::path::Component::Normal(name) = c else { return Err(traversal()) };
+        at.push(name);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(traversal()),
+            Err(_) => std::fs::create_dir(&at).map_err(|e| {
+                Fail(StatusCode::INTERNAL_SERVER_ERROR, "INSTALL_FAILED", format!("cannot create `{}`: {e}", at.display()))
+            })?,
+        }
+    }
+    Ok(())
+}
+
 /// Checks that `path`'s parent (which must exist) resolves inside `root`.
 fn contained(root: &Path, path: &Path) -> Result<(), Fail> {
     let traversal = || Fail::bad("PATH_TRAVERSAL", format!("`{}` is outside `{}`.", path.display(), root.display()));
@@ -217,8 +237,7 @@ fn install(root: &Path, data: &[u8], archive_kind: ArchiveKind, kind: Kind) -> R
         }
         path.push(&version);
     }
-    let parent = path.parent().ok_or_else(|| Fail::bad("PATH_TRAVERSAL", "The install path has no parent."))?;
-    std::fs::create_dir_all(parent).map_err(|e| io("cannot create the install directory", e))?;
+    make_parents(root, &path)?;
     contained(root, &path)?;
 
     let mut keys = Vec::new();

@@ -243,3 +243,15 @@ async fn plugin_uploads_and_deletes() {
     assert_eq!(status, StatusCode::OK, "{json}");
     assert!(!dir.exists());
 }
+
+#[tokio::test]
+async fn uploads_never_follow_symlinked_scopes_out_of_the_worker_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let apps = apps_with(tmp.path(), None);
+    std::fs::create_dir_all(tmp.path().join("apps")).unwrap();
+    std::fs::create_dir_all(tmp.path().join("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("elsewhere"), tmp.path().join("apps/@acme")).unwrap();
+    let (status, json) = upload_to(&apps, "/apps/upload", "ui.tgz", &app_tgz("@acme/ui", "1.0.0", "x")).await;
+    assert_eq!((status, json["code"].as_str()), (StatusCode::BAD_REQUEST, Some("PATH_TRAVERSAL")), "{json}");
+    assert!(tree(&tmp.path().join("elsewhere")).is_empty());
+}
