@@ -32,15 +32,26 @@ fn app_json(cx: &RequestContext) -> Option<Value> {
     cx.app.as_ref().and_then(|a| serde_json::to_value(a.as_ref()).ok())
 }
 
-/// Calls `routes.fetch` or `server.fetch` with `req` and returns the JS response.
-async fn fetch(host: &HostInner, plugin: &str, target: &str, mut req: Request) -> Result<Response, CallError> {
+/// The parts of a request the host needs, taken before any await (bodies are not `Sync`).
+struct Head {
+    method: String,
+    url: String,
+    headers: crate::protocol::HeaderPairs,
+}
+
+impl Head {
+    fn of(req: &Request) -> Self {
+        Self { method: req.method().as_str().to_owned(), url: absolute_url(req), headers: pairs(req.headers()) }
+    }
+}
+
+/// Calls `routes.fetch` or `server.fetch` with a request and returns the JS response.
+async fn fetch(host: &HostInner, plugin: &str, target: &str, head: &Head, body: &[u8]) -> Result<Response, CallError> {
     host.sync_services().await;
-    let body = buffer_request_body(&mut req).await.map_err(|e| CallError::Protocol(e.to_string()))?;
-    let (url, headers) = (absolute_url(&req), pairs(req.headers()));
-    let msg = CoreRequest::Fetch { plugin, target, method: req.method().as_str(), url: &url, headers: &headers };
-    let frame = host.call(&msg, &body, host.opts.call_timeout).await?;
-    let head: HttpReply = frame.parse().map_err(|e| CallError::Protocol(e.to_string()))?;
-    Ok(response(head.status, &head.headers, frame.body))
+    let msg = CoreRequest::Fetch { plugin, target, method: &head.method, url: &head.url, headers: &head.headers };
+    let frame = host.call(&msg, body, host.opts.call_timeout).await?;
+    let reply: HttpReply = frame.parse().map_err(|e| CallError::Protocol(e.to_string()))?;
+    Ok(response(reply.status, &reply.headers, frame.body))
 }
 
 /// Answers a route request that failed in the host: 503 JSON when the host is down or silent,
@@ -61,7 +72,10 @@ impl Plugin for JsPlugin {
         let host = &self.host;
         if self.hooks.on_request {
             host.sync_services().await;
-            let body = buffer_request_body(req).await?;
+            let body = match buffer_request_body(req).await {
+                Ok(b) => b,
+                Err(e) => return Ok(Flow::Respond(e.response())),
+            };
             let (url, headers, app) = (absolute_url(req), pairs(req.headers()), app_json(cx));
             let msg = CoreRequest::OnRequest { plugin: &self.name, method: req.method().as_str(), url: &url, headers: &headers, app: app.as_ref() };
             match host.call(&msg, &body, host.opts.call_timeout).await {
@@ -88,12 +102,12 @@ impl Plugin for JsPlugin {
         }
         if self.hooks.server_fetch {
             // `server.fetch` sees the unstripped request; a non-404 answer is final.
-            let body = buffer_request_body(req).await?;
-            let mut probe = Request::new(Body::from(body));
-            *probe.method_mut() = req.method().clone();
-            *probe.uri_mut() = req.uri().clone();
-            *probe.headers_mut() = req.headers().clone();
-            let res = fetch(host, &self.name, "server", probe).await.map_err(|e| e.into_plugin_error(&self.name))?;
+            let body = match buffer_request_body(req).await {
+                Ok(b) => b,
+                Err(e) => return Ok(Flow::Respond(e.response())),
+            };
+            let head = Head::of(req);
+            let res = fetch(host, &self.name, "server", &head, &body).await.map_err(|e| e.into_plugin_error(&self.name))?;
             if res.status() != StatusCode::NOT_FOUND {
                 return Ok(Flow::Respond(res));
             }
@@ -155,7 +169,14 @@ impl Plugin for JsPlugin {
         Some(Router::new().fallback(move |req: Request| {
             let (host, name) = (host.clone(), name.clone());
             async move {
-                match fetch(&host, &name, "routes", req).await {
+                let mut req = req;
+                let body = match buffer_request_body(&mut req).await {
+                    Ok(b) => b,
+                    Err(e) => return e.response(),
+                };
+                let head = Head::of(&req);
+                drop(req);
+                match fetch(&host, &name, "routes", &head, &body).await {
                     Ok(res) => res,
                     Err(e) => route_error(&name, &e),
                 }

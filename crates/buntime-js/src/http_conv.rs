@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use bytes::Bytes;
-use buntime_core::{ErrorKind, PluginError, Request, Response};
+use buntime_core::{Request, Response};
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 
@@ -30,27 +30,43 @@ pub(crate) fn absolute_url(req: &Request) -> String {
     format!("http://{host}{pq}")
 }
 
+/// A request body that could not be buffered, with the answer the client gets.
+#[derive(Debug)]
+pub(crate) struct BodyError {
+    too_large: bool,
+}
+
+impl BodyError {
+    /// Returns the response: 413 `Payload Too Large` past the limit, else 400.
+    pub(crate) fn response(&self) -> Response {
+        if self.too_large {
+            buntime_core::respond::text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large")
+        } else {
+            buntime_core::respond::json_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "cannot read the request body")
+        }
+    }
+}
+
 /// Takes `req`'s body, fully buffered (the pipeline has already capped its size), and puts an
 /// identical body back.
 ///
 /// # Errors
-/// The body exceeds its limit (413) or cannot be read (400).
-pub(crate) async fn buffer_request_body(req: &mut Request) -> Result<Bytes, PluginError> {
+/// The body exceeds its limit or cannot be read.
+pub(crate) async fn buffer_request_body(req: &mut Request) -> Result<Bytes, BodyError> {
     let body = std::mem::take(req.body_mut());
     let bytes = to_bytes(body).await?;
     *req.body_mut() = Body::from(bytes.clone());
     Ok(bytes)
 }
 
-/// Buffers a body, mapping failures the way the pipeline's body limit does.
-pub(crate) async fn to_bytes(body: Body) -> Result<Bytes, PluginError> {
+/// Buffers a body; a length-limit failure is reported as too large.
+pub(crate) async fn to_bytes(body: Body) -> Result<Bytes, BodyError> {
     axum::body::to_bytes(body, usize::MAX).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("length limit")) || e.to_string().contains("length limit");
-        if too_large {
-            PluginError::new(ErrorKind::BadRequest, "request body too large")
-        } else {
-            PluginError::new(ErrorKind::BadRequest, "cannot read the request body")
+        let mut text = e.to_string();
+        if let Some(source) = std::error::Error::source(&e) {
+            text.push_str(&source.to_string());
         }
+        BodyError { too_large: text.contains("length limit") }
     })
 }
 

@@ -141,6 +141,9 @@ async fn seed_examples_greet_block_and_share_a_service() {
     assert_eq!(send(&g, "PUT", "/consumer/api/color", "blue").await.0, StatusCode::NO_CONTENT);
     assert_eq!(get(&g, "/consumer/api/color").await.1, r#"{"value":"blue"}"#);
 
+    let big = "x".repeat(11 * 1024 * 1024);
+    assert_eq!(send(&g, "PUT", "/consumer/api/big", &big).await.0, StatusCode::PAYLOAD_TOO_LARGE, "bodies past the limit never reach the host");
+
     // A native caller reaches the JS provider through the JSON service registry.
     let cache = g.services.get_json("@buntime/plugin-cache").expect("the JS provider is registered");
     assert_eq!(cache.call("get", vec![json!("color")]).await.unwrap(), json!("blue"));
