@@ -13,7 +13,9 @@ if [ ! -x "$BUN" ] || [ "$("$BUN" --version 2>/dev/null)" != "$BUN_VERSION" ]; t
   mkdir -p .tools
   npm install --prefix .tools --no-audit --no-fund --loglevel=error "bun@$BUN_VERSION" >/dev/null
 fi
-echo "==> bun $("$BUN" --version)"
+mkdir -p .tools/bin
+ln -sf ../node_modules/bun/bin/bun.exe .tools/bin/bun
+echo "==> bun $("$BUN" --version) (add $PWD/.tools/bin to PATH to run \`bun\` directly)"
 
 # JS workspaces (packages/, examples/): installed only when present.
 if [ -f package.json ]; then

@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use axum::Router;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{DefaultBodyLimit, Multipart, State};
-use axum::routing::{delete, get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use buntime_core::{Response, respond};
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -22,14 +22,15 @@ pub const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024;
 /// Builds the router, with paths relative to the API path (the server nests it and authenticates):
 /// `GET /apps`, `POST /apps/upload`, `DELETE /apps/{scope}/{name}[/{version}]`,
 /// `POST /plugins/upload`, `DELETE /plugins/{name}`.
-pub fn router(apps: Apps) -> Router {
-    Router::new()
-        .route("/apps", get(list))
-        .route("/apps/upload", post(upload_app))
-        .route("/apps/{scope}/{name}", delete(delete_app))
-        .route("/apps/{scope}/{name}/{version}", delete(delete_version))
-        .route("/plugins/upload", post(upload_plugin))
-        .route("/plugins/{name}", delete(delete_plugin))
+/// The routes carry their OpenAPI descriptions, so the server's document lists them.
+pub fn router(apps: Apps) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(upload_app))
+        .routes(routes!(delete_app))
+        .routes(routes!(delete_version))
+        .routes(routes!(upload_plugin))
+        .routes(routes!(delete_plugin))
         .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
         .with_state(apps)
 }
@@ -48,6 +49,10 @@ impl Fail {
     }
 }
 
+/// Lists installed apps with their versions, across every worker dir.
+#[utoipa::path(get, path = "/apps", tag = "Apps", summary = "List apps",
+    description = "Permission: `apps:read`.",
+    responses((status = 200, description = "`[{name, path, versions: [...]}]`")))]
 async fn list(State(apps): State<Apps>) -> Response {
     let dirs = apps.runtime_config().worker_dirs.clone();
     let listing = tokio::task::spawn_blocking(move || list_apps(&dirs)).await.unwrap_or_default();
@@ -78,10 +83,20 @@ fn target_root(dirs: &[PathBuf]) -> Option<&PathBuf> {
         .or_else(|| dirs.first())
 }
 
+/// Installs an app from an archive (`.tgz`, `.tar.gz`, `.zip`) into the first worker dir.
+#[utoipa::path(post, path = "/apps/upload", tag = "Apps", summary = "Upload an app",
+    description = "Permission: `apps:install`. Multipart field `file`. Entries may not escape the target (`..`, absolute paths, links); sizes and file counts are capped; a bad archive changes nothing. Running workers of a replaced version are retired gracefully.",
+    responses((status = 200, description = "`{success: true, data: {app: {installedAt, name, version}}}`"),
+        (status = 400, description = "`NO_FILE_PROVIDED`, `INVALID_FILE_TYPE`, `INVALID_ARCHIVE`, `MISSING_PACKAGE_NAME`, `INVALID_PACKAGE_NAME`, `INVALID_VERSION`, `PATH_TRAVERSAL`, `NO_WORKER_DIRS`")))]
 async fn upload_app(State(apps): State<Apps>, multipart: Result<Multipart, MultipartRejection>) -> Response {
     upload(apps, multipart, Kind::App).await
 }
 
+/// Installs a plugin from an archive into the first plugin dir (reload to load it).
+#[utoipa::path(post, path = "/plugins/upload", tag = "Plugins", summary = "Upload a plugin",
+    description = "Permission: `plugins:install`. Multipart field `file`. Same archive rules as app uploads. Call `POST /plugins/reload` to load it.",
+    responses((status = 200, description = "`{success: true, data: {plugin: {installedAt, name, version}}}`"),
+        (status = 400, description = "`NO_FILE_PROVIDED`, `INVALID_FILE_TYPE`, `INVALID_ARCHIVE`, `MISSING_PACKAGE_NAME`, `INVALID_PACKAGE_NAME`, `PATH_TRAVERSAL`, `NO_PLUGIN_DIRS`")))]
 async fn upload_plugin(State(apps): State<Apps>, multipart: Result<Multipart, MultipartRejection>) -> Response {
     upload(apps, multipart, Kind::Plugin).await
 }
@@ -264,10 +279,20 @@ fn install(root: &Path, data: &[u8], archive_kind: ArchiveKind, kind: Kind) -> R
     Ok(Installed { name, version, path, keys })
 }
 
+/// Removes an app (every version); `scope` is `@scope`, or `_` for unscoped apps.
+#[utoipa::path(delete, path = "/apps/{scope}/{name}", tag = "Apps", summary = "Delete an app",
+    description = "Permission: `apps:remove`. Names that would leave the worker dirs are rejected.",
+    params(("scope" = String, Path, description = "`@scope` or `_`"), ("name" = String, Path, description = "The app name")),
+    responses((status = 200, description = "`{success: true}`"), (status = 400, description = "`INVALID_NAME`"), (status = 404, description = "`APP_NOT_FOUND`")))]
 async fn delete_app(State(apps): State<Apps>, axum::extract::Path((scope, name)): axum::extract::Path<(String, String)>) -> Response {
     remove_app(apps, &scope, &name, None).await
 }
 
+/// Removes one version of an app.
+#[utoipa::path(delete, path = "/apps/{scope}/{name}/{version}", tag = "Apps", summary = "Delete an app version",
+    description = "Permission: `apps:remove`.",
+    params(("scope" = String, Path, description = "`@scope` or `_`"), ("name" = String, Path, description = "The app name"), ("version" = String, Path, description = "The version folder")),
+    responses((status = 200, description = "`{success: true}`"), (status = 400, description = "`INVALID_NAME`"), (status = 404, description = "`VERSION_NOT_FOUND`")))]
 async fn delete_version(
     State(apps): State<Apps>,
     axum::extract::Path((scope, name, version)): axum::extract::Path<(String, String, String)>,
@@ -374,6 +399,11 @@ fn remove(root: &Path, path: &Path) -> Result<(), Fail> {
     Ok(())
 }
 
+/// Removes a plugin directory (it stays loaded until the next reload).
+#[utoipa::path(delete, path = "/plugins/{name}", tag = "Plugins", summary = "Delete a plugin",
+    description = "Permission: `plugins:remove`. The name is URL-decoded (`%40s%2Fp` is `@s/p`); names that would leave the plugin dirs are rejected.",
+    params(("name" = String, Path, description = "The plugin directory name, `@scope/name` URL-encoded")),
+    responses((status = 200, description = "`{success: true}`"), (status = 400, description = "`INVALID_NAME`"), (status = 404, description = "`PLUGIN_NOT_FOUND`")))]
 async fn delete_plugin(State(apps): State<Apps>, axum::extract::Path(name): axum::extract::Path<String>) -> Response {
     let name = name.trim().to_owned();
     if name.is_empty() {

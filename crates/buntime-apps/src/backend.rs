@@ -158,7 +158,7 @@ impl Apps {
     }
 
     /// The REST routes for apps and plugins (see [`crate::admin::router`]).
-    pub fn admin_router(&self) -> axum::Router {
+    pub fn admin_router(&self) -> utoipa_axum::router::OpenApiRouter {
         crate::admin::router(self.clone())
     }
 

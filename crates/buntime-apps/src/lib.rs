@@ -12,7 +12,7 @@
 //!
 //! let apps = Apps::new(config, env, pool);
 //! let pipeline = buntime_core::pipeline::Pipeline { apps: Some(Arc::new(apps.clone())) };
-//! let api_routes: axum::Router = apps.admin_router(); // GET /apps, uploads, deletes
+//! let api_routes = apps.admin_router(); // GET /apps, uploads, deletes (an OpenApiRouter)
 //! # let _ = (pipeline, api_routes);
 //! # }
 //! ```

@@ -87,7 +87,12 @@ fn serve(env: Env, config: RuntimeConfig) -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        let builder = buntime_server::Runtime::builder(config, env);
+        let apps = buntime_apps::Apps::new(std::sync::Arc::new(config.clone()), std::sync::Arc::new(env.clone()), None);
+        let scripts = buntime_js::BunScriptHosts::discover(&env, &config.base_dir).shared();
+        let builder = buntime_server::Runtime::builder(config, env)
+            .scripts(scripts)
+            .apps(std::sync::Arc::new(apps.clone()), None)
+            .api_routes(apps.admin_router());
         natives::register(builder).build().serve().await
     });
     match result {

@@ -27,7 +27,7 @@ fn multipart(field: &str, file_name: &str, data: &[u8]) -> http::Request<Body> {
 }
 
 async fn send(apps: &Apps, req: http::Request<Body>) -> (StatusCode, Value) {
-    let res = apps.admin_router().oneshot(req).await.unwrap();
+    let res = axum::Router::from(apps.admin_router()).oneshot(req).await.unwrap();
     let status = res.status();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))

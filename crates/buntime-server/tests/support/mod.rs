@@ -185,9 +185,13 @@ impl Fixture {
         let env = Env::from_pairs(pairs);
         let config = RuntimeConfig::from_env(&env, self.root.path()).unwrap();
         let journal = self.journal.clone();
-        Runtime::builder(config, env).native("test-plugin", move |cx| {
-            Ok(TestPlugin { name: cx.name().to_owned(), generation: cx.generation(), config: cx.config().clone(), journal: journal.clone() })
-        })
+        let apps = buntime_apps::Apps::new(Arc::new(config.clone()), Arc::new(env.clone()), None);
+        Runtime::builder(config, env)
+            .apps(Arc::new(apps.clone()), None)
+            .api_routes(apps.admin_router())
+            .native("test-plugin", move |cx| {
+                Ok(TestPlugin { name: cx.name().to_owned(), generation: cx.generation(), config: cx.config().clone(), journal: journal.clone() })
+            })
     }
 
     pub async fn start(&self) -> RuntimeHandle {
