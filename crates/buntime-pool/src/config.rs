@@ -61,6 +61,9 @@ pub struct PoolConfig {
     pub drain_timeout: Duration,
     /// How often TTL expiry and idle notification are checked.
     pub reap_interval: Duration,
+    /// Workers a host starts before it is replaced by a fresh one (Bun leaks memory per ended
+    /// worker thread and crashes after a few hundred).
+    pub host_max_spawns: u64,
     /// Where sockets and the host script go (default `$XDG_RUNTIME_DIR`, else the temp dir).
     pub runtime_dir: Option<PathBuf>,
     /// Variables the host processes get (the host env is otherwise cleared): `PATH` and `HOME`.
@@ -89,6 +92,7 @@ impl PoolConfig {
             kill_grace: Duration::from_millis(1500),
             drain_timeout: Duration::from_secs(30),
             reap_interval: Duration::from_millis(500),
+            host_max_spawns: 200,
             runtime_dir: None,
             host_env,
         }

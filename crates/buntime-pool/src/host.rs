@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,6 +43,7 @@ pub(crate) struct Host {
     ctl: mpsc::UnboundedSender<String>,
     links: Mutex<HashMap<String, WorkerLink>>,
     dead: AtomicBool,
+    spawned: AtomicU64,
     died: watch::Sender<bool>,
     kill: Mutex<Option<oneshot::Sender<()>>>,
 }
@@ -59,6 +60,7 @@ impl Host {
         }
         cmd.arg(launch.script)
             .arg(launch.ctl_path)
+            .arg(launch.script.with_file_name("worker.js"))
             .env_clear()
             .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("BUNTIME_HOST_SPARES", launch.spares.to_string())
@@ -103,6 +105,7 @@ impl Host {
             ctl: ctl_tx,
             links: Mutex::new(HashMap::new()),
             dead: AtomicBool::new(false),
+            spawned: AtomicU64::new(0),
             died,
             kill: Mutex::new(Some(kill_tx)),
         });
@@ -219,6 +222,7 @@ impl Host {
             exit_tx.send_replace(Some("worker host exited".to_owned()));
             return (ready_rx, exit_rx);
         }
+        self.spawned.fetch_add(1, Ordering::Relaxed);
         let id = spawn.id.clone();
         self.links
             .lock()
@@ -226,6 +230,11 @@ impl Host {
             .insert(id, WorkerLink { ready: Some(ready_tx), exit: exit_tx });
         self.send(&Command::Spawn(spawn));
         (ready_rx, exit_rx)
+    }
+
+    /// Returns how many workers this host was asked to start.
+    pub(crate) fn spawned(&self) -> u64 {
+        self.spawned.load(Ordering::Relaxed)
     }
 
     /// Sends a command (dropped silently when the host is gone).

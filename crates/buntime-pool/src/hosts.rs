@@ -65,6 +65,8 @@ pub(crate) struct HostSet {
     warm_hosts: usize,
     warm_spares: usize,
     ephemeral_spares: usize,
+    max_spawns: u64,
+    terminate_grace: Duration,
     slots: Mutex<HashMap<HostClass, Slot>>,
     seq: AtomicU64,
     me: Weak<HostSet>,
@@ -74,7 +76,8 @@ impl HostSet {
     /// Creates an empty set; hosts start on first use.
     pub(crate) fn new(cfg: &PoolConfig, script: PathBuf, run_dir: PathBuf) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
-            bun: cfg.bun.clone(),
+            // Hosts run in the runtime dir, so a relative Bun path must be made absolute first.
+            bun: std::path::absolute(&cfg.bun).unwrap_or_else(|_| cfg.bun.clone()),
             script,
             run_dir,
             env: cfg.host_env.clone(),
@@ -82,6 +85,8 @@ impl HostSet {
             warm_hosts: cfg.warm_hosts.max(1),
             warm_spares: cfg.warm_spares,
             ephemeral_spares: cfg.ephemeral_spares,
+            max_spawns: cfg.host_max_spawns.max(1),
+            terminate_grace: cfg.terminate_grace,
             slots: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(0),
             me: me.clone(),
@@ -113,13 +118,20 @@ impl HostSet {
         HostClass::Warm { smol, index }
     }
 
-    /// Returns the live host of `class`, starting it (after any backoff) when needed.
+    /// Returns the live host of `class`, starting it (after any backoff) when needed. A host that
+    /// started `host_max_spawns` workers is rotated out: Bun leaks memory per terminated worker
+    /// thread and crashes after a few hundred, so it drains and exits while a fresh host takes over.
     pub(crate) async fn acquire(&self, class: &HostClass) -> Result<Arc<Host>, StartError> {
         let starting = {
             let mut slots = self.slots();
             let slot = slots.entry(class.clone()).or_default();
             if let Some(h) = slot.host.as_ref().filter(|h| !h.is_dead()) {
-                return Ok(h.clone());
+                if h.spawned() < self.max_spawns {
+                    return Ok(h.clone());
+                }
+                if let Some(old) = slot.host.take() {
+                    self.rotate_out(old);
+                }
             }
             slot.starting.clone()
         };
@@ -202,6 +214,21 @@ impl HostSet {
                 if let Err(err) = set.acquire(&class).await {
                     tracing::warn!(host = %class.label(), error = %err, "Worker host restart failed.");
                 }
+            }
+        });
+    }
+
+    /// Lets a rotated-out host finish its workers, then stops it.
+    fn rotate_out(&self, host: Arc<Host>) {
+        tracing::debug!(host = %host.label, pid = host.pid, spawned = host.spawned(), "Rotating worker host out.");
+        let grace = self.terminate_grace;
+        tokio::spawn(async move {
+            while !host.is_dead() && host.worker_count() > 0 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            host.send(&crate::protocol::Command::Shutdown { grace_ms: u64::try_from(grace.as_millis()).unwrap_or(0) });
+            if tokio::time::timeout(grace + Duration::from_secs(1), host.wait_dead()).await.is_err() {
+                host.kill();
             }
         });
     }

@@ -26,3 +26,5 @@ pub use pool::Pool;
 
 /// The worker-host script shipped with the crate (written to the pool's runtime dir at start).
 pub const WORKER_HOST_JS: &str = include_str!("../js/worker-host.ts");
+/// The worker wrapper each worker thread runs (written next to the host script).
+pub const WORKER_JS: &str = include_str!("../js/worker.js");

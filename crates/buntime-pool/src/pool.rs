@@ -85,6 +85,7 @@ impl Pool {
         }
         let script = run_dir.join("worker-host.ts");
         std::fs::write(&script, crate::WORKER_HOST_JS).map_err(io)?;
+        std::fs::write(run_dir.join("worker.js"), crate::WORKER_JS).map_err(io)?;
         let hosts = HostSet::new(&cfg, script, run_dir.clone());
         let (events, _) = broadcast::channel(1024);
         let inner = Arc::new(Inner {
@@ -334,15 +335,15 @@ impl Inner {
     }
 
     async fn start_worker_inner(self: &Arc<Self>, spec: Arc<WorkerSpec>, ephemeral: bool) -> Result<Arc<Worker>, StartError> {
-        check_entrypoint(&spec.dir, &spec.entrypoint)?;
+        let (dir, entrypoint) = check_entrypoint(&spec.dir, &spec.entrypoint)?;
         let class = self.hosts.class_for(&spec.key, ephemeral, spec.isolated, spec.low_memory);
         let host = self.hosts.acquire(&class).await?;
         let id = uuid::Uuid::new_v4().to_string();
         let socket = self.run_dir.join(format!("{}.sock", &id.replace('-', "")[..16]));
         let spawn = Spawn {
             id: id.clone(),
-            app_dir: spec.dir.display().to_string(),
-            entrypoint: spec.entrypoint.display().to_string(),
+            app_dir: dir.display().to_string(),
+            entrypoint: entrypoint.display().to_string(),
             env: worker_env(&spec, &id, &self.cfg.worker_env),
             socket_path: socket.display().to_string(),
             auto_install: spec.auto_install,
@@ -493,12 +494,13 @@ fn unhealthy_reason(w: &Worker, now: Instant) -> &'static str {
     }
 }
 
-/// Rejects an entrypoint that resolves outside the app dir (symlinks and `..` included).
-fn check_entrypoint(dir: &Path, entry: &Path) -> Result<(), StartError> {
+/// Rejects an entrypoint that resolves outside the app dir (symlinks and `..` included); returns
+/// both paths canonicalized.
+fn check_entrypoint(dir: &Path, entry: &Path) -> Result<(PathBuf, PathBuf), StartError> {
     let dir = std::fs::canonicalize(dir).map_err(|e| StartError::Init(format!("app dir `{}`: {e}", dir.display()).into()))?;
     let entry_real = std::fs::canonicalize(entry).map_err(|e| StartError::Init(format!("entrypoint `{}`: {e}", entry.display()).into()))?;
     if entry_real.starts_with(&dir) && entry_real != dir {
-        Ok(())
+        Ok((dir, entry_real))
     } else {
         Err(StartError::Init(format!("entrypoint `{}` is outside the app dir `{}`", entry.display(), dir.display()).into()))
     }

@@ -88,3 +88,32 @@ async fn ephemeral_workers_never_share_a_host_with_warm_apps() {
     assert_eq!(get(&pool, &warm, "/pid").await, (StatusCode::OK, warm_pid));
     pool.shutdown().await;
 }
+
+#[tokio::test]
+async fn hosts_are_rotated_after_their_spawn_budget_without_failed_requests() {
+    let Some(bun) = bun() else { return };
+    let mut cfg = config(bun);
+    cfg.host_max_spawns = 4;
+    cfg.ephemeral_concurrency = 3;
+    let pool = pool(cfg);
+    let spec = Arc::new(ephemeral("kitchen"));
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        let (pool, spec) = (pool.clone(), spec.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut pids = Vec::new();
+            for _ in 0..5 {
+                let (status, pid) = get(&pool, &spec, "/pid").await;
+                assert_eq!(status, StatusCode::OK, "{pid}");
+                pids.push(pid);
+            }
+            pids
+        }));
+    }
+    let mut pids = std::collections::HashSet::new();
+    for t in tasks {
+        pids.extend(t.await.unwrap());
+    }
+    assert!(pids.len() >= 3, "15 workers at 4 per host need several hosts: {pids:?}");
+    pool.shutdown().await;
+}

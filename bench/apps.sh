@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Benchmarks JS apps through Buntime's worker pool against the same apps on Bun.serve directly.
+#
+# Scenarios (wrk, 10 s each by default): warm-noop, echo-1kb (POST 1 KiB, echoed), slow-50ms
+# (concurrency 50) and ephemeral-noop (ttl: 0, concurrency 5). Prints req/s, p50/p95/p99, errors,
+# and RSS: runtime idle/after, hosts, and RSS per extra warm worker at 1, 10 and 50 distinct apps.
+#
+# The pool is driven by the `buntime-pool-bench` harness (hyper server → Pool::dispatch), since
+# the full runtime binary is wired elsewhere. Env: DURATION (default 10s), CONNS (50), EPH_CONNS (5).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+DURATION="${DURATION:-10s}"
+CONNS="${CONNS:-50}"
+EPH_CONNS="${EPH_CONNS:-5}"
+POOL_PORT="${POOL_PORT:-18080}"
+DIRECT_BASE="${DIRECT_BASE:-18090}"
+
+BUN="$ROOT/.tools/node_modules/bun/bin/bun.exe"
+[ -x "$BUN" ] || SKIP_CARGO_BUILD=1 "$ROOT/scripts/setup.sh"
+if ! command -v wrk >/dev/null; then
+  echo "==> installing wrk"
+  (apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; })
+fi
+
+echo "==> building the pool bench harness (release)"
+cargo build --release -q -p buntime-pool --bin buntime-pool-bench
+HARNESS="$ROOT/target/release/buntime-pool-bench"
+
+WORK="$(mktemp -d)"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+mkdir -p "$WORK/apps/noop" "$WORK/apps/echo" "$WORK/apps/slow"
+cat > "$WORK/apps/noop/index.ts" <<'JS'
+export default { fetch: () => new Response("ok") };
+JS
+cat > "$WORK/apps/echo/index.ts" <<'JS'
+export default { fetch: async (req: Request) => new Response(await req.arrayBuffer()) };
+JS
+cat > "$WORK/apps/slow/index.ts" <<'JS'
+export default { fetch: async () => { await Bun.sleep(50); return new Response("slow"); } };
+JS
+cat > "$WORK/direct.ts" <<JS
+// The same apps, each on Bun.serve directly (the limit for a JS app on this machine).
+const base = ${DIRECT_BASE};
+const names = ["noop", "echo", "slow"];
+for (const [i, name] of names.entries()) {
+  const app = (await import("$WORK/apps/" + name + "/index.ts")).default;
+  Bun.serve({ port: base + i, hostname: "127.0.0.1", fetch: app.fetch });
+}
+console.log("direct ready");
+JS
+cat > "$WORK/report.lua" <<'LUA'
+local bytes = os.getenv("WRK_BODY_BYTES")
+if bytes and bytes ~= "" then
+  wrk.method = "POST"
+  wrk.body = string.rep("x", tonumber(bytes))
+  wrk.headers["Content-Type"] = "application/octet-stream"
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  local errors = e.connect + e.read + e.write + e.status + e.timeout
+  io.write(string.format("RESULT %.0f %.2f %.2f %.2f %d\n", summary.requests / (summary.duration / 1e6),
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000, errors))
+end
+LUA
+
+wait_port() {
+  for _ in $(seq 1 100); do
+    if curl -s -o /dev/null "http://127.0.0.1:$1/"; then return 0; fi
+    sleep 0.1
+  done
+  echo "port $1 did not open" >&2; exit 1
+}
+
+rss_json() { curl -s "http://127.0.0.1:$POOL_PORT/__rss"; }
+field() { sed -E "s/.*\"$1\":([0-9]+).*/\1/"; }
+mb() { awk -v b="$1" 'BEGIN { printf "%.1f", b / 1048576 }'; }
+
+"$HARNESS" "$WORK/apps" "$POOL_PORT" 2>"$WORK/harness.log" &
+PIDS+=($!)
+HARNESS_PID=$!
+wait_port "$POOL_PORT"
+"$BUN" "$WORK/direct.ts" >"$WORK/direct.log" 2>&1 &
+PIDS+=($!)
+wait_port "$DIRECT_BASE"
+
+IDLE_RUNTIME=$(rss_json | field runtime)
+
+run() { # name url conns [body-bytes]
+  local name=$1 url=$2 conns=$3 bytes=${4:-}
+  curl -s -o /dev/null ${bytes:+-X POST --data-binary @<(head -c "$bytes" /dev/zero | tr '\0' x)} "$url" || true
+  local out
+  out=$(WRK_BODY_BYTES="$bytes" wrk -t2 -c"$conns" -d"$DURATION" --timeout 5s -s "$WORK/report.lua" "$url" | grep '^RESULT' || echo "RESULT 0 0 0 0 -1")
+  read -r _ rps p50 p95 p99 errors <<<"$out"
+  printf "%-16s %-7s %10s %9s %9s %9s %7s\n" "$name" "$5" "$rps" "$p50" "$p95" "$p99" "$errors"
+  eval "RPS_${5}_${name//-/_}=$rps"
+}
+
+echo
+printf "%-16s %-7s %10s %9s %9s %9s %7s\n" scenario via "req/s" "p50 ms" "p95 ms" "p99 ms" errors
+run warm-noop      "http://127.0.0.1:$POOL_PORT/noop/"           "$CONNS"     ""   pool
+run warm-noop      "http://127.0.0.1:$((DIRECT_BASE + 0))/"      "$CONNS"     ""   direct
+run echo-1kb       "http://127.0.0.1:$POOL_PORT/echo/"           "$CONNS"     1024 pool
+run echo-1kb       "http://127.0.0.1:$((DIRECT_BASE + 1))/"      "$CONNS"     1024 direct
+run slow-50ms      "http://127.0.0.1:$POOL_PORT/slow/"           "$CONNS"     ""   pool
+run slow-50ms      "http://127.0.0.1:$((DIRECT_BASE + 2))/"      "$CONNS"     ""   direct
+run ephemeral-noop "http://127.0.0.1:$POOL_PORT/eph/"            "$EPH_CONNS" ""   pool
+run ephemeral-noop "http://127.0.0.1:$((DIRECT_BASE + 0))/"      "$EPH_CONNS" ""   direct
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+echo
+echo "ratios (pool / direct Bun): warm-noop $(ratio "$RPS_pool_warm_noop" "$RPS_direct_warm_noop")," \
+  "echo-1kb $(ratio "$RPS_pool_echo_1kb" "$RPS_direct_echo_1kb")," \
+  "slow-50ms vs ideal $(ratio "$RPS_pool_slow_50ms" "$((CONNS * 20))")"
+
+AFTER=$(rss_json)
+echo
+echo "runtime RSS: idle $(mb "$IDLE_RUNTIME") MB, after load $(mb "$(echo "$AFTER" | field runtime)") MB;" \
+  "hosts $(mb "$(echo "$AFTER" | field hosts)") MB in $(echo "$AFTER" | field hostCount) host(s)"
+
+# RSS per extra warm worker: distinct warm apps (own worker threads) in fresh shared hosts.
+kill "$HARNESS_PID" 2>/dev/null || true
+wait "$HARNESS_PID" 2>/dev/null || true
+"$HARNESS" "$WORK/apps" "$POOL_PORT" 2>>"$WORK/harness.log" &
+PIDS+=($!)
+wait_port "$POOL_PORT"
+warm_to() { for i in $(seq "$1" "$2"); do curl -s -o /dev/null "http://127.0.0.1:$POOL_PORT/noop-$i/"; done; sleep 1; }
+warm_to 1 1;   R1=$(rss_json | field hosts)
+warm_to 2 10;  R10=$(rss_json | field hosts)
+warm_to 11 50; R50=$(rss_json | field hosts)
+per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.2f", (b - a) / n / 1048576 }'; }
+echo "hosts RSS with 1/10/50 warm apps: $(mb "$R1") / $(mb "$R10") / $(mb "$R50") MB;" \
+  "per extra warm worker: $(per "$R1" "$R10" 9) MB (1→10), $(per "$R1" "$R50" 49) MB (1→50)"

@@ -1,0 +1,133 @@
+// Buntime worker wrapper: one Bun Worker thread serving one app with Bun.serve on its own Unix
+// socket. Plain JS with no `node:` imports, so a fresh thread starts in a few milliseconds.
+//
+// host → worker: {type:"INIT", appDir, entrypoint, env, socketPath, autoInstall, injectBase,
+//                 publicEnv, maxBodyBytes} · {type:"IDLE"} · {type:"TERMINATE"}
+// worker → host: {type:"BOOT"} · {type:"READY"} · {type:"INIT_ERROR", message} · {type:"DONE"}
+let app = null;
+let server = null;
+
+self.onmessage = async (e) => {
+  const msg = e.data;
+  if (msg?.type === "INIT") {
+    try {
+      await init(msg);
+      postMessage({ type: "READY" });
+    } catch (err) {
+      postMessage({ type: "INIT_ERROR", message: err?.message ?? String(err) });
+    }
+  } else if (msg?.type === "IDLE") {
+    try {
+      await app?.onIdle?.();
+    } catch (err) {
+      console.error("[buntime] onIdle failed:", err);
+    }
+  } else if (msg?.type === "TERMINATE") {
+    try {
+      await app?.onTerminate?.();
+    } catch (err) {
+      console.error("[buntime] onTerminate failed:", err);
+    }
+    try {
+      server?.stop(true);
+    } catch {}
+    postMessage({ type: "DONE" });
+  }
+};
+postMessage({ type: "BOOT" });
+
+async function init(msg) {
+  for (const k of Object.keys(process.env)) delete process.env[k];
+  Object.assign(process.env, msg.env ?? {});
+  // The runtime sends canonical paths (symlinks resolved) and checked containment; re-check here.
+  const dir = msg.appDir.endsWith("/") ? msg.appDir : msg.appDir + "/";
+  if (!msg.entrypoint.startsWith(dir)) {
+    throw new Error(`Entrypoint ${msg.entrypoint} is outside the app directory ${msg.appDir}`);
+  }
+  if (msg.autoInstall) {
+    const r = Bun.spawnSync([process.execPath, "install", "--frozen-lockfile", "--ignore-scripts"], {
+      cwd: msg.appDir,
+      env: { PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin", HOME: process.env.HOME ?? msg.appDir },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    if (!r.success) throw new Error(`bun install failed: ${r.stderr.toString().trim()}`);
+  }
+  const mod = await import(msg.entrypoint);
+  app = mod?.default ?? mod;
+  const hasFetch = typeof app?.fetch === "function";
+  const hasRoutes = app?.routes && typeof app.routes === "object";
+  if (!hasFetch && !hasRoutes) throw new Error("Module must export default with fetch method or routes");
+
+  const inject = makeInjector(msg);
+  const wrap = (h) => (inject ? async (req, srv) => inject(req, await h(req, srv)) : h);
+  let routes;
+  if (hasRoutes) {
+    routes = {};
+    for (const [path, value] of Object.entries(app.routes)) {
+      if (value instanceof Response) {
+        routes[path] = inject ? wrap(() => value.clone()) : value;
+      } else if (value instanceof Blob) {
+        routes[path] = wrap(() => new Response(value));
+      } else if (typeof value === "function") {
+        routes[path] = wrap((req, srv) => value.call(app, req, srv));
+      } else if (value && typeof value === "object") {
+        const methods = {};
+        for (const [m, h] of Object.entries(value)) {
+          if (typeof h === "function") methods[m.toUpperCase()] = wrap((req, srv) => h.call(app, req, srv));
+          else if (h instanceof Response) methods[m.toUpperCase()] = wrap(() => h.clone());
+        }
+        routes[path] = methods;
+      }
+    }
+  }
+  const fallback = hasFetch
+    ? (req, srv) => app.fetch(req, srv)
+    : () => new Response("Not Found", { status: 404, headers: { "content-type": "text/plain; charset=utf-8" } });
+  server = Bun.serve({
+    unix: msg.socketPath,
+    idleTimeout: 0,
+    maxRequestBodySize: msg.maxBodyBytes ?? 10 * 1024 * 1024,
+    ...(routes ? { routes } : {}),
+    fetch: wrap(fallback),
+    error(err) {
+      console.error("[buntime] app error:", err);
+      return new Response(JSON.stringify({ success: false, code: "APP_ERROR", message: String(err?.message ?? err) }), {
+        status: 500,
+        headers: { "content-type": "application/json" },
+      });
+    },
+  });
+}
+
+// HTML injection of <base href> and window.__env__ (spec §9.7 step 4); null when never needed.
+function makeInjector(msg) {
+  const publicEnv = msg.publicEnv ?? {};
+  const hasEnv = Object.keys(publicEnv).length > 0;
+  if (!msg.injectBase && !hasEnv) return null;
+  return async (req, res) => {
+    if (!(res instanceof Response)) return res;
+    const ct = res.headers.get("content-type") ?? "";
+    if (!ct.includes("text/html")) return res;
+    let html = await res.text();
+    const base = req.headers.get("x-base");
+    if (msg.injectBase && base !== null) {
+      const href = base === "/" ? "/" : base + "/";
+      const esc = href
+        .replace(/\\/g, "\\\\")
+        .replace(/&/g, "&amp;")
+        .replace(/"/g, "&quot;")
+        .replace(/'/g, "&#39;")
+        .replace(/</g, "&lt;")
+        .replace(/>/g, "&gt;");
+      html = html.replace("<head>", () => `<head><base href="${esc}" />`);
+    }
+    if (hasEnv) {
+      const json = JSON.stringify(publicEnv).replace(/<\/script>/gi, "<\\/script>");
+      html = html.replace("</head>", () => `<script>window.__env__=${json};</script></head>`);
+    }
+    const headers = new Headers(res.headers);
+    headers.delete("content-length");
+    return new Response(html, { status: res.status, statusText: res.statusText, headers });
+  };
+}
