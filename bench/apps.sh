@@ -137,4 +137,5 @@ warm_to 2 10;  R10=$(rss_json | field hosts)
 warm_to 11 50; R50=$(rss_json | field hosts)
 per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.2f", (b - a) / n / 1048576 }'; }
 echo "hosts RSS with 1/10/50 warm apps: $(mb "$R1") / $(mb "$R10") / $(mb "$R50") MB;" \
-  "per extra warm worker: $(per "$R1" "$R10" 9) MB (1→10), $(per "$R1" "$R50" 49) MB (1→50)"
+  "per extra warm worker: $(per "$R1" "$R10" 9) MB (1→10), $(per "$R1" "$R50" 49) MB (1→50)," \
+  "$(per "$R10" "$R50" 40) MB (10→50, both shared hosts up)"

@@ -158,7 +158,8 @@ impl ProxyBody {
 
 impl Drop for ProxyBody {
     fn drop(&mut self) {
-        self.finish(false);
+        let complete = self.inner.is_end_stream();
+        self.finish(complete);
     }
 }
 
@@ -176,7 +177,13 @@ impl http_body::Body for ProxyBody {
                 self.finish(false);
                 Poll::Ready(Some(Err(e.into())))
             }
-            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(Some(Ok(frame))) => {
+                // Servers stop polling once `is_end_stream` says so: the connection is reusable now.
+                if self.inner.is_end_stream() {
+                    self.finish(true);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
             Poll::Pending => {
                 // The worker died mid-body (its connection may stay open): end the stream with an error.
                 if self.exited.as_mut().poll(cx).is_ready() {
