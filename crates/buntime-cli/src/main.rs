@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod natives;
+mod wiring;
 
 #[derive(Parser, Debug)]
 #[command(name = "buntime", version, about = "A modular application runtime: plugins and apps behind one HTTP front door.", after_help = env_help())]
@@ -86,15 +87,7 @@ fn serve(env: Env, config: RuntimeConfig) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async move {
-        let apps = buntime_apps::Apps::new(std::sync::Arc::new(config.clone()), std::sync::Arc::new(env.clone()), None);
-        let scripts = buntime_js::BunScriptHosts::discover(&env, &config.base_dir).shared();
-        let builder = buntime_server::Runtime::builder(config, env)
-            .scripts(scripts)
-            .apps(std::sync::Arc::new(apps.clone()), None)
-            .api_routes(apps.admin_router());
-        natives::register(builder).build().serve().await
-    });
+    let result = runtime.block_on(async move { wiring::build(config, env).serve().await });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

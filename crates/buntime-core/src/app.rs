@@ -72,3 +72,20 @@ pub trait PoolView: Send + Sync + 'static {
     /// `getWorkerStats()`.
     fn worker_stats(&self) -> Value;
 }
+
+/// A worker lifecycle notification for plugins (`onWorkerSpawn` / `onWorkerTerminate`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerNotice {
+    /// The app key, `name@version`.
+    pub key: String,
+    /// The worker's id.
+    pub worker_id: String,
+    /// The app directory.
+    pub dir: PathBuf,
+    /// Whether the worker served a single request (`ttl: 0`).
+    pub ephemeral: bool,
+    /// Why it stopped (`evicted`, `expired`, `recycled`, `retired`, `timeout`, `crashed`, …);
+    /// empty for spawns.
+    pub reason: String,
+}

@@ -179,6 +179,23 @@ impl Generation {
         }
     }
 
+    /// Tells every plugin, in order, that a worker started (`spawned`) or stopped.
+    pub async fn worker_event(&self, notice: &crate::app::WorkerNotice, spawned: bool) {
+        for p in &self.plugins {
+            let hook = if spawned { "on_worker_spawn" } else { "on_worker_terminate" };
+            let run = async {
+                if spawned {
+                    p.plugin.on_worker_spawn(notice).await;
+                } else {
+                    p.plugin.on_worker_terminate(notice).await;
+                }
+            };
+            if AssertUnwindSafe(run).catch_unwind().await.is_err() {
+                tracing::error!(plugin = %p.name(), hook, "Plugin hook panicked.");
+            }
+        }
+    }
+
     /// Runs every plugin's `on_shutdown` in reverse order (each bounded by 30 s), then stops the
     /// script host. Failures are logged; every plugin still gets its turn.
     pub async fn shut_down(&self) {

@@ -25,7 +25,7 @@ pub mod public_routes;
 pub mod script;
 pub mod services;
 
-pub use app::{AppBackend, AppInfo, ResolvedApp};
+pub use app::{AppBackend, AppInfo, ResolvedApp, WorkerNotice};
 pub use config::{Env, NodeEnv, RuntimeConfig};
 pub use error::{ErrorKind, PluginError};
 pub use generation::{Generation, Live};

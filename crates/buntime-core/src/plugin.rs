@@ -11,7 +11,7 @@ use axum::Router;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::app::{AppInfo, PoolView};
+use crate::app::{AppInfo, PoolView, WorkerNotice};
 use crate::config::Env;
 use crate::error::PluginError;
 use crate::logger::PluginLogger;
@@ -85,6 +85,17 @@ pub trait Plugin: Send + Sync + 'static {
 
     /// Runs once when the plugin's generation retires (after its requests drained) or at shutdown.
     async fn on_shutdown(&self) {}
+
+    /// Runs when the worker pool has started a worker and it is ready. The default does nothing;
+    /// a panic is logged.
+    async fn on_worker_spawn(&self, worker: &WorkerNotice) {
+        let _ = worker;
+    }
+
+    /// Runs when a worker stopped (evicted, expired, recycled, retired, crashed, …).
+    async fn on_worker_terminate(&self, worker: &WorkerNotice) {
+        let _ = worker;
+    }
 
     /// Returns the routes mounted at the manifest's `base`, which they see stripped.
     ///

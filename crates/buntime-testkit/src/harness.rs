@@ -148,6 +148,12 @@ impl Plugin for Forward {
     async fn on_shutdown(&self) {
         self.0.on_shutdown().await;
     }
+    async fn on_worker_spawn(&self, worker: &buntime_core::WorkerNotice) {
+        self.0.on_worker_spawn(worker).await;
+    }
+    async fn on_worker_terminate(&self, worker: &buntime_core::WorkerNotice) {
+        self.0.on_worker_terminate(worker).await;
+    }
     fn routes(&self) -> Option<axum::Router> {
         self.0.routes()
     }

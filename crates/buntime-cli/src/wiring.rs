@@ -1,0 +1,72 @@
+//! Assembles the stock runtime: worker pool (when Bun is available), app hosting, the JS/TS plugin
+//! host, the bundled native plugins, and worker lifecycle notifications to plugins.
+
+use std::sync::Arc;
+
+use buntime_apps::{Apps, Dispatcher};
+use buntime_core::app::PoolView;
+use buntime_core::{Env, RuntimeConfig, WorkerNotice};
+use buntime_pool::{Pool, PoolConfig, WorkerEventKind};
+use buntime_server::Runtime;
+
+/// Builds the runtime the `buntime` binary serves.
+pub(crate) fn build(config: RuntimeConfig, env: Env) -> Runtime {
+    let pool = start_pool(&config, &env);
+    let dispatcher = pool.clone().map(|p| p as Arc<dyn Dispatcher>);
+    let view = pool.clone().map(|p| p as Arc<dyn PoolView>);
+    let apps = Apps::new(Arc::new(config.clone()), Arc::new(env.clone()), dispatcher);
+    let scripts = buntime_js::BunScriptHosts::discover(&env, &config.base_dir).shared();
+    let mut builder = Runtime::builder(config, env).scripts(scripts).apps(Arc::new(apps.clone()), view).api_routes(apps.admin_router());
+    if let Some(pool) = pool.clone() {
+        builder = builder.on_shutdown(move || async move { pool.shutdown().await });
+    }
+    let runtime = crate::natives::register(builder).build();
+    if let Some(pool) = pool {
+        forward_worker_events(&pool, runtime.clone());
+    }
+    runtime
+}
+
+/// Starts the worker pool; without Bun, JS apps answer 503 and everything else still works.
+fn start_pool(config: &RuntimeConfig, env: &Env) -> Option<Arc<Pool>> {
+    let bun = match buntime_core::bun::find_bun(env, &config.base_dir) {
+        Ok(bun) => bun,
+        Err(e) => {
+            tracing::warn!(error = %e, "No worker pool: JavaScript apps will answer 503 until Bun is installed.");
+            return None;
+        }
+    };
+    match Pool::start(PoolConfig::from_runtime(config, env, bun)) {
+        Ok(pool) => Some(pool),
+        Err(e) => {
+            tracing::error!(error = %e, "Worker pool failed to start; JavaScript apps will answer 503.");
+            None
+        }
+    }
+}
+
+/// Calls plugins' `on_worker_spawn` / `on_worker_terminate` for every pool event, on the
+/// generation live at that moment.
+fn forward_worker_events(pool: &Pool, runtime: Runtime) {
+    let mut events = pool.subscribe();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(e) => {
+                    let notice = WorkerNotice {
+                        key: e.key,
+                        worker_id: e.worker_id,
+                        dir: e.dir.into(),
+                        ephemeral: e.ephemeral,
+                        reason: e.reason,
+                    };
+                    runtime.generation().worker_event(&notice, e.kind == WorkerEventKind::Spawned).await;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "Plugins missed worker notifications (too many at once).");
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+}
