@@ -171,3 +171,57 @@ fn keys_are_managed_offline_and_work_against_the_server() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("name"), "{}", String::from_utf8_lossy(&bad.stderr));
 }
+
+const APPS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../apps");
+const PROJECT_BUN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.tools/node_modules/bun/bin/bun.exe");
+
+#[test]
+fn the_example_apps_are_served_end_to_end() {
+    if !Path::new(PROJECT_BUN).is_file() {
+        // scripts/test.sh installs Bun first; running cargo test alone without it skips only this.
+        eprintln!("skipping: Bun is not installed (run scripts/setup.sh)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = buntime(dir.path(), &[("RUNTIME_WORKER_DIRS", APPS_DIR), ("BUNTIME_BUN", PROJECT_BUN)]);
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut url = String::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if let Some(u) = v["url"].as_str() {
+            url = u.replace("0.0.0.0", "127.0.0.1");
+        }
+        if v["message"] == "Runtime ready." {
+            break;
+        }
+    }
+    let cases = [
+        ("/hello-app/some/path", 200, r#""path":"/some/path""#),
+        ("/greeter", 200, r#""version":"2.1.0""#),
+        ("/greeter@1", 200, r#""version":"1.0.0""#),
+        ("/greeter@^2/hi/bob", 200, "Hi bob from 2.1.0"),
+        ("/greeter@3", 404, ""),
+        ("/spa/any/client/route", 200, r#"<base href="/spa/" />"#),
+        ("/spa/assets/missing.js", 404, ""),
+        ("/spa/%2e%2e/%2e%2e/Cargo.toml", 403, ""),
+        ("/hello/api/greeting", 200, "Hello from Buntime"),
+    ];
+    for (path, status, needle) in cases {
+        let out = Command::new("curl")
+            .args(["-s", "-m", "20", "-H", "accept: text/html", "-o", "-", "-w", "\n%{http_code}", &format!("{url}{path}")])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        assert_eq!(code.trim(), status.to_string(), "{path}: {body}");
+        assert!(body.contains(needle), "{path}: {body}");
+    }
+    assert!(stop_with(&mut child, "TERM").success());
+}

@@ -244,6 +244,47 @@ impl Live {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::WorkerNotice;
+    use std::sync::Mutex;
+
+    struct Watcher(Arc<Mutex<Vec<String>>>);
+
+    #[async_trait::async_trait]
+    impl Plugin for Watcher {
+        async fn on_worker_spawn(&self, w: &WorkerNotice) {
+            self.0.lock().unwrap().push(format!("spawn {}", w.key));
+        }
+        async fn on_worker_terminate(&self, w: &WorkerNotice) {
+            if w.reason == "boom" {
+                panic!("watcher panics");
+            }
+            self.0.lock().unwrap().push(format!("terminate {} {}", w.key, w.reason));
+        }
+    }
+
+    fn loaded(name: &str, plugin: Arc<dyn Plugin>) -> LoadedPlugin {
+        let (manifest, _) = crate::manifest::Manifest::parse(&format!("name: {name}\n"), std::path::Path::new("m.yaml"), &[]).unwrap();
+        LoadedPlugin { manifest: Arc::new(manifest), dir: PathBuf::new(), kind: PluginKind::Native, plugin, router: None, public_routes: None, hooks: Hooks::NONE }
+    }
+
+    #[tokio::test]
+    async fn worker_events_reach_every_plugin_in_order_and_panics_are_contained() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let g = Generation::new(
+            1,
+            vec![loaded("a", Arc::new(Watcher(log.clone()))), loaded("b", Arc::new(Watcher(log.clone())))],
+            Services::default(),
+            None,
+            Vec::new(),
+        );
+        let notice = |reason: &str| WorkerNotice { key: "todo@1.0.0".into(), worker_id: "w1".into(), dir: PathBuf::from("/apps/todo"), ephemeral: false, reason: reason.into() };
+        g.worker_event(&notice(""), true).await;
+        g.worker_event(&notice("evicted"), false).await;
+        g.worker_event(&notice("boom"), false).await;
+        assert_eq!(*log.lock().unwrap(), vec![
+            "spawn todo@1.0.0", "spawn todo@1.0.0", "terminate todo@1.0.0 evicted", "terminate todo@1.0.0 evicted",
+        ]);
+    }
 
     #[tokio::test]
     async fn drain_waits_for_guards_and_times_out_otherwise() {
