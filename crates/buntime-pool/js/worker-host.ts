@@ -135,7 +135,8 @@ function host() {
       send({ ev: "exit", id, code: typeof e?.code === "number" ? e.code : 0 });
       if (closing && workers.size === 0) process.exit(0);
     });
-    w.postMessage({ type: "INIT", ...msg });
+    // The worker's env is the app's alone; `bun install` (autoInstall) still needs the host's PATH/HOME.
+    w.postMessage({ type: "INIT", ...msg, hostPath: process.env.PATH, hostHome: process.env.HOME });
   }
 
   function terminate(id: string, graceMs: number) {

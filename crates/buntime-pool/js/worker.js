@@ -47,7 +47,7 @@ async function init(msg) {
   if (msg.autoInstall) {
     const r = Bun.spawnSync([process.execPath, "install", "--frozen-lockfile", "--ignore-scripts"], {
       cwd: msg.appDir,
-      env: { PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin", HOME: process.env.HOME ?? msg.appDir },
+      env: { PATH: msg.hostPath ?? "/usr/local/bin:/usr/bin:/bin", HOME: msg.hostHome ?? msg.appDir },
       stdout: "pipe",
       stderr: "pipe",
     });

@@ -181,3 +181,16 @@ async fn a_killed_host_answers_502_then_is_restarted() {
     }
     pool.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_failing_auto_install_answers_503_with_bun_install_output() {
+    let Some(bun) = bun() else { return };
+    let pool = pool(config(bun));
+    let mut s = spec("auto-install-broken");
+    s.auto_install = true;
+    let spec = Arc::new(s);
+    let (status, body) = get(&pool, &spec, "/").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.contains("bun install failed"), "{body}");
+    pool.shutdown().await;
+}

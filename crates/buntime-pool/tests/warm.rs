@@ -310,3 +310,22 @@ async fn isolated_low_memory_and_shared_apps_run_in_different_hosts() {
     assert!(p1 != p2 && p2 != p3 && p1 != p3, "{p1} {p2} {p3}");
     pool.shutdown().await;
 }
+
+#[tokio::test]
+async fn html_responses_get_the_base_tag_and_public_env() {
+    let Some(bun) = bun() else { return };
+    let pool = pool(config(bun));
+    let mut s = spec("kitchen");
+    s.inject_base = true;
+    s.public_env.insert("PUBLIC_API".into(), "</script><b>".into());
+    let spec = Arc::new(s);
+    let (status, html) = get(&pool, &spec, "/html").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        html,
+        "<html><head><base href=\"/kitchen/\" /><title>t</title><script>window.__env__={\"PUBLIC_API\":\"<\\/script><b>\"};</script></head><body>hi</body></html>"
+    );
+    // Non-HTML responses are untouched.
+    assert_eq!(get(&pool, &spec, "/id").await.0, StatusCode::OK);
+    pool.shutdown().await;
+}
