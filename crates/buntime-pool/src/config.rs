@@ -64,6 +64,9 @@ pub struct PoolConfig {
     /// Workers a host starts before it is replaced by a fresh one (Bun leaks memory per ended
     /// worker thread and crashes after a few hundred).
     pub host_max_spawns: u64,
+    /// Resident memory above which a host is killed (its apps get 502, then fresh workers in a
+    /// restarted host); `None` disables the watchdog. Protects the machine from a memory hog.
+    pub host_max_rss_bytes: Option<u64>,
     /// Where sockets and the host script go (default `$XDG_RUNTIME_DIR`, else the temp dir).
     pub runtime_dir: Option<PathBuf>,
     /// Variables the host processes get (the host env is otherwise cleared): `PATH` and `HOME`.
@@ -93,6 +96,7 @@ impl PoolConfig {
             drain_timeout: Duration::from_secs(30),
             reap_interval: Duration::from_millis(500),
             host_max_spawns: 200,
+            host_max_rss_bytes: Some(3 * 1024 * 1024 * 1024),
             runtime_dir: None,
             host_env,
         }

@@ -428,9 +428,19 @@ impl Inner {
         self.hosts.release_isolated(&worker.class);
     }
 
-    /// Retires expired, recycled and dead workers, and sends `onIdle` to idle ones.
+    /// Retires expired, recycled and dead workers, sends `onIdle` to idle ones, and kills hosts
+    /// over the memory limit.
     fn reap(self: &Arc<Self>) {
         let now = Instant::now();
+        if let Some(limit) = self.cfg.host_max_rss_bytes {
+            for host in self.hosts.live() {
+                let rss = host.rss_bytes();
+                if rss > limit {
+                    tracing::warn!(host = %host.label, rss_mb = rss / (1024 * 1024), limit_mb = limit / (1024 * 1024), "Worker host over its memory limit; killing it.");
+                    host.kill();
+                }
+            }
+        }
         let slots = lock(&self.cache).slots();
         for slot in slots {
             let Some(w) = slot.worker() else { continue };

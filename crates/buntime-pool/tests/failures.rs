@@ -194,3 +194,24 @@ async fn a_failing_auto_install_answers_503_with_bun_install_output() {
     assert!(body.contains("bun install failed"), "{body}");
     pool.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_memory_hog_host_is_killed_and_other_hosts_are_untouched() {
+    let Some(bun) = bun() else { return };
+    let mut cfg = config(bun);
+    cfg.host_max_rss_bytes = Some(250 * 1024 * 1024);
+    let pool = pool(cfg);
+    let mut hog = spec("kitchen");
+    hog.key = "hog@1.0.0".into();
+    hog.isolated = true;
+    let hog = Arc::new(hog);
+    let good = Arc::new(spec("kitchen"));
+    let good_id = get(&pool, &good, "/id").await.1;
+    let t0 = Instant::now();
+    let (status, body) = get(&pool, &hog, "/hog").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(t0.elapsed() < Duration::from_secs(4));
+    assert_eq!(get(&pool, &good, "/id").await, (StatusCode::OK, good_id));
+    assert_eq!(get(&pool, &hog, "/id").await.0, StatusCode::OK);
+    pool.shutdown().await;
+}
