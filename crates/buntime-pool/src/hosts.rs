@@ -49,6 +49,8 @@ impl HostClass {
 #[derive(Debug, Default)]
 struct Slot {
     host: Option<Arc<Host>>,
+    standby: Option<Arc<Host>>,
+    preparing: bool,
     failures: u32,
     last_failure: Option<Instant>,
     starting: Arc<tokio::sync::Mutex<()>>,
@@ -126,11 +128,23 @@ impl HostSet {
             let mut slots = self.slots();
             let slot = slots.entry(class.clone()).or_default();
             if let Some(h) = slot.host.as_ref().filter(|h| !h.is_dead()) {
-                if h.spawned() < self.max_spawns {
+                let spawned = h.spawned();
+                if spawned < self.max_spawns {
+                    // Prepare the successor early, so rotation never waits for a host to boot.
+                    if spawned >= self.max_spawns * 3 / 4 && slot.standby.is_none() && !slot.preparing {
+                        slot.preparing = true;
+                        self.prepare_standby(class.clone());
+                    }
                     return Ok(h.clone());
                 }
                 if let Some(old) = slot.host.take() {
                     self.rotate_out(old);
+                }
+                if let Some(next) = slot.standby.take().filter(|h| !h.is_dead()) {
+                    slot.host = Some(next.clone());
+                    drop(slots);
+                    self.supervise(class.clone(), &next);
+                    return Ok(next);
                 }
             }
             slot.starting.clone()
@@ -148,24 +162,7 @@ impl HostSet {
             return Err(StartError::Host(format!("worker host `{}` is crash-looping; next restart in {} ms", class.label(), wait.as_millis()).into()));
         }
         tokio::time::sleep(wait).await;
-        let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        let ctl_path = self.run_dir.join(format!("h{n}.ctl"));
-        let spares = match class {
-            HostClass::Warm { .. } => self.warm_spares,
-            HostClass::Ephemeral { .. } => self.ephemeral_spares,
-            HostClass::Isolated { .. } => 0,
-        };
-        let launch = HostLaunch {
-            bun: &self.bun,
-            script: &self.script,
-            ctl_path: &ctl_path,
-            smol: class.smol(),
-            spares,
-            env: &self.env,
-            timeout: self.ready_timeout,
-            label: class.label(),
-        };
-        match Host::start(launch).await {
+        match self.launch(class).await {
             Ok(host) => {
                 self.slots().entry(class.clone()).or_default().host = Some(host.clone());
                 self.supervise(class.clone(), &host);
@@ -218,6 +215,49 @@ impl HostSet {
         });
     }
 
+    /// Starts a host for `class` (no slot bookkeeping).
+    async fn launch(&self, class: &HostClass) -> Result<Arc<Host>, StartError> {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let ctl_path = self.run_dir.join(format!("h{n}.ctl"));
+        let spares = match class {
+            HostClass::Warm { .. } => self.warm_spares,
+            HostClass::Ephemeral { .. } => self.ephemeral_spares,
+            HostClass::Isolated { .. } => 0,
+        };
+        let launch = HostLaunch {
+            bun: &self.bun,
+            script: &self.script,
+            ctl_path: &ctl_path,
+            smol: class.smol(),
+            spares,
+            env: &self.env,
+            timeout: self.ready_timeout,
+            label: class.label(),
+        };
+        Host::start(launch).await
+    }
+
+    /// Starts the successor of a host nearing its spawn budget in the background.
+    fn prepare_standby(&self, class: HostClass) {
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            let Some(set) = me.upgrade() else { return };
+            let started = set.launch(&class).await;
+            let mut slots = set.slots();
+            let Some(slot) = slots.get_mut(&class) else {
+                if let Ok(h) = started {
+                    h.kill();
+                }
+                return;
+            };
+            slot.preparing = false;
+            match started {
+                Ok(h) => slot.standby = Some(h),
+                Err(err) => tracing::warn!(host = %class.label(), error = %err, "Standby worker host failed to start."),
+            }
+        });
+    }
+
     /// Lets a rotated-out host finish its workers, then stops it.
     fn rotate_out(&self, host: Arc<Host>) {
         tracing::debug!(host = %host.label, pid = host.pid, spawned = host.spawned(), "Rotating worker host out.");
@@ -242,7 +282,7 @@ impl HostSet {
         let idle = slots.get(class).and_then(|s| s.host.as_ref()).is_none_or(|h| h.worker_count() == 0);
         if idle {
             if let Some(slot) = slots.remove(class) {
-                if let Some(h) = slot.host {
+                for h in [slot.host, slot.standby].into_iter().flatten() {
                     h.kill();
                 }
             }
@@ -256,7 +296,7 @@ impl HostSet {
 
     /// Forgets every host (used at shutdown, after they were told to stop).
     pub(crate) fn take_all(&self) -> Vec<Arc<Host>> {
-        self.slots().drain().filter_map(|(_, s)| s.host).collect()
+        self.slots().drain().flat_map(|(_, s)| [s.host, s.standby]).flatten().collect()
     }
 }
 
