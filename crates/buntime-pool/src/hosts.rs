@@ -207,11 +207,10 @@ impl HostSet {
                 tracing::warn!(host = %class.label(), failures = slot.failures, "Worker host died.");
                 !matches!(class, HostClass::Isolated { .. }) && slot.failures < 8
             };
-            if restart {
-                if let Err(err) = set.acquire(&class).await {
+            if restart
+                && let Err(err) = set.acquire(&class).await {
                     tracing::warn!(host = %class.label(), error = %err, "Worker host restart failed.");
                 }
-            }
         });
     }
 
@@ -280,13 +279,12 @@ impl HostSet {
         }
         let mut slots = self.slots();
         let idle = slots.get(class).and_then(|s| s.host.as_ref()).is_none_or(|h| h.worker_count() == 0);
-        if idle {
-            if let Some(slot) = slots.remove(class) {
+        if idle
+            && let Some(slot) = slots.remove(class) {
                 for h in [slot.host, slot.standby].into_iter().flatten() {
                     h.kill();
                 }
             }
-        }
     }
 
     /// Returns every live host.

@@ -104,11 +104,10 @@ impl Metrics {
         let (map, order) = &mut *guard;
         if !map.contains_key(key) {
             order.push_back(key.to_owned());
-            if order.len() > KEEP_KEYS {
-                if let Some(old) = order.pop_front() {
+            if order.len() > KEEP_KEYS
+                && let Some(old) = order.pop_front() {
                     map.remove(&old);
                 }
-            }
         }
         let t = map.entry(key.to_owned()).or_default();
         t.requests += requests;
@@ -125,11 +124,10 @@ impl Metrics {
         let (map, order) = &mut *guard;
         if !map.contains_key(key) {
             order.push_back(key.to_owned());
-            if order.len() > KEEP_KEYS {
-                if let Some(old) = order.pop_front() {
+            if order.len() > KEEP_KEYS
+                && let Some(old) = order.pop_front() {
                     map.remove(&old);
                 }
-            }
         }
         let e = map.entry(key.to_owned()).or_default();
         if new_session {

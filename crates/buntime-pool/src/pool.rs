@@ -215,11 +215,10 @@ impl Inner {
     /// Removes `worker`'s slot from the cache if it is still the cached one.
     fn uncache(&self, worker: &Arc<Worker>) {
         let mut cache = lock(&self.cache);
-        if let Some(slot) = cache.get(&worker.spec.key) {
-            if slot.worker().is_some_and(|w| Arc::ptr_eq(w, worker)) {
+        if let Some(slot) = cache.get(&worker.spec.key)
+            && slot.worker().is_some_and(|w| Arc::ptr_eq(w, worker)) {
                 cache.remove(&slot);
             }
-        }
     }
 
     async fn dispatch_warm(self: &Arc<Self>, spec: Arc<WorkerSpec>, req: Request) -> Response {

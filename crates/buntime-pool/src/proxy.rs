@@ -142,13 +142,11 @@ impl std::fmt::Debug for ProxyBody {
 
 impl ProxyBody {
     fn finish(&mut self, complete: bool) {
-        if let Some(conn) = self.conn.take() {
-            if complete {
-                if let Some(g) = &self.guard {
+        if let Some(conn) = self.conn.take()
+            && complete
+                && let Some(g) = &self.guard {
                     g.worker().put_conn(conn);
                 }
-            }
-        }
         self.guard.take();
         if let Some(f) = self.on_end.take() {
             f();
