@@ -124,6 +124,12 @@ impl Pool {
         &self.inner.run_dir
     }
 
+    /// Connections opened so far to the live workers of `key` (keep-alive makes this stay far
+    /// below the number of requests).
+    pub fn connections_opened(&self, key: &str) -> usize {
+        lock(&self.inner.all).values().filter(|w| w.spec.key == key).map(|w| w.conns_opened.load(Ordering::Relaxed)).sum()
+    }
+
     /// Process ids of the live worker hosts.
     pub fn host_pids(&self) -> Vec<u32> {
         self.inner.hosts.live().iter().map(|h| h.pid).collect()

@@ -55,6 +55,7 @@ async fn connect(worker: &Worker) -> Result<SendRequest<Body>, ProxyError> {
     tokio::spawn(async move {
         let _ = conn.await;
     });
+    worker.conns_opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(sender)
 }
 

@@ -45,6 +45,7 @@ pub(crate) struct Worker {
     pub(crate) terminating: AtomicBool,
     pub(crate) retiring: AtomicBool,
     pub(crate) announced: AtomicBool,
+    pub(crate) conns_opened: AtomicUsize,
 }
 
 impl Worker {
@@ -76,6 +77,7 @@ impl Worker {
             terminating: AtomicBool::new(false),
             retiring: AtomicBool::new(false),
             announced: AtomicBool::new(false),
+            conns_opened: AtomicUsize::new(0),
         }
     }
 

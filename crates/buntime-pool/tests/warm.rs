@@ -329,3 +329,23 @@ async fn html_responses_get_the_base_tag_and_public_env() {
     assert_eq!(get(&pool, &spec, "/id").await.0, StatusCode::OK);
     pool.shutdown().await;
 }
+
+#[tokio::test]
+async fn connections_to_a_worker_are_kept_alive_and_reused() {
+    let Some(bun) = bun() else { return };
+    let pool = pool(config(bun));
+    let spec = Arc::new(spec("kitchen"));
+    for _ in 0..30 {
+        assert_eq!(get(&pool, &spec, "/id").await.0, StatusCode::OK);
+    }
+    // A response whose body the client drops half-way must not poison the pool.
+    let res = pool.dispatch(spec.clone(), request("GET", "/sse", "")).await;
+    drop(res);
+    for _ in 0..10 {
+        let (status, _, body) = send(&pool, &spec, "POST", "/echo", "ping").await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "ping"));
+    }
+    let opened = pool.connections_opened("kitchen@1.0.0");
+    assert!(opened <= 3, "40 sequential requests opened {opened} connections");
+    pool.shutdown().await;
+}
