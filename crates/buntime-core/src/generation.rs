@@ -74,6 +74,8 @@ pub struct Generation {
     pub request_hooks: Vec<usize>,
     /// Indices of plugins with `on_response`, in order.
     pub response_hooks: Vec<usize>,
+    /// Indices of plugins with `server_fetch`, in order.
+    pub server_fetch_hooks: Vec<usize>,
     /// Base path → plugin index.
     pub by_base: HashMap<String, usize>,
     /// Indices of base-less plugins with public routes (matched against absolute paths).
@@ -118,6 +120,7 @@ impl Generation {
     pub fn new(number: u64, plugins: Vec<LoadedPlugin>, services: Services, script_host: Option<Arc<dyn ScriptHost>>, problems: Vec<Problem>) -> Self {
         let request_hooks = (0..plugins.len()).filter(|&i| plugins[i].hooks.on_request).collect();
         let response_hooks = (0..plugins.len()).filter(|&i| plugins[i].hooks.on_response).collect();
+        let server_fetch_hooks = (0..plugins.len()).filter(|&i| plugins[i].hooks.server_fetch).collect();
         let by_base = plugins
             .iter()
             .enumerate()
@@ -131,6 +134,7 @@ impl Generation {
             plugins,
             request_hooks,
             response_hooks,
+            server_fetch_hooks,
             by_base,
             global_public,
             services,

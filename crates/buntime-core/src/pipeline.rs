@@ -1,5 +1,5 @@
 //! The request pipeline outside the REST API: resolve the target, enforce the body limit, run
-//! `on_request` hooks, route (plugin routers, serverless plugin apps, worker apps), run
+//! `on_request` hooks, then `server_fetch` hooks, route (plugin routers, serverless plugin apps, worker apps), run
 //! `on_response` hooks, and stamp the request id and generation.
 
 use std::panic::AssertUnwindSafe;
@@ -107,6 +107,17 @@ impl Pipeline {
             }
         }
 
+        if !generation.server_fetch_hooks.is_empty() {
+            match run_server_fetch(&generation, &mut req, &cx).await {
+                Ok(None) => {}
+                Ok(Some(res)) => {
+                    let res = run_response_hooks(&generation, res, &cx).await;
+                    return finish(res, &request_id, &generation, guard);
+                }
+                Err(res) => return finish(res, &request_id, &generation, guard),
+            }
+        }
+
         // A replaced request is what every later step sees: route it by its own path.
         let (target, plugin_app) = if req.uri().path() == path {
             (target, plugin_app)
@@ -210,6 +221,46 @@ impl Pipeline {
             Target::Nothing => not_found(),
         }
     }
+}
+
+/// Runs the `server_fetch` hooks in registry order with the body buffered (each hook, and what
+/// comes after, gets it whole): the first answer that is not a 404 wins. `Err` is the answer for a
+/// failed hook or an unreadable body.
+async fn run_server_fetch(generation: &Generation, req: &mut Request, cx: &RequestContext) -> Result<Option<Response>, Response> {
+    let body = if has_body(req.headers()) {
+        match axum::body::to_bytes(std::mem::take(req.body_mut()), usize::MAX).await {
+            Ok(bytes) => Some(bytes),
+            Err(_) => return Err(respond::text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large")),
+        }
+    } else {
+        None
+    };
+    let mut answer = None;
+    for &i in &generation.server_fetch_hooks {
+        let p = &generation.plugins[i];
+        if let Some(bytes) = &body {
+            *req.body_mut() = Body::from(bytes.clone());
+        }
+        match AssertUnwindSafe(p.plugin.server_fetch(req, cx)).catch_unwind().await {
+            Ok(Ok(Some(res))) if res.status() != StatusCode::NOT_FOUND => {
+                answer = Some(res);
+                break;
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                log_hook_error(p, "server_fetch", &e);
+                return Err(respond::plugin_error(&e));
+            }
+            Err(_) => {
+                tracing::error!(plugin = %p.name(), hook = "server_fetch", request_id = %cx.request_id, "Plugin hook panicked.");
+                return Err(respond::plugin_panic());
+            }
+        }
+    }
+    if let Some(bytes) = body {
+        *req.body_mut() = Body::from(bytes);
+    }
+    Ok(answer)
 }
 
 async fn run_response_hooks(generation: &Generation, mut res: Response, cx: &RequestContext) -> Response {

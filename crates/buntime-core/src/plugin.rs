@@ -36,13 +36,17 @@ pub struct Hooks {
     pub on_request: bool,
     /// `on_response` does something.
     pub on_response: bool,
+    /// `server_fetch` may answer (opt-in: the default [`Plugin::hooks`] leaves it off).
+    pub server_fetch: bool,
 }
 
 impl Hooks {
-    /// Both hooks.
-    pub const ALL: Self = Self { on_request: true, on_response: true };
-    /// Neither hook.
-    pub const NONE: Self = Self { on_request: false, on_response: false };
+    /// Every request hook, `server_fetch` included.
+    pub const ALL: Self = Self { on_request: true, on_response: true, server_fetch: true };
+    /// What [`Plugin::hooks`] reports by default: `on_request` and `on_response`.
+    pub const DEFAULT: Self = Self { on_request: true, on_response: true, server_fetch: false };
+    /// No hook.
+    pub const NONE: Self = Self { on_request: false, on_response: false, server_fetch: false };
 }
 
 /// A unit of runtime behaviour, configured by a `manifest.yaml`.
@@ -68,6 +72,19 @@ pub trait Plugin: Send + Sync + 'static {
     async fn on_request(&self, req: &mut Request, cx: &RequestContext) -> Result<Flow, PluginError> {
         let _ = (req, cx);
         Ok(Flow::Continue)
+    }
+
+    /// Runs after every plugin's `on_request` and before routing, in dependency order, for plugins
+    /// whose [`Plugin::hooks`] set `server_fetch`: the first answer whose status is not 404 is the
+    /// response (the `on_response` hooks still run); `None` or a 404 goes on to the next plugin and
+    /// then to routing.
+    ///
+    /// `req` is the request as the `on_request` hooks left it, unstripped, with its body fully
+    /// buffered; whatever the hook does to it, every later step sees the request as it was. An
+    /// error answers with its status.
+    async fn server_fetch(&self, req: &mut Request, cx: &RequestContext) -> Result<Option<Response>, PluginError> {
+        let _ = (req, cx);
+        Ok(None)
     }
 
     /// Runs for every response produced after `on_request` (routers and apps), in dependency order.
@@ -114,9 +131,10 @@ pub trait Plugin: Send + Sync + 'static {
         None
     }
 
-    /// Returns which request hooks this plugin implements; the default says both.
+    /// Returns which request hooks this plugin implements; the default says `on_request` and
+    /// `on_response` ([`Hooks::DEFAULT`]). Set `server_fetch` when implementing [`Plugin::server_fetch`].
     fn hooks(&self) -> Hooks {
-        Hooks::ALL
+        Hooks::DEFAULT
     }
 }
 

@@ -1,6 +1,7 @@
 // Buntime plugin host: one Bun process per plugin generation. It connects to the Unix socket the
-// runtime gives it in BUNTIME_HOST_SOCKET, imports JS/TS plugins when asked, and answers hook,
-// route and service calls. The wire protocol is documented in docs/plugin-host-protocol.md; keep
+// runtime gives it in BUNTIME_HOST_SOCKET, imports JS/TS plugins when asked, and answers hook and
+// service calls there. Route requests arrive as plain HTTP on a second socket it serves with
+// Bun.serve (BUNTIME_HOST_HTTP_SOCKET), the plugin named by the `x-buntime-plugin` header. The wire protocol is documented in docs/plugin-host-protocol.md; keep
 // PROTOCOL_MIN/MAX in step with crates/buntime-js/src/protocol.rs.
 //
 // Frame: u32 BE length of the rest | u32 BE header length | header (UTF-8 JSON) | body (bytes).
@@ -278,6 +279,8 @@ async function load(h: Header) {
       onResponse: typeof impl.onResponse === "function",
       onShutdown: typeof impl.onShutdown === "function",
       onServerStart: typeof impl.onServerStart === "function",
+      onWorkerSpawn: typeof impl.onWorkerSpawn === "function",
+      onWorkerTerminate: typeof impl.onWorkerTerminate === "function",
       routes: loaded.routesFetch !== undefined,
       serverFetch: loaded.serverFetch !== undefined,
       provides: provided.has(name) && typeof impl.provides === "function",
@@ -340,6 +343,12 @@ async function handle(h: Header, body: Uint8Array) {
     case "onShutdown":
       await plugin(h.plugin).impl.onShutdown?.();
       return reply(id);
+    case "onWorkerSpawn":
+      await plugin(h.plugin).impl.onWorkerSpawn?.(h.worker);
+      return reply(id);
+    case "onWorkerTerminate":
+      await plugin(h.plugin).impl.onWorkerTerminate?.(h.worker);
+      return reply(id);
     case "ping":
       return reply(id);
     default:
@@ -379,6 +388,41 @@ function shutdownAndExit() {
   }
 }
 
+// ---- routes over HTTP -------------------------------------------------------------------------
+
+const PLUGIN_HEADER = "x-buntime-plugin";
+// Set on a 500 this host made because the route threw; the core answers its own JSON 500.
+const ROUTE_ERROR_HEADER = "x-buntime-route-error";
+
+function routeError(name: string, e: unknown): Response {
+  const { message, stack } = errorInfo(e);
+  log(name, "error", `routes.fetch failed: ${message}`, stack === undefined ? undefined : { stack });
+  return new Response(null, { status: 500, headers: { [ROUTE_ERROR_HEADER]: "1" } });
+}
+
+function checked(name: string, res: unknown): Response {
+  if (res instanceof Response) return res;
+  return routeError(name, new Error("routes.fetch did not return a Response"));
+}
+
+function serveRoute(req: Request): Response | Promise<Response> {
+  const name = req.headers.get(PLUGIN_HEADER) ?? "";
+  const fn = plugins.get(name)?.routesFetch;
+  if (!fn) return routeError(name, new Error(`plugin \`${name}\` has no routes in this host`));
+  req.headers.delete(PLUGIN_HEADER);
+  let out: unknown;
+  try {
+    out = fn(req);
+  } catch (e) {
+    return routeError(name, e);
+  }
+  if (out instanceof Response) return out;
+  return Promise.resolve(out).then(
+    (res) => checked(name, res),
+    (e) => routeError(name, e),
+  );
+}
+
 // ---- main ------------------------------------------------------------------------------------
 
 process.on("unhandledRejection", (reason) => {
@@ -394,6 +438,19 @@ if (!path) {
   process.exit(2);
 }
 
+const httpPath = process.env.BUNTIME_HOST_HTTP_SOCKET;
+if (httpPath) {
+  Bun.serve({
+    unix: httpPath,
+    // Keep-alive connections are pooled by the core and SSE responses may idle: no idle timeout.
+    idleTimeout: 0,
+    // The core enforces each target's body limit before a request gets here.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    fetch: serveRoute,
+    error: (e) => routeError("(unknown)", e),
+  });
+}
+
 sock = await Bun.connect({
   unix: path,
   socket: {
@@ -407,4 +464,5 @@ sock = await Bun.connect({
   },
 });
 delete process.env.BUNTIME_HOST_SOCKET;
+delete process.env.BUNTIME_HOST_HTTP_SOCKET;
 send({ t: "hello", protocol: { min: PROTOCOL_MIN, max: PROTOCOL_MAX }, bun: Bun.version, pid: process.pid });

@@ -1,4 +1,4 @@
-//! The [`Plugin`] adapter for a JS plugin: forwards only the hooks the plugin has to its host.
+//! The [`Plugin`] adapter for a JS plugin: routes go over HTTP, the hooks it has over the protocol.
 
 use std::sync::Arc;
 
@@ -6,14 +6,15 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
 use buntime_core::services::JsonService;
-use buntime_core::{Flow, Hooks, Plugin, PluginError, Request, RequestContext, Response, ServerInfo, respond};
-use http::StatusCode;
+use buntime_core::{Flow, Hooks, Plugin, PluginError, Request, RequestContext, Response, ServerInfo, WorkerNotice, respond};
+use http::{HeaderValue, StatusCode};
 use serde_json::Value;
 
 use crate::error::CallError;
 use crate::host::HostInner;
 use crate::http_conv::{absolute_url, buffer_request_body, pairs, replaced_request, response, to_bytes};
 use crate::protocol::{CoreRequest, HttpReply, PluginHooks};
+use crate::route_link::{LinkError, ROUTE_ERROR_HEADER, route_request};
 
 /// A JS plugin as the pipeline sees it.
 pub(crate) struct JsPlugin {
@@ -25,6 +26,19 @@ pub(crate) struct JsPlugin {
 impl JsPlugin {
     pub(crate) fn new(name: String, host: Arc<HostInner>, hooks: PluginHooks) -> Self {
         Self { name: name.into(), host, hooks }
+    }
+
+    /// Sends `onWorkerSpawn` / `onWorkerTerminate`; a failure is logged.
+    async fn worker_event(&self, worker: &WorkerNotice, spawned: bool) {
+        let worker = serde_json::to_value(worker).unwrap_or(Value::Null);
+        let (msg, hook) = if spawned {
+            (CoreRequest::OnWorkerSpawn { plugin: &self.name, worker: &worker }, "onWorkerSpawn")
+        } else {
+            (CoreRequest::OnWorkerTerminate { plugin: &self.name, worker: &worker }, "onWorkerTerminate")
+        };
+        if let Err(e) = self.host.call(&msg, b"", self.host.opts.call_timeout).await {
+            tracing::error!(plugin = %self.name, hook, error = %e, "JS hook failed.");
+        }
     }
 }
 
@@ -45,7 +59,7 @@ impl Head {
     }
 }
 
-/// Calls `routes.fetch` or `server.fetch` with a request and returns the JS response.
+/// Calls `server.fetch` (or, over the protocol, `routes.fetch`) and returns the JS response.
 async fn fetch(host: &HostInner, plugin: &str, target: &str, head: &Head, body: &[u8]) -> Result<Response, CallError> {
     host.sync_services().await;
     let msg = CoreRequest::Fetch { plugin, target, method: &head.method, url: &head.url, headers: &head.headers };
@@ -54,65 +68,60 @@ async fn fetch(host: &HostInner, plugin: &str, target: &str, head: &Head, body: 
     Ok(response(reply.status, &reply.headers, frame.body))
 }
 
-/// Answers a route request that failed in the host: 503 JSON when the host is down or silent,
-/// 500 JSON (details logged) when the plugin's code threw.
-fn route_error(plugin: &str, e: &CallError) -> Response {
-    if e.is_unavailable() {
-        tracing::warn!(plugin, error = %e, "JS plugin route unavailable.");
-        respond::json_error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", &format!("plugin `{plugin}` is unavailable; try again shortly"))
-    } else {
-        tracing::error!(plugin, hook = "routes", error = %e, "JS plugin route failed.");
-        respond::plugin_panic()
+/// Answers a route request the host did not answer: 503 JSON when it is down, broke the
+/// connection or stayed silent; 413 when the body went over its limit.
+fn route_error(plugin: &str, e: &LinkError) -> Response {
+    if matches!(e, LinkError::TooLarge) {
+        return respond::text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large");
     }
+    tracing::warn!(plugin, error = %e, "JS plugin route unavailable.");
+    respond::json_error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", &format!("plugin `{plugin}` is unavailable; try again shortly"))
 }
 
 #[async_trait]
 impl Plugin for JsPlugin {
     async fn on_request(&self, req: &mut Request, cx: &RequestContext) -> Result<Flow, PluginError> {
+        if !self.hooks.on_request {
+            return Ok(Flow::Continue);
+        }
         let host = &self.host;
-        if self.hooks.on_request {
-            host.sync_services().await;
-            let body = match buffer_request_body(req).await {
-                Ok(b) => b,
-                Err(e) => return Ok(Flow::Respond(e.response())),
-            };
-            let (url, headers, app) = (absolute_url(req), pairs(req.headers()), app_json(cx));
-            let msg = CoreRequest::OnRequest { plugin: &self.name, method: req.method().as_str(), url: &url, headers: &headers, app: app.as_ref() };
-            match host.call(&msg, &body, host.opts.call_timeout).await {
-                Ok(frame) => {
-                    let head: HttpReply = frame.parse().map_err(|e| PluginError::internal(e.to_string()))?;
-                    match head.action.as_deref() {
-                        Some("respond") => return Ok(Flow::Respond(response(head.status, &head.headers, frame.body))),
-                        Some("replace") => {
-                            let next = replaced_request(req, head.method.as_deref(), head.url.as_deref(), &head.headers, frame.body);
-                            if !self.hooks.server_fetch {
-                                return Ok(Flow::Replace(next));
-                            }
-                            *req = next;
-                        }
-                        _ => {}
-                    }
+        host.sync_services().await;
+        let body = match buffer_request_body(req).await {
+            Ok(b) => b,
+            Err(e) => return Ok(Flow::Respond(e.response())),
+        };
+        let (url, headers, app) = (absolute_url(req), pairs(req.headers()), app_json(cx));
+        let msg = CoreRequest::OnRequest { plugin: &self.name, method: req.method().as_str(), url: &url, headers: &headers, app: app.as_ref() };
+        match host.call(&msg, &body, host.opts.call_timeout).await {
+            Ok(frame) => {
+                let head: HttpReply = frame.parse().map_err(|e| PluginError::internal(e.to_string()))?;
+                match head.action.as_deref() {
+                    Some("respond") => Ok(Flow::Respond(response(head.status, &head.headers, frame.body))),
+                    Some("replace") => Ok(Flow::Replace(replaced_request(req, head.method.as_deref(), head.url.as_deref(), &head.headers, frame.body))),
+                    _ => Ok(Flow::Continue),
                 }
-                // Like the original: a throwing onRequest is logged and skipped (fail-open).
-                Err(CallError::Remote { message, .. }) => {
-                    tracing::error!(plugin = %self.name, hook = "onRequest", request_id = %cx.request_id, error = %message, "JS hook threw; continuing.");
-                }
-                Err(e) => return Err(e.into_plugin_error(&self.name)),
             }
-        }
-        if self.hooks.server_fetch {
-            // `server.fetch` sees the unstripped request; a non-404 answer is final.
-            let body = match buffer_request_body(req).await {
-                Ok(b) => b,
-                Err(e) => return Ok(Flow::Respond(e.response())),
-            };
-            let head = Head::of(req);
-            let res = fetch(host, &self.name, "server", &head, &body).await.map_err(|e| e.into_plugin_error(&self.name))?;
-            if res.status() != StatusCode::NOT_FOUND {
-                return Ok(Flow::Respond(res));
+            // Like the original: a throwing onRequest is logged and skipped (fail-open).
+            Err(CallError::Remote { message, .. }) => {
+                tracing::error!(plugin = %self.name, hook = "onRequest", request_id = %cx.request_id, error = %message, "JS hook threw; continuing.");
+                Ok(Flow::Continue)
             }
+            Err(e) => Err(e.into_plugin_error(&self.name)),
         }
-        Ok(Flow::Continue)
+    }
+
+    async fn server_fetch(&self, req: &mut Request, _cx: &RequestContext) -> Result<Option<Response>, PluginError> {
+        if !self.hooks.server_fetch {
+            return Ok(None);
+        }
+        // `server.fetch` sees the unstripped request; the pipeline treats a 404 as "not mine".
+        let body = match buffer_request_body(req).await {
+            Ok(b) => b,
+            Err(e) => return Ok(Some(e.response())),
+        };
+        let head = Head::of(req);
+        let res = fetch(&self.host, &self.name, "server", &head, &body).await.map_err(|e| e.into_plugin_error(&self.name))?;
+        Ok(Some(res))
     }
 
     async fn on_response(&self, res: &mut Response, cx: &RequestContext) -> Result<(), PluginError> {
@@ -161,24 +170,39 @@ impl Plugin for JsPlugin {
         }
     }
 
+    async fn on_worker_spawn(&self, worker: &WorkerNotice) {
+        if self.hooks.on_worker_spawn {
+            self.worker_event(worker, true).await;
+        }
+    }
+
+    async fn on_worker_terminate(&self, worker: &WorkerNotice) {
+        if self.hooks.on_worker_terminate {
+            self.worker_event(worker, false).await;
+        }
+    }
+
     fn routes(&self) -> Option<Router> {
         if !self.hooks.routes {
             return None;
         }
         let (host, name) = (self.host.clone(), self.name.clone());
+        // Names are manifest names; one that is not a valid header value cannot be routed to.
+        let plugin = HeaderValue::from_str(&name).ok()?;
         Some(Router::new().fallback(move |req: Request| {
-            let (host, name) = (host.clone(), name.clone());
+            let (host, name, plugin) = (host.clone(), name.clone(), plugin.clone());
             async move {
-                let mut req = req;
-                let body = match buffer_request_body(&mut req).await {
-                    Ok(b) => b,
-                    Err(e) => return e.response(),
-                };
-                let head = Head::of(&req);
-                drop(req);
-                match fetch(&host, &name, "routes", &head, &body).await {
+                host.sync_services().await;
+                let Some(link) = host.route_link() else { return route_error(&name, &LinkError::Broken("the plugin host is down".into())) };
+                match link.send(route_request(req, &plugin), host.opts.call_timeout).await {
+                    Ok(res) if res.headers().contains_key(ROUTE_ERROR_HEADER) => respond::plugin_panic(),
                     Ok(res) => res,
-                    Err(e) => route_error(&name, &e),
+                    Err(e) => {
+                        if matches!(e, LinkError::Broken(_)) {
+                            host.settle_after_broken_route().await;
+                        }
+                        route_error(&name, &e)
+                    }
                 }
             }
         }))
@@ -189,7 +213,7 @@ impl Plugin for JsPlugin {
     }
 
     fn hooks(&self) -> Hooks {
-        Hooks { on_request: self.hooks.on_request || self.hooks.server_fetch, on_response: self.hooks.on_response }
+        Hooks { on_request: self.hooks.on_request, on_response: self.hooks.on_response, server_fetch: self.hooks.server_fetch }
     }
 }
 

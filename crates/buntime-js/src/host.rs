@@ -22,6 +22,7 @@ use crate::adapter::JsPlugin;
 use crate::conn::{Conn, ConnEvents, handshake};
 use crate::error::{CallError, StartError};
 use crate::protocol::{CoreRequest, LoadReply, LogLine, ServiceCall};
+use crate::route_link::RouteLink;
 
 /// The host script, shipped inside the crate and written next to the host's socket at start.
 pub const HOST_SCRIPT: &str = include_str!("../js/plugin-host.ts");
@@ -80,6 +81,8 @@ pub(crate) struct HostInner {
     pub(crate) opts: HostOptions,
     dir: tempfile::TempDir,
     conn: ArcSwapOption<Conn>,
+    /// The HTTP socket of the live process, for plugin routes.
+    link: ArcSwapOption<RouteLink>,
     proc: tokio::sync::Mutex<ProcState>,
     loads: Mutex<Vec<LoadRecord>>,
     failed_reloads: Mutex<BTreeSet<String>>,
@@ -125,6 +128,7 @@ impl BunScriptHost {
             opts,
             dir,
             conn: ArcSwapOption::empty(),
+            link: ArcSwapOption::empty(),
             proc: tokio::sync::Mutex::default(),
             loads: Mutex::default(),
             failed_reloads: Mutex::default(),
@@ -162,6 +166,27 @@ impl HostInner {
         conn.call(msg, body, timeout).await
     }
 
+    /// Returns the HTTP link for plugin routes while the host is up; `None` while it is down.
+    pub(crate) fn route_link(&self) -> Option<Arc<RouteLink>> {
+        if self.conn.load().as_ref().is_none_or(|c| c.is_closed()) {
+            return None;
+        }
+        self.link.load_full()
+    }
+
+    /// After a route connection broke, waits briefly for the protocol connection to report a
+    /// dead host, so whoever gets the 503 also sees the host marked down (it usually takes a
+    /// millisecond; a host that is alive is left alone after 250 ms).
+    pub(crate) async fn settle_after_broken_route(&self) {
+        let deadline = Instant::now() + Duration::from_millis(250);
+        while Instant::now() < deadline {
+            if self.conn.load().as_ref().is_none_or(|c| c.is_closed()) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
     /// Tells the host, once per load, which native plugins provide services (for `ctx.getPlugin`).
     pub(crate) async fn sync_services(&self) {
         if self.services_synced.swap(true, Ordering::AcqRel) {
@@ -190,11 +215,17 @@ impl HostInner {
         proc.spawns += 1;
         let sock = self.dir.path().join(format!("host-{}.sock", proc.spawns));
         let _ = std::fs::remove_file(&sock);
+        let http_sock = self.dir.path().join(format!("http-{}.sock", proc.spawns));
+        let _ = std::fs::remove_file(&http_sock);
+        if let Some(old) = self.link.swap(None) {
+            let _ = std::fs::remove_file(old.path());
+        }
         let listener = UnixListener::bind(&sock).map_err(|source| StartError::Io { what: "binding its socket", source })?;
         let mut cmd = Command::new(&self.bun);
         cmd.arg(self.dir.path().join("plugin-host.ts"))
             .env_clear()
             .env("BUNTIME_HOST_SOCKET", &sock)
+            .env("BUNTIME_HOST_HTTP_SOCKET", &http_sock)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -227,6 +258,7 @@ impl HostInner {
         tracing::info!(generation, pid = hello.pid, bun = %hello.bun, protocol = version, "Plugin host started.");
         proc.child = Some(child);
         proc.started = Some(Instant::now());
+        self.link.store(Some(RouteLink::new(http_sock)));
         self.conn.store(Some(conn.clone()));
         Ok(conn)
     }

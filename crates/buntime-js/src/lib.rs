@@ -1,5 +1,5 @@
 //! Buntime's JS/TS plugin host: one supervised Bun process per generation, reached over a
-//! versioned Unix-socket protocol, with [`Plugin`](buntime_core::Plugin) adapters that forward
+//! versioned Unix-socket protocol (plugin routes as HTTP on a second socket), with [`Plugin`](buntime_core::Plugin) adapters that forward
 //! only the hooks a JS plugin has.
 //!
 //! Wire it into a runtime with one line:
@@ -16,6 +16,7 @@ mod factory;
 mod host;
 mod http_conv;
 pub mod protocol;
+mod route_link;
 
 pub use error::{CallError, StartError};
 pub use factory::BunScriptHosts;

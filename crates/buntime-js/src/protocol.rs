@@ -274,6 +274,20 @@ pub enum CoreRequest<'a> {
         /// Plugin name.
         plugin: &'a str,
     },
+    /// Call `onWorkerSpawn(worker)`.
+    OnWorkerSpawn {
+        /// Plugin name.
+        plugin: &'a str,
+        /// The `WorkerNotice` (`key`, `workerId`, `dir`, `ephemeral`, `reason`).
+        worker: &'a Value,
+    },
+    /// Call `onWorkerTerminate(worker)`.
+    OnWorkerTerminate {
+        /// Plugin name.
+        plugin: &'a str,
+        /// The `WorkerNotice`, `reason` saying why it stopped.
+        worker: &'a Value,
+    },
     /// Liveness check.
     Ping,
 }
@@ -300,6 +314,10 @@ pub struct PluginHooks {
     pub on_shutdown: bool,
     /// Has `onServerStart`.
     pub on_server_start: bool,
+    /// Has `onWorkerSpawn`.
+    pub on_worker_spawn: bool,
+    /// Has `onWorkerTerminate`.
+    pub on_worker_terminate: bool,
     /// Has `routes` (anything with `fetch`).
     pub routes: bool,
     /// Has `server.fetch`.
