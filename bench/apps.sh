@@ -5,8 +5,10 @@
 # (concurrency 50) and ephemeral-noop (ttl: 0, concurrency 5). Prints req/s, p50/p95/p99, errors,
 # and RSS: runtime idle/after, hosts, and RSS per extra warm worker at 1, 10 and 50 distinct apps.
 #
-# The pool is driven by the `buntime-pool-bench` harness (hyper server → Pool::dispatch), since
-# the full runtime binary is wired elsewhere. Env: DURATION (default 10s), CONNS (50), EPH_CONNS (5).
+# Three ways in: `via=pool` is the `buntime-pool-bench` harness (a bare hyper server calling
+# Pool::dispatch), `via=runtime` the real `buntime` binary (plugins pipeline, app resolution,
+# manifests; skipped with RUNTIME=0 or if it does not build), `via=direct` the apps on Bun.serve.
+# The runtime run adds a static SPA asset. Env: DURATION (10s), CONNS (50), EPH_CONNS (5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -14,6 +16,8 @@ DURATION="${DURATION:-10s}"
 CONNS="${CONNS:-50}"
 EPH_CONNS="${EPH_CONNS:-5}"
 POOL_PORT="${POOL_PORT:-18080}"
+RT_PORT="${RT_PORT:-18070}"
+RUNTIME="${RUNTIME:-1}"
 DIRECT_BASE="${DIRECT_BASE:-18090}"
 
 BUN="$ROOT/.tools/node_modules/bun/bin/bun.exe"
@@ -26,6 +30,11 @@ fi
 echo "==> building the pool bench harness (release)"
 cargo build --release -q -p buntime-pool --bin buntime-pool-bench
 HARNESS="$ROOT/target/release/buntime-pool-bench"
+RT_BIN=""
+if [ "$RUNTIME" = "1" ]; then
+  echo "==> building the runtime (release)"
+  if cargo build --release -q --bin buntime; then RT_BIN="$ROOT/target/release/buntime"; else echo "(runtime did not build: skipping via=runtime)"; fi
+fi
 
 WORK="$(mktemp -d)"
 PIDS=()
@@ -46,6 +55,19 @@ JS
 cat > "$WORK/apps/slow/index.ts" <<'JS'
 export default { fetch: async () => { await Bun.sleep(50); return new Response("slow"); } };
 JS
+# The same apps as runtime apps (manifest.yaml), plus ttl: 0 and a static SPA.
+mkdir -p "$WORK/rt-apps" "$WORK/rt-plugins" "$WORK/rt-state"
+for name in noop echo slow; do
+  mkdir -p "$WORK/rt-apps/$name"
+  cp "$WORK/apps/$name/index.ts" "$WORK/rt-apps/$name/index.ts"
+  printf 'ttl: 1h\nidleTimeout: 1h\ntimeout: 30s\nmaxRequests: 1000000000\n' > "$WORK/rt-apps/$name/manifest.yaml"
+done
+mkdir -p "$WORK/rt-apps/eph" "$WORK/rt-apps/spa"
+cp "$WORK/apps/noop/index.ts" "$WORK/rt-apps/eph/index.ts"
+printf 'ttl: 0\ntimeout: 30s\n' > "$WORK/rt-apps/eph/manifest.yaml"
+printf '<!doctype html><html><head><title>spa</title></head><body><script src="app.js"></script></body></html>\n' > "$WORK/rt-apps/spa/index.html"
+head -c 1024 /dev/zero | tr '\0' 'a' | sed 's/^/console.log("/; s/$/");/' > "$WORK/rt-apps/spa/app.js"
+
 cat > "$WORK/direct.ts" <<JS
 // The same apps, each on Bun.serve directly (the limit for a JS app on this machine).
 const base = ${DIRECT_BASE};
@@ -92,6 +114,20 @@ PIDS+=($!)
 wait_port "$DIRECT_BASE"
 
 IDLE_RUNTIME=$(rss_json | field runtime)
+RT_PID=""
+if [ -n "$RT_BIN" ]; then
+  (cd "$WORK" && env -i PATH="$PATH" HOME="$HOME" PORT="$RT_PORT" NODE_ENV=production RUNTIME_LOG_LEVEL=warn \
+    RUNTIME_WORKER_DIRS="$WORK/rt-apps" RUNTIME_PLUGIN_DIRS="$WORK/rt-plugins" RUNTIME_STATE_DIR="$WORK/rt-state" \
+    RUNTIME_EPHEMERAL_CONCURRENCY="$EPH_CONNS" BUNTIME_BUN="$BUN" "$RT_BIN" serve >"$WORK/runtime.log" 2>&1) &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do
+    RT_PID=$(pgrep -f "^$RT_BIN serve" | head -1 || true)
+    if [ -n "$RT_PID" ] && curl -s -o /dev/null "http://127.0.0.1:$RT_PORT/noop/"; then break; fi
+    sleep 0.2
+  done
+  sleep 1
+  RT_IDLE=$(awk '{ print $2 * 4096 }' "/proc/$RT_PID/statm" 2>/dev/null || echo 0)
+fi
 
 run() { # name url conns [body-bytes]
   local name=$1 url=$2 conns=$3 bytes=${4:-}
@@ -113,6 +149,13 @@ run slow-50ms      "http://127.0.0.1:$POOL_PORT/slow/"           "$CONNS"     ""
 run slow-50ms      "http://127.0.0.1:$((DIRECT_BASE + 2))/"      "$CONNS"     ""   direct
 run ephemeral-noop "http://127.0.0.1:$POOL_PORT/eph/"            "$EPH_CONNS" ""   pool
 run ephemeral-noop "http://127.0.0.1:$((DIRECT_BASE + 0))/"      "$EPH_CONNS" ""   direct
+if [ -n "$RT_PID" ]; then
+  run warm-noop      "http://127.0.0.1:$RT_PORT/noop/"             "$CONNS"     ""   runtime
+  run echo-1kb       "http://127.0.0.1:$RT_PORT/echo/"             "$CONNS"     1024 runtime
+  run slow-50ms      "http://127.0.0.1:$RT_PORT/slow/"             "$CONNS"     ""   runtime
+  run ephemeral-noop "http://127.0.0.1:$RT_PORT/eph/"              "$EPH_CONNS" ""   runtime
+  run static-asset   "http://127.0.0.1:$RT_PORT/spa/app.js"        "$CONNS"     ""   runtime
+fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo
@@ -120,6 +163,14 @@ echo "ratios (pool / direct Bun): warm-noop $(ratio "$RPS_pool_warm_noop" "$RPS_
   "echo-1kb $(ratio "$RPS_pool_echo_1kb" "$RPS_direct_echo_1kb")," \
   "slow-50ms vs ideal $(ratio "$RPS_pool_slow_50ms" "$((CONNS * 20))")"
 
+if [ -n "$RT_PID" ]; then
+  echo "ratios (runtime / direct Bun): warm-noop $(ratio "$RPS_runtime_warm_noop" "$RPS_direct_warm_noop")," \
+    "echo-1kb $(ratio "$RPS_runtime_echo_1kb" "$RPS_direct_echo_1kb")," \
+    "slow-50ms vs ideal $(ratio "$RPS_runtime_slow_50ms" "$((CONNS * 20))")"
+  RT_AFTER=$(awk '{ print $2 * 4096 }' "/proc/$RT_PID/statm" 2>/dev/null || echo 0)
+  echo "buntime RSS: idle $(mb "$RT_IDLE") MB, after load $(mb "$RT_AFTER") MB (hosts not included)"
+  grep -m5 -iE "error|panic" "$WORK/runtime.log" || true
+fi
 AFTER=$(rss_json)
 echo
 echo "runtime RSS: idle $(mb "$IDLE_RUNTIME") MB, after load $(mb "$(echo "$AFTER" | field runtime)") MB;" \
