@@ -130,6 +130,11 @@ impl Pool {
         lock(&self.inner.all).values().filter(|w| w.spec.key == key).map(|w| w.conns_opened.load(Ordering::Relaxed)).sum()
     }
 
+    /// Workers started and not yet stopped (warm, ephemeral and starting ones).
+    pub fn live_workers(&self) -> usize {
+        lock(&self.inner.all).len()
+    }
+
     /// Process ids of the live worker hosts.
     pub fn host_pids(&self) -> Vec<u32> {
         self.inner.hosts.live().iter().map(|h| h.pid).collect()
@@ -233,12 +238,12 @@ impl Inner {
                 Ok(s) => s,
                 Err(e) => return e.to_response(),
             };
-            let started = slot.cell.get_or_init(|| self.start_worker(spec.clone(), false)).await;
+            let started = self.started(&slot, &spec).await;
             let worker = match started {
-                Ok(w) => w.clone(),
+                Ok(w) => w,
                 Err(e) => {
                     lock(&self.cache).remove(&slot);
-                    return DispatchError::from(e.clone()).to_response();
+                    return DispatchError::from(e).to_response();
                 }
             };
             let Some(guard) = worker.acquire() else {
@@ -257,6 +262,31 @@ impl Inner {
         DispatchError::Crashed("no usable worker after several attempts".into()).to_response()
     }
 
+    /// Returns the slot's worker, starting it once. The start runs in its own task, so a request
+    /// cancelled while waiting never abandons a half-started worker: the next request gets it.
+    async fn started(self: &Arc<Self>, slot: &Arc<Slot>, spec: &Arc<WorkerSpec>) -> Result<Arc<Worker>, StartError> {
+        if let Some(r) = slot.cell.get() {
+            return r.clone();
+        }
+        let (inner, slot, spec) = (self.clone(), slot.clone(), spec.clone());
+        let task = tokio::spawn(async move { slot.cell.get_or_init(|| inner.start_worker(spec, false)).await.clone() });
+        task.await.unwrap_or_else(|e| Err(StartError::Host(format!("worker start task failed: {e}").into())))
+    }
+
+    /// Starts an ephemeral worker in its own task; if the request is cancelled meanwhile, the
+    /// worker is stopped as soon as it is ready instead of being left behind.
+    async fn start_ephemeral(self: &Arc<Self>, spec: &Arc<WorkerSpec>) -> Result<Arc<Worker>, StartError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (inner, spec) = (self.clone(), spec.clone());
+        tokio::spawn(async move {
+            let started = inner.start_worker(spec, true).await;
+            if let Err(Ok(w)) = tx.send(started) {
+                inner.terminate(&w, "completed").await;
+            }
+        });
+        rx.await.unwrap_or_else(|_| Err(StartError::Host("worker start task failed".into())))
+    }
+
     async fn dispatch_ephemeral(self: &Arc<Self>, spec: Arc<WorkerSpec>, req: Request) -> Response {
         let permit = match self.gate.enter().await {
             Ok(p) => p,
@@ -264,7 +294,7 @@ impl Inner {
         };
         let new_session = req.headers().get("sec-fetch-dest").is_none_or(|v| v == "document" || v == "empty");
         let t0 = Instant::now();
-        let worker = match self.start_worker(spec.clone(), true).await {
+        let worker = match self.start_ephemeral(&spec).await {
             Ok(w) => w,
             Err(e) => {
                 self.metrics.record_ephemeral(&spec.key, t0.elapsed(), true, new_session);
@@ -277,7 +307,7 @@ impl Inner {
         };
         let inner = self.clone();
         let done = worker.clone();
-        let on_end: OnEnd = Box::new(move || {
+        let on_end = OnEnd::new(move || {
             drop(permit);
             inner.spawn_terminate(done, "completed");
         });
@@ -318,9 +348,7 @@ impl Inner {
                         DispatchError::Crashed(reason.into())
                     }
                 };
-                if let Some(f) = on_end {
-                    f();
-                }
+                drop(on_end);
                 err.to_response()
             }
         }

@@ -122,8 +122,23 @@ fn map_send_error(e: &hyper::Error) -> ProxyError {
     if too_large(e) { ProxyError::TooLarge } else { ProxyError::Broken(format!("connection to the worker failed: {e}")) }
 }
 
-/// Runs once when a proxied response body ends or is dropped.
-pub(crate) type OnEnd = Box<dyn FnOnce() + Send + Sync>;
+/// Runs once when a proxied response body ends, or when whatever holds it is dropped (a cancelled
+/// request included).
+pub(crate) struct OnEnd(Option<Box<dyn FnOnce() + Send + Sync>>);
+
+impl OnEnd {
+    pub(crate) fn new(f: impl FnOnce() + Send + Sync + 'static) -> Self {
+        Self(Some(Box::new(f)))
+    }
+}
+
+impl Drop for OnEnd {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f();
+        }
+    }
+}
 
 /// A worker's response body, streamed through; it keeps its request in flight until it ends, then
 /// returns the connection for reuse.
@@ -149,9 +164,7 @@ impl ProxyBody {
                     g.worker().put_conn(conn);
                 }
         self.guard.take();
-        if let Some(f) = self.on_end.take() {
-            f();
-        }
+        self.on_end.take();
     }
 }
 

@@ -6,6 +6,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use buntime_apps::Dispatcher;
 use buntime_core::app::PoolView;
 use buntime_pool::WorkerEventKind;
 use http::StatusCode;
@@ -115,5 +116,30 @@ async fn hosts_are_rotated_after_their_spawn_budget_without_failed_requests() {
         pids.extend(t.await.unwrap());
     }
     assert!(pids.len() >= 3, "15 workers at 4 per host need several hosts: {pids:?}");
+    pool.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_cancelled_ephemeral_request_still_stops_its_worker() {
+    let Some(bun) = bun() else { return };
+    let pool = pool(config(bun));
+    let mut events = pool.subscribe();
+    let spec = Arc::new(ephemeral("kitchen"));
+    for path in ["/slow?ms=2000", "/id"] {
+        // Cancelled while waiting for the head (slow), and while the worker starts (id, 2 ms).
+        let wait = if path == "/id" { 2 } else { 300 };
+        let _ = tokio::time::timeout(Duration::from_millis(wait), pool.dispatch(spec.clone(), request("GET", path, ""))).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let (mut spawned, mut terminated) = (0, 0);
+    while (spawned == 0 || terminated < spawned) && Instant::now() < deadline {
+        match events.try_recv() {
+            Ok(ev) if ev.kind == WorkerEventKind::Spawned => spawned += 1,
+            Ok(_) => terminated += 1,
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    assert!(spawned >= 1 && terminated == spawned, "spawned {spawned}, terminated {terminated}");
+    assert_eq!(pool.metrics()["ephemeralQueueDepth"], 0);
     pool.shutdown().await;
 }

@@ -349,3 +349,16 @@ async fn connections_to_a_worker_are_kept_alive_and_reused() {
     assert!(opened <= 3, "40 sequential requests opened {opened} connections");
     pool.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_cold_request_cancelled_mid_start_leaves_its_worker_for_the_next_one() {
+    let Some(bun) = bun() else { return };
+    let pool = pool(config(bun));
+    let spec = Arc::new(spec("kitchen"));
+    let cancelled = tokio::time::timeout(Duration::from_millis(2), pool.dispatch(spec.clone(), request("GET", "/id", ""))).await;
+    assert!(cancelled.is_err(), "the start takes longer than 2 ms");
+    assert_eq!(get(&pool, &spec, "/id").await.0, StatusCode::OK);
+    assert_eq!(pool.metrics()["totalWorkersCreated"], 1, "no second worker");
+    assert_eq!(pool.live_workers(), 1, "none left behind");
+    pool.shutdown().await;
+}
