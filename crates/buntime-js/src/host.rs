@@ -166,9 +166,10 @@ impl HostInner {
         conn.call(msg, body, timeout).await
     }
 
-    /// Returns the HTTP link for plugin routes while the host is up; `None` while it is down.
+    /// Returns the HTTP link for plugin routes while the host is up; `None` while it is down or
+    /// still re-loading its plugins after a restart.
     pub(crate) fn route_link(&self) -> Option<Arc<RouteLink>> {
-        if self.conn.load().as_ref().is_none_or(|c| c.is_closed()) {
+        if self.host_down.load(Ordering::Acquire) || self.conn.load().as_ref().is_none_or(|c| c.is_closed()) {
             return None;
         }
         self.link.load_full()

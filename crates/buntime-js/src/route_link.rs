@@ -1,4 +1,5 @@
-//! Plugin routes over HTTP: pooled keep-alive hyper connections to the host's `Bun.serve` socket.
+//! Plugin routes over HTTP: pooled keep-alive hyper connections to the host's `Bun.serve` socket,
+//! each driven by the task that uses it (no connection task, no hop between tasks per request).
 
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -12,7 +13,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::http1::{Connection, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 
@@ -41,7 +42,31 @@ pub(crate) enum LinkError {
 #[derive(Debug)]
 pub(crate) struct RouteLink {
     path: PathBuf,
-    idle: Mutex<Vec<SendRequest<Body>>>,
+    idle: Mutex<Vec<Pooled>>,
+}
+
+/// One keep-alive connection: its sender and the connection state machine, which whoever uses
+/// the connection polls (waiting for a head, or streaming the body).
+struct Pooled {
+    tx: SendRequest<Body>,
+    conn: Pin<Box<Connection<TokioIo<UnixStream>, Body>>>,
+    ended: bool,
+}
+
+impl std::fmt::Debug for Pooled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pooled").field("ended", &self.ended).finish_non_exhaustive()
+    }
+}
+
+impl Pooled {
+    /// Makes progress on the connection's I/O; returns false once it has ended.
+    fn drive(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.ended && self.conn.as_mut().poll(cx).is_ready() {
+            self.ended = true;
+        }
+        !self.ended
+    }
 }
 
 /// Headers that describe one connection, never forwarded.
@@ -96,12 +121,12 @@ impl RouteLink {
         &self.path
     }
 
-    fn take(&self) -> Option<SendRequest<Body>> {
+    fn take(&self) -> Option<Pooled> {
         lock(&self.idle).pop()
     }
 
-    fn put(&self, conn: SendRequest<Body>) {
-        if conn.is_closed() {
+    fn put(&self, conn: Pooled) {
+        if conn.ended || conn.tx.is_closed() {
             return;
         }
         let mut idle = lock(&self.idle);
@@ -110,14 +135,35 @@ impl RouteLink {
         }
     }
 
-    async fn connect(&self) -> Result<SendRequest<Body>, LinkError> {
+    async fn connect(&self) -> Result<Pooled, LinkError> {
         let stream = UnixStream::connect(&self.path).await.map_err(|e| LinkError::Broken(format!("cannot connect: {e}")))?;
-        let (sender, conn) =
+        let (tx, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| LinkError::Broken(format!("handshake failed: {e}")))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        Ok(sender)
+        Ok(Pooled { tx, conn: Box::pin(conn), ended: false })
+    }
+
+    /// Sends `req` on `p`, driving the connection until the response head arrives.
+    async fn exchange(p: &mut Pooled, req: Request) -> Result<hyper::Response<Incoming>, hyper::client::conn::TrySendError<Request>> {
+        let mut fut = std::pin::pin!(p.tx.try_send_request(req));
+        std::future::poll_fn(|cx| {
+            // A connection that ended fails the request through its dropped dispatcher.
+            p.drive(cx);
+            fut.as_mut().poll(cx)
+        })
+        .await
+    }
+
+    /// Waits until `p` can take a request; false when it ended meanwhile.
+    async fn ready(p: &mut Pooled) -> bool {
+        std::future::poll_fn(|cx| {
+            let alive = p.drive(cx);
+            match p.tx.poll_ready(cx) {
+                Poll::Ready(r) => Poll::Ready(r.is_ok() && alive),
+                Poll::Pending if alive => Poll::Pending,
+                Poll::Pending => Poll::Ready(false),
+            }
+        })
+        .await
     }
 
     /// Sends `req` (origin-form URI, already addressed to the plugin) and returns the host's
@@ -128,10 +174,10 @@ impl RouteLink {
             // A pooled connection may have been closed meanwhile: an unsent request comes back and
             // goes out on the next one, or on a fresh connection.
             while let Some(mut conn) = self.take() {
-                if conn.ready().await.is_err() {
+                if !Self::ready(&mut conn).await {
                     continue;
                 }
-                match conn.try_send_request(out).await {
+                match Self::exchange(&mut conn, out).await {
                     Ok(res) => return Ok((res, conn)),
                     Err(mut e) => match e.take_message() {
                         Some(req) => out = req,
@@ -140,9 +186,9 @@ impl RouteLink {
                 }
             }
             let mut conn = self.connect().await?;
-            match conn.send_request(out).await {
+            match Self::exchange(&mut conn, out).await {
                 Ok(res) => Ok((res, conn)),
-                Err(e) => Err(send_error(&e)),
+                Err(e) => Err(send_error(e.error())),
             }
         };
         let (res, conn) = tokio::time::timeout(timeout, attempt).await.map_err(|_| LinkError::Timeout(timeout))??;
@@ -178,7 +224,7 @@ pub(crate) fn route_request(req: Request, plugin: &HeaderValue) -> Request {
 /// A route's response body, streamed through; the connection goes back to the pool when it ends.
 struct LinkBody {
     inner: Incoming,
-    conn: Option<SendRequest<Body>>,
+    conn: Option<Pooled>,
     link: Arc<RouteLink>,
 }
 
@@ -204,6 +250,10 @@ impl http_body::Body for LinkBody {
     type Error = hyper::Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        // The body arrives through the connection: keep it moving from this task.
+        if let Some(conn) = self.conn.as_mut() {
+            conn.drive(cx);
+        }
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         match &polled {
             Poll::Ready(None) => self.finish(true),
