@@ -39,6 +39,9 @@ fi
 WORK="$(mktemp -d)"
 PIDS=()
 cleanup() {
+  # SIGINT first: the harness and the runtime then stop their worker hosts and remove their dirs.
+  for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+  sleep 2
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$WORK"
@@ -116,13 +119,13 @@ wait_port "$DIRECT_BASE"
 IDLE_RUNTIME=$(rss_json | field runtime)
 RT_PID=""
 if [ -n "$RT_BIN" ]; then
-  (cd "$WORK" && env -i PATH="$PATH" HOME="$HOME" PORT="$RT_PORT" NODE_ENV=production RUNTIME_LOG_LEVEL=warn \
+  (cd "$WORK" && exec env -i PATH="$PATH" HOME="$HOME" PORT="$RT_PORT" NODE_ENV=production RUNTIME_LOG_LEVEL=warn \
     RUNTIME_WORKER_DIRS="$WORK/rt-apps" RUNTIME_PLUGIN_DIRS="$WORK/rt-plugins" RUNTIME_STATE_DIR="$WORK/rt-state" \
     RUNTIME_EPHEMERAL_CONCURRENCY="$EPH_CONNS" BUNTIME_BUN="$BUN" "$RT_BIN" serve >"$WORK/runtime.log" 2>&1) &
-  PIDS+=($!)
+  RT_PID=$!
+  PIDS+=("$RT_PID")
   for _ in $(seq 1 100); do
-    RT_PID=$(pgrep -f "^$RT_BIN serve" | head -1 || true)
-    if [ -n "$RT_PID" ] && curl -s -o /dev/null "http://127.0.0.1:$RT_PORT/noop/"; then break; fi
+    if curl -s -o /dev/null "http://127.0.0.1:$RT_PORT/noop/"; then break; fi
     sleep 0.2
   done
   sleep 1
@@ -177,7 +180,7 @@ echo "runtime RSS: idle $(mb "$IDLE_RUNTIME") MB, after load $(mb "$(echo "$AFTE
   "hosts $(mb "$(echo "$AFTER" | field hosts)") MB in $(echo "$AFTER" | field hostCount) host(s)"
 
 # RSS per extra warm worker: distinct warm apps (own worker threads) in fresh shared hosts.
-kill "$HARNESS_PID" 2>/dev/null || true
+kill -INT "$HARNESS_PID" 2>/dev/null || true
 wait "$HARNESS_PID" 2>/dev/null || true
 "$HARNESS" "$WORK/apps" "$POOL_PORT" 2>>"$WORK/harness.log" &
 PIDS+=($!)

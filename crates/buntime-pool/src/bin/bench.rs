@@ -89,7 +89,17 @@ async fn main() {
         }
     };
     eprintln!("buntime-pool-bench listening on 127.0.0.1:{port}");
-    let shutdown = tokio::signal::ctrl_c();
+    let shutdown = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            },
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    };
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
