@@ -22,6 +22,9 @@ pub enum StartError {
     /// The pool is shutting down.
     #[error("the worker pool is shutting down")]
     ShuttingDown,
+    /// The host died while the worker was starting (retried once with a fresh host).
+    #[error("worker host exited while the worker was starting")]
+    HostDied,
 }
 
 /// A request that a worker could not answer; every variant becomes a JSON response.

@@ -14,6 +14,8 @@ use crate::host::{Host, HostLaunch};
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
 /// Longest restart delay.
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How long an isolated host with no workers is kept for a replacement worker.
+const ISOLATED_LINGER: Duration = Duration::from_secs(1);
 /// A host that lived this long resets its failure count.
 const HEALTHY_AFTER: Duration = Duration::from_secs(30);
 
@@ -272,19 +274,27 @@ impl HostSet {
         });
     }
 
-    /// Stops an isolated host once it holds no workers.
-    pub(crate) fn release_isolated(&self, class: &HostClass) {
+    /// Stops `host`, an isolated one, once it has held no workers for a short while (a
+    /// replacement worker may be about to start in it).
+    pub(crate) fn release_isolated(&self, class: &HostClass, host: &Arc<Host>) {
         if !matches!(class, HostClass::Isolated { .. }) {
             return;
         }
-        let mut slots = self.slots();
-        let idle = slots.get(class).and_then(|s| s.host.as_ref()).is_none_or(|h| h.worker_count() == 0);
-        if idle
-            && let Some(slot) = slots.remove(class) {
-                for h in [slot.host, slot.standby].into_iter().flatten() {
-                    h.kill();
-                }
+        let (me, class, host) = (self.me.clone(), class.clone(), Arc::downgrade(host));
+        tokio::spawn(async move {
+            tokio::time::sleep(ISOLATED_LINGER).await;
+            let (Some(set), Some(host)) = (me.upgrade(), host.upgrade()) else { return };
+            if host.worker_count() > 0 {
+                return;
             }
+            let mut slots = set.slots();
+            let current = slots.get(&class).and_then(|s| s.host.as_ref()).is_some_and(|h| Arc::ptr_eq(h, &host));
+            if current {
+                slots.remove(&class);
+            }
+            drop(slots);
+            host.kill();
+        });
     }
 
     /// Returns every live host.

@@ -359,7 +359,15 @@ impl Inner {
         if self.closing.load(Ordering::SeqCst) {
             return Err(StartError::ShuttingDown);
         }
-        let result = self.start_worker_inner(spec, ephemeral).await;
+        let mut result = self.start_worker_inner(spec.clone(), ephemeral).await;
+        // The host may have died just before (its connections break before its exit is seen):
+        // one more try gets a fresh host.
+        if matches!(&result, Err(StartError::HostDied)) {
+            result = self.start_worker_inner(spec, ephemeral).await;
+        }
+        if let Err(StartError::HostDied) = result {
+            result = Err(StartError::Host("worker host exited while the worker was starting".into()));
+        }
         match &result {
             Ok(_) => Metrics::inc(&self.metrics.created),
             Err(_) => Metrics::inc(&self.metrics.failed),
@@ -394,6 +402,10 @@ impl Inner {
                 self.emit(WorkerEventKind::Spawned, &worker, "");
                 Ok(worker)
             }
+            Ok(Ok(Err(_)) | Err(_)) if worker.host.is_dead() => {
+                self.spawn_terminate(worker, "failed");
+                Err(StartError::HostDied)
+            }
             Ok(Ok(Err(msg))) => {
                 tracing::warn!(app = %spec.key, error = %msg, "Worker failed to start.");
                 self.spawn_terminate(worker, "failed");
@@ -401,7 +413,7 @@ impl Inner {
             }
             Ok(Err(_)) => {
                 self.spawn_terminate(worker, "failed");
-                Err(StartError::Host("worker host exited".into()))
+                Err(StartError::HostDied)
             }
             Err(_) => {
                 tracing::warn!(app = %spec.key, ready_timeout_ms = millis(self.cfg.ready_timeout), "Worker never got ready.");
@@ -458,7 +470,7 @@ impl Inner {
             }
             self.emit(WorkerEventKind::Terminated, worker, reason);
         }
-        self.hosts.release_isolated(&worker.class);
+        self.hosts.release_isolated(&worker.class, &worker.host);
     }
 
     /// Retires expired, recycled and dead workers, sends `onIdle` to idle ones, and kills hosts

@@ -135,7 +135,7 @@ async fn an_infinite_loop_is_cut_off_and_apps_in_other_hosts_keep_serving() {
     for _ in 0..5 {
         let t0 = Instant::now();
         assert_eq!(get(&pool, &good, "/id").await, (StatusCode::OK, good_id.clone()));
-        assert!(t0.elapsed() < Duration::from_millis(250));
+        assert!(t0.elapsed() < Duration::from_secs(1));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (status, _) = looping.await.unwrap();
@@ -212,6 +212,7 @@ async fn a_memory_hog_host_is_killed_and_other_hosts_are_untouched() {
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert!(t0.elapsed() < Duration::from_secs(4));
     assert_eq!(get(&pool, &good, "/id").await, (StatusCode::OK, good_id));
-    assert_eq!(get(&pool, &hog, "/id").await.0, StatusCode::OK);
+    let (status, body) = get(&pool, &hog, "/id").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     pool.shutdown().await;
 }

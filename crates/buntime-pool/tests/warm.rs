@@ -138,8 +138,9 @@ async fn server_sent_events_arrive_as_they_are_written() {
     }
     let all: String = arrivals.iter().map(|(_, s)| s.as_str()).collect();
     assert_eq!(all, "data: 0\n\ndata: 1\n\ndata: 2\n\n");
-    assert!(arrivals[0].0 < Duration::from_millis(200), "first event came at once: {arrivals:?}");
-    assert!(t0.elapsed() >= Duration::from_millis(500), "the stream lasted as long as the app wrote");
+    // The app writes an event every 250 ms: the first must arrive well before the last.
+    let spread = arrivals.last().map(|a| a.0).unwrap_or_default() - arrivals[0].0;
+    assert!(arrivals.len() >= 2 && spread >= Duration::from_millis(300), "events arrived as written: {arrivals:?}");
     pool.shutdown().await;
 }
 
