@@ -230,10 +230,11 @@ struct LinkBody {
 
 impl LinkBody {
     fn finish(&mut self, complete: bool) {
-        if let Some(conn) = self.conn.take() {
-            if complete {
-                self.link.put(conn);
-            }
+        // An incomplete exchange leaves the connection mid-message: dropping it closes it.
+        if let Some(conn) = self.conn.take()
+            && complete
+        {
+            self.link.put(conn);
         }
     }
 }
