@@ -24,4 +24,4 @@ pub use csrf::{CsrfError, check_origin};
 pub use extract::extract_key;
 pub use permission::{Permission, Role};
 pub use store::{ApiKey, CreatedKey, KeyStore, NewKey, StoreError};
-pub use worker_token::WorkerToken;
+pub use worker_token::{WORKER_TOKEN_ENV, WORKER_TOKEN_HEADER, WorkerToken};

@@ -87,7 +87,12 @@ fn serve(env: Env, config: RuntimeConfig) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async move { wiring::build(config, env).serve().await });
+    let result = runtime.block_on(async move {
+        // Bind first: workers learn the runtime's real address (RUNTIME_API_URL) even with PORT=0.
+        let listener = buntime_server::bind(&config).await?;
+        let port = listener.local_addr()?.port();
+        wiring::build(config, env, port).serve_with(listener).await
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -4,19 +4,30 @@
 use std::sync::Arc;
 
 use buntime_apps::{Apps, Dispatcher};
+use buntime_auth::{AccessControl, WORKER_TOKEN_ENV, WorkerToken};
 use buntime_core::app::PoolView;
 use buntime_core::{Env, RuntimeConfig, WorkerNotice};
 use buntime_pool::{Pool, PoolConfig, WorkerEventKind};
 use buntime_server::Runtime;
 
-/// Builds the runtime the `buntime` binary serves.
-pub(crate) fn build(config: RuntimeConfig, env: Env) -> Runtime {
-    let pool = start_pool(&config, &env);
+/// Builds the runtime the `buntime` binary serves, listening on `port`.
+pub(crate) fn build(config: RuntimeConfig, env: Env, port: u16) -> Runtime {
+    // Workers prove they are ours with this token (see buntime_auth::worker_token).
+    let token = WorkerToken::generate().map_err(|e| tracing::warn!(error = %e, "No worker token; workers get normal CSRF checks.")).ok();
+    let mut access = AccessControl::from_config(&config);
+    if let Some(t) = &token {
+        access = access.with_worker_token(t.clone());
+    }
+    let pool = start_pool(&config, &env, port, token.as_ref());
     let dispatcher = pool.clone().map(|p| p as Arc<dyn Dispatcher>);
     let view = pool.clone().map(|p| p as Arc<dyn PoolView>);
     let apps = Apps::new(Arc::new(config.clone()), Arc::new(env.clone()), dispatcher);
     let scripts = buntime_js::BunScriptHosts::discover(&env, &config.base_dir).shared();
-    let mut builder = Runtime::builder(config, env).scripts(scripts).apps(Arc::new(apps.clone()), view).api_routes(apps.admin_router());
+    let mut builder = Runtime::builder(config, env)
+        .access_control(Arc::new(access))
+        .scripts(scripts)
+        .apps(Arc::new(apps.clone()), view)
+        .api_routes(apps.admin_router());
     if let Some(pool) = pool.clone() {
         builder = builder.on_shutdown(move || async move { pool.shutdown().await });
     }
@@ -28,7 +39,7 @@ pub(crate) fn build(config: RuntimeConfig, env: Env) -> Runtime {
 }
 
 /// Starts the worker pool; without Bun, JS apps answer 503 and everything else still works.
-fn start_pool(config: &RuntimeConfig, env: &Env) -> Option<Arc<Pool>> {
+fn start_pool(config: &RuntimeConfig, env: &Env, port: u16, token: Option<&WorkerToken>) -> Option<Arc<Pool>> {
     let bun = match buntime_core::bun::find_bun(env, &config.base_dir) {
         Ok(bun) => bun,
         Err(e) => {
@@ -36,7 +47,13 @@ fn start_pool(config: &RuntimeConfig, env: &Env) -> Option<Arc<Pool>> {
             return None;
         }
     };
-    match Pool::start(PoolConfig::from_runtime(config, env, bun)) {
+    let mut pool_config = PoolConfig::from_runtime(config, env, bun);
+    let api_port = env.get_non_blank("RUNTIME_PORT").map_or_else(|| port.to_string(), str::to_owned);
+    pool_config.worker_env.runtime_api_url = format!("http://127.0.0.1:{api_port}");
+    if let Some(t) = token {
+        pool_config.worker_env.extra.push((WORKER_TOKEN_ENV.to_owned(), t.as_str().to_owned()));
+    }
+    match Pool::start(pool_config) {
         Ok(pool) => Some(pool),
         Err(e) => {
             tracing::error!(error = %e, "Worker pool failed to start; JavaScript apps will answer 503.");

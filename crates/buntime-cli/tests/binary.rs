@@ -27,7 +27,11 @@ fn buntime(dir: &Path, env: &[(&str, &str)]) -> Command {
 
 /// Starts the runtime and returns it with its URL and a reader over the remaining log lines.
 fn start(dir: &Path) -> (Child, String, std::sync::mpsc::Receiver<String>) {
-    let mut child = buntime(dir, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    start_env(dir, &[])
+}
+
+fn start_env(dir: &Path, env: &[(&str, &str)]) -> (Child, String, std::sync::mpsc::Receiver<String>) {
+    let mut child = buntime(dir, env).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -183,25 +187,7 @@ fn the_example_apps_are_served_end_to_end() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = buntime(dir.path(), &[("RUNTIME_WORKER_DIRS", APPS_DIR), ("BUNTIME_BUN", PROJECT_BUN)]);
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut url = String::new();
-    while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if let Some(u) = v["url"].as_str() {
-            url = u.replace("0.0.0.0", "127.0.0.1");
-        }
-        if v["message"] == "Runtime ready." {
-            break;
-        }
-    }
+    let (mut child, url, _rx) = start_env(dir.path(), &[("RUNTIME_WORKER_DIRS", APPS_DIR), ("BUNTIME_BUN", PROJECT_BUN)]);
     let cases = [
         ("/hello-app/some/path", 200, r#""path":"/some/path""#),
         ("/greeter", 200, r#""version":"2.1.0""#),
@@ -223,5 +209,41 @@ fn the_example_apps_are_served_end_to_end() {
         assert_eq!(code.trim(), status.to_string(), "{path}: {body}");
         assert!(body.contains(needle), "{path}: {body}");
     }
+    assert!(stop_with(&mut child, "TERM").success());
+}
+
+#[test]
+fn workers_of_this_runtime_may_call_its_api_and_never_see_their_token() {
+    if !Path::new(PROJECT_BUN).is_file() {
+        eprintln!("skipping: Bun is not installed (run scripts/setup.sh)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("apps/caller");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("manifest.yaml"), "ttl: 30s\ntimeout: 10s\nidleTimeout: 15s\n").unwrap();
+    std::fs::write(
+        app.join("index.ts"),
+        r#"export default {
+  async fetch() {
+    const r = await fetch(process.env.RUNTIME_API_URL + "/api/plugins/reload", { method: "POST", headers: { "x-buntime-internal": "true" } });
+    return Response.json({ status: r.status, token: process.env.BUNTIME_WORKER_TOKEN ?? null });
+  },
+};"#,
+    )
+    .unwrap();
+    let apps = dir.path().join("apps");
+    let (mut child, url, _rx) = start_env(dir.path(), &[("RUNTIME_WORKER_DIRS", apps.to_str().unwrap()), ("BUNTIME_BUN", PROJECT_BUN)]);
+    let (status, body) = http_get(&format!("{url}/caller"));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], 200, "the worker's call to the runtime API passed CSRF: {body}");
+    assert_eq!(v["token"], serde_json::Value::Null, "the app must not see the worker token");
+    // The same header from outside is not enough.
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H", "x-buntime-internal: true", &format!("{url}/api/plugins/reload")])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
     assert!(stop_with(&mut child, "TERM").success());
 }

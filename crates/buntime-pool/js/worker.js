@@ -36,9 +36,27 @@ self.onmessage = async (e) => {
 };
 postMessage({ type: "BOOT" });
 
+// The runtime honours `x-buntime-internal` (no CSRF check) only from its own workers. They prove it
+// with a per-process token that the app never sees: it is removed from the environment and only
+// added to requests this worker sends to the runtime's own API.
+function vouchForRuntimeCalls() {
+  const token = process.env.BUNTIME_WORKER_TOKEN;
+  delete process.env.BUNTIME_WORKER_TOKEN;
+  const api = process.env.RUNTIME_API_URL;
+  if (!token || !api) return;
+  const base = api.endsWith("/") ? api : api + "/";
+  const realFetch = globalThis.fetch;
+  globalThis.fetch = function fetch(input, init) {
+    const req = new Request(input, init);
+    if (req.url.startsWith(base)) req.headers.set("x-buntime-worker-token", token);
+    return realFetch(req);
+  };
+}
+
 async function init(msg) {
   for (const k of Object.keys(process.env)) delete process.env[k];
   Object.assign(process.env, msg.env ?? {});
+  vouchForRuntimeCalls();
   // The runtime sends canonical paths (symlinks resolved) and checked containment; re-check here.
   const dir = msg.appDir.endsWith("/") ? msg.appDir : msg.appDir + "/";
   if (!msg.entrypoint.startsWith(dir)) {

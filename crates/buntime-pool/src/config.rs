@@ -18,6 +18,8 @@ pub struct WorkerEnvDefaults {
     pub plugin_dirs: String,
     /// `RUNTIME_WORKER_DIRS`, raw.
     pub worker_dirs: String,
+    /// Further variables the runtime hands every worker (e.g. `BUNTIME_WORKER_TOKEN`).
+    pub extra: Vec<(String, String)>,
 }
 
 impl Default for WorkerEnvDefaults {
@@ -28,6 +30,7 @@ impl Default for WorkerEnvDefaults {
             log_level: "info".to_owned(),
             plugin_dirs: String::new(),
             worker_dirs: String::new(),
+            extra: Vec::new(),
         }
     }
 }
@@ -120,6 +123,7 @@ impl PoolConfig {
             log_level: env.get_non_blank("RUNTIME_LOG_LEVEL").unwrap_or("info").to_owned(),
             plugin_dirs: env.get("RUNTIME_PLUGIN_DIRS").unwrap_or_default().to_owned(),
             worker_dirs: env.get("RUNTIME_WORKER_DIRS").unwrap_or_default().to_owned(),
+            extra: Vec::new(),
         };
         cfg.host_env = ["PATH", "HOME"]
             .iter()

@@ -578,6 +578,9 @@ fn worker_env(spec: &WorkerSpec, id: &str, d: &WorkerEnvDefaults) -> BTreeMap<St
     for (k, v) in fixed {
         env.insert(k.to_owned(), v);
     }
+    for (k, v) in &d.extra {
+        env.insert(k.clone(), v.clone());
+    }
     env
 }
 

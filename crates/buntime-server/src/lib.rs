@@ -36,4 +36,4 @@ mod shutdown;
 
 pub use guard::{ApiGuard, KeyGuard, OpenGuard};
 pub use reload::{ReloadError, ReloadReport};
-pub use runtime::{Runtime, RuntimeBuilder, RuntimeHandle, ServeError};
+pub use runtime::{Runtime, RuntimeBuilder, RuntimeHandle, ServeError, bind};

@@ -36,6 +36,15 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
+/// Binds `RUNTIME_HOST:PORT` (so a caller can learn the port before building the runtime).
+///
+/// # Errors
+/// The address cannot be bound.
+pub async fn bind(config: &RuntimeConfig) -> Result<TcpListener, ServeError> {
+    let addr = format!("{}:{}", config.host, config.port);
+    TcpListener::bind(&addr).await.map_err(|source| ServeError::Bind { addr, source })
+}
+
 /// Assembles a runtime: configuration, native plugins, and the optional app and script hosts.
 #[must_use]
 pub struct RuntimeBuilder {
@@ -276,8 +285,15 @@ impl Runtime {
     /// # Errors
     /// The address cannot be bound, or the server fails.
     pub async fn serve(self) -> Result<(), ServeError> {
-        let addr = format!("{}:{}", self.shared.config.host, self.shared.config.port);
-        let listener = TcpListener::bind(&addr).await.map_err(|source| ServeError::Bind { addr, source })?;
+        let listener = bind(&self.shared.config).await?;
+        self.serve_with(listener).await
+    }
+
+    /// Serves on `listener` (from [`bind`]) until SIGINT or SIGTERM, like [`Self::serve`].
+    ///
+    /// # Errors
+    /// The server fails.
+    pub async fn serve_with(self, listener: TcpListener) -> Result<(), ServeError> {
         let shared = self.shared.clone();
         tokio::spawn(async move {
             crate::shutdown::wait_for_signal().await;
