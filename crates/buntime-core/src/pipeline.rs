@@ -135,6 +135,14 @@ impl Pipeline {
         finish(res, &request_id, &generation, guard)
     }
 
+    /// Returns whether a worker app would serve `path` (so a router's 404 may fall through to it).
+    async fn app_exists(&self, path: &str) -> bool {
+        match &self.apps {
+            Some(apps) => matches!(apps.resolve(path).await, Ok(Some(_))),
+            None => false,
+        }
+    }
+
     /// Resolves the serverless app of a plugin whose manifest has `entrypoint`.
     async fn plugin_app(&self, p: &LoadedPlugin) -> Result<Option<ResolvedApp>, crate::error::PluginError> {
         match (&p.manifest.entrypoint, &p.manifest.base, &self.apps) {
@@ -162,14 +170,9 @@ impl Pipeline {
                 let p = &generation.plugins[i];
                 let path = req.uri().path().to_owned();
                 if let Some(router) = &p.router {
-                    let fallback = match (&plugin_app, &self.apps) {
-                        (Some(_), _) => true,
-                        (None, Some(apps)) => matches!(apps.resolve(&path).await, Ok(Some(_))),
-                        (None, None) => false,
-                    };
-                    // A router's 404 hands the request on, so keep the body replayable when
-                    // something comes after it.
-                    let replay = if fallback && has_body(req.headers()) {
+                    // A router's 404 hands the request on, so keep a body replayable when
+                    // something may come after it. Only requests with a body pay for the check.
+                    let replay = if has_body(req.headers()) && (plugin_app.is_some() || self.app_exists(&path).await) {
                         let (parts, body) = req.into_parts();
                         match axum::body::to_bytes(body, usize::MAX).await {
                             Ok(bytes) => {
@@ -193,7 +196,7 @@ impl Pipeline {
                             return respond::plugin_panic();
                         }
                     };
-                    if res.status() != StatusCode::NOT_FOUND || !fallback {
+                    if res.status() != StatusCode::NOT_FOUND || (plugin_app.is_none() && !self.app_exists(&path).await) {
                         return res;
                     }
                     req = Request::from_parts(parts, replay.map(Body::from).unwrap_or_default());

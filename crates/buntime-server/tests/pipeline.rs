@@ -227,3 +227,19 @@ async fn services_are_shared_with_dependents_during_init() {
     assert_eq!(f.journal.matching("consumed:"), vec!["consumed:consumer:hi there"]);
     h.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_router_404_hands_the_request_on_to_the_app_of_the_same_name() {
+    let f = Fixture::new();
+    f.plugin("a", "name: web\nbase: /web\nroutes: true\n");
+    let app = f.root.path().join("apps/web");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(app.join("index.html"), "<html><head></head><body>app</body></html>").unwrap();
+    std::fs::write(app.join("page.txt"), "from the app").unwrap();
+    let h = f.start().await;
+    assert_eq!(get(&h, "/web/echo").await.json()["plugin"], "web", "the plugin's route wins");
+    let res = get(&h, "/web/page.txt").await;
+    assert_eq!((res.status, res.body.as_str()), (200, "from the app"), "a router 404 falls through to the app");
+    let posted = send(http::Request::post(format!("{}/web/upload", h.url())).body(Body::from(vec![7u8; 64])).unwrap()).await;
+    assert_eq!(posted.body, "got 64 bytes", "bodies reach the plugin route intact");
+}
