@@ -247,3 +247,29 @@ fn workers_of_this_runtime_may_call_its_api_and_never_see_their_token() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
     assert!(stop_with(&mut child, "TERM").success());
 }
+
+#[test]
+fn the_runtime_keeps_serving_when_its_log_reader_goes_away() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = buntime(dir.path(), &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut url = String::new();
+    for line in lines.by_ref().map_while(Result::ok) {
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if let Some(u) = v["url"].as_str() {
+            url = u.replace("0.0.0.0", "127.0.0.1");
+        }
+        if v["message"] == "Runtime ready." {
+            break;
+        }
+    }
+    // Whoever read the logs is gone: both pipes close.
+    drop(lines);
+    drop(child.stderr.take());
+    for _ in 0..3 {
+        let (status, _) = http_get(&format!("{url}/hello/api/greeting"));
+        assert_eq!(status, 200);
+    }
+    let exit = stop_with(&mut child, "TERM");
+    assert!(exit.success(), "a closed log pipe must not break shutdown: {exit:?}");
+}

@@ -1,7 +1,11 @@
-//! Log setup: pretty lines in development, JSON lines in production, level from the config.
+//! Log setup: pretty lines in development, JSON lines in production, level from the config, all
+//! written so that a vanished log reader (a closed pipe) never stops or wedges the runtime.
+
+use std::io::Write;
 
 use buntime_core::config::{LogFormat, RuntimeConfig};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 /// Installs the global logger for `config`. `RUST_LOG`, when set, refines the filter.
 /// Calling it twice keeps the first logger.
@@ -10,11 +14,41 @@ pub fn init(config: &RuntimeConfig) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},hyper=warn,h2=warn,tower=warn")));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).with_writer(LossyStdout);
     let result = match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
         LogFormat::Pretty => builder.compact().try_init(),
     };
     // A logger already installed (tests, embedders) is fine.
     drop(result);
+}
+
+/// Standard output that drops lines it cannot write.
+///
+/// Reporting a failed write is what tracing-subscriber does by default (to stderr, which panics
+/// when stderr is gone too); for a server, losing log lines beats losing the process.
+#[derive(Debug, Clone, Copy)]
+struct LossyStdout;
+
+impl<'a> MakeWriter<'a> for LossyStdout {
+    type Writer = LossyWriter;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        LossyWriter
+    }
+}
+
+#[derive(Debug)]
+struct LossyWriter;
+
+impl Write for LossyWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stdout().lock().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stdout().flush();
+        Ok(())
+    }
 }

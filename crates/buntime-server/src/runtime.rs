@@ -298,6 +298,10 @@ impl Runtime {
         tokio::spawn(async move {
             crate::shutdown::wait_for_signal().await;
             shared.shutdown.notify_one();
+            // A second signal means "now": skip the remaining drain.
+            crate::shutdown::wait_for_signal().await;
+            tracing::warn!("Second signal: exiting without finishing the drain.");
+            std::process::exit(1);
         });
         self.serve_on(listener).await
     }
