@@ -25,13 +25,38 @@ fn buntime(dir: &Path, env: &[(&str, &str)]) -> Command {
     cmd
 }
 
+/// A runtime process that is killed if the test panics before stopping it.
+struct Running(Child);
+
+impl std::ops::Deref for Running {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Starts the runtime and returns it with its URL and a reader over the remaining log lines.
-fn start(dir: &Path) -> (Child, String, std::sync::mpsc::Receiver<String>) {
+fn start(dir: &Path) -> (Running, String, std::sync::mpsc::Receiver<String>) {
     start_env(dir, &[])
 }
 
-fn start_env(dir: &Path, env: &[(&str, &str)]) -> (Child, String, std::sync::mpsc::Receiver<String>) {
-    let mut child = buntime(dir, env).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+fn start_env(dir: &Path, env: &[(&str, &str)]) -> (Running, String, std::sync::mpsc::Receiver<String>) {
+    let mut child = Running(buntime(dir, env).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap());
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -251,7 +276,7 @@ fn workers_of_this_runtime_may_call_its_api_and_never_see_their_token() {
 #[test]
 fn the_runtime_keeps_serving_when_its_log_reader_goes_away() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = buntime(dir.path(), &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = Running(buntime(dir.path(), &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap());
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut url = String::new();
     for line in lines.by_ref().map_while(Result::ok) {
