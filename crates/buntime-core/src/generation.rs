@@ -86,6 +86,8 @@ pub struct Generation {
     pub script_host: Option<Arc<dyn ScriptHost>>,
     /// What did not load (the runtime serves the rest).
     pub problems: Vec<Problem>,
+    /// `number` as a header value, made once (every response carries it).
+    pub header_value: http::HeaderValue,
     inflight: Arc<Inflight>,
 }
 
@@ -140,6 +142,7 @@ impl Generation {
             services,
             script_host,
             problems,
+            header_value: http::HeaderValue::from(number),
             inflight: Arc::default(),
         }
     }

@@ -42,20 +42,19 @@ impl Pipeline {
     /// Serves `req` with `generation`. The request must already carry `x-request-id`.
     pub async fn handle(&self, generation: Arc<Generation>, mut req: Request) -> Response {
         let guard = generation.enter();
-        let request_id: Arc<str> = req
-            .headers()
-            .get(REQUEST_ID_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .into();
-        let path = req.uri().path().to_owned();
-        let target = self.resolve(&generation, &path).await;
+        let request_id_header = req.headers().get(REQUEST_ID_HEADER).cloned();
+        let request_id: Arc<str> = request_id_header.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default().into();
+        let request_id = Stamp { id: request_id, header: request_id_header };
+        // `Uri` clones share their bytes, so this borrows the path without copying it.
+        let uri = req.uri().clone();
+        let path = uri.path();
+        let target = self.resolve(&generation, path).await;
 
         let (app, plugin_app, limit, public) = match &target {
             Target::Plugin(i) => {
                 let p = &generation.plugins[*i];
                 let base = p.manifest.base.as_ref().expect("plugins in by_base have a base");
-                let rel = base.strip(&path).unwrap_or("/");
+                let rel = base.strip(path).unwrap_or("/");
                 let public = p.public_routes.as_ref().is_some_and(|r| r.matches(req.method().as_str(), rel));
                 let app = match self.plugin_app(p).await {
                     Ok(a) => a,
@@ -73,17 +72,19 @@ impl Pipeline {
         };
         let public = public
             || generation.global_public.iter().any(|&i| {
-                generation.plugins[i].public_routes.as_ref().is_some_and(|r| r.matches(req.method().as_str(), &path))
+                generation.plugins[i].public_routes.as_ref().is_some_and(|r| r.matches(req.method().as_str(), path))
             });
 
         if declared_too_large(req.headers(), limit) {
             return finish(respond::text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"), &request_id, &generation, guard);
         }
-        let (parts, body) = req.into_parts();
-        req = Request::from_parts(parts, limited(body, limit));
+        if has_body(req.headers()) {
+            let (parts, body) = req.into_parts();
+            req = Request::from_parts(parts, limited(body, limit));
+        }
 
         let cx = RequestContext {
-            request_id: request_id.clone(),
+            request_id: request_id.id.clone(),
             generation: generation.number,
             is_public: public,
             app,
@@ -101,7 +102,7 @@ impl Pipeline {
                     return finish(respond::plugin_error(&e), &request_id, &generation, guard);
                 }
                 Err(_) => {
-                    tracing::error!(plugin = %p.name(), hook = "on_request", request_id = %request_id, "Plugin hook panicked.");
+                    tracing::error!(plugin = %p.name(), hook = "on_request", request_id = %request_id.id, "Plugin hook panicked.");
                     return finish(respond::plugin_panic(), &request_id, &generation, guard);
                 }
             }
@@ -168,11 +169,12 @@ impl Pipeline {
         match target {
             Target::Plugin(i) => {
                 let p = &generation.plugins[i];
-                let path = req.uri().path().to_owned();
+                let uri = req.uri().clone();
+                let path = uri.path();
                 if let Some(router) = &p.router {
                     // A router's 404 hands the request on, so keep a body replayable when
                     // something may come after it. Only requests with a body pay for the check.
-                    let replay = if has_body(req.headers()) && (plugin_app.is_some() || self.app_exists(&path).await) {
+                    let replay = if has_body(req.headers()) && (plugin_app.is_some() || self.app_exists(path).await) {
                         let (parts, body) = req.into_parts();
                         match axum::body::to_bytes(body, usize::MAX).await {
                             Ok(bytes) => {
@@ -184,10 +186,12 @@ impl Pipeline {
                     } else {
                         None
                     };
+                    // Keep the request's parts for a fall-through only when one is possible.
                     let (parts, body) = req.into_parts();
-                    let mut inner = Request::from_parts(parts.clone(), body);
+                    let kept = (plugin_app.is_some() || self.apps.is_some()).then(|| parts.clone());
+                    let mut inner = Request::from_parts(parts, body);
                     let base = p.manifest.base.as_ref().expect("routed plugins have a base");
-                    rewrite_path(&mut inner, base.strip(&path).unwrap_or("/"));
+                    rewrite_path(&mut inner, base.strip(path).unwrap_or("/"));
                     let res = match AssertUnwindSafe(router.clone().oneshot(inner)).catch_unwind().await {
                         Ok(Ok(res)) => res,
                         Ok(Err(never)) => match never {},
@@ -196,7 +200,8 @@ impl Pipeline {
                             return respond::plugin_panic();
                         }
                     };
-                    if res.status() != StatusCode::NOT_FOUND || (plugin_app.is_none() && !self.app_exists(&path).await) {
+                    let Some(parts) = kept else { return res };
+                    if res.status() != StatusCode::NOT_FOUND || (plugin_app.is_none() && !self.app_exists(path).await) {
                         return res;
                     }
                     req = Request::from_parts(parts, replay.map(Body::from).unwrap_or_default());
@@ -205,7 +210,7 @@ impl Pipeline {
                     return apps.serve(app, req).await;
                 }
                 match &self.apps {
-                    Some(apps) => match apps.resolve(&path).await {
+                    Some(apps) => match apps.resolve(path).await {
                         Ok(Some(app)) => apps.serve(&app, req).await,
                         Ok(None) => not_found(),
                         Err(e) => respond::plugin_error(&e),
@@ -292,12 +297,18 @@ fn log_hook_error(p: &LoadedPlugin, hook: &str, e: &crate::error::PluginError) {
     }
 }
 
-fn finish(res: Response, request_id: &str, generation: &Generation, guard: crate::generation::InflightGuard) -> Response {
+/// The request id, as hooks see it and as the response header repeats it.
+struct Stamp {
+    id: Arc<str>,
+    header: Option<HeaderValue>,
+}
+
+fn finish(res: Response, request_id: &Stamp, generation: &Generation, guard: crate::generation::InflightGuard) -> Response {
     let (mut parts, body) = res.into_parts();
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        parts.headers.insert(REQUEST_ID_HEADER, v);
+    if let Some(v) = &request_id.header {
+        parts.headers.insert(REQUEST_ID_HEADER, v.clone());
     }
-    parts.headers.insert(GENERATION_HEADER, HeaderValue::from(generation.number));
+    parts.headers.insert(GENERATION_HEADER, generation.header_value.clone());
     Response::from_parts(parts, Body::new(GuardedBody::new(body, guard)))
 }
 

@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
-use axum::Router;
+use std::convert::Infallible;
+use std::future::Future;
+
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use buntime_core::pipeline::rewrite_path;
 use buntime_core::{GENERATION_HEADER, REQUEST_ID_HEADER, Response, VERSION, respond};
 use http::{HeaderValue, StatusCode};
@@ -13,31 +15,35 @@ use tower::ServiceExt;
 
 use crate::runtime::Shared;
 
-/// Builds the service the listener serves.
-pub(crate) fn service(shared: Arc<Shared>) -> Router {
-    Router::new().fallback(dispatch).with_state(shared)
+/// Builds the service the listener serves: one function, no routing table in front of it (the
+/// pipeline does its own routing by first path segment).
+pub(crate) fn service(shared: Arc<Shared>) -> impl tower::Service<Request, Response = Response, Error = Infallible, Future = impl Future<Output = Result<Response, Infallible>> + Send> + Clone + Send + 'static {
+    tower::service_fn(move |req: Request| {
+        let shared = shared.clone();
+        async move { Ok(dispatch(shared, req).await) }
+    })
 }
 
-async fn dispatch(State(shared): State<Arc<Shared>>, mut req: Request) -> Response {
+async fn dispatch(shared: Arc<Shared>, mut req: Request) -> Response {
     let request_id = ensure_request_id(&mut req);
     let path = req.uri().path();
     let api_path = shared.config.api_path.as_str();
     if let Some(rest) = path.strip_prefix(api_path).filter(|r| r.is_empty() || r.starts_with('/')) {
         let rel = if rest.is_empty() { "/".to_owned() } else { rest.to_owned() };
         let mut res = api(&shared, req, &rel).await;
-        stamp(&mut res, &request_id, shared.live.load().number);
+        stamp(&mut res, &request_id, &shared.live.load().header_value);
         return res;
     }
     if path == "/.well-known/buntime" {
         let mut res = respond::json(StatusCode::OK, &serde_json::json!({ "api": api_path, "version": VERSION }));
-        stamp(&mut res, &request_id, shared.live.load().number);
+        stamp(&mut res, &request_id, &shared.live.load().header_value);
         return res;
     }
     let generation = shared.live.load();
     if generation.number == 0 {
         let mut res = respond::json_error(StatusCode::SERVICE_UNAVAILABLE, "STARTING", "The runtime is still loading its plugins.");
         res.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-        stamp(&mut res, &request_id, 0);
+        stamp(&mut res, &request_id, &generation.header_value);
         return res;
     }
     shared.pipeline.handle(generation, req).await
@@ -57,23 +63,23 @@ async fn api(shared: &Shared, mut req: Request, rel: &str) -> Response {
     }
 }
 
-/// Keeps a sane incoming `x-request-id`, else sets a fresh UUIDv4; returns it.
-fn ensure_request_id(req: &mut Request<Body>) -> String {
-    if let Some(v) = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()) {
-        if !v.is_empty() && v.len() <= 200 {
-            return v.to_owned();
+/// Keeps a sane incoming `x-request-id` (visible ASCII, at most 200 bytes), else sets a fresh
+/// UUIDv4; returns it.
+fn ensure_request_id(req: &mut Request<Body>) -> HeaderValue {
+    if let Some(v) = req.headers().get(REQUEST_ID_HEADER) {
+        if !v.is_empty() && v.len() <= 200 && v.to_str().is_ok() {
+            return v.clone();
         }
     }
-    let id = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid().to_string();
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        req.headers_mut().insert(REQUEST_ID_HEADER, v);
-    }
-    id
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    let uuid = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid();
+    let text = uuid.hyphenated().encode_lower(&mut buf);
+    let v = HeaderValue::from_str(text).expect("a hyphenated UUID is a valid header value");
+    req.headers_mut().insert(REQUEST_ID_HEADER, v.clone());
+    v
 }
 
-fn stamp(res: &mut Response, request_id: &str, generation: u64) {
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        res.headers_mut().insert(REQUEST_ID_HEADER, v);
-    }
-    res.headers_mut().insert(GENERATION_HEADER, HeaderValue::from(generation));
+fn stamp(res: &mut Response, request_id: &HeaderValue, generation: &HeaderValue) {
+    res.headers_mut().insert(REQUEST_ID_HEADER, request_id.clone());
+    res.headers_mut().insert(GENERATION_HEADER, generation.clone());
 }

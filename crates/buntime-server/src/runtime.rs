@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Request;
 use buntime_core::app::{AppBackend, PoolView};
 use buntime_core::loader::{INIT_TIMEOUT, LoadInputs};
 use buntime_core::pipeline::Pipeline;
@@ -337,7 +338,7 @@ impl Runtime {
             shared.draining.store(true, Ordering::Release);
             tracing::info!("Shutdown requested; draining in-flight requests.");
         };
-        let server = axum::serve(listener, app).with_graceful_shutdown(stop);
+        let server = axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(app)).with_graceful_shutdown(stop);
         let grace = self.shared.config.shutdown_grace;
         let serving = tokio::spawn(server.into_future());
         // Once the stop signal fires, give in-flight requests the grace period, then move on.

@@ -3,8 +3,9 @@
 #![forbid(unsafe_code)]
 
 use async_trait::async_trait;
+use axum::Router;
+use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
-use axum::{Json, Router};
 use buntime_core::{Plugin, PluginContext, PluginError, PluginLogger};
 
 /// The name this plugin is registered under; its manifest's `name`.
@@ -39,8 +40,9 @@ impl Plugin for HelloPlugin {
     }
 
     fn routes(&self) -> Option<Router> {
-        let message = serde_json::json!({ "message": self.greeting });
-        Some(Router::new().route("/api/greeting", get(move || async move { Json(message) })))
+        // The greeting never changes for this instance: serialise it once.
+        let body = axum::body::Bytes::from(serde_json::json!({ "message": self.greeting }).to_string());
+        Some(Router::new().route("/api/greeting", get(move || async move { ([(CONTENT_TYPE, "application/json")], body) })))
     }
 
     fn hooks(&self) -> buntime_core::Hooks {
