@@ -111,11 +111,10 @@ impl StaticFiles {
             Lookup::Forbidden => text(StatusCode::FORBIDDEN, "Forbidden"),
             Lookup::Missing => {
                 let last = clean.rsplit('/').next().unwrap_or_default();
-                if !clean.is_empty() && !last.contains('.') && is_navigation(method, headers) {
-                    if let Lookup::Found(c) = self.lookup_entry(site, fingerprint).await {
+                if !clean.is_empty() && !last.contains('.') && is_navigation(method, headers)
+                    && let Lookup::Found(c) = self.lookup_entry(site, fingerprint).await {
                         return respond(&c, method, headers).await;
                     }
-                }
                 text(StatusCode::NOT_FOUND, "Not Found")
             }
         }

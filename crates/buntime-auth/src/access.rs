@@ -262,11 +262,10 @@ impl AccessControl {
     /// # Errors
     /// Returns the store's error when the secret is not the master key and the store is unusable.
     pub fn authenticate(&self, secret: &str) -> Result<Option<Principal>, StoreError> {
-        if let Some(master) = &self.master_key {
-            if secrets_match(secret.as_bytes(), master.as_bytes()) {
+        if let Some(master) = &self.master_key
+            && secrets_match(secret.as_bytes(), master.as_bytes()) {
                 return Ok(Some(Principal::master()));
             }
-        }
         Ok(self.store.verify(secret)?.as_ref().map(Principal::from_key))
     }
 
@@ -360,13 +359,12 @@ impl AccessControl {
         };
         let caller = match identity {
             Identity::Valid(p) => {
-                if !p.is_master {
-                    if let Some(perm) =
+                if !p.is_master
+                    && let Some(perm) =
                         required_permission(method, rel_path).filter(|perm| !p.has(*perm))
                     {
                         return Err(Denied::PermissionDenied(perm));
                     }
-                }
                 Caller::Key(p)
             }
             // An unverifiable key on a public path is treated like no key: it could not grant more.
@@ -379,12 +377,11 @@ impl AccessControl {
                 Caller::Anonymous
             }
         };
-        if matches!(caller, Caller::Anonymous) && !from_worker && is_state_changing(method) {
-            if let Err(e) = check_origin(headers, self.trust_proxy, authority) {
+        if matches!(caller, Caller::Anonymous) && !from_worker && is_state_changing(method)
+            && let Err(e) = check_origin(headers, self.trust_proxy, authority) {
                 tracing::warn!(method = %method, path = rel_path, reason = %e, "CSRF check blocked an API request.");
                 return Err(e.into());
             }
-        }
         Ok(caller)
     }
 }

@@ -285,16 +285,14 @@ impl Manifest {
                 Value::Array(Vec::new())
             }
         };
-        if let Some(v) = raw.get("config") {
-            if !matches!(v, Value::Object(_) | Value::Null) {
+        if let Some(v) = raw.get("config")
+            && !matches!(v, Value::Object(_) | Value::Null) {
                 errors.push(err(Some("config"), format!("must be a mapping of field schemas, found {}", type_name(v)), "write `config: { apiKey: { type: string } }`"));
             }
-        }
-        if let Some(v) = raw.get("publicRoutes") {
-            if let Err(m) = crate::public_routes::PublicRoutes::from_json(v) {
+        if let Some(v) = raw.get("publicRoutes")
+            && let Err(m) = crate::public_routes::PublicRoutes::from_json(v) {
                 errors.push(err(Some("publicRoutes"), m, "use a list of globs (`[\"/api/health\", \"/public/**\"]`) or a map of methods to lists (`{ GET: [\"/feed\"] }`)"));
             }
-        }
         for key in raw.keys() {
             if KNOWN_KEYS.contains(&key.as_str()) {
                 continue;

@@ -66,11 +66,10 @@ async fn api(shared: &Shared, mut req: Request, rel: &str) -> Response {
 /// Keeps a sane incoming `x-request-id` (visible ASCII, at most 200 bytes), else sets a fresh
 /// UUIDv4; returns it.
 fn ensure_request_id(req: &mut Request<Body>) -> HeaderValue {
-    if let Some(v) = req.headers().get(REQUEST_ID_HEADER) {
-        if !v.is_empty() && v.len() <= 200 && v.to_str().is_ok() {
+    if let Some(v) = req.headers().get(REQUEST_ID_HEADER)
+        && !v.is_empty() && v.len() <= 200 && v.to_str().is_ok() {
             return v.clone();
         }
-    }
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let uuid = uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes()).into_uuid();
     let text = uuid.hyphenated().encode_lower(&mut buf);
