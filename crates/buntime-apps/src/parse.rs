@@ -159,17 +159,8 @@ fn js_number(s: &str) -> Option<f64> {
     t.parse::<f64>().ok()
 }
 
-/// Names a JSON value's type for error messages.
-pub(crate) fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a map",
-    }
-}
+/// Names a JSON value's type for error messages (the same words plugin manifests use).
+pub(crate) use buntime_core::manifest::type_name as kind;
 
 #[cfg(test)]
 mod tests {
