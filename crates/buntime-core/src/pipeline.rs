@@ -78,7 +78,7 @@ impl Pipeline {
         if declared_too_large(req.headers(), limit) {
             return finish(respond::text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"), &request_id, &generation, guard);
         }
-        if has_body(req.headers()) {
+        if carries_body(&req) {
             let (parts, body) = req.into_parts();
             req = Request::from_parts(parts, limited(body, limit));
         }
@@ -174,7 +174,7 @@ impl Pipeline {
                 if let Some(router) = &p.router {
                     // A router's 404 hands the request on, so keep a body replayable when
                     // something may come after it. Only requests with a body pay for the check.
-                    let replay = if has_body(req.headers()) && (plugin_app.is_some() || self.app_exists(path).await) {
+                    let replay = if carries_body(&req) && (plugin_app.is_some() || self.app_exists(path).await) {
                         let (parts, body) = req.into_parts();
                         match axum::body::to_bytes(body, usize::MAX).await {
                             Ok(bytes) => {
@@ -235,7 +235,7 @@ impl Pipeline {
 /// comes after, gets it whole): the first answer that is not a 404 wins. `Err` is the answer for a
 /// failed hook or an unreadable body.
 async fn run_server_fetch(generation: &Generation, req: &mut Request, cx: &RequestContext) -> Result<Option<Response>, Response> {
-    let body = if has_body(req.headers()) {
+    let body = if carries_body(req) {
         match axum::body::to_bytes(std::mem::take(req.body_mut()), usize::MAX).await {
             Ok(bytes) => Some(bytes),
             Err(_) => return Err(respond::text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large")),
@@ -295,6 +295,12 @@ fn log_hook_error(p: &LoadedPlugin, hook: &str, e: &crate::error::PluginError) {
     } else {
         tracing::debug!(plugin = %p.name(), hook, error = %e, "Plugin hook answered with an error.");
     }
+}
+
+/// Returns whether `req` may carry a body. Headers are not enough: HTTP/2 and in-process requests
+/// can send a body without `Content-Length` or `Transfer-Encoding`, so the body is asked too.
+fn carries_body(req: &Request) -> bool {
+    has_body(req.headers()) || !http_body::Body::is_end_stream(req.body())
 }
 
 /// The request id, as hooks see it and as the response header repeats it.
