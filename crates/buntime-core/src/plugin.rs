@@ -160,7 +160,12 @@ impl NativeRegistry {
         F: Fn(&PluginContext) -> Result<P, PluginError> + Send + Sync + 'static,
         P: Plugin,
     {
-        self.factories.insert(name.to_owned(), Arc::new(move |cx| factory(cx).map(|p| Arc::new(p) as Arc<dyn Plugin>)));
+        self.register_factory(name, Arc::new(move |cx| factory(cx).map(|p| Arc::new(p) as Arc<dyn Plugin>)));
+    }
+
+    /// Registers an already boxed factory under `name` (for wrappers such as the test kit).
+    pub fn register_factory(&mut self, name: &str, factory: NativeFactory) {
+        self.factories.insert(name.to_owned(), factory);
     }
 
     /// Returns the factory registered under `name`.

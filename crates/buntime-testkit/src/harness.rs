@@ -26,7 +26,7 @@ pub enum HarnessError {
     Io(#[from] std::io::Error),
 }
 
-type Factory = Arc<dyn Fn(&PluginContext) -> Result<Arc<dyn Plugin>, PluginError> + Send + Sync>;
+use buntime_core::plugin::NativeFactory as Factory;
 
 /// Configures one plugin for an in-process test.
 #[must_use]
@@ -110,8 +110,7 @@ impl PluginHarness {
         // An invalid manifest gets no factory; the loader then reports exactly what is wrong.
         let name = Manifest::parse(&self.manifest, &dir.join("manifest.yaml"), &[]).map(|(m, _)| m.name.as_str().to_owned()).unwrap_or_default();
         let mut natives = NativeRegistry::default();
-        let factory = self.factory.clone();
-        natives.register(&name, move |cx| Ok(Forward(factory(cx)?)));
+        natives.register_factory(&name, self.factory.clone());
         let inputs = LoadInputs {
             config: Arc::new(config),
             env: Arc::new(env),
@@ -125,46 +124,6 @@ impl PluginHarness {
             return Err(HarnessError::Load(outcome.problems));
         }
         Ok(StartedHarness { generation: Arc::new(outcome.generation), pipeline: Pipeline::default(), logs, _root: root })
-    }
-}
-
-/// Lets a boxed plugin be registered where a concrete type is expected.
-struct Forward(Arc<dyn Plugin>);
-
-#[async_trait::async_trait]
-impl Plugin for Forward {
-    async fn on_init(&self, cx: &PluginContext) -> Result<(), PluginError> {
-        self.0.on_init(cx).await
-    }
-    async fn on_request(&self, req: &mut buntime_core::Request, cx: &buntime_core::RequestContext) -> Result<buntime_core::Flow, PluginError> {
-        self.0.on_request(req, cx).await
-    }
-    async fn on_response(&self, res: &mut buntime_core::Response, cx: &buntime_core::RequestContext) -> Result<(), PluginError> {
-        self.0.on_response(res, cx).await
-    }
-    async fn on_server_start(&self, server: &buntime_core::ServerInfo) {
-        self.0.on_server_start(server).await;
-    }
-    async fn on_shutdown(&self) {
-        self.0.on_shutdown().await;
-    }
-    async fn on_worker_spawn(&self, worker: &buntime_core::WorkerNotice) {
-        self.0.on_worker_spawn(worker).await;
-    }
-    async fn on_worker_terminate(&self, worker: &buntime_core::WorkerNotice) {
-        self.0.on_worker_terminate(worker).await;
-    }
-    fn routes(&self) -> Option<axum::Router> {
-        self.0.routes()
-    }
-    fn provides(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
-        self.0.provides()
-    }
-    fn provides_json(&self) -> Option<Arc<dyn buntime_core::services::JsonService>> {
-        self.0.provides_json()
-    }
-    fn hooks(&self) -> buntime_core::Hooks {
-        self.0.hooks()
     }
 }
 
@@ -249,5 +208,31 @@ impl StartedHarness {
         let _guard = tracing::dispatcher::set_default(&self.logs.dispatch());
         self.generation.shut_down().await;
         self.logs.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use buntime_core::{Hooks, RequestContext};
+
+    /// Answers every request from `server_fetch` (a hook the harness must not drop).
+    struct Fetcher;
+
+    #[async_trait::async_trait]
+    impl Plugin for Fetcher {
+        async fn server_fetch(&self, _req: &mut buntime_core::Request, _cx: &RequestContext) -> Result<Option<buntime_core::Response>, PluginError> {
+            Ok(Some(buntime_core::Response::new(Body::from("fetched"))))
+        }
+        fn hooks(&self) -> Hooks {
+            Hooks { server_fetch: true, ..Hooks::NONE }
+        }
+    }
+
+    #[tokio::test]
+    async fn every_hook_of_the_plugin_runs_in_the_harness() {
+        let h = PluginHarness::new("name: fetcher\n", |_| Ok(Fetcher)).start().await.unwrap();
+        let res = h.get("/anything").await;
+        assert_eq!((res.status.as_u16(), res.text().as_str()), (200, "fetched"));
     }
 }
