@@ -27,6 +27,9 @@ pub struct Pipeline {
     pub apps: Option<Arc<dyn AppBackend>>,
 }
 
+/// The app a plugin's request may fall through to (`Err`: one exists but cannot be used).
+type NextApp = Result<Option<ResolvedApp>, crate::error::PluginError>;
+
 /// Where a request is headed, decided before any hook runs.
 enum Target {
     /// A plugin owns the first path segment.
@@ -136,12 +139,16 @@ impl Pipeline {
         finish(res, &request_id, &generation, guard)
     }
 
-    /// Returns whether a worker app would serve `path` (so a router's 404 may fall through to it).
-    async fn app_exists(&self, path: &str) -> bool {
-        match &self.apps {
-            Some(apps) => matches!(apps.resolve(path).await, Ok(Some(_))),
-            None => false,
+    /// Returns the app a plugin's request falls through to, resolving the worker app for `path`
+    /// the first time it is asked.
+    async fn next_app<'a>(&self, next: &'a mut Option<NextApp>, path: &str) -> Option<&'a ResolvedApp> {
+        if next.is_none() {
+            *next = Some(match &self.apps {
+                Some(apps) => apps.resolve(path).await,
+                None => Ok(None),
+            });
         }
+        next.as_ref().and_then(|r| r.as_ref().ok()).and_then(Option::as_ref)
     }
 
     /// Resolves the serverless app of a plugin whose manifest has `entrypoint`.
@@ -171,10 +178,12 @@ impl Pipeline {
                 let p = &generation.plugins[i];
                 let uri = req.uri().clone();
                 let path = uri.path();
+                // Where the request goes when the plugin's router says 404 (or it has none): its
+                // serverless app, else a worker app of the same name — looked up at most once.
+                let mut next: Option<NextApp> = plugin_app.map(|a| Ok(Some(a)));
                 if let Some(router) = &p.router {
-                    // A router's 404 hands the request on, so keep a body replayable when
-                    // something may come after it. Only requests with a body pay for the check.
-                    let replay = if carries_body(&req) && (plugin_app.is_some() || self.app_exists(path).await) {
+                    // Keep a body replayable only when something may come after the router.
+                    let replay = if carries_body(&req) && self.next_app(&mut next, path).await.is_some() {
                         let (parts, body) = req.into_parts();
                         match axum::body::to_bytes(body, usize::MAX).await {
                             Ok(bytes) => {
@@ -188,7 +197,7 @@ impl Pipeline {
                     };
                     // Keep the request's parts for a fall-through only when one is possible.
                     let (parts, body) = req.into_parts();
-                    let kept = (plugin_app.is_some() || self.apps.is_some()).then(|| parts.clone());
+                    let kept = (next.is_some() || self.apps.is_some()).then(|| parts.clone());
                     let mut inner = Request::from_parts(parts, body);
                     let base = p.manifest.base.as_ref().expect("routed plugins have a base");
                     rewrite_path(&mut inner, base.strip(path).unwrap_or("/"));
@@ -201,21 +210,16 @@ impl Pipeline {
                         }
                     };
                     let Some(parts) = kept else { return res };
-                    if res.status() != StatusCode::NOT_FOUND || (plugin_app.is_none() && !self.app_exists(path).await) {
+                    if res.status() != StatusCode::NOT_FOUND || self.next_app(&mut next, path).await.is_none() {
                         return res;
                     }
                     req = Request::from_parts(parts, replay.map(Body::from).unwrap_or_default());
                 }
-                if let (Some(app), Some(apps)) = (&plugin_app, &self.apps) {
-                    return apps.serve(app, req).await;
-                }
-                match &self.apps {
-                    Some(apps) => match apps.resolve(path).await {
-                        Ok(Some(app)) => apps.serve(&app, req).await,
-                        Ok(None) => not_found(),
-                        Err(e) => respond::plugin_error(&e),
-                    },
-                    None => not_found(),
+                self.next_app(&mut next, path).await;
+                match (next, &self.apps) {
+                    (Some(Ok(Some(app))), Some(apps)) => apps.serve(&app, req).await,
+                    (Some(Err(e)), _) => respond::plugin_error(&e),
+                    _ => not_found(),
                 }
             }
             Target::App(app) => match &self.apps {
