@@ -1,7 +1,6 @@
 //! The runtime: its builder, the shared state every request reads, and `serve`.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -160,7 +159,7 @@ impl RuntimeBuilder {
             pipeline: Pipeline { apps: self.apps },
             guard,
             reload_lock: tokio::sync::Mutex::new(()),
-            draining: AtomicBool::new(false),
+            draining: tokio::sync::watch::channel(false).0,
             server: OnceLock::new(),
             retiring: Mutex::new(Vec::new()),
             shutdown_hooks: Mutex::new(self.on_shutdown),
@@ -183,7 +182,7 @@ pub(crate) struct Shared {
     /// Serializes reloads.
     pub(crate) reload_lock: tokio::sync::Mutex<()>,
     /// Set once shutdown begins: readiness fails, new work is refused.
-    pub(crate) draining: AtomicBool,
+    pub(crate) draining: tokio::sync::watch::Sender<bool>,
     /// The bound address, once listening.
     pub(crate) server: OnceLock<ServerInfo>,
     /// Old generations draining in the background.
@@ -195,7 +194,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Acquire)
+        *self.draining.borrow()
     }
 }
 
@@ -335,7 +334,7 @@ impl Runtime {
         let shared = self.shared.clone();
         let stop = async move {
             shared.shutdown.notified().await;
-            shared.draining.store(true, Ordering::Release);
+            shared.draining.send_replace(true);
             tracing::info!("Shutdown requested; draining in-flight requests.");
         };
         let server = axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(app)).with_graceful_shutdown(stop);
@@ -348,9 +347,8 @@ impl Runtime {
             tokio::select! {
                 r = &mut serving => r,
                 () = async {
-                    while !shared.is_draining() {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
+                    // The sender lives in `shared`, so this only returns once draining starts.
+                    let _ = shared.draining.subscribe().wait_for(|draining| *draining).await;
                     tokio::time::sleep(grace).await;
                 } => {
                     tracing::warn!(grace_ms = grace.as_millis() as u64, "Grace period over; closing remaining connections.");
