@@ -202,6 +202,7 @@ fn keys_are_managed_offline_and_work_against_the_server() {
 }
 
 const APPS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../apps");
+const EXAMPLES_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/plugins");
 const PROJECT_BUN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.tools/node_modules/bun/bin/bun.exe");
 
 #[test]
@@ -212,7 +213,16 @@ fn the_example_apps_are_served_end_to_end() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, url, _rx) = start_env(dir.path(), &[("RUNTIME_WORKER_DIRS", APPS_DIR), ("BUNTIME_BUN", PROJECT_BUN)]);
+    // The pool-stats example (a TypeScript plugin reading `ctx.pool`) next to the bundled plugins.
+    let stats = dir.path().join("plugins/plugin-pool-stats");
+    std::fs::create_dir_all(&stats).unwrap();
+    for file in ["manifest.yaml", "plugin.ts"] {
+        std::fs::copy(Path::new(EXAMPLES_DIR).join("plugin-pool-stats").join(file), stats.join(file)).unwrap();
+    }
+    std::os::unix::fs::symlink(Path::new(EXAMPLES_DIR).join("../../node_modules"), dir.path().join("node_modules")).unwrap();
+    let plugin_dirs = format!("{HELLO_DIR}:{}", dir.path().join("plugins").display());
+    let (mut child, url, _rx) =
+        start_env(dir.path(), &[("RUNTIME_WORKER_DIRS", APPS_DIR), ("BUNTIME_BUN", PROJECT_BUN), ("RUNTIME_PLUGIN_DIRS", &plugin_dirs)]);
     let cases = [
         ("/hello-app/some/path", 200, r#""path":"/some/path""#),
         ("/greeter", 200, r#""version":"2.1.0""#),
@@ -234,6 +244,14 @@ fn the_example_apps_are_served_end_to_end() {
         assert_eq!(code.trim(), status.to_string(), "{path}: {body}");
         assert!(body.contains(needle), "{path}: {body}");
     }
+    // The requests above went through the pool, and a TypeScript plugin sees them in `ctx.pool`.
+    let (status, body) = http_get(&format!("{url}/pool-stats/api"));
+    assert_eq!(status, 200, "{body}");
+    let metrics: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(metrics["totalRequests"].as_u64().is_some_and(|n| n >= 4), "{body}");
+    let (status, body) = http_get(&format!("{url}/pool-stats/api/workers"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("hello-app@") && body.contains("greeter@2.1.0"), "{body}");
     assert!(stop_with(&mut child, "TERM").success());
 }
 

@@ -200,6 +200,65 @@ function nativeProxy(name: string): unknown {
   );
 }
 
+// ---- worker pool (ctx.pool) ------------------------------------------------------------------
+// The pool lives in the core, so `getMetrics()` / `getWorkerStats()` (synchronous, as in the
+// original) read a snapshot the host keeps. A snapshot older than POOL_MAX_AGE_MS is refreshed:
+// awaited before a request reaches a plugin that took `ctx.pool` (so request handlers see data at
+// most that old), in the background when read from elsewhere (timers). `refresh()` awaits one.
+
+const POOL_MAX_AGE_MS = 100;
+type PoolSnapshot = { metrics: Record<string, unknown>; workers: Record<string, unknown> };
+let poolEnabled = false;
+let poolSnapshot: PoolSnapshot = { metrics: {}, workers: {} };
+let poolFetchedAt = -Infinity;
+let poolRefreshing: Promise<PoolSnapshot> | null = null;
+const poolReaders = new Set<string>();
+
+function refreshPool(): Promise<PoolSnapshot> {
+  if (!poolRefreshing) {
+    const id = nextCallId++;
+    poolRefreshing = new Promise<unknown>((resolve, reject) => {
+      pendingCalls.set(id, { resolve, reject });
+      send({ t: "pool", id });
+    })
+      .then((v: any) => {
+        poolSnapshot = { metrics: v?.metrics ?? {}, workers: v?.workers ?? {} };
+        poolFetchedAt = performance.now();
+        return poolSnapshot;
+      })
+      .finally(() => {
+        poolRefreshing = null;
+      });
+  }
+  return poolRefreshing;
+}
+
+function poolStale(): boolean {
+  return performance.now() - poolFetchedAt > POOL_MAX_AGE_MS;
+}
+
+function poolFor(name: string) {
+  const read = (): PoolSnapshot => {
+    poolReaders.add(name);
+    if (poolStale()) refreshPool().catch(() => {});
+    return poolSnapshot;
+  };
+  return {
+    getMetrics: () => read().metrics,
+    getWorkerStats: () => read().workers,
+    refresh: (): Promise<PoolSnapshot> => {
+      poolReaders.add(name);
+      return refreshPool();
+    },
+  };
+}
+
+/** A promise to await before `name` handles a request, when it reads a stale pool snapshot. */
+function poolReady(name: string): Promise<unknown> | undefined {
+  if (!poolEnabled || !poolReaders.has(name) || !poolStale()) return undefined;
+  return refreshPool().catch(() => undefined);
+}
+
 function getPlugin(name: string): unknown {
   if (provided.has(name)) return provided.get(name);
   if (nativeServices.has(name)) return nativeProxy(name);
@@ -251,11 +310,20 @@ async function load(h: Header) {
     warn: (m: unknown, meta?: unknown) => log(name, "warn", m, meta),
     error: (m: unknown, meta?: unknown) => log(name, "error", m, meta),
   };
+  if (h.pool && !poolEnabled) {
+    poolEnabled = true;
+    await refreshPool().catch((e) => log(name, "warn", `could not read the worker pool: ${errorInfo(e).message}`));
+  }
+  const pool = h.pool ? poolFor(name) : undefined;
   const ctx = {
     config: config ?? {},
     globalConfig: h.globalConfig,
     logger,
-    pool: undefined,
+    // Taking the pool marks the plugin as a reader: its requests then get a fresh snapshot.
+    get pool() {
+      if (pool) poolReaders.add(name);
+      return pool;
+    },
     getPlugin,
     runtime: h.runtime,
   };
@@ -298,6 +366,7 @@ function plugin(name: string): Loaded {
 
 async function handle(h: Header, body: Uint8Array) {
   const id = h.id!;
+  if (typeof h.plugin === "string") await poolReady(h.plugin);
   switch (h.t) {
     case "load":
       return reply(id, await load(h));
@@ -410,6 +479,12 @@ function serveRoute(req: Request): Response | Promise<Response> {
   const fn = plugins.get(name)?.routesFetch;
   if (!fn) return routeError(name, new Error(`plugin \`${name}\` has no routes in this host`));
   req.headers.delete(PLUGIN_HEADER);
+  const wait = poolReady(name);
+  if (wait) return wait.then(() => callRoute(name, fn, req));
+  return callRoute(name, fn, req);
+}
+
+function callRoute(name: string, fn: NonNullable<Loaded["routesFetch"]>, req: Request): Response | Promise<Response> {
   let out: unknown;
   try {
     out = fn(req);
@@ -440,15 +515,17 @@ if (!path) {
 
 const httpPath = process.env.BUNTIME_HOST_HTTP_SOCKET;
 if (httpPath) {
-  Bun.serve({
+  const options = {
     unix: httpPath,
     // Keep-alive connections are pooled by the core and SSE responses may idle: no idle timeout.
+    // (Bun applies it to Unix sockets too; bun-types only declares it for TCP, hence the cast.)
     idleTimeout: 0,
     // The core enforces each target's body limit before a request gets here.
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     fetch: serveRoute,
-    error: (e) => routeError("(unknown)", e),
-  });
+    error: (e: Error) => routeError("(unknown)", e),
+  };
+  Bun.serve(options as unknown as Parameters<typeof Bun.serve>[0]);
 }
 
 sock = await Bun.connect({

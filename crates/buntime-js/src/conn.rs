@@ -25,6 +25,8 @@ pub(crate) trait ConnEvents: Send + Sync + 'static {
     fn log(&self, line: LogLine);
     /// A JS plugin calls a native service; answer with [`Conn::answer`].
     fn call(&self, conn: Arc<Conn>, call: ServiceCall);
+    /// The host asks for a worker pool snapshot (`ctx.pool`); answer with [`Conn::answer`].
+    fn pool(&self, conn: Arc<Conn>, id: u64);
     /// The connection ended (the host exited or broke the protocol).
     fn closed(&self, conn: &Conn, reason: String);
 }
@@ -260,6 +262,10 @@ async fn read_loop(read: OwnedReadHalf, conn: std::sync::Weak<Conn>, events: Arc
                 Ok(call) => events.call(conn.clone(), call),
                 Err(e) => tracing::warn!(error = %e, "Plugin host sent a malformed service call."),
             },
+            "pool" => match frame.id() {
+                Some(id) => events.pool(conn, id),
+                None => tracing::warn!("Plugin host asked for pool metrics without a call id; ignored."),
+            },
             other => tracing::warn!(kind = other, "Plugin host sent an unknown message; ignored."),
         }
     };
@@ -288,6 +294,9 @@ mod tests {
         }
         fn call(&self, conn: Arc<Conn>, call: ServiceCall) {
             conn.answer(call.id, if call.method == "fail" { Err("no".into()) } else { Ok(json!(call.args.len())) });
+        }
+        fn pool(&self, conn: Arc<Conn>, id: u64) {
+            conn.answer(id, Ok(json!({"metrics": {"hits": 1}})));
         }
         fn closed(&self, _conn: &Conn, reason: String) {
             self.closed.lock().unwrap().push(reason);
@@ -336,11 +345,14 @@ mod tests {
         write(&mut host, json!({"t": "error", "id": b.id(), "message": "boom"}), b"").await;
         write(&mut host, json!({"t": "ok", "id": a.id(), "x": 1}), b"reply").await;
         write(&mut host, json!({"t": "call", "id": 5, "plugin": "n", "method": "m", "args": [1, 2]}), b"").await;
+        write(&mut host, json!({"t": "pool", "id": 6}), b"").await;
         let ok = first.await.unwrap().unwrap();
         assert_eq!((ok.json()["x"].clone(), &ok.body[..]), (json!(1), &b"reply"[..]));
         assert!(matches!(second.await.unwrap(), Err(CallError::Remote { message, .. }) if message == "boom"));
         let answer = read_frame(&mut host).await.unwrap();
         assert_eq!((answer.kind(), answer.id(), answer.json()["value"].clone()), ("ok", Some(5), json!(2)));
+        let pool = read_frame(&mut host).await.unwrap();
+        assert_eq!((pool.kind(), pool.id(), pool.json()["value"]["metrics"]["hits"].clone()), ("ok", Some(6), json!(1)));
         assert_eq!(*events.logs.lock().unwrap(), ["p:info:hi"]);
     }
 

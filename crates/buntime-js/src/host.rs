@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
+use buntime_core::app::PoolView;
 use buntime_core::config::Env;
 use buntime_core::script::{ScriptHost, ScriptPluginSpec};
 use buntime_core::{Plugin, PluginContext, PluginError, Services};
@@ -65,6 +66,7 @@ struct LoadRecord {
     config: Map<String, Value>,
     global: Value,
     runtime: Value,
+    pool: bool,
 }
 
 #[derive(Debug, Default)]
@@ -88,6 +90,8 @@ pub(crate) struct HostInner {
     failed_reloads: Mutex<BTreeSet<String>>,
     env: OnceLock<Env>,
     services: OnceLock<Services>,
+    /// The runtime's worker pool, answering the host's `pool` calls (`ctx.pool`).
+    pool: OnceLock<Arc<dyn PoolView>>,
     host_down: AtomicBool,
     stopping: AtomicBool,
     services_synced: AtomicBool,
@@ -134,6 +138,7 @@ impl BunScriptHost {
             failed_reloads: Mutex::default(),
             env: OnceLock::new(),
             services: OnceLock::new(),
+            pool: OnceLock::new(),
             host_down: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             services_synced: AtomicBool::new(false),
@@ -344,6 +349,7 @@ fn load_msg<'a>(r: &'a LoadRecord, opts: &HostOptions, services: &'a [String]) -
         runtime: &r.runtime,
         init_timeout_ms: opts.init_timeout.as_millis() as u64,
         services,
+        pool: r.pool,
     }
 }
 
@@ -392,6 +398,18 @@ impl ConnEvents for HostEvents {
         });
     }
 
+    fn pool(&self, conn: Arc<Conn>, id: u64) {
+        let pool = self.host.upgrade().and_then(|h| h.pool.get().cloned());
+        // Worker stats may list a thousand keys: build them off the connection's reader task.
+        tokio::spawn(async move {
+            let result = match pool {
+                Some(pool) => Ok(serde_json::json!({"metrics": pool.metrics(), "workers": pool.worker_stats()})),
+                None => Err("this runtime has no worker pool".to_owned()),
+            };
+            conn.answer(id, result);
+        });
+    }
+
     fn closed(&self, conn: &Conn, reason: String) {
         let Some(host) = self.host.upgrade() else { return };
         if host.stopping.load(Ordering::Acquire) {
@@ -421,6 +439,9 @@ impl ScriptHost for BunScriptHost {
         let h = &self.inner;
         let _ = h.env.set(cx.env().clone());
         let _ = h.services.set(cx.services().clone());
+        if let Some(pool) = cx.pool() {
+            let _ = h.pool.set(pool.clone());
+        }
         let mut proc = h.proc.lock().await;
         let conn = h.ensure_running(&mut proc).await.map_err(|e| PluginError::internal(e.to_string()))?;
         let record = LoadRecord {
@@ -431,6 +452,7 @@ impl ScriptHost for BunScriptHost {
             config: cx.config().clone(),
             global: serde_json::to_value(cx.global_config()).unwrap_or(Value::Null),
             runtime: serde_json::to_value(cx.runtime()).unwrap_or(Value::Null),
+            pool: cx.pool().is_some(),
         };
         let services = h.native_services();
         let reply = conn.call(&load_msg(&record, &h.opts, &services), b"", h.opts.init_timeout + Duration::from_secs(5)).await;

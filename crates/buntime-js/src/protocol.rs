@@ -210,6 +210,8 @@ pub enum CoreRequest<'a> {
         init_timeout_ms: u64,
         /// Native plugins whose services `ctx.getPlugin` proxies.
         services: &'a [String],
+        /// Whether the runtime has a worker pool (`ctx.pool` is defined, read through `pool` calls).
+        pool: bool,
     },
     /// Tell the host which native plugins provide services.
     Services {
@@ -474,11 +476,13 @@ mod tests {
             runtime: &v,
             init_timeout_ms: 5,
             services: &[],
+            pool: true,
         };
         let out = serde_json::to_value(Envelope { id: 1, msg: &msg }).unwrap();
         assert_eq!(out["t"], "load");
         assert_eq!(out["initTimeoutMs"], 5);
         assert_eq!(out["globalConfig"], json!({}));
+        assert_eq!(out["pool"], true);
         let hooks: LoadReply = serde_json::from_value(json!({"hooks": {"onRequest": true, "serverFetch": true}})).unwrap();
         assert!(hooks.hooks.on_request && hooks.hooks.server_fetch && !hooks.hooks.routes);
         assert_eq!(serde_json::to_value(CoreRequest::OnShutdown { plugin: "p" }).unwrap(), json!({"t": "onShutdown", "plugin": "p"}));

@@ -430,3 +430,63 @@ async fn without_bun_js_plugins_fail_with_an_install_hint_and_native_plugins_sti
     assert_eq!(get(&g, "/native").await, (StatusCode::OK, "native ok".to_owned()));
     g.shut_down().await;
 }
+
+/// A pool whose request counter moves every time the test bumps it.
+struct CountingPool(std::sync::atomic::AtomicU64);
+
+impl buntime_core::app::PoolView for CountingPool {
+    fn metrics(&self) -> Value {
+        json!({"activeWorkers": 2, "totalRequests": self.0.load(std::sync::atomic::Ordering::SeqCst)})
+    }
+    fn worker_stats(&self) -> Value {
+        json!({"hello@1.0.0": {"status": "active", "requestCount": self.0.load(std::sync::atomic::Ordering::SeqCst)}})
+    }
+}
+
+const POOL_READER: &str = r#"
+let pool;
+export default {
+  onInit(ctx) { pool = ctx.pool; },
+  routes: {
+    fetch(req) {
+      const path = new URL(req.url).pathname;
+      if (path === "/stats") return Response.json({ metrics: pool.getMetrics(), workers: pool.getWorkerStats() });
+      if (path === "/fresh") return pool.refresh().then((s) => Response.json(s.metrics));
+      return Response.json({ hasPool: pool !== undefined });
+    },
+  },
+};
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_plugins_read_the_worker_pool_through_ctx_pool() {
+    let f = Fixture::new().plugin("reader", &[("manifest.yaml", "name: reader\nbase: /reader\n"), ("plugin.js", POOL_READER)]);
+    let pool = Arc::new(CountingPool(std::sync::atomic::AtomicU64::new(7)));
+    let mut inputs = f.inputs(&[], NativeRegistry::default(), BunScriptHosts::new(bun()).with_options(test_options()));
+    inputs.pool = Some(pool.clone());
+    let outcome = build_generation(&inputs, 1).await;
+    assert!(outcome.problems.is_empty(), "{}", problems(&outcome));
+    let g = Arc::new(outcome.generation);
+
+    let (status, body) = get(&g, "/reader/stats").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stats: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(stats["metrics"], json!({"activeWorkers": 2, "totalRequests": 7}));
+    assert_eq!(stats["workers"]["hello@1.0.0"]["requestCount"], json!(7));
+
+    // A route of a plugin that reads the pool sees a snapshot at most 100 ms old.
+    pool.0.store(8, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let stats: Value = serde_json::from_str(&get(&g, "/reader/stats").await.1).unwrap();
+    assert_eq!(stats["metrics"]["totalRequests"], json!(8));
+    // `refresh()` always asks the core.
+    pool.0.store(9, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(serde_json::from_str::<Value>(&get(&g, "/reader/fresh").await.1).unwrap()["totalRequests"], json!(9));
+    g.shut_down().await;
+
+    // Without a pool (no apps hosted), `ctx.pool` is undefined, as in the original.
+    let outcome = f.load(&[], NativeRegistry::default()).await;
+    let g = Arc::new(outcome.generation);
+    assert_eq!(get(&g, "/reader/").await.1, r#"{"hasPool":false}"#);
+    g.shut_down().await;
+}

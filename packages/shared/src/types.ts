@@ -30,10 +30,22 @@ export interface PoolMetrics {
   [key: string]: unknown;
 }
 
-/** What plugins see of the worker pool (`ctx.pool`). */
+/** Pool metrics and per-worker stats read together (`ctx.pool.refresh()`). */
+export interface PoolSnapshot {
+  metrics: PoolMetrics;
+  workers: Record<string, unknown>;
+}
+
+/**
+ * What plugins see of the worker pool (`ctx.pool`). In a TypeScript plugin the getters return a
+ * snapshot: at most 100 ms old while the plugin handles a request, refreshed in the background
+ * when read from elsewhere (timers); `refresh()` fetches a current one.
+ */
 export interface WorkerPool {
   getMetrics(): PoolMetrics;
   getWorkerStats(): Record<string, unknown>;
+  /** Fetches current metrics and stats (Buntime; absent in the original runtime). */
+  refresh?(): Promise<PoolSnapshot>;
 }
 
 /** A public-routes declaration: globs for every method, or per method. */

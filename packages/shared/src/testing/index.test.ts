@@ -23,4 +23,9 @@ describe("@buntime/shared/testing", () => {
   it("reports pool metrics", () => {
     expect(createMockPool({ activeWorkers: 3 }).getMetrics().activeWorkers).toBe(3);
   });
+
+  it("refreshes a pool snapshot", async () => {
+    const snap = await createMockPool({ hits: 2 }, { "a@1": { status: "idle" } }).refresh!();
+    expect(snap).toEqual({ metrics: { activeWorkers: 0, totalRequests: 0, hits: 2 }, workers: { "a@1": { status: "idle" } } });
+  });
 });

@@ -40,6 +40,7 @@ export function createMockPool(metrics: PoolMetrics = {}, stats: Record<string, 
   return {
     getMetrics: () => ({ activeWorkers: 0, totalRequests: 0, ...metrics }),
     getWorkerStats: () => ({ ...stats }),
+    refresh: async () => ({ metrics: { activeWorkers: 0, totalRequests: 0, ...metrics }, workers: { ...stats } }),
   };
 }
 
@@ -49,7 +50,8 @@ export interface MockContextOptions {
   globalConfig?: Partial<GlobalConfig>;
   /** Services returned by `getPlugin(name)`. */
   plugins?: Record<string, unknown>;
-  pool?: WorkerPool;
+  /** The pool (`ctx.pool`); a mock by default, `null` for a runtime that hosts no apps. */
+  pool?: WorkerPool | null;
   logger?: MockLogger;
   runtime?: { api?: string; version?: string };
 }
@@ -64,7 +66,7 @@ export function createMockContext(options: MockContextOptions = {}): MockContext
     config: options.config ?? {},
     globalConfig: { pluginDirs: [], workerDirs: [], poolSize: 5, ...options.globalConfig },
     logger: options.logger ?? createMockLogger(),
-    pool: options.pool ?? createMockPool(),
+    pool: options.pool === null ? undefined : (options.pool ?? createMockPool()),
     runtime: { api: options.runtime?.api ?? "/api", version: options.runtime?.version ?? "0.0.0-test" },
     getPlugin<T>(name: string): T | undefined {
       return plugins[name] as T | undefined;
