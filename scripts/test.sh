@@ -9,10 +9,13 @@ BUN="$PWD/.tools/node_modules/bun/bin/bun.exe"
 echo "==> cargo test (workspace)"
 cargo test --workspace --locked
 
+echo "==> tsc (packages, example plugins, plugin host)"
+"$BUN" x tsc --noEmit -p tsconfig.json
+
 echo "==> bun test (packages and example plugins)"
 for dir in packages/* examples/plugins/*; do
   [ -d "$dir" ] || continue
-  if ls "$dir"/*.test.ts >/dev/null 2>&1; then
+  if [ -n "$(find "$dir" -name '*.test.ts' -not -path '*/node_modules/*' -print -quit)" ]; then
     (cd "$dir" && "$BUN" test)
   fi
 done
