@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # JS plugin figures in one run: the hello route through the runtime vs Bun.serve directly (wrk),
-# the added p50 of one no-op JS onRequest hook, and the time to build a generation of 5 JS plugins.
+# CPU per request of every process and the ratio's ceiling here, the added p50 of one no-op JS
+# onRequest hook against a bare echo to the same host, and the time to build 5 JS plugins.
 # Env: BENCH_SECONDS (default 5), BENCH_CONNECTIONS (default 32).
 set -euo pipefail
 cd "$(dirname "$0")/.."

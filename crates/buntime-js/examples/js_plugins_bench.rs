@@ -1,7 +1,9 @@
 //! Benchmarks JS plugins in one run and prints ratios measured against a baseline from the same run:
 //! the hello plugin's route through the runtime (HTTP server + pipeline + plugin host) against the
-//! same Hono app served by `Bun.serve` directly (wrk), the added p50 latency of one no-op JS
-//! `onRequest` hook (in-process pipeline loop), and the time to reload 5 JS plugins.
+//! same Hono app served by `Bun.serve` directly (wrk), with the CPU each process (wrk included)
+//! spends per request and the ratio's ceiling on this machine; the added p50 latency of one no-op
+//! JS `onRequest` hook (in-process pipeline loop) against a bare echo round trip to the same host;
+//! and the time to reload 5 JS plugins.
 //!
 //! Run with `bench/js-plugins.sh` (or `cargo run --release -p buntime-js --example js-plugins-bench`).
 
@@ -99,6 +101,16 @@ fn cpu_us(pid: u32) -> f64 {
     ticks * 10_000.0 // USER_HZ = 100
 }
 
+/// CPU time (user + system) of the children this process has waited for, in µs: wrk's, since wrk
+/// is the only child waited for while it runs.
+fn waited_children_cpu_us() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0.0 };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(13).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) + f.get(14).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks * 10_000.0
+}
+
 /// Child processes of this one.
 fn children() -> Vec<u32> {
     let me = std::process::id();
@@ -114,20 +126,41 @@ fn children() -> Vec<u32> {
     out
 }
 
-async fn pipeline_p50_us(g: &Arc<Generation>, path: &str, n: usize) -> f64 {
+async fn pipeline_once_us(pipeline: &Pipeline, g: &Arc<Generation>, path: &str) -> f64 {
+    let req = http::Request::builder().uri(path).header("host", "localhost").header("x-request-id", "b").body(Body::empty()).expect("valid request");
+    let t = Instant::now();
+    let res = pipeline.handle(g.clone(), req).await;
+    let _ = axum::body::to_bytes(res.into_body(), usize::MAX).await;
+    t.elapsed().as_secs_f64() * 1e6
+}
+
+/// p50s of the pipeline without and with the hook, and of the bare echo, sampled in turn within
+/// each iteration, so all three see the same placement of processes on CPUs (which moves a
+/// cross-process round trip on a VM between ~9 and ~46 µs).
+async fn hook_p50s_us(without: &Arc<Generation>, with: &Arc<Generation>, echo: &Path, n: usize) -> (f64, f64, f64) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let pipeline = Pipeline::default();
-    let mut samples = Vec::with_capacity(n);
+    let mut s = tokio::net::UnixStream::connect(echo).await.expect("connect to the echo socket");
+    let (msg, mut buf) = ([7u8; 256], [0u8; 256]);
+    let (mut a, mut b, mut e) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n + n / 10 {
-        let req = http::Request::builder().uri(path).header("host", "localhost").header("x-request-id", "b").body(Body::empty()).expect("valid request");
         let t = Instant::now();
-        let res = pipeline.handle(g.clone(), req).await;
-        let _ = axum::body::to_bytes(res.into_body(), usize::MAX).await;
+        s.write_all(&msg).await.expect("echo write");
+        s.read_exact(&mut buf).await.expect("echo read");
+        let echo_us = t.elapsed().as_secs_f64() * 1e6;
+        let with_us = pipeline_once_us(&pipeline, with, "/none").await;
+        let without_us = pipeline_once_us(&pipeline, without, "/none").await;
         if i >= n / 10 {
-            samples.push(t.elapsed().as_secs_f64() * 1e6);
+            a.push(without_us);
+            b.push(with_us);
+            e.push(echo_us);
         }
     }
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
+    let p50 = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (p50(a), p50(b), p50(e))
 }
 
 #[tokio::main]
@@ -176,9 +209,10 @@ async fn main() {
     let direct_pid = child.id().unwrap_or(0);
     let host_pid = children().into_iter().find(|&p| p != direct_pid).unwrap_or(0);
     let me = std::process::id();
-    let c0 = cpu_us(direct_pid);
+    let (c0, w0) = (cpu_us(direct_pid), waited_children_cpu_us());
     let d = wrk(&direct_url, seconds, connections);
     let direct_cpu = (cpu_us(direct_pid) - c0) / (d.rps * seconds as f64).max(1.0);
+    let wrk_cpu = (waited_children_cpu_us() - w0) / (d.rps * seconds as f64).max(1.0);
     let (r0, h0) = (cpu_us(me), cpu_us(host_pid));
     let r = wrk(&runtime_url, seconds, connections);
     let total = (r.rps * seconds as f64).max(1.0);
@@ -193,7 +227,14 @@ async fn main() {
     // --- 2. added latency of one no-op JS onRequest hook ----------------------------------------
     let hook_dir = root.path().join("hello-and-noop");
     copy_example("plugin-hello", &hook_dir);
-    write_plugin(&hook_dir, "noop", "name: noop\n", "export default { onRequest() { return undefined; } };\n");
+    // The baseline: the same host process echoing bytes on a Unix socket of its own.
+    let echo_sock = root.path().join("echo.sock");
+    write_plugin(
+        &hook_dir,
+        "noop",
+        &format!("name: noop\nechoSocket: {:?}\n", echo_sock.display().to_string()),
+        "export default (config) => ({\n  onInit() { Bun.listen({ unix: config.echoSocket, socket: { data(s, d) { s.write(d); } } }); },\n  onRequest() { return undefined; },\n});\n",
+    );
     let load = |dir: &Path| {
         let env = env_for(dir);
         LoadInputs {
@@ -208,15 +249,9 @@ async fn main() {
     let without = Arc::new(build_generation(&load(&hello_dir), 1).await.generation);
     let with = Arc::new(build_generation(&load(&hook_dir), 2).await.generation);
     // `/none` matches no route: without the hook it never leaves Rust, so the difference is the
-    // hook's round trip alone. Alternate blocks so drift (CPU frequency, other load) hits both.
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for _ in 0..10 {
-        a.push(pipeline_p50_us(&without, "/none", 500).await);
-        b.push(pipeline_p50_us(&with, "/none", 500).await);
-    }
-    a.sort_by(f64::total_cmp);
-    b.sort_by(f64::total_cmp);
-    let (p50_without, p50_with) = (a[a.len() / 2], b[b.len() / 2]);
+    // hook's round trip alone. Requests run on a runtime worker, as a server's do.
+    let (w, h, sock) = (without.clone(), with.clone(), echo_sock.clone());
+    let (p50_without, p50_with, p50_echo) = tokio::spawn(async move { hook_p50s_us(&w, &h, &sock, 5000).await }).await.expect("bench task");
     without.shut_down().await;
     with.shut_down().await;
 
@@ -252,10 +287,18 @@ async fn main() {
     println!("| CPU per request: Bun.serve direct | {direct_cpu:.1} µs |");
     println!("| CPU per request: runtime (Rust) + plugin host (Bun) | {rust_cpu:.1} µs + {host_cpu:.1} µs |");
     println!("| native (Rust) route, same runtime, for reference | {:.0} req/s, p50 {:.0} µs; CPU {native_cpu:.1} µs per request |", nat.rps, nat.p50_us);
+    println!("| CPU per request: wrk (load generator, shares the machine) | {wrk_cpu:.1} µs |");
     println!("| CPU-bound ratio on a machine with cores to spare (direct Bun CPU / host Bun CPU per request) | {:.2} |", direct_cpu / host_cpu.max(0.001));
     println!("| throughput ratio runtime / direct (goal ≥ 0.80) | {:.2} |", r.rps / d.rps.max(1.0));
+    // What the ratio could be here if the hop to the host cost nothing beyond a native route:
+    // wrk, the runtime and the host share `cores`; Bun and wrk each use one thread.
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get) as f64;
+    let free_hop = (cores * 1e6 / (wrk_cpu + native_cpu + host_cpu)).min(1e6 / host_cpu.max(0.001)).min(1e6 / wrk_cpu.max(0.001));
+    println!("| ceiling of that ratio on these {cores:.0} cores if the hop cost nothing beyond a native route | {:.2} |", free_hop / d.rps.max(1.0));
     println!("| pipeline p50 of an unrouted request without / with one no-op JS onRequest | {p50_without:.1} µs / {p50_with:.1} µs |");
     println!("| added p50 of one no-op JS onRequest (goal ≤ 50 µs) | {:.1} µs |", p50_with - p50_without);
+    println!("| baseline: p50 of a bare 256-byte round trip to the same plugin host (a Unix socket echo) | {p50_echo:.1} µs |");
+    println!("| added p50 beyond that bare round trip (framing, JSON, the JS hook call) | {:.1} µs |", p50_with - p50_without - p50_echo);
     println!("| build a generation of 5 JS plugins (median of 5, new host each) | {:.0} ms (min {:.0}, max {:.0}) |", ms(reload_median), ms(reloads[0]), ms(reloads[4]));
     println!("| Runtime::reload() of the hello runtime (build + swap) | {:.0} ms ({}) |", ms(api_reload), if report.is_ok() { "ok" } else { "failed" });
     let _ = std::io::Write::flush(&mut std::io::stdout());
