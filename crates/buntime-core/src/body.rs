@@ -36,6 +36,20 @@ pub fn limited(body: Body, limit: u64) -> Body {
     Body::new(http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX)))
 }
 
+/// Returns whether `err`, or an error it wraps, is the length-limit failure of a body capped by
+/// [`limited`] (read past its limit while being buffered or forwarded).
+pub fn is_limit_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        // hyper and axum wrap it; some wrappers keep only its message.
+        if e.is::<http_body_util::LengthLimitError>() || e.to_string().contains("length limit") {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
 /// A response body that keeps its generation "in flight" until it ends or is dropped.
 #[derive(Debug)]
 pub struct GuardedBody {

@@ -13,6 +13,7 @@ pub mod config;
 pub mod discovery;
 pub mod error;
 pub mod generation;
+pub mod hop;
 pub mod loader;
 pub mod logger;
 pub mod manifest;

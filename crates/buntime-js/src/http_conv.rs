@@ -61,13 +61,7 @@ pub(crate) async fn buffer_request_body(req: &mut Request) -> Result<Bytes, Body
 
 /// Buffers a body; a length-limit failure is reported as too large.
 pub(crate) async fn to_bytes(body: Body) -> Result<Bytes, BodyError> {
-    axum::body::to_bytes(body, usize::MAX).await.map_err(|e| {
-        let mut text = e.to_string();
-        if let Some(source) = std::error::Error::source(&e) {
-            text.push_str(&source.to_string());
-        }
-        BodyError { too_large: text.contains("length limit") }
-    })
+    axum::body::to_bytes(body, usize::MAX).await.map_err(|e| BodyError { too_large: buntime_core::body::is_limit_error(&e) })
 }
 
 /// Copies JS headers onto `map`, skipping framing headers (the body is re-framed here) and

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::body::Body;
 use buntime_core::{Request, Response};
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderValue};
 use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{Connection, SendRequest};
@@ -69,40 +69,8 @@ impl Pooled {
     }
 }
 
-/// Headers that describe one connection, never forwarded.
-const HOP_BY_HOP: [&str; 7] = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "transfer-encoding"];
-
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    if headers.contains_key(header::CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-            .collect();
-        for name in named {
-            headers.remove(name);
-        }
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-}
-
-fn too_large(err: &hyper::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if e.is::<http_body_util::LengthLimitError>() || e.to_string().contains("length limit") {
-            return true;
-        }
-        source = e.source();
-    }
-    false
-}
-
 fn send_error(e: &hyper::Error) -> LinkError {
-    if too_large(e) { LinkError::TooLarge } else { LinkError::Broken(e.to_string()) }
+    if buntime_core::body::is_limit_error(e) { LinkError::TooLarge } else { LinkError::Broken(e.to_string()) }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -193,7 +161,7 @@ impl RouteLink {
         };
         let (res, conn) = tokio::time::timeout(timeout, attempt).await.map_err(|_| LinkError::Timeout(timeout))??;
         let (mut parts, inner) = res.into_parts();
-        strip_hop_by_hop(&mut parts.headers);
+        buntime_core::hop::strip_hop_by_hop(&mut parts.headers);
         let mut body = LinkBody { inner, conn: Some(conn), link: self.clone() };
         if body.inner.is_end_stream() {
             body.finish(true);
@@ -216,7 +184,7 @@ pub(crate) fn route_request(req: Request, plugin: &HeaderValue) -> Request {
         parts.uri = pq.parse().unwrap_or_else(|_| http::Uri::from_static("/"));
     }
     parts.version = http::Version::HTTP_11;
-    strip_hop_by_hop(&mut parts.headers);
+    buntime_core::hop::strip_hop_by_hop(&mut parts.headers);
     parts.headers.insert(PLUGIN_HEADER, plugin.clone());
     Request::from_parts(parts, body)
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::body::Body;
 use buntime_core::{Request, Response};
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderValue};
 use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
@@ -28,25 +28,6 @@ pub(crate) enum ProxyError {
     TooLarge,
 }
 
-/// Headers that describe one connection, never forwarded.
-const HOP_BY_HOP: [&str; 7] = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade", "transfer-encoding"];
-
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-}
-
 async fn connect(worker: &Worker) -> Result<SendRequest<Body>, ProxyError> {
     let stream = UnixStream::connect(&worker.socket).await.map_err(|e| ProxyError::Broken(format!("cannot connect to the worker: {e}")))?;
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -59,24 +40,13 @@ async fn connect(worker: &Worker) -> Result<SendRequest<Body>, ProxyError> {
     Ok(sender)
 }
 
-fn too_large(err: &hyper::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = source {
-        if e.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = e.source();
-    }
-    false
-}
-
 /// Sends `req` (path relative to the app) to `worker` and waits up to `timeout` for the head.
 pub(crate) async fn send(worker: &Worker, req: Request, timeout: Duration) -> Result<(hyper::Response<Incoming>, SendRequest<Body>), ProxyError> {
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     parts.uri = path.parse().unwrap_or_else(|_| http::Uri::from_static("/"));
     parts.version = http::Version::HTTP_11;
-    strip_hop_by_hop(&mut parts.headers);
+    buntime_core::hop::strip_hop_by_hop(&mut parts.headers);
     if !parts.headers.contains_key(header::HOST) {
         parts.headers.insert(header::HOST, HeaderValue::from_static("localhost"));
     }
@@ -119,7 +89,7 @@ pub(crate) async fn send(worker: &Worker, req: Request, timeout: Duration) -> Re
 }
 
 fn map_send_error(e: &hyper::Error) -> ProxyError {
-    if too_large(e) { ProxyError::TooLarge } else { ProxyError::Broken(format!("connection to the worker failed: {e}")) }
+    if buntime_core::body::is_limit_error(e) { ProxyError::TooLarge } else { ProxyError::Broken(format!("connection to the worker failed: {e}")) }
 }
 
 /// Runs once when a proxied response body ends, or when whatever holds it is dropped (a cancelled
@@ -220,7 +190,7 @@ impl http_body::Body for ProxyBody {
 /// (repeated `Set-Cookie` included) kept, the body streamed.
 pub(crate) fn into_response(res: hyper::Response<Incoming>, conn: SendRequest<Body>, guard: InflightGuard, on_end: Option<OnEnd>) -> Response {
     let (mut parts, inner) = res.into_parts();
-    strip_hop_by_hop(&mut parts.headers);
+    buntime_core::hop::strip_hop_by_hop(&mut parts.headers);
     let empty = inner.is_end_stream();
     let mut exit = guard.worker().exit.clone();
     let exited = Box::pin(async move {
@@ -231,22 +201,4 @@ pub(crate) fn into_response(res: hyper::Response<Incoming>, conn: SendRequest<Bo
         body.finish(true);
     }
     Response::from_parts(parts, Body::new(body))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hop_by_hop_headers_and_connection_named_ones_are_stripped() {
-        let mut h = HeaderMap::new();
-        h.insert("connection", HeaderValue::from_static("close, x-private"));
-        h.insert("x-private", HeaderValue::from_static("1"));
-        h.insert("transfer-encoding", HeaderValue::from_static("chunked"));
-        h.append("set-cookie", HeaderValue::from_static("a=1"));
-        h.append("set-cookie", HeaderValue::from_static("b=2"));
-        strip_hop_by_hop(&mut h);
-        assert!(!h.contains_key("connection") && !h.contains_key("x-private") && !h.contains_key("transfer-encoding"));
-        assert_eq!(h.get_all("set-cookie").iter().count(), 2);
-    }
 }
