@@ -237,19 +237,16 @@ function poolStale(): boolean {
   return performance.now() - poolFetchedAt > POOL_MAX_AGE_MS;
 }
 
-function poolFor(name: string) {
+/** What `ctx.pool` is: the snapshot's getters and `refresh()`. */
+function poolHandle() {
   const read = (): PoolSnapshot => {
-    poolReaders.add(name);
     if (poolStale()) refreshPool().catch(() => {});
     return poolSnapshot;
   };
   return {
     getMetrics: () => read().metrics,
     getWorkerStats: () => read().workers,
-    refresh: (): Promise<PoolSnapshot> => {
-      poolReaders.add(name);
-      return refreshPool();
-    },
+    refresh: (): Promise<PoolSnapshot> => refreshPool(),
   };
 }
 
@@ -314,7 +311,7 @@ async function load(h: Header) {
     poolEnabled = true;
     await refreshPool().catch((e) => log(name, "warn", `could not read the worker pool: ${errorInfo(e).message}`));
   }
-  const pool = h.pool ? poolFor(name) : undefined;
+  const pool = h.pool ? poolHandle() : undefined;
   const ctx = {
     config: config ?? {},
     globalConfig: h.globalConfig,
@@ -366,7 +363,8 @@ function plugin(name: string): Loaded {
 
 async function handle(h: Header, body: Uint8Array) {
   const id = h.id!;
-  if (typeof h.plugin === "string") await poolReady(h.plugin);
+  const fresh = typeof h.plugin === "string" ? poolReady(h.plugin) : undefined;
+  if (fresh) await fresh;
   switch (h.t) {
     case "load":
       return reply(id, await load(h));
