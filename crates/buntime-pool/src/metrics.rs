@@ -64,8 +64,34 @@ pub(crate) struct Metrics {
     pub(crate) failed: AtomicU64,
     pub(crate) retired: AtomicU64,
     recent: Mutex<VecDeque<f64>>,
-    archive: Mutex<(HashMap<String, Totals>, VecDeque<String>)>,
-    ephemeral: Mutex<(HashMap<String, Ephemeral>, VecDeque<String>)>,
+    archive: Mutex<Bounded<Totals>>,
+    ephemeral: Mutex<Bounded<Ephemeral>>,
+}
+
+/// Per-key values that keep the [`KEEP_KEYS`] most recently added keys, the oldest dropped first.
+#[derive(Debug)]
+struct Bounded<V> {
+    map: HashMap<String, V>,
+    order: VecDeque<String>,
+}
+
+impl<V: Default> Bounded<V> {
+    fn new() -> Self {
+        Self { map: HashMap::new(), order: VecDeque::new() }
+    }
+
+    /// Returns `key`'s value, adding a default one (and dropping the oldest key past the cap).
+    fn entry(&mut self, key: &str) -> &mut V {
+        if !self.map.contains_key(key) {
+            self.order.push_back(key.to_owned());
+            if self.order.len() > KEEP_KEYS
+                && let Some(old) = self.order.pop_front()
+            {
+                self.map.remove(&old);
+            }
+        }
+        self.map.entry(key.to_owned()).or_default()
+    }
 }
 
 impl Metrics {
@@ -80,8 +106,8 @@ impl Metrics {
             failed: AtomicU64::new(0),
             retired: AtomicU64::new(0),
             recent: Mutex::new(VecDeque::new()),
-            archive: Mutex::new((HashMap::new(), VecDeque::new())),
-            ephemeral: Mutex::new((HashMap::new(), VecDeque::new())),
+            archive: Mutex::new(Bounded::new()),
+            ephemeral: Mutex::new(Bounded::new()),
         }
     }
 
@@ -100,16 +126,8 @@ impl Metrics {
 
     /// Adds a stopped worker's counters to its key's archive.
     pub(crate) fn archive(&self, key: &str, requests: u64, errors: u64, response: Duration, last: Option<Duration>) {
-        let mut guard = self.archive.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (map, order) = &mut *guard;
-        if !map.contains_key(key) {
-            order.push_back(key.to_owned());
-            if order.len() > KEEP_KEYS
-                && let Some(old) = order.pop_front() {
-                    map.remove(&old);
-                }
-        }
-        let t = map.entry(key.to_owned()).or_default();
+        let mut archive = self.archive.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let t = archive.entry(key);
         t.requests += requests;
         t.errors += errors;
         t.response += response;
@@ -120,16 +138,8 @@ impl Metrics {
     /// Records an ephemeral request; `new_session` resets the key's session counters (a document
     /// navigation, or no `Sec-Fetch-Dest`).
     pub(crate) fn record_ephemeral(&self, key: &str, took: Duration, failed: bool, new_session: bool) {
-        let mut guard = self.ephemeral.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (map, order) = &mut *guard;
-        if !map.contains_key(key) {
-            order.push_back(key.to_owned());
-            if order.len() > KEEP_KEYS
-                && let Some(old) = order.pop_front() {
-                    map.remove(&old);
-                }
-        }
-        let e = map.entry(key.to_owned()).or_default();
+        let mut ephemeral = self.ephemeral.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let e = ephemeral.entry(key);
         if new_session {
             *e = Ephemeral::default();
         }
@@ -173,8 +183,8 @@ impl Metrics {
     /// `getWorkerStats()`: archived keys, then ephemeral keys, then live workers; archived
     /// totals are added to the later layers.
     pub(crate) fn worker_stats(&self, live: &[LiveStats]) -> Value {
-        let archive = self.archive.lock().unwrap_or_else(std::sync::PoisonError::into_inner).0.clone();
-        let ephemeral = self.ephemeral.lock().unwrap_or_else(std::sync::PoisonError::into_inner).0.clone();
+        let archive = self.archive.lock().unwrap_or_else(std::sync::PoisonError::into_inner).map.clone();
+        let ephemeral = self.ephemeral.lock().unwrap_or_else(std::sync::PoisonError::into_inner).map.clone();
         let mut out = Map::new();
         let stat = |requests: u64, errors: u64, total: Duration, status: &str, age: Duration, idle: Duration, arch: Option<&Totals>| {
             let requests_all = requests + arch.map_or(0, |a| a.requests);
@@ -235,6 +245,19 @@ mod tests {
         assert_eq!(v["avgResponseTimeMs"], 1.23);
         assert_eq!(v["memoryUsageMB"], 3.0);
         assert_eq!(v["ephemeralQueueLimit"], 100);
+    }
+
+    #[test]
+    fn the_archive_keeps_the_newest_keys_and_drops_the_oldest_first() {
+        let m = Metrics::new();
+        for i in 0..=KEEP_KEYS {
+            m.archive(&format!("app{i}@1"), 1, 0, Duration::ZERO, None);
+        }
+        m.archive("app1@1", 1, 0, Duration::ZERO, None);
+        let archive = m.archive.lock().unwrap();
+        assert_eq!(archive.map.len(), KEEP_KEYS);
+        assert!(!archive.map.contains_key("app0@1"), "the oldest key went first");
+        assert_eq!(archive.map["app1@1"].requests, 2, "an existing key is updated, not re-added");
     }
 
     #[test]
