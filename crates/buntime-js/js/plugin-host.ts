@@ -372,11 +372,10 @@ async function handle(h: Header, body: Uint8Array) {
       for (const s of h.names ?? []) nativeServices.add(s);
       return reply(id);
     case "fetch": {
-      const p = plugin(h.plugin);
-      const fn = h.target === "server" ? p.serverFetch : p.routesFetch;
-      if (!fn) throw new Error(`plugin \`${h.plugin}\` has no ${h.target === "server" ? "server.fetch" : "routes"}`);
+      const fn = plugin(h.plugin).serverFetch;
+      if (!fn) throw new Error(`plugin \`${h.plugin}\` has no server.fetch`);
       const res = await fn(toRequest(h, body));
-      if (!(res instanceof Response)) throw new Error(`${h.target === "server" ? "server.fetch" : "routes.fetch"} did not return a Response`);
+      if (!(res instanceof Response)) throw new Error("server.fetch did not return a Response");
       return reply(id, { status: res.status, headers: pairs(res.headers) }, await bytesOf(res));
     }
     case "onRequest": {

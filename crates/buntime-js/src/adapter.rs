@@ -46,28 +46,6 @@ fn app_json(cx: &RequestContext) -> Option<Value> {
     cx.app.as_ref().and_then(|a| serde_json::to_value(a.as_ref()).ok())
 }
 
-/// The parts of a request the host needs, taken before any await (bodies are not `Sync`).
-struct Head {
-    method: String,
-    url: String,
-    headers: crate::protocol::HeaderPairs,
-}
-
-impl Head {
-    fn of(req: &Request) -> Self {
-        Self { method: req.method().as_str().to_owned(), url: absolute_url(req), headers: pairs(req.headers()) }
-    }
-}
-
-/// Calls `server.fetch` (or, over the protocol, `routes.fetch`) and returns the JS response.
-async fn fetch(host: &HostInner, plugin: &str, target: &str, head: &Head, body: &[u8]) -> Result<Response, CallError> {
-    host.sync_services().await;
-    let msg = CoreRequest::Fetch { plugin, target, method: &head.method, url: &head.url, headers: &head.headers };
-    let frame = host.call(&msg, body, host.opts.call_timeout).await?;
-    let reply: HttpReply = frame.parse().map_err(|e| CallError::Protocol(e.to_string()))?;
-    Ok(response(reply.status, &reply.headers, frame.body))
-}
-
 /// Answers a route request the host did not answer: 503 JSON when it is down, broke the
 /// connection or stayed silent; 413 when the body went over its limit.
 fn route_error(plugin: &str, e: &LinkError) -> Response {
@@ -119,9 +97,13 @@ impl Plugin for JsPlugin {
             Ok(b) => b,
             Err(e) => return Ok(Some(e.response())),
         };
-        let head = Head::of(req);
-        let res = fetch(&self.host, &self.name, "server", &head, &body).await.map_err(|e| e.into_plugin_error(&self.name))?;
-        Ok(Some(res))
+        let host = &self.host;
+        host.sync_services().await;
+        let (url, headers) = (absolute_url(req), pairs(req.headers()));
+        let msg = CoreRequest::Fetch { plugin: &self.name, method: req.method().as_str(), url: &url, headers: &headers };
+        let frame = host.call(&msg, &body, host.opts.call_timeout).await.map_err(|e| e.into_plugin_error(&self.name))?;
+        let reply: HttpReply = frame.parse().map_err(|e| PluginError::internal(e.to_string()))?;
+        Ok(Some(response(reply.status, &reply.headers, frame.body)))
     }
 
     async fn on_response(&self, res: &mut Response, cx: &RequestContext) -> Result<(), PluginError> {

@@ -218,12 +218,10 @@ pub enum CoreRequest<'a> {
         /// Provider names.
         names: &'a [String],
     },
-    /// Call a plugin's `routes.fetch` (`target: "routes"`, base stripped) or `server.fetch`.
+    /// Call a plugin's `server.fetch` (the unstripped request; routes go over HTTP instead).
     Fetch {
         /// Plugin name.
         plugin: &'a str,
-        /// `routes` or `server`.
-        target: &'a str,
         /// HTTP method.
         method: &'a str,
         /// Absolute URL.
@@ -401,7 +399,7 @@ mod tests {
     #[test]
     fn encode_then_decode_round_trips_header_and_body() {
         let headers: HeaderPairs = vec![("a".into(), "1".into()), ("set-cookie".into(), "x".into()), ("set-cookie".into(), "y".into())];
-        let msg = CoreRequest::Fetch { plugin: "p", target: "routes", method: "POST", url: "http://h/x", headers: &headers };
+        let msg = CoreRequest::Fetch { plugin: "p", method: "POST", url: "http://h/x", headers: &headers };
         let bytes = encode(&Envelope { id: 7, msg: &msg }, b"\x00body\xff").unwrap();
         let (frame, used) = decode(&bytes).unwrap().unwrap();
         assert_eq!(used, bytes.len());
