@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use axum::response::IntoResponse;
 use buntime_core::respond::{json, text};
-use buntime_core::{Request, Response, RuntimeConfig};
+use buntime_core::{ClientAddr, NodeEnv, Request, Response, RuntimeConfig};
 use http::{HeaderMap, Method, StatusCode};
 use serde::Serialize;
 
-use crate::csrf::{CsrfError, check_origin, is_state_changing};
+use crate::csrf::{AllowedOrigins, CsrfError, check_origin, is_state_changing};
 use crate::extract::extract_key;
 use crate::permission::{Permission, Role};
 use crate::routes::{is_public, required_permission};
@@ -117,6 +117,10 @@ pub enum Denied {
     /// No valid key where one is required: 401 `{"code":"AUTH_REQUIRED","error":"Unauthorized"}`.
     #[error("authentication required")]
     AuthRequired,
+    /// No credentials are configured at all (no master key, no stored key) and the caller is not
+    /// a local client in development: 401 `AUTH_NOT_CONFIGURED` saying how to set one up.
+    #[error("no API credentials are configured")]
+    NotConfigured,
     /// A valid key without the route's permission: 403
     /// `{"code":"PERMISSION_DENIED","error":"Missing permission: <perm>"}`.
     #[error("missing permission `{0}`")]
@@ -136,7 +140,7 @@ impl Denied {
     /// Returns the response status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::AuthRequired => StatusCode::UNAUTHORIZED,
+            Self::AuthRequired | Self::NotConfigured => StatusCode::UNAUTHORIZED,
             Self::PermissionDenied(_) | Self::OriginRequired | Self::ForeignOrigin => {
                 StatusCode::FORBIDDEN
             }
@@ -150,6 +154,14 @@ impl Denied {
             Self::AuthRequired => json(
                 self.status(),
                 &serde_json::json!({"code": "AUTH_REQUIRED", "error": "Unauthorized"}),
+            ),
+            Self::NotConfigured => json(
+                self.status(),
+                &serde_json::json!({
+                    "code": "AUTH_NOT_CONFIGURED",
+                    "error": "Unauthorized",
+                    "message": NOT_CONFIGURED_HELP,
+                }),
             ),
             Self::PermissionDenied(p) => json(
                 self.status(),
@@ -183,13 +195,24 @@ impl From<CsrfError> for Denied {
     }
 }
 
-/// The API gate: the key store, the master key and the proxy setting.
+/// What a caller without credentials is told when none are configured.
+pub const NOT_CONFIGURED_HELP: &str = "No API credentials are configured, so the REST API refuses \
+everything but its public routes. Set RUNTIME_MASTER_KEY, or create a key with \
+`buntime keys create --name admin --role admin`, and send it as X-API-Key. \
+(In development, requests from this machine are let through.)";
+
+/// The API gate: the key store, the master key, the origins CSRF accepts and the proxy setting.
 #[derive(Debug)]
 pub struct AccessControl {
     store: Arc<KeyStore>,
     master_key: Option<String>,
     trust_proxy: bool,
     worker_token: Option<WorkerToken>,
+    /// Configured public origins; the listener's are added once it is bound.
+    public_origins: Vec<String>,
+    origins: std::sync::OnceLock<AllowedOrigins>,
+    /// Whether local clients may use the API while no credentials exist (development only).
+    local_without_credentials: bool,
 }
 
 /// What a presented key turned out to be.
@@ -209,7 +232,54 @@ impl AccessControl {
             master_key,
             trust_proxy,
             worker_token: None,
+            public_origins: Vec::new(),
+            origins: std::sync::OnceLock::new(),
+            local_without_credentials: false,
         }
+    }
+
+    /// Accepts `origins` (serialized origins, as `RUNTIME_PUBLIC_URL` gives them) in CSRF checks,
+    /// besides the listener's own.
+    #[must_use]
+    pub fn with_public_origins(mut self, origins: Vec<String>) -> Self {
+        self.public_origins = origins;
+        self
+    }
+
+    /// Lets clients on this machine use the API while no credentials are configured (the
+    /// development convenience; never in production).
+    #[must_use]
+    pub fn with_local_access_without_credentials(mut self, allow: bool) -> Self {
+        self.local_without_credentials = allow;
+        self
+    }
+
+    /// Records the address the runtime listens on, so CSRF checks accept its loopback origins.
+    /// Only the first call counts.
+    pub fn set_listener(&self, addr: std::net::SocketAddr) {
+        let mut origins = AllowedOrigins::new(self.public_origins.clone());
+        origins.add_listener(addr);
+        let _ = self.origins.set(origins);
+    }
+
+    /// Returns the origins CSRF checks accept (only the configured ones before
+    /// [`set_listener`](Self::set_listener)).
+    pub fn allowed_origins(&self) -> AllowedOrigins {
+        self.origins.get().cloned().unwrap_or_else(|| AllowedOrigins::new(self.public_origins.clone()))
+    }
+
+    /// Logs one WARN when no credentials are configured, saying what that means and how to fix
+    /// it. Returns whether it warned.
+    pub fn warn_if_unconfigured(&self) -> bool {
+        if !matches!(self.auth_required(), Ok(false)) {
+            return false;
+        }
+        if self.local_without_credentials {
+            tracing::warn!("No API credentials are configured: the REST API answers only this machine's requests (development), and refuses others with 401. Set RUNTIME_MASTER_KEY or run `buntime keys create --name admin --role admin`.");
+        } else {
+            tracing::warn!("No API credentials are configured: the REST API refuses every non-public call with 401. Set RUNTIME_MASTER_KEY or run `buntime keys create --name admin --role admin`.");
+        }
+        true
     }
 
     /// Sets the token this runtime's workers present; [`check_request`](Self::check_request) then
@@ -227,12 +297,15 @@ impl AccessControl {
 
     /// Creates the gate from the runtime configuration: the store at `<state_dir>/api-keys.db`
     /// (opened lazily, so a damaged store never stops start-up), `master_key` and `trust_proxy`.
+    /// Local clients may use the API without credentials only in development.
     pub fn from_config(config: &RuntimeConfig) -> Self {
         Self::new(
             Arc::new(KeyStore::new(&config.state_dir)),
             config.master_key.clone(),
             config.trust_proxy,
         )
+        .with_public_origins(config.public_origins.clone())
+        .with_local_access_without_credentials(config.node_env == NodeEnv::Development)
     }
 
     /// Returns the key store.
@@ -270,12 +343,15 @@ impl AccessControl {
     }
 
     /// Decides an API request (spec §6.2 steps 2–6), given its method, its path relative to the
-    /// API path, its headers, and whether it comes from one of this runtime's own workers.
+    /// API path, its headers, whether it comes from one of this runtime's own workers, and
+    /// whether it comes from this machine ([`ClientAddr::is_local`]).
     ///
-    /// Order: 401 when auth is required, the path is not public and no valid key was presented;
-    /// 403 when a valid non-master key lacks the route's permission (public paths included);
-    /// then CSRF for POST/PUT/PATCH/DELETE unless a valid key was presented or `from_worker`.
-    /// The `x-buntime-internal` header is never trusted: only the caller knows `from_worker`.
+    /// Order: public paths pass whatever key is sent; 401 when auth is required and no valid key
+    /// was presented; 401 `AUTH_NOT_CONFIGURED` when no credentials exist at all, unless the
+    /// caller is local and the runtime allows that (development); 403 when a valid non-master key
+    /// lacks the route's permission; then CSRF for POST/PUT/PATCH/DELETE unless a valid key was
+    /// presented or `from_worker`. The `x-buntime-internal` header is never trusted: only the
+    /// caller knows `from_worker`.
     ///
     /// A damaged store does not block public paths or the master key; elsewhere it gives
     /// [`Denied::StoreUnavailable`] (503).
@@ -288,12 +364,13 @@ impl AccessControl {
         rel_path: &str,
         headers: &HeaderMap,
         from_worker: bool,
+        local: bool,
     ) -> Result<Caller, Denied> {
-        self.decide(method, rel_path, headers, from_worker, None)
+        self.decide(method, rel_path, headers, from_worker, local)
     }
 
-    /// Like [`authorize`](Self::authorize), reading method and headers from request parts and
-    /// using the URI authority as the host for CSRF when there is no `Host` header (HTTP/2).
+    /// Like [`authorize`](Self::authorize), reading method, headers and the [`ClientAddr`]
+    /// extension from request parts.
     ///
     /// # Errors
     /// Returns the refusal; convert it with `Response::from(denied)`.
@@ -303,14 +380,8 @@ impl AccessControl {
         rel_path: &str,
         from_worker: bool,
     ) -> Result<Caller, Denied> {
-        let authority = parts.uri.authority().map(http::uri::Authority::as_str);
-        self.decide(
-            &parts.method,
-            rel_path,
-            &parts.headers,
-            from_worker,
-            authority,
-        )
+        let local = parts.extensions.get::<ClientAddr>().is_some_and(|c| c.is_local(&parts.headers));
+        self.decide(&parts.method, rel_path, &parts.headers, from_worker, local)
     }
 
     /// Guards a whole request, for the server's API middleware: decides `from_worker` from the
@@ -326,15 +397,8 @@ impl AccessControl {
             .as_ref()
             .is_some_and(|t| t.matches(req.headers()));
         req.headers_mut().remove(WORKER_TOKEN_HEADER);
-        let uri = req.uri().clone();
-        let authority = uri.authority().map(http::uri::Authority::as_str);
-        let caller = self.decide(
-            req.method(),
-            rel_path,
-            req.headers(),
-            from_worker,
-            authority,
-        )?;
+        let local = req.extensions().get::<ClientAddr>().is_some_and(|c| c.is_local(req.headers()));
+        let caller = self.decide(req.method(), rel_path, req.headers(), from_worker, local)?;
         if let Caller::Key(p) = &caller {
             req.extensions_mut().insert(p.clone());
         }
@@ -347,8 +411,9 @@ impl AccessControl {
         rel_path: &str,
         headers: &HeaderMap,
         from_worker: bool,
-        authority: Option<&str>,
+        local: bool,
     ) -> Result<Caller, Denied> {
+        let public = is_public(rel_path);
         let identity = match extract_key(headers) {
             None => Identity::None,
             Some(secret) => match self.authenticate(secret) {
@@ -358,8 +423,10 @@ impl AccessControl {
             },
         };
         let caller = match identity {
+            // Public routes answer whatever key is sent: a key can only add, never take away.
             Identity::Valid(p) => {
                 if !p.is_master
+                    && !public
                     && let Some(perm) =
                         required_permission(method, rel_path).filter(|perm| !p.has(*perm))
                     {
@@ -368,17 +435,20 @@ impl AccessControl {
                 Caller::Key(p)
             }
             // An unverifiable key on a public path is treated like no key: it could not grant more.
-            _ if is_public(rel_path) => Caller::Anonymous,
+            _ if public => Caller::Anonymous,
             Identity::Unknown(e) => return Err(Denied::StoreUnavailable(e)),
             Identity::None | Identity::Invalid => {
                 if self.auth_required()? {
                     return Err(Denied::AuthRequired);
                 }
+                if !(local && self.local_without_credentials) {
+                    return Err(Denied::NotConfigured);
+                }
                 Caller::Anonymous
             }
         };
-        if matches!(caller, Caller::Anonymous) && !from_worker && is_state_changing(method)
-            && let Err(e) = check_origin(headers, self.trust_proxy, authority) {
+        if matches!(caller, Caller::Anonymous) && !public && !from_worker && is_state_changing(method)
+            && let Err(e) = check_origin(headers, &self.allowed_origins(), self.trust_proxy) {
                 tracing::warn!(method = %method, path = rel_path, reason = %e, "CSRF check blocked an API request.");
                 return Err(e.into());
             }

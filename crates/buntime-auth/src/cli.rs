@@ -212,7 +212,7 @@ fn table(keys: &[ApiKey], now: u64) -> String {
         };
         rows.push([
             k.id.to_string(),
-            k.name.clone(),
+            printable(&k.name, 40),
             k.role.to_string(),
             k.key_prefix.clone(),
             format_time(k.created_at),
@@ -238,6 +238,25 @@ fn table(keys: &[ApiKey], now: u64) -> String {
         s.push('\n');
     }
     s
+}
+
+/// Renders untrusted stored text for a terminal: control and invisible formatting characters
+/// escaped (`\u{1b}`), cut to `max` characters with `…`, so a key name can neither forge table
+/// rows nor send escape sequences to the terminal.
+fn printable(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == max {
+            out.push('…');
+            break;
+        }
+        if crate::input::is_unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Formats epoch seconds as `YYYY-MM-DD HH:MM UTC`.
@@ -358,6 +377,21 @@ mod tests {
         let err = run(&args("keys list"), tmp.path(), &mut Vec::new()).unwrap_err();
         assert!(matches!(err, CliError::Store(StoreError::Corrupt { .. })));
         assert!(err.to_string().contains("api-keys.db"));
+    }
+
+    #[test]
+    fn hostile_stored_names_are_escaped_and_cut() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = KeyStore::open(tmp.path()).unwrap();
+        // Written straight to the store, as an old version or a hand edit could have.
+        for name in ["\u{1b}[2J\u{1b}[31mowned", "line\nbreak", &"w".repeat(5_000), "evil\u{202e}gnp"] {
+            let new = crate::store::NewKey { name: name.to_owned(), role: crate::Role::Viewer, permissions: crate::Role::Viewer.permissions().unwrap(), description: None, expires_in_secs: Some(u64::MAX / 4), created_by: None };
+            store.create_at(&new, u64::MAX / 2).unwrap();
+        }
+        let out = run_ok("list", tmp.path());
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{202e}'), "{out:?}");
+        assert!(out.contains("\\u{1b}[2J") && out.contains("line\\u{a}break") && out.contains('…'), "{out}");
+        assert_eq!(out.lines().count(), 5, "{out}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! CSRF protection for state-changing API requests: the `Origin` must match the request's host.
+//! CSRF protection for state-changing API requests: the `Origin` must be one the runtime is
+//! known to be served at (its listener or `RUNTIME_PUBLIC_URL`), never whatever `Host` says.
 
 use http::{HeaderMap, Method, header};
 use url::Url;
@@ -9,9 +10,9 @@ pub enum CsrfError {
     /// The request has no `Origin` header.
     #[error("origin header missing")]
     OriginRequired,
-    /// The `Origin` is unparsable (`null` included), has userinfo, is not http(s), or names another
-    /// host; or the request's own host is unknown.
-    #[error("origin does not match the request host")]
+    /// The `Origin` is unparsable (`null` included), has userinfo, is not http(s), or is not one
+    /// of the runtime's origins.
+    #[error("origin is not one this runtime is served at")]
     Forbidden,
 }
 
@@ -23,67 +24,86 @@ pub fn is_state_changing(method: &Method) -> bool {
     )
 }
 
-/// Checks the `Origin` header against the request's host.
-///
-/// The host is the first `X-Forwarded-Host` value when `trust_proxy` is set and the header is
-/// present, else `Host`, else `fallback_host` (the URI authority, which HTTP/2 carries instead of
-/// `Host`). Unlike the original, a request whose host is unknown is refused rather than passed.
-/// Default ports are ignored on both sides (`https://a.example` matches `Host: a.example:443`).
-///
-/// # Errors
-/// Returns [`CsrfError`] when the request must be answered with 403.
-pub fn check_origin(
-    headers: &HeaderMap,
-    trust_proxy: bool,
-    fallback_host: Option<&str>,
-) -> Result<(), CsrfError> {
-    let origin = headers
-        .get(header::ORIGIN)
-        .ok_or(CsrfError::OriginRequired)?;
-    let origin = origin.to_str().map_err(|_| CsrfError::Forbidden)?;
-    let origin = Url::parse(origin.trim()).map_err(|_| CsrfError::Forbidden)?;
-    if !matches!(origin.scheme(), "http" | "https")
-        || !origin.username().is_empty()
-        || origin.password().is_some()
-    {
-        return Err(CsrfError::Forbidden);
+/// The origins a browser may send state-changing API calls from: the configured public URLs
+/// (`RUNTIME_PUBLIC_URL`) and the listener's own loopback origins. Never the client's `Host`,
+/// which an attacker controls (DNS rebinding).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowedOrigins {
+    origins: Vec<String>,
+}
+
+impl AllowedOrigins {
+    /// Allows exactly `origins` (serialized as [`url::Origin::ascii_serialization`] gives them).
+    pub fn new(origins: Vec<String>) -> Self {
+        Self { origins }
     }
-    let expected =
-        expected_host(headers, trust_proxy, fallback_host).ok_or(CsrfError::Forbidden)?;
-    let expected = parse_authority(origin.scheme(), expected).ok_or(CsrfError::Forbidden)?;
-    let same = origin.host_str().is_some()
-        && origin.host_str() == expected.host_str()
-        && origin.port_or_known_default() == expected.port_or_known_default();
-    if same {
-        Ok(())
-    } else {
-        Err(CsrfError::Forbidden)
+
+    /// Adds the origins of a listener bound to `addr`: `http://localhost:PORT`,
+    /// `http://127.0.0.1:PORT`, `http://[::1]:PORT`, and `http://ADDR:PORT` when bound to one
+    /// address. Only `http`: this listener speaks no TLS.
+    pub fn add_listener(&mut self, addr: std::net::SocketAddr) {
+        let port = addr.port();
+        let mut add = |o: String| {
+            if !self.origins.contains(&o) {
+                self.origins.push(o);
+            }
+        };
+        add(format!("http://localhost:{port}"));
+        add(format!("http://127.0.0.1:{port}"));
+        add(format!("http://[::1]:{port}"));
+        if !addr.ip().is_unspecified() {
+            add(Url::parse(&format!("http://{addr}/")).map_or_else(|_| format!("http://{addr}"), |u| u.origin().ascii_serialization()));
+        }
+    }
+
+    /// Returns the allowed origins.
+    pub fn as_slice(&self) -> &[String] {
+        &self.origins
     }
 }
 
-/// Picks the host the request was addressed to.
-fn expected_host<'a>(
-    headers: &'a HeaderMap,
-    trust_proxy: bool,
-    fallback: Option<&'a str>,
-) -> Option<&'a str> {
-    if trust_proxy {
-        let forwarded = headers
-            .get("x-forwarded-host")
+/// Checks the `Origin` header against `allowed`.
+///
+/// With `trust_proxy`, the origin the proxy says the browser used (`X-Forwarded-Proto`, default
+/// `http`, and the first `X-Forwarded-Host`) is accepted too. `Host` is never consulted.
+///
+/// # Errors
+/// Returns [`CsrfError`] when the request must be answered with 403.
+pub fn check_origin(headers: &HeaderMap, allowed: &AllowedOrigins, trust_proxy: bool) -> Result<(), CsrfError> {
+    let origin = headers.get(header::ORIGIN).ok_or(CsrfError::OriginRequired)?;
+    let origin = origin.to_str().map_err(|_| CsrfError::Forbidden)?;
+    let origin = Url::parse(origin.trim()).map_err(|_| CsrfError::Forbidden)?;
+    if !matches!(origin.scheme(), "http" | "https") || !origin.username().is_empty() || origin.password().is_some() {
+        return Err(CsrfError::Forbidden);
+    }
+    let origin = origin.origin().ascii_serialization();
+    if allowed.origins.iter().any(|o| *o == origin) {
+        return Ok(());
+    }
+    if trust_proxy && forwarded_origin(headers).is_some_and(|f| f == origin) {
+        return Ok(());
+    }
+    Err(CsrfError::Forbidden)
+}
+
+/// The origin a trusted proxy reports: `X-Forwarded-Proto`, default `http`, and the first
+/// `X-Forwarded-Host`.
+fn forwarded_origin(headers: &HeaderMap) -> Option<String> {
+    let first = |name: &str| {
+        headers
+            .get(name)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(',').next())
             .map(str::trim)
-            .filter(|v| !v.is_empty());
-        if forwarded.is_some() {
-            return forwarded;
-        }
+            .filter(|v| !v.is_empty())
+    };
+    let host = first("x-forwarded-host")?;
+    let proto = first("x-forwarded-proto").unwrap_or("http").to_ascii_lowercase();
+    if !matches!(proto.as_str(), "http" | "https") {
+        return None;
     }
-    headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .or(fallback)
-        .filter(|v| !v.is_empty())
+    let url = parse_authority(&proto, host)?;
+    Some(url.origin().ascii_serialization())
 }
 
 /// Parses a bare `host[:port]` with the origin's scheme, refusing anything that is not one.
@@ -110,6 +130,12 @@ mod tests {
         m
     }
 
+    fn listener(port: u16) -> AllowedOrigins {
+        let mut a = AllowedOrigins::default();
+        a.add_listener(std::net::SocketAddr::from(([0, 0, 0, 0], port)));
+        a
+    }
+
     #[test]
     fn only_state_changing_methods_are_checked() {
         for m in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
@@ -121,33 +147,49 @@ mod tests {
     }
 
     #[test]
-    fn same_origin_passes_with_and_without_default_ports() {
-        let ok = [
-            ("http://localhost:8000", "localhost:8000"),
-            ("https://a.example", "a.example"),
-            ("https://a.example", "a.example:443"),
-            ("https://A.Example", "a.example"),
-            ("http://[::1]:8000", "[::1]:8000"),
-        ];
-        for (origin, host) in ok {
-            assert_eq!(
-                check_origin(&h(&[("origin", origin), ("host", host)]), false, None),
-                Ok(()),
-                "{origin} vs {host}"
-            );
+    fn the_listeners_loopback_origins_pass() {
+        let allowed = listener(8000);
+        for origin in ["http://localhost:8000", "http://LOCALHOST:8000", "http://127.0.0.1:8000", "http://[::1]:8000"] {
+            assert_eq!(check_origin(&h(&[("origin", origin)]), &allowed, false), Ok(()), "{origin}");
         }
     }
 
     #[test]
+    fn the_clients_host_header_is_never_trusted() {
+        // DNS rebinding: evil.example resolves to 127.0.0.1, so Host and Origin agree.
+        let allowed = listener(8000);
+        let headers = h(&[("origin", "http://evil.example:8000"), ("host", "evil.example:8000")]);
+        assert_eq!(check_origin(&headers, &allowed, false), Err(CsrfError::Forbidden));
+    }
+
+    #[test]
+    fn https_origins_are_refused_on_an_http_listener() {
+        let allowed = listener(8000);
+        let headers = h(&[("origin", "https://localhost:8000"), ("host", "localhost:8000")]);
+        assert_eq!(check_origin(&headers, &allowed, false), Err(CsrfError::Forbidden));
+    }
+
+    #[test]
+    fn configured_public_urls_pass_with_default_ports_folded() {
+        let allowed = AllowedOrigins::new(vec![origin("https://a.example")]);
+        for origin in ["https://a.example", "https://a.example:443", "https://A.Example"] {
+            assert_eq!(check_origin(&h(&[("origin", origin)]), &allowed, false), Ok(()), "{origin}");
+        }
+        assert_eq!(check_origin(&h(&[("origin", "http://a.example")]), &allowed, false), Err(CsrfError::Forbidden));
+    }
+
+    fn origin(s: &str) -> String {
+        Url::parse(s).unwrap().origin().ascii_serialization()
+    }
+
+    #[test]
     fn missing_origin_is_origin_required() {
-        assert_eq!(
-            check_origin(&h(&[("host", "a")]), false, None),
-            Err(CsrfError::OriginRequired)
-        );
+        assert_eq!(check_origin(&h(&[("host", "a")]), &listener(8000), false), Err(CsrfError::OriginRequired));
     }
 
     #[test]
     fn bad_or_foreign_origins_are_forbidden() {
+        let allowed = AllowedOrigins::new(vec![origin("https://a.example")]);
         let bad = [
             "null",
             "",
@@ -160,72 +202,30 @@ mod tests {
             "https://a.example:8443",
             "http://a.example.evil.example",
         ];
-        for origin in bad {
-            assert_eq!(
-                check_origin(
-                    &h(&[("origin", origin), ("host", "a.example")]),
-                    false,
-                    None
-                ),
-                Err(CsrfError::Forbidden),
-                "{origin}"
-            );
+        for o in bad {
+            assert_eq!(check_origin(&h(&[("origin", o), ("host", "a.example")]), &allowed, false), Err(CsrfError::Forbidden), "{o}");
         }
     }
 
     #[test]
-    fn forwarded_host_is_used_only_when_trusted() {
+    fn forwarded_origin_is_used_only_when_trusted() {
         let headers = h(&[
             ("origin", "https://public.example"),
             ("host", "internal:8000"),
             ("x-forwarded-host", "public.example, other"),
+            ("x-forwarded-proto", "https"),
         ]);
-        assert_eq!(check_origin(&headers, true, None), Ok(()));
-        assert_eq!(
-            check_origin(&headers, false, None),
-            Err(CsrfError::Forbidden)
-        );
-        let forged = h(&[
-            ("origin", "https://evil.example"),
-            ("host", "a.example"),
-            ("x-forwarded-host", "evil.example"),
-        ]);
-        assert_eq!(
-            check_origin(&forged, false, None),
-            Err(CsrfError::Forbidden)
-        );
+        assert_eq!(check_origin(&headers, &listener(8000), true), Ok(()));
+        assert_eq!(check_origin(&headers, &listener(8000), false), Err(CsrfError::Forbidden));
+        let wrong_scheme = h(&[("origin", "https://public.example"), ("x-forwarded-host", "public.example")]);
+        assert_eq!(check_origin(&wrong_scheme, &listener(8000), true), Err(CsrfError::Forbidden));
     }
 
     #[test]
-    fn trusted_proxy_without_forwarded_host_falls_back_to_host() {
-        let headers = h(&[("origin", "http://a.example"), ("host", "a.example")]);
-        assert_eq!(check_origin(&headers, true, None), Ok(()));
-    }
-
-    #[test]
-    fn unknown_host_is_refused_but_uri_authority_counts() {
-        let headers = h(&[("origin", "https://a.example")]);
-        assert_eq!(
-            check_origin(&headers, false, None),
-            Err(CsrfError::Forbidden)
-        );
-        assert_eq!(check_origin(&headers, false, Some("a.example")), Ok(()));
-    }
-
-    #[test]
-    fn host_headers_smuggling_a_url_are_refused() {
-        for host in [
-            "evil@a.example",
-            "a.example/x",
-            "a.example?x",
-            "a.example#x",
-        ] {
-            let headers = h(&[("origin", "https://a.example"), ("host", host)]);
-            assert_eq!(
-                check_origin(&headers, false, None),
-                Err(CsrfError::Forbidden),
-                "{host}"
-            );
+    fn forwarded_hosts_smuggling_a_url_are_refused() {
+        for host in ["evil@a.example", "a.example/x", "a.example?x", "a.example#x"] {
+            let headers = h(&[("origin", "http://a.example"), ("x-forwarded-host", host)]);
+            assert_eq!(check_origin(&headers, &AllowedOrigins::default(), true), Err(CsrfError::Forbidden), "{host}");
         }
     }
 }

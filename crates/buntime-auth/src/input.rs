@@ -16,6 +16,12 @@ pub enum InputError {
     /// `name` is missing or blank.
     #[error("`name` is required")]
     MissingName,
+    /// `name` is too long or holds control or invisible formatting characters.
+    #[error("invalid `name`: use at most {MAX_NAME_CHARS} printable characters")]
+    InvalidName,
+    /// `description` is too long or holds control or invisible formatting characters.
+    #[error("invalid `description`: use at most {MAX_DESCRIPTION_CHARS} printable characters (newlines allowed)")]
+    InvalidDescription,
     /// `role` is not one of the four roles.
     #[error("invalid role `{0}`: use admin, editor, viewer or custom")]
     InvalidRole(String),
@@ -36,12 +42,25 @@ impl InputError {
         match self {
             Self::InvalidJson(_) => "INVALID_JSON",
             Self::MissingName => "MISSING_KEY_NAME",
+            Self::InvalidName => "INVALID_KEY_NAME",
+            Self::InvalidDescription => "INVALID_KEY_DESCRIPTION",
             Self::InvalidRole(_) => "INVALID_KEY_ROLE",
             Self::MissingPermissions => "MISSING_PERMISSIONS",
             Self::InvalidPermission(_) => "INVALID_PERMISSION",
             Self::InvalidExpiration(_) => "INVALID_EXPIRATION",
         }
     }
+}
+
+/// The longest key name accepted, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+/// The longest key description accepted, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
+
+/// Returns whether `c` could disguise or corrupt text shown in a terminal or a page: control
+/// characters and Unicode's invisible formatting and bidirectional overrides.
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
 }
 
 /// An unvalidated key request.
@@ -118,6 +137,9 @@ impl KeyRequest {
             .filter(|n| !n.is_empty())
             .ok_or(InputError::MissingName)?
             .to_owned();
+        if name.chars().count() > MAX_NAME_CHARS || name.chars().any(is_unsafe_char) {
+            return Err(InputError::InvalidName);
+        }
         let role = match self.role.as_deref() {
             None => Role::Editor,
             Some(r) => r
@@ -149,6 +171,11 @@ impl KeyRequest {
             .map(str::trim)
             .filter(|d| !d.is_empty())
             .map(str::to_owned);
+        if let Some(d) = &description
+            && (d.chars().count() > MAX_DESCRIPTION_CHARS || d.chars().any(|c| c != '\n' && is_unsafe_char(c)))
+        {
+            return Err(InputError::InvalidDescription);
+        }
         Ok(NewKey {
             name,
             role,
@@ -189,6 +216,16 @@ mod tests {
     }
 
     #[test]
+    fn names_and_descriptions_are_bounded() {
+        let long = "n".repeat(MAX_NAME_CHARS + 1);
+        assert_eq!(check(&format!(r#"{{"name":"{long}"}}"#)).unwrap_err().code(), "INVALID_KEY_NAME");
+        assert!(check(&format!(r#"{{"name":"{}"}}"#, "é".repeat(MAX_NAME_CHARS))).is_ok());
+        let long = "d".repeat(MAX_DESCRIPTION_CHARS + 1);
+        assert_eq!(check(&format!(r#"{{"name":"x","description":"{long}"}}"#)).unwrap_err().code(), "INVALID_KEY_DESCRIPTION");
+        assert!(check(r#"{"name":"x","description":"two\nlines"}"#).is_ok());
+    }
+
+    #[test]
     fn each_problem_has_its_code() {
         let cases = [
             ("{", "INVALID_JSON"),
@@ -196,6 +233,10 @@ mod tests {
             ("{}", "MISSING_KEY_NAME"),
             (r#"{"name":"   "}"#, "MISSING_KEY_NAME"),
             (r#"{"name":5}"#, "MISSING_KEY_NAME"),
+            (r#"{"name":"a\u001b[2Jb"}"#, "INVALID_KEY_NAME"),
+            (r#"{"name":"a\nb"}"#, "INVALID_KEY_NAME"),
+            (r#"{"name":"evil\u202egnp.exe"}"#, "INVALID_KEY_NAME"),
+            (r#"{"name":"x","description":"bell\u0007"}"#, "INVALID_KEY_DESCRIPTION"),
             (r#"{"name":"x","role":"root"}"#, "INVALID_KEY_ROLE"),
             (r#"{"name":"x","role":7}"#, "INVALID_KEY_ROLE"),
             (r#"{"name":"x","role":"custom"}"#, "MISSING_PERMISSIONS"),

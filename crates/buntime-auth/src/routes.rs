@@ -15,11 +15,13 @@ pub fn is_public(rel_path: &str) -> bool {
 
 /// Returns the permission a route needs, or `None` when any authenticated caller may use it.
 ///
-/// `rel_path` is relative to the API path (`/plugins/reload`). `HEAD` never needs a permission.
+/// `rel_path` is relative to the API path (`/plugins/reload`). `HEAD` and public paths never
+/// need a permission.
 /// `/workers` is matched as a plain prefix (no segment boundary), as in the original.
 pub fn required_permission(method: &Method, rel_path: &str) -> Option<Permission> {
     use Permission as P;
-    if *method == Method::HEAD {
+    // Public routes answer everyone, whatever key is sent.
+    if *method == Method::HEAD || is_public(rel_path) {
         return None;
     }
     let under = |base: &str| {

@@ -16,18 +16,18 @@ const SAME_ORIGIN: &[(&str, &str)] = &[
 ];
 
 #[test]
-fn without_keys_or_master_everything_is_open() {
+fn without_keys_or_master_local_callers_are_let_through_in_development() {
     let fx = Fixture::new(None, false);
     assert!(!fx.access.auth_required().unwrap());
     assert_eq!(
         fx.access
-            .authorize(&Method::GET, "/keys", &headers(&[]), false)
+            .authorize(&Method::GET, "/keys", &headers(&[]), false, true)
             .unwrap(),
         Caller::Anonymous
     );
     assert_eq!(
         fx.access
-            .authorize(&Method::POST, "/keys", &headers(SAME_ORIGIN), false)
+            .authorize(&Method::POST, "/keys", &headers(SAME_ORIGIN), false, true)
             .unwrap(),
         Caller::Anonymous
     );
@@ -38,18 +38,18 @@ fn a_master_key_alone_requires_auth_and_grants_everything() {
     let fx = Fixture::new(Some("s3cret"), false);
     assert!(matches!(
         fx.access
-            .authorize(&Method::GET, "/apps", &headers(&[]), false),
+            .authorize(&Method::GET, "/apps", &headers(&[]), false, true),
         Err(Denied::AuthRequired)
     ));
     assert!(matches!(
         fx.access
-            .authorize(&Method::GET, "/apps", &with_key("s3cre"), false),
+            .authorize(&Method::GET, "/apps", &with_key("s3cre"), false, true),
         Err(Denied::AuthRequired)
     ));
     let bearer = headers(&[("authorization", "BEARER s3cret")]);
     let caller = fx
         .access
-        .authorize(&Method::DELETE, "/keys/1", &bearer, false)
+        .authorize(&Method::DELETE, "/keys/1", &bearer, false, true)
         .unwrap();
     let p = caller.into_principal().unwrap();
     assert_eq!(p, Principal::master());
@@ -71,7 +71,7 @@ fn expired_keys_are_refused_but_keep_auth_required() {
     let secret = fx.key_with(Role::Admin, &[], Some(86_400), 1_000);
     assert!(matches!(
         fx.access
-            .authorize(&Method::GET, "/apps", &with_key(&secret), false),
+            .authorize(&Method::GET, "/apps", &with_key(&secret), false, true),
         Err(Denied::AuthRequired)
     ));
     assert!(fx.access.auth_required().unwrap());
@@ -84,13 +84,13 @@ fn revoked_keys_are_refused_and_stop_counting() {
     let gone = fx.key(Role::Admin, &[]);
     assert!(
         fx.access
-            .authorize(&Method::GET, "/apps", &with_key(&gone), false)
+            .authorize(&Method::GET, "/apps", &with_key(&gone), false, true)
             .is_ok()
     );
     assert!(fx.access.store().revoke(2).unwrap());
     assert!(matches!(
         fx.access
-            .authorize(&Method::GET, "/apps", &with_key(&gone), false),
+            .authorize(&Method::GET, "/apps", &with_key(&gone), false, true),
         Err(Denied::AuthRequired)
     ));
     assert!(fx.access.store().revoke(1).unwrap());
@@ -100,7 +100,7 @@ fn revoked_keys_are_refused_and_stop_counting() {
     );
     assert_eq!(
         fx.access
-            .authorize(&Method::GET, "/apps", &with_key(&keep), false)
+            .authorize(&Method::GET, "/apps", &with_key(&keep), false, true)
             .unwrap(),
         Caller::Anonymous
     );
@@ -142,7 +142,7 @@ mod csrf {
             &Method::POST,
             "/plugins/reload",
             &headers(pairs),
-            from_worker,
+            from_worker, true
         )
     }
 
@@ -183,13 +183,13 @@ mod csrf {
         assert!(anon_post(&fx, SAME_ORIGIN, false).is_ok());
         assert!(
             fx.access
-                .authorize(&Method::GET, "/apps", &headers(&[]), false)
+                .authorize(&Method::GET, "/apps", &headers(&[]), false, true)
                 .is_ok()
         );
         for m in [Method::PUT, Method::PATCH, Method::DELETE] {
             assert!(
                 matches!(
-                    fx.access.authorize(&m, "/apps/x", &headers(&[]), false),
+                    fx.access.authorize(&m, "/apps/x", &headers(&[]), false, true),
                     Err(Denied::OriginRequired)
                 ),
                 "{m}"
@@ -238,14 +238,14 @@ mod csrf {
         let admin = fx.key(Role::Admin, &[]);
         assert!(
             fx.access
-                .authorize(&Method::POST, "/plugins/reload", &with_key(&admin), false)
+                .authorize(&Method::POST, "/plugins/reload", &with_key(&admin), false, true)
                 .is_ok()
         );
         assert!(fx.access.store().revoke(1).unwrap());
         // Auth is off again (only a revoked key), so the bad key makes the caller anonymous: CSRF applies.
         let got = fx
             .access
-            .authorize(&Method::POST, "/plugins/reload", &with_key(&admin), false);
+            .authorize(&Method::POST, "/plugins/reload", &with_key(&admin), false, true);
         assert!(matches!(got, Err(Denied::OriginRequired)), "{got:?}");
     }
 
@@ -255,6 +255,7 @@ mod csrf {
             ("origin", "https://public.example"),
             ("host", "10.0.0.5:8000"),
             ("x-forwarded-host", "public.example"),
+            ("x-forwarded-proto", "https"),
         ];
         let trusted = Fixture::new(None, true);
         assert!(anon_post(&trusted, pairs, false).is_ok());
@@ -275,26 +276,68 @@ mod csrf {
     }
 
     #[test]
-    fn without_a_host_header_the_uri_authority_is_used() {
+    fn a_rebound_host_is_refused_whatever_host_it_sends() {
+        // DNS rebinding: a page at evil.example:8000 whose name now resolves to 127.0.0.1.
         let fx = Fixture::new(None, false);
-        let req = http::Request::builder()
-            .method(Method::POST)
-            .uri("https://api.example/api/plugins/reload")
-            .header("origin", "https://api.example")
-            .body(())
-            .unwrap();
-        let (parts, ()) = req.into_parts();
-        assert!(
-            fx.access
-                .authorize_parts(&parts, "/plugins/reload", false)
-                .is_ok()
+        let rebound = &[("origin", "http://evil.example:8000"), ("host", "evil.example:8000")];
+        assert!(matches!(anon_post(&fx, rebound, false), Err(Denied::ForeignOrigin)));
+        let https = &[("origin", "https://localhost:8000"), ("host", "localhost:8000")];
+        assert!(matches!(anon_post(&fx, https, false), Err(Denied::ForeignOrigin)));
+    }
+
+    #[test]
+    fn configured_public_urls_are_accepted() {
+        let fx = Fixture::new(None, false);
+        let access = support::dev_gate(
+            AccessControl::new(fx.access.store().clone(), None, false)
+                .with_public_origins(vec!["https://buntime.example".to_owned()]),
         );
-        // Through `authorize` (headers only) the host is unknown, so the request is refused.
-        assert!(matches!(
-            fx.access
-                .authorize(&parts.method, "/plugins/reload", &parts.headers, false),
-            Err(Denied::ForeignOrigin)
-        ));
+        let ok = access.authorize(&Method::POST, "/plugins/reload", &headers(&[("origin", "https://buntime.example")]), false, true);
+        assert!(ok.is_ok(), "{ok:?}");
+    }
+}
+
+mod no_credentials {
+    use super::*;
+
+    #[tokio::test]
+    async fn remote_callers_are_told_how_to_set_up_a_key() {
+        let fx = Fixture::new(None, false);
+        for (m, path) in [(Method::GET, "/apps"), (Method::POST, "/apps/upload"), (Method::POST, "/keys"), (Method::DELETE, "/plugins/x")] {
+            let got = fx.access.authorize(&m, path, &headers(SAME_ORIGIN), false, false);
+            assert!(matches!(got, Err(Denied::NotConfigured)), "{m} {path}: {got:?}");
+        }
+        let res = Response::from(Denied::NotConfigured);
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+        let body = body_json(res).await;
+        assert_eq!(body["code"], "AUTH_NOT_CONFIGURED");
+        let msg = body["message"].as_str().unwrap();
+        assert!(msg.contains("RUNTIME_MASTER_KEY") && msg.contains("buntime keys create"), "{msg}");
+    }
+
+    #[test]
+    fn public_routes_stay_open_to_everyone() {
+        let fx = Fixture::new(None, false);
+        for path in ["/health", "/health/ready", "/plugins/loaded", "/openapi.json"] {
+            assert_eq!(fx.access.authorize(&Method::GET, path, &headers(&[]), false, false).unwrap(), Caller::Anonymous, "{path}");
+        }
+    }
+
+    #[test]
+    fn outside_development_local_callers_are_refused_too() {
+        let fx = Fixture::new(None, false);
+        let prod = AccessControl::new(fx.access.store().clone(), None, false);
+        prod.set_listener("0.0.0.0:8000".parse().unwrap());
+        let got = prod.authorize(&Method::POST, "/plugins/reload", &headers(SAME_ORIGIN), false, true);
+        assert!(matches!(got, Err(Denied::NotConfigured)), "{got:?}");
+    }
+
+    #[test]
+    fn a_key_without_the_permission_still_reads_public_routes() {
+        let fx = Fixture::new(None, false);
+        let viewer = fx.key(Role::Custom, &[buntime_auth::Permission::KeysRead]);
+        let got = fx.access.authorize(&Method::GET, "/plugins/loaded", &with_key(&viewer), false, false);
+        assert!(got.unwrap().principal().is_some());
     }
 }
 
@@ -302,11 +345,11 @@ mod damaged_store {
     use super::*;
 
     fn gate(dir: &std::path::Path, master: Option<&str>) -> AccessControl {
-        AccessControl::new(
+        support::dev_gate(AccessControl::new(
             Arc::new(KeyStore::new(dir)),
             master.map(str::to_owned),
             false,
-        )
+        ))
     }
 
     #[tokio::test]
@@ -319,7 +362,7 @@ mod damaged_store {
         );
         let gate = gate(tmp.path(), None);
         assert_eq!(
-            gate.authorize(&Method::GET, "/health", &headers(&[]), false)
+            gate.authorize(&Method::GET, "/health", &headers(&[]), false, true)
                 .unwrap(),
             Caller::Anonymous
         );
@@ -328,13 +371,13 @@ mod damaged_store {
                 &Method::GET,
                 "/plugins/loaded",
                 &with_key("btk_anything"),
-                false
+                false, true
             )
             .unwrap(),
             Caller::Anonymous
         );
         let denied = gate
-            .authorize(&Method::GET, "/apps", &headers(&[]), false)
+            .authorize(&Method::GET, "/apps", &headers(&[]), false, true)
             .unwrap_err();
         assert!(matches!(denied, Denied::StoreUnavailable(_)), "{denied:?}");
         let res = Response::from(denied);
@@ -361,7 +404,7 @@ mod damaged_store {
         .unwrap();
         let gate = gate(tmp.path(), None);
         let res = Response::from(
-            gate.authorize(&Method::GET, "/keys", &with_key("btk_x"), false)
+            gate.authorize(&Method::GET, "/keys", &with_key("btk_x"), false, true)
                 .unwrap_err(),
         );
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
@@ -371,7 +414,7 @@ mod damaged_store {
             "{body}"
         );
         assert!(
-            gate.authorize(&Method::GET, "/health/live", &headers(&[]), false)
+            gate.authorize(&Method::GET, "/health/live", &headers(&[]), false, true)
                 .is_ok()
         );
     }
@@ -382,18 +425,18 @@ mod damaged_store {
         write_store(tmp.path(), b"garbage garbage garbage garbage garbage garbage garbage garbage garbage garbage garbage", 0o600);
         let gate = gate(tmp.path(), Some("m"));
         assert!(
-            gate.authorize(&Method::DELETE, "/apps/_/x", &with_key("m"), false)
+            gate.authorize(&Method::DELETE, "/apps/_/x", &with_key("m"), false, true)
                 .unwrap()
                 .principal()
                 .unwrap()
                 .is_master
         );
         assert!(matches!(
-            gate.authorize(&Method::GET, "/apps", &headers(&[]), false),
+            gate.authorize(&Method::GET, "/apps", &headers(&[]), false, true),
             Err(Denied::AuthRequired)
         ));
         assert!(matches!(
-            gate.authorize(&Method::GET, "/apps", &with_key("btk_x"), false),
+            gate.authorize(&Method::GET, "/apps", &with_key("btk_x"), false, true),
             Err(Denied::StoreUnavailable(_))
         ));
     }
@@ -408,7 +451,8 @@ mod check_request {
         let mut b = http::Request::builder()
             .method(Method::POST)
             .uri("/api/plugins/reload")
-            .header("host", "a");
+            .header("host", "a")
+            .extension(buntime_core::ClientAddr("127.0.0.1:40000".parse().unwrap()));
         if let Some(t) = token {
             b = b.header(WORKER_TOKEN_HEADER, t);
         }
@@ -421,7 +465,7 @@ mod check_request {
     fn the_worker_token_exempts_from_csrf_and_is_stripped() {
         let token = WorkerToken::generate().unwrap();
         let fx = Fixture::new(None, false);
-        let access = AccessControl::new(fx.access.store().clone(), None, false)
+        let access = support::dev_gate(AccessControl::new(fx.access.store().clone(), None, false))
             .with_worker_token(token.clone());
         let mut req = post(Some(token.as_str()));
         assert_eq!(

@@ -44,8 +44,9 @@ async fn call(
     let mut req = http::Request::builder()
         .method(method)
         .uri(path)
-        .header("host", "localhost")
-        .header("origin", "http://localhost");
+        .header("host", "localhost:8000")
+        .header("origin", "http://localhost:8000")
+        .extension(buntime_core::ClientAddr("127.0.0.1:40000".parse().unwrap()));
     if let Some(k) = key {
         req = req.header("x-api-key", k);
     }
@@ -62,7 +63,7 @@ async fn call(
 }
 
 #[tokio::test]
-async fn the_first_key_can_be_created_while_auth_is_off_then_auth_is_on() {
+async fn the_first_key_can_be_created_locally_in_development_then_auth_is_on() {
     let fx = Fixture::new(None, false);
     let app = app(&fx.access);
     let (status, body) = call(

@@ -93,7 +93,7 @@ proptest! {
         for (name, v) in [("origin", &origin), ("host", &host), ("x-forwarded-host", &fwd)] {
             if let Ok(v) = HeaderValue::from_bytes(v) { h.insert(name, v); }
         }
-        let _ = check_origin(&h, trust, None);
+        let _ = check_origin(&h, &buntime_auth::csrf::AllowedOrigins::default(), trust);
     }
 
     #[test]
@@ -123,7 +123,7 @@ proptest! {
         static FX: OnceLock<Fixture> = OnceLock::new();
         let fx = FX.get_or_init(|| Fixture::new(None, false));
         let secret = fx.key(Role::Custom, &perms);
-        let got = fx.access.authorize(&m, &path, &with_key(&secret), false);
+        let got = fx.access.authorize(&m, &path, &with_key(&secret), false, true);
         match required_permission(&m, &path) {
             Some(need) if !perms.contains(&need) => {
                 prop_assert!(matches!(got, Err(Denied::PermissionDenied(p)) if p == need), "{m} {path}: {got:?}");

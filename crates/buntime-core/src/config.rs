@@ -205,6 +205,17 @@ pub struct RuntimeConfig {
     pub master_key: Option<String>,
     /// `RUNTIME_TRUST_PROXY`: honour `X-Forwarded-Host` for CSRF checks.
     pub trust_proxy: bool,
+    /// `RUNTIME_PUBLIC_URL`: the origins (`scheme://host[:port]`, lowercase, default port omitted)
+    /// browsers use to reach the runtime; CSRF checks accept these besides the listener's own.
+    pub public_origins: Vec<String>,
+    /// `RUNTIME_HEADER_READ_TIMEOUT_MS`: how long a client may take to send a request head, counted
+    /// from the connection's start or the end of its previous response (so also the keep-alive
+    /// idle timeout).
+    pub header_read_timeout: Duration,
+    /// `RUNTIME_BODY_READ_TIMEOUT_MS`: the longest a request body may go without sending data.
+    pub body_read_timeout: Duration,
+    /// `RUNTIME_MAX_UPLOADS`: app and plugin uploads processed at once; more answer 429.
+    pub max_uploads: usize,
     /// The directory relative paths resolve against (the working directory).
     pub base_dir: PathBuf,
 }
@@ -329,6 +340,34 @@ impl RuntimeConfig {
                 });
             }
         };
+        let public_origins = match env.get_non_blank("RUNTIME_PUBLIC_URL") {
+            None => Vec::new(),
+            Some(raw) => raw
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| public_origin(s).ok_or_else(|| ConfigError::Invalid {
+                    var: "RUNTIME_PUBLIC_URL",
+                    value: s.to_owned(),
+                    accepted: "comma-separated http(s) URLs such as https://buntime.example.com",
+                }))
+                .collect::<Result<_, _>>()?,
+        };
+        let header_read_timeout = millis(env, "RUNTIME_HEADER_READ_TIMEOUT_MS", 15_000)?;
+        let body_read_timeout = millis(env, "RUNTIME_BODY_READ_TIMEOUT_MS", 30_000)?;
+        let max_uploads = match env.get_non_blank("RUNTIME_MAX_UPLOADS") {
+            None => 2,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: "RUNTIME_MAX_UPLOADS",
+                        value: v.to_owned(),
+                        accepted: "a whole number greater than 0",
+                    });
+                }
+            },
+        };
         Ok(Self {
             node_env,
             port,
@@ -344,6 +383,10 @@ impl RuntimeConfig {
             shutdown_grace,
             master_key,
             trust_proxy,
+            public_origins,
+            header_read_timeout,
+            body_read_timeout,
+            max_uploads,
             base_dir: base_dir.to_path_buf(),
         })
     }
@@ -376,9 +419,33 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
     ("RUNTIME_POOL_SIZE", "10 (dev) / 50 (staging) / 500 (prod)", "maximum warm app workers"),
     ("RUNTIME_SHUTDOWN_GRACE_MS", "30000", "how long shutdown and reload wait for in-flight requests"),
     ("RUNTIME_MASTER_KEY", "unset", "API key with full access (BUNTIME_MASTER_KEY also read)"),
-    ("RUNTIME_TRUST_PROXY", "false", "trust X-Forwarded-Host for CSRF checks behind a proxy"),
+    ("RUNTIME_TRUST_PROXY", "false", "trust X-Forwarded-Host/-Proto for CSRF checks behind a proxy"),
+    ("RUNTIME_PUBLIC_URL", "unset", "comma-separated URLs browsers use to reach the runtime (CSRF origins)"),
+    ("RUNTIME_HEADER_READ_TIMEOUT_MS", "15000", "time to send a request head; also the keep-alive idle timeout"),
+    ("RUNTIME_BODY_READ_TIMEOUT_MS", "30000", "longest silence while a request body is being sent (408)"),
+    ("RUNTIME_MAX_UPLOADS", "2", "app/plugin uploads processed at once (more answer 429)"),
     ("BUNTIME_BUN", "unset", "path to the bun binary (else the project's copy, else PATH)"),
 ];
+
+/// Reads a duration in whole milliseconds greater than 0.
+fn millis(env: &Env, var: &'static str, default_ms: u64) -> Result<Duration, ConfigError> {
+    match env.get_non_blank(var) {
+        None => Ok(Duration::from_millis(default_ms)),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Duration::from_millis(n)),
+            _ => Err(ConfigError::Invalid { var, value: v.to_owned(), accepted: "a whole number of milliseconds greater than 0" }),
+        },
+    }
+}
+
+/// Returns the serialized origin of an absolute http(s) URL (`https://a.example:8443`), or `None`.
+pub fn public_origin(raw: &str) -> Option<String> {
+    let url = url::Url::parse(raw).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() || !url.username().is_empty() || url.password().is_some() {
+        return None;
+    }
+    Some(url.origin().ascii_serialization())
+}
 
 fn is_path_segment(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')

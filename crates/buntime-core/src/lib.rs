@@ -9,6 +9,8 @@
 pub mod app;
 pub mod body;
 pub mod bun;
+pub mod canonical;
+pub mod client;
 pub mod config;
 pub mod discovery;
 pub mod error;
@@ -26,6 +28,7 @@ pub mod public_routes;
 pub mod script;
 pub mod services;
 
+pub use client::ClientAddr;
 pub use app::{AppBackend, AppInfo, ResolvedApp, WorkerNotice};
 pub use config::{Env, NodeEnv, RuntimeConfig};
 pub use error::{ErrorKind, PluginError};

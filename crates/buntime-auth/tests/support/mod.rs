@@ -17,11 +17,11 @@ impl Fixture {
     pub fn new(master: Option<&str>, trust_proxy: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(KeyStore::open(dir.path()).unwrap());
-        let access = Arc::new(AccessControl::new(
+        let access = Arc::new(dev_gate(AccessControl::new(
             store,
             master.map(str::to_owned),
             trust_proxy,
-        ));
+        )));
         Self { dir, access }
     }
 
@@ -51,6 +51,14 @@ impl Fixture {
         };
         self.access.store().create_at(&new, now).unwrap().secret
     }
+}
+
+/// Configures `access` as `buntime` does in development on port 8000: local callers may use the
+/// API without credentials, and the listener's loopback origins pass CSRF.
+pub fn dev_gate(access: AccessControl) -> AccessControl {
+    let access = access.with_local_access_without_credentials(true);
+    access.set_listener("0.0.0.0:8000".parse().unwrap());
+    access
 }
 
 /// Builds headers from pairs.
