@@ -1,6 +1,7 @@
-//! Body helpers: the size limit check and a body wrapper that holds a generation's in-flight guard
-//! until the response has been fully sent.
+//! Body helpers: the size limit check, a request body that fails when its client goes silent, and
+//! a body wrapper that holds a generation's in-flight guard until the response has been fully sent.
 
+use std::future::Future as _;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -48,6 +49,62 @@ pub fn is_limit_error(err: &(dyn std::error::Error + 'static)) -> bool {
         source = e.source();
     }
     false
+}
+
+/// The error a body wrapped by [`idle_timeout`] fails with once its client stops sending.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the client sent no request body data for {0:?}")]
+pub struct BodyTimeout(pub std::time::Duration);
+
+/// Fails `body` with [`BodyTimeout`] when no frame arrives for `timeout`, so a client that
+/// announces a body and goes silent frees its handler, its buffers and its upload slot.
+pub fn idle_timeout(body: Body, timeout: std::time::Duration) -> Body {
+    Body::new(IdleTimeoutBody { inner: body, timeout, sleep: Box::pin(tokio::time::sleep(timeout)) })
+}
+
+/// Returns whether `err`, or an error it wraps, is a [`BodyTimeout`].
+pub fn is_timeout_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if e.is::<BodyTimeout>() || e.to_string().starts_with("the client sent no request body data") {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+struct IdleTimeoutBody {
+    inner: Body,
+    timeout: std::time::Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl http_body::Body for IdleTimeoutBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let deadline = tokio::time::Instant::now() + self.timeout;
+                self.sleep.as_mut().reset(deadline);
+                Poll::Ready(frame)
+            }
+            Poll::Pending => match self.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(axum::Error::new(BodyTimeout(self.timeout))))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// A response body that keeps its generation "in flight" until it ends or is dropped.
@@ -100,6 +157,22 @@ mod tests {
         assert!(declared_too_large(&headers(&[("content-length", "11")]), 10));
         assert!(declared_too_large(&headers(&[("content-length", "-1")]), 10));
         assert!(declared_too_large(&headers(&[("content-length", "lots")]), 10));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_body_fails_with_a_timeout_and_a_steady_one_does_not() {
+        use http_body_util::BodyExt as _;
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) });
+        let body = idle_timeout(Body::from_stream(stream), std::time::Duration::from_secs(5));
+        let reader = tokio::spawn(async move { body.collect().await });
+        for _ in 0..4 {
+            tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+            tx.send(Ok(Bytes::from_static(b"x"))).await.unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+        let err = reader.await.unwrap().unwrap_err();
+        assert!(is_timeout_error(&err), "{err}");
     }
 
     #[test]

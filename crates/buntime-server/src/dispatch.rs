@@ -26,6 +26,16 @@ pub(crate) fn service(shared: Arc<Shared>) -> impl tower::Service<Request, Respo
 
 async fn dispatch(shared: Arc<Shared>, mut req: Request) -> Response {
     let request_id = ensure_request_id(&mut req);
+    // One canonical path, before anything reads it: hooks and routing must never disagree.
+    if let Err(mut res) = canonicalize_path(&mut req) {
+        stamp(&mut res, &request_id, &shared.live.load().header_value);
+        return res;
+    }
+    // Bodies without a length (HTTP/2, chunked) count too: ask the body, not the headers.
+    if !http_body::Body::is_end_stream(req.body()) {
+        let (parts, body) = req.into_parts();
+        req = Request::from_parts(parts, buntime_core::body::idle_timeout(body, shared.config.body_read_timeout));
+    }
     let path = req.uri().path();
     let api_path = shared.config.api_path.as_str();
     if let Some(rest) = path.strip_prefix(api_path).filter(|r| r.is_empty() || r.starts_with('/')) {
@@ -61,6 +71,26 @@ async fn api(shared: &Shared, mut req: Request, rel: &str) -> Response {
         Ok(res) => res,
         Err(never) => match never {},
     }
+}
+
+/// Replaces the request's path with its [canonical form](buntime_core::canonical::canonicalize),
+/// keeping the query; answers 400 for a path that climbs above the root.
+fn canonicalize_path(req: &mut Request) -> Result<(), Response> {
+    let canonical = match buntime_core::canonical::canonicalize(req.uri().path()) {
+        Ok(std::borrow::Cow::Borrowed(_)) => return Ok(()),
+        Ok(std::borrow::Cow::Owned(p)) => p,
+        Err(e) => {
+            return Err(respond::json_error(StatusCode::BAD_REQUEST, "INVALID_PATH", &format!("Invalid request path: {e}.")));
+        }
+    };
+    let pq = match req.uri().query() {
+        Some(q) => format!("{canonical}?{q}"),
+        None => canonical,
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = Some(pq.parse().map_err(|_| respond::json_error(StatusCode::BAD_REQUEST, "INVALID_PATH", "Invalid request path."))?);
+    *req.uri_mut() = http::Uri::from_parts(parts).map_err(|_| respond::json_error(StatusCode::BAD_REQUEST, "INVALID_PATH", "Invalid request path."))?;
+    Ok(())
 }
 
 /// Keeps a sane incoming `x-request-id` (visible ASCII, at most 200 bytes), else sets a fresh

@@ -29,6 +29,7 @@ mod api;
 mod openapi;
 mod dispatch;
 pub mod guard;
+mod listener;
 pub mod logging;
 mod reload;
 mod runtime;

@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Request;
 use buntime_core::app::{AppBackend, PoolView};
 use buntime_core::loader::{INIT_TIMEOUT, LoadInputs};
 use buntime_core::pipeline::Pipeline;
@@ -141,7 +140,7 @@ impl RuntimeBuilder {
             tracing::warn!(error = %e, "API key store is unusable; key-protected API routes answer 503 until it is fixed.");
         }
         let guard = self.guard.take().unwrap_or_else(|| Arc::new(crate::guard::KeyGuard::new(access.clone())));
-        self.api_routes.push(buntime_auth::keys_api(access));
+        self.api_routes.push(buntime_auth::keys_api(access.clone()));
         let config = Arc::new(self.config);
         let inputs = LoadInputs {
             config: config.clone(),
@@ -158,6 +157,7 @@ impl RuntimeBuilder {
             live: Live::new(Generation::empty()),
             pipeline: Pipeline { apps: self.apps },
             guard,
+            access,
             reload_lock: tokio::sync::Mutex::new(()),
             draining: tokio::sync::watch::channel(false).0,
             server: OnceLock::new(),
@@ -178,6 +178,8 @@ pub(crate) struct Shared {
     pub(crate) live: Live,
     pub(crate) pipeline: Pipeline,
     pub(crate) guard: Arc<dyn ApiGuard>,
+    /// The key store and CSRF origins behind the default guard and the keys API.
+    pub(crate) access: Arc<buntime_auth::AccessControl>,
     pub(crate) api: OnceLock<Router>,
     /// Serializes reloads.
     pub(crate) reload_lock: tokio::sync::Mutex<()>,
@@ -325,6 +327,8 @@ impl Runtime {
         let addr = listener.local_addr()?;
         let info = ServerInfo { addr, api_path: self.shared.config.api_path.clone() };
         let _ = self.shared.server.set(info.clone());
+        self.shared.access.set_listener(addr);
+        self.shared.access.warn_if_unconfigured();
         tracing::info!(url = %format!("http://{addr}"), api = %self.shared.config.api_path, "Runtime listening; loading plugins.");
 
         let app = crate::dispatch::service(self.shared.clone());
@@ -337,9 +341,10 @@ impl Runtime {
             shared.draining.send_replace(true);
             tracing::info!("Shutdown requested; draining in-flight requests.");
         };
-        let server = axum::serve(listener, axum::ServiceExt::<Request>::into_make_service(app)).with_graceful_shutdown(stop);
+        let limits = crate::listener::ConnLimits { header_read_timeout: self.shared.config.header_read_timeout };
+        let server = crate::listener::serve(listener, app, limits, stop);
         let grace = self.shared.config.shutdown_grace;
-        let serving = tokio::spawn(server.into_future());
+        let serving = tokio::spawn(server);
         // Once the stop signal fires, give in-flight requests the grace period, then move on.
         let result = {
             let shared = self.shared.clone();
@@ -353,14 +358,14 @@ impl Runtime {
                 } => {
                     tracing::warn!(grace_ms = grace.as_millis() as u64, "Grace period over; closing remaining connections.");
                     serving.abort();
-                    Ok(Ok(()))
+                    Ok(())
                 }
             }
         };
         boot.abort();
         self.finish_shutdown().await;
         match result {
-            Ok(r) => r.map_err(ServeError::Io),
+            Ok(()) => Ok(()),
             Err(e) if e.is_cancelled() => Ok(()),
             Err(e) => Err(ServeError::Io(std::io::Error::other(e))),
         }

@@ -132,6 +132,10 @@ impl Plugin for TestPlugin {
                     }),
                 )
                 .route(
+                    "/echo/{*rest}",
+                    route_get(|req: axum::extract::Request| async move { axum::Json(serde_json::json!({ "path": req.uri().path() })) }),
+                )
+                .route(
                     "/slow",
                     route_get(|Query(q): Query<std::collections::HashMap<String, u64>>| async move {
                         tokio::time::sleep(Duration::from_millis(q.get("ms").copied().unwrap_or(100))).await;
