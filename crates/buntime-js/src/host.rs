@@ -387,10 +387,10 @@ impl HostInner {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         if let Some(env) = self.env.get() {
-            let (pass, kept_out): (Vec<(&str, &str)>, Vec<(&str, &str)>) = env.iter().partition(|(k, _)| !withheld(k));
-            cmd.envs(pass);
+            cmd.envs(env.iter().filter(|(k, _)| !withheld(k)));
+            let kept_out: Vec<&str> = env.iter().map(|(k, _)| k).filter(|k| withheld(k)).collect();
             if !kept_out.is_empty() && proc.spawns == 1 {
-                let names = kept_out.iter().map(|(k, _)| *k).collect::<Vec<_>>().join(", ");
+                let names = kept_out.join(", ");
                 tracing::info!(generation = self.generation, withheld = %names, "The plugin host does not see the runtime's secrets; a manifest opts one in with `allowEnv`.");
             }
         }
