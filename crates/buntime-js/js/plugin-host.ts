@@ -121,8 +121,24 @@ function onData(chunk: Uint8Array) {
 // ---- helpers ---------------------------------------------------------------------------------
 
 function errorInfo(e: unknown): { message: string; stack?: string } {
+  const located = locate(e);
+  if (located) return { message: located };
   if (e instanceof Error) return { message: e.message || String(e), stack: e.stack };
   return { message: String(e) };
+}
+
+// Bun reports a module that does not compile (a syntax error) or an import it cannot resolve as a
+// BuildMessage / ResolveMessage (not an Error) with a `position`; an AggregateError may hold
+// several. Name the file, line and column, as a compiler would.
+function locate(e: any): string | undefined {
+  if (e && Array.isArray(e.errors) && e.errors.length > 0 && e.errors.every((x: any) => x?.position)) {
+    return e.errors.map((x: any) => locate(x)).join("; ");
+  }
+  const pos = e?.position;
+  if (!pos || typeof pos.file !== "string" || typeof pos.line !== "number") return undefined;
+  const where = `${pos.file}:${pos.line}:${pos.column}`;
+  const message = String(e.message ?? e);
+  return e.name === "ResolveMessage" ? `${message} (imported at ${where})` : `syntax error at ${where}: ${message}`;
 }
 
 function reply(id: number, result: Record<string, unknown> = {}, body?: Uint8Array) {
@@ -171,10 +187,10 @@ async function bytesOf(r: Request | Response): Promise<Uint8Array> {
   return new Uint8Array(await r.arrayBuffer());
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+function withTimeout<T>(p: Promise<T>, ms: number, what: string, budget = ms): Promise<T> {
   let timer: ReturnType<typeof setTimeout>;
   const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms}ms`)), ms);
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${budget}ms`)), Math.max(ms, 0));
   });
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
@@ -299,8 +315,14 @@ async function load(h: Header) {
   const { name, dir, entry, config } = h;
   if (plugins.has(name)) throw new Error(`plugin \`${name}\` is already loaded`);
   for (const s of h.services ?? []) nativeServices.add(s);
-  const mod = await import(entry);
-  const impl = await resolveImpl(mod, config ?? {});
+  // Variables the runtime withholds from this host unless a manifest opts them in (`allowEnv`).
+  for (const [k, v] of Object.entries(h.env ?? {})) process.env[k] = String(v);
+  // One budget for the whole load: the import (top-level await), the factory and onInit.
+  const budget: number = h.initTimeoutMs ?? 30000;
+  const deadline = performance.now() + budget;
+  const left = () => deadline - performance.now();
+  const mod = await withTimeout(import(entry), left(), "loading", budget);
+  const impl = await withTimeout(resolveImpl(mod, config ?? {}), left(), "loading", budget);
   const logger = {
     debug: (m: unknown, meta?: unknown) => log(name, "debug", m, meta),
     info: (m: unknown, meta?: unknown) => log(name, "info", m, meta),
@@ -325,11 +347,11 @@ async function load(h: Header) {
     runtime: h.runtime,
   };
   if (typeof impl.onInit === "function") {
-    await withTimeout(Promise.resolve(impl.onInit(ctx)), h.initTimeoutMs ?? 30000, "initialization");
+    await withTimeout(Promise.resolve(impl.onInit(ctx)), left(), "initialization", budget);
   }
   if (typeof impl.provides === "function") {
     if (provided.has(name)) log(name, "warn", `overwriting the service provided under \`${name}\``);
-    provided.set(name, await impl.provides());
+    provided.set(name, await withTimeout(Promise.resolve(impl.provides()), left(), "loading", budget));
   }
   const loaded: Loaded = {
     name,

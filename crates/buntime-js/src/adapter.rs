@@ -14,7 +14,7 @@ use crate::error::CallError;
 use crate::host::HostInner;
 use crate::http_conv::{absolute_url, buffer_request_body, pairs, replaced_request, response, to_bytes};
 use crate::protocol::{CoreRequest, HttpReply, PluginHooks};
-use crate::route_link::{LinkError, ROUTE_ERROR_HEADER, route_request};
+use crate::route_link::{LinkError, ROUTE_ERROR_HEADER, is_bun_method, route_request};
 
 /// A JS plugin as the pipeline sees it.
 pub(crate) struct JsPlugin {
@@ -46,14 +46,44 @@ fn app_json(cx: &RequestContext) -> Option<Value> {
     cx.app.as_ref().and_then(|a| serde_json::to_value(a.as_ref()).ok())
 }
 
-/// Answers a route request the host did not answer: 503 JSON when it is down, broke the
-/// connection or stayed silent; 413 when the body went over its limit.
-fn route_error(plugin: &str, e: &LinkError) -> Response {
-    if matches!(e, LinkError::TooLarge) {
-        return respond::text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large");
-    }
-    tracing::warn!(plugin, error = %e, "JS plugin route unavailable.");
+/// The 503 JSON of a plugin whose host cannot answer.
+fn unavailable(plugin: &str) -> Response {
     respond::json_error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", &format!("plugin `{plugin}` is unavailable; try again shortly"))
+}
+
+/// Answers a route request the host did not answer: 503 JSON when it is down, broke the
+/// connection or stayed silent; 413 when the body went over its limit. A host that is down is
+/// logged once per incident (by [`HostInner::note_refused`]), not once per request.
+async fn route_error(host: &HostInner, plugin: &str, e: &LinkError) -> Response {
+    match e {
+        LinkError::TooLarge => return respond::text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"),
+        LinkError::Timeout(d) => tracing::warn!(
+            plugin = %plugin,
+            hook = "routes",
+            generation = host.generation,
+            budget_ms = d.as_millis() as u64,
+            "JS hook did not answer within its budget; answering 503."
+        ),
+        LinkError::Broken(_) => {
+            host.settle_after_broken_route().await;
+            if host.route_link().is_none() {
+                host.note_refused(plugin, "routes");
+            } else {
+                tracing::warn!(plugin = %plugin, error = %e, "JS plugin route connection broke; answering 503.");
+            }
+        }
+    }
+    unavailable(plugin)
+}
+
+/// Answers a method Bun's HTTP server would refuse (it closes the connection on a method outside
+/// its list, such as `FOO` or a lowercase `get`): 501 JSON, without bothering the host.
+fn unsupported_method(plugin: &str, method: &http::Method) -> Response {
+    respond::json_error(
+        StatusCode::NOT_IMPLEMENTED,
+        "NOT_IMPLEMENTED",
+        &format!("method `{method}` is not supported by the routes of plugin `{plugin}` (methods are case-sensitive: use e.g. `GET`)"),
+    )
 }
 
 #[async_trait]
@@ -174,17 +204,18 @@ impl Plugin for JsPlugin {
         Some(Router::new().fallback(move |req: Request| {
             let (host, name, plugin) = (host.clone(), name.clone(), plugin.clone());
             async move {
+                if !is_bun_method(req.method()) {
+                    return unsupported_method(&name, req.method());
+                }
                 host.sync_services().await;
-                let Some(link) = host.route_link() else { return route_error(&name, &LinkError::Broken("the plugin host is down".into())) };
+                let Some(link) = host.route_link() else {
+                    host.note_refused(&name, "routes");
+                    return unavailable(&name);
+                };
                 match link.send(route_request(req, &plugin), host.opts.call_timeout).await {
                     Ok(res) if res.headers().contains_key(ROUTE_ERROR_HEADER) => respond::plugin_panic(),
                     Ok(res) => res,
-                    Err(e) => {
-                        if matches!(e, LinkError::Broken(_)) {
-                            host.settle_after_broken_route().await;
-                        }
-                        route_error(&name, &e)
-                    }
+                    Err(e) => route_error(&host, &name, &e).await,
                 }
             }
         }))

@@ -19,6 +19,13 @@ use crate::protocol::{
 
 type Waiter = oneshot::Sender<Result<Frame, CallError>>;
 
+/// A call waiting for its reply, and what it is (for naming the culprit when the host stalls).
+struct Pending {
+    tx: Waiter,
+    kind: &'static str,
+    plugin: Option<String>,
+}
+
 /// What a connection reports to its owner.
 pub(crate) trait ConnEvents: Send + Sync + 'static {
     /// A plugin logged a line.
@@ -34,9 +41,11 @@ pub(crate) trait ConnEvents: Send + Sync + 'static {
 /// A connection to one host process.
 pub(crate) struct Conn {
     out: Outbox,
-    pending: Mutex<HashMap<u64, Waiter>>,
+    pending: Mutex<HashMap<u64, Pending>>,
     next_id: AtomicU64,
     closed: AtomicBool,
+    /// Set when the core killed the host because it stopped answering (heartbeat or load timeout).
+    stalled: AtomicBool,
     /// The host's process id.
     pub(crate) pid: u32,
     /// The negotiated protocol version.
@@ -80,7 +89,7 @@ impl Conn {
         let (read, write) = stream.into_split();
         let write = Arc::new(write);
         let out = Outbox { write: write.clone(), state: Mutex::default(), wake: Arc::new(Notify::new()) };
-        let conn = Arc::new(Self { out, pending: Mutex::default(), next_id: AtomicU64::new(1), closed: AtomicBool::new(false), pid, version });
+        let conn = Arc::new(Self { out, pending: Mutex::default(), next_id: AtomicU64::new(1), closed: AtomicBool::new(false), stalled: AtomicBool::new(false), pid, version });
         tokio::spawn(write_loop(write, Arc::downgrade(&conn), conn.out.wake.clone()));
         tokio::spawn(read_loop(read, Arc::downgrade(&conn), events));
         conn
@@ -91,7 +100,30 @@ impl Conn {
         self.closed.load(Ordering::Acquire)
     }
 
-    fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Waiter>> {
+    /// Marks the connection as killed by the core for not answering (before the kill, so the
+    /// close event and failed calls can tell a stall from an exit).
+    pub(crate) fn mark_stalled(&self) {
+        self.stalled.store(true, Ordering::Release);
+    }
+
+    /// Returns whether the core killed this host for not answering.
+    pub(crate) fn is_stalled(&self) -> bool {
+        self.stalled.load(Ordering::Acquire)
+    }
+
+    /// Returns the calls in flight other than heartbeats, as `(plugin, message type)`, oldest first.
+    pub(crate) fn in_flight(&self) -> Vec<(String, &'static str)> {
+        let mut calls: Vec<(u64, String, &'static str)> = self
+            .waiters()
+            .iter()
+            .filter(|(_, p)| p.kind != "ping")
+            .map(|(id, p)| (*id, p.plugin.clone().unwrap_or_default(), p.kind))
+            .collect();
+        calls.sort_unstable_by_key(|c| c.0);
+        calls.into_iter().map(|(_, plugin, kind)| (plugin, kind)).collect()
+    }
+
+    fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Pending>> {
         // A poisoned map only means a holder panicked mid-insert; the map itself stays valid.
         self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -104,7 +136,7 @@ impl Conn {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let bytes = encode(&Envelope { id, msg }, body).map_err(|e| CallError::Protocol(e.to_string()))?;
         let (tx, rx) = oneshot::channel();
-        self.waiters().insert(id, tx);
+        self.waiters().insert(id, Pending { tx, kind: msg.kind(), plugin: msg.plugin().map(str::to_owned) });
         if !self.out.send(bytes) || self.is_closed() {
             self.waiters().remove(&id);
             return Err(CallError::HostDown);
@@ -147,7 +179,7 @@ impl Conn {
 
     fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        let waiters: Vec<Waiter> = self.waiters().drain().map(|(_, w)| w).collect();
+        let waiters: Vec<Waiter> = self.waiters().drain().map(|(_, w)| w.tx).collect();
         for w in waiters {
             let _ = w.send(Err(CallError::HostDown));
         }
@@ -251,7 +283,7 @@ async fn read_loop(read: OwnedReadHalf, conn: std::sync::Weak<Conn>, events: Arc
             "ok" | "error" => {
                 let waiter = frame.id().and_then(|id| conn.waiters().remove(&id));
                 if let Some(w) = waiter {
-                    let _ = w.send(Ok(frame));
+                    let _ = w.tx.send(Ok(frame));
                 }
             }
             "log" => match frame.parse::<LogLine>() {

@@ -28,9 +28,10 @@ impl BunScriptHosts {
     }
 
     /// Finds Bun the runtime's way (`BUNTIME_BUN`, the project's `.tools` copy, then `PATH`),
-    /// remembering why when it is missing.
+    /// remembering why when it is missing, and reads the host's settings from `env`
+    /// ([`HostOptions::from_env`]).
     pub fn discover(env: &Env, base_dir: &Path) -> Self {
-        Self { bun: buntime_core::bun::find_bun(env, base_dir).map_err(|e| e.to_string()), options: HostOptions::default() }
+        Self { bun: buntime_core::bun::find_bun(env, base_dir).map_err(|e| e.to_string()), options: HostOptions::from_env(env) }
     }
 
     /// Replaces the timeouts and limits.

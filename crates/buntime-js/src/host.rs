@@ -1,10 +1,10 @@
 //! One plugin host: the Bun process of one generation, its connection, crash detection and
 //! restart with backoff (re-loading its plugins), and the [`ScriptHost`] implementation.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -28,13 +28,17 @@ use crate::route_link::RouteLink;
 /// The host script, shipped inside the crate and written next to the host's socket at start.
 pub const HOST_SCRIPT: &str = include_str!("../js/plugin-host.ts");
 
+/// The grace the core adds to [`HostOptions::init_timeout`] before it gives up on a load itself.
+const LOAD_GRACE: Duration = Duration::from_secs(2);
+
 /// Timeouts and limits of a plugin host.
 #[derive(Debug, Clone)]
 pub struct HostOptions {
     /// How long a hook, route or service call may take (default 30 s).
     pub call_timeout: Duration,
-    /// How long a plugin's import, factory and `onInit` may take (default 30 s, enforced in the
-    /// host; the core waits 5 s longer).
+    /// How long loading one plugin (import, factory, `onInit`, `provides`) may take (default 30 s,
+    /// `RUNTIME_PLUGIN_LOAD_TIMEOUT_MS`). The host enforces it; the core waits 2 s longer, then
+    /// kills the host and blames the plugin.
     pub init_timeout: Duration,
     /// How long the host may take to start and greet (default 10 s).
     pub start_timeout: Duration,
@@ -42,6 +46,39 @@ pub struct HostOptions {
     pub shutdown_timeout: Duration,
     /// The longest wait between restart attempts after a crash (default 5 s).
     pub max_restart_backoff: Duration,
+    /// How often the core pings the host (default 1 s, `RUNTIME_PLUGIN_HOST_HEARTBEAT_MS`; zero
+    /// turns the heartbeat off).
+    pub heartbeat_interval: Duration,
+    /// How long a ping may go unanswered before the host is killed and restarted (default 5 s,
+    /// `RUNTIME_PLUGIN_HOST_HEARTBEAT_TIMEOUT_MS`). A JS event loop blocked by a busy hook or a
+    /// top-level loop cannot answer.
+    pub heartbeat_timeout: Duration,
+}
+
+impl HostOptions {
+    /// The variable that sets [`HostOptions::heartbeat_interval`] in milliseconds.
+    pub const HEARTBEAT_ENV: &'static str = "RUNTIME_PLUGIN_HOST_HEARTBEAT_MS";
+    /// The variable that sets [`HostOptions::heartbeat_timeout`] in milliseconds.
+    pub const HEARTBEAT_TIMEOUT_ENV: &'static str = "RUNTIME_PLUGIN_HOST_HEARTBEAT_TIMEOUT_MS";
+    /// The variable that sets [`HostOptions::init_timeout`] in milliseconds.
+    pub const LOAD_TIMEOUT_ENV: &'static str = "RUNTIME_PLUGIN_LOAD_TIMEOUT_MS";
+
+    /// Returns the defaults with the overrides `env` sets; a value that is not a whole number of
+    /// milliseconds is logged and ignored.
+    pub fn from_env(env: &Env) -> Self {
+        let mut opts = Self::default();
+        let read = |key: &str, into: &mut Duration, zero_ok: bool| {
+            let Some(raw) = env.get_non_blank(key) else { return };
+            match raw.trim().parse::<u64>() {
+                Ok(ms) if ms > 0 || zero_ok => *into = Duration::from_millis(ms),
+                _ => tracing::warn!(key, value = raw, default_ms = into.as_millis() as u64, "Ignoring an invalid plugin host setting: expected milliseconds."),
+            }
+        };
+        read(Self::HEARTBEAT_ENV, &mut opts.heartbeat_interval, true);
+        read(Self::HEARTBEAT_TIMEOUT_ENV, &mut opts.heartbeat_timeout, false);
+        read(Self::LOAD_TIMEOUT_ENV, &mut opts.init_timeout, false);
+        opts
+    }
 }
 
 impl Default for HostOptions {
@@ -52,6 +89,8 @@ impl Default for HostOptions {
             start_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
             max_restart_backoff: Duration::from_secs(5),
+            heartbeat_interval: Duration::from_secs(1),
+            heartbeat_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -67,11 +106,33 @@ struct LoadRecord {
     global: Value,
     runtime: Value,
     pool: bool,
+    /// Withheld variables the manifest opted in with `allowEnv`.
+    env: BTreeMap<String, String>,
+}
+
+/// The manifest key that lets a plugin see variables the host's environment withholds.
+pub(crate) const ALLOW_ENV_KEY: &str = "allowEnv";
+
+/// Returns whether the plugin host's environment leaves `name` out: the runtime's own secrets,
+/// i.e. names in its namespace (`RUNTIME_*`, `BUNTIME_*`) that the app filter calls sensitive
+/// (`RUNTIME_MASTER_KEY`). Plugin settings such as `HELLO_API_KEY` pass: plugins read their
+/// configuration from `Bun.env`.
+pub(crate) fn withheld(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    (upper.starts_with("RUNTIME_") || upper.starts_with("BUNTIME_")) && buntime_apps::env::sensitive(name)
+}
+
+/// Reads a plugin's `allowEnv` (a list of variable names) and returns the ones `env` has.
+fn allowed_env(config: &Map<String, Value>, env: &Env) -> Result<BTreeMap<String, String>, String> {
+    let Some(raw) = config.get(ALLOW_ENV_KEY) else { return Ok(BTreeMap::new()) };
+    let names = raw.as_array().filter(|a| a.iter().all(Value::is_string)).ok_or_else(|| {
+        format!("key `{ALLOW_ENV_KEY}`: must be a list of environment variable names, e.g. `{ALLOW_ENV_KEY}: [RUNTIME_MASTER_KEY]`")
+    })?;
+    Ok(names.iter().filter_map(Value::as_str).filter_map(|n| env.get(n).map(|v| (n.to_owned(), v.to_owned()))).collect())
 }
 
 #[derive(Debug, Default)]
 struct ProcState {
-    child: Option<Child>,
     spawns: u64,
     started: Option<Instant>,
 }
@@ -86,6 +147,10 @@ pub(crate) struct HostInner {
     /// The HTTP socket of the live process, for plugin routes.
     link: ArcSwapOption<RouteLink>,
     proc: tokio::sync::Mutex<ProcState>,
+    /// The live Bun process; outside `proc` so a stalled host can be killed mid-load.
+    child: Mutex<Option<Child>>,
+    /// Requests refused while the host was down, logged once per incident when it is back.
+    refused: AtomicU64,
     loads: Mutex<Vec<LoadRecord>>,
     failed_reloads: Mutex<BTreeSet<String>>,
     env: OnceLock<Env>,
@@ -134,6 +199,8 @@ impl BunScriptHost {
             conn: ArcSwapOption::empty(),
             link: ArcSwapOption::empty(),
             proc: tokio::sync::Mutex::default(),
+            child: Mutex::default(),
+            refused: AtomicU64::new(0),
             loads: Mutex::default(),
             failed_reloads: Mutex::default(),
             env: OnceLock::new(),
@@ -166,9 +233,92 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl HostInner {
     /// Sends one call to the live host, failing fast with [`CallError::HostDown`] while it is down.
+    ///
+    /// A hook past its budget is logged at WARN naming the plugin and hook; a call refused because
+    /// the host is down counts toward the incident's one log line.
     pub(crate) async fn call(&self, msg: &CoreRequest<'_>, body: &[u8], timeout: Duration) -> Result<crate::protocol::Frame, CallError> {
-        let Some(conn) = self.conn.load_full() else { return Err(CallError::HostDown) };
-        conn.call(msg, body, timeout).await
+        let result = match self.conn.load_full() {
+            Some(conn) => conn.call(msg, body, timeout).await,
+            None => Err(CallError::HostDown),
+        };
+        if let (Err(e), Some(plugin)) = (&result, msg.plugin()) {
+            match e {
+                CallError::Timeout(d) => tracing::warn!(
+                    plugin = %plugin,
+                    hook = %msg.kind(),
+                    generation = self.generation,
+                    budget_ms = d.as_millis() as u64,
+                    "JS hook did not answer within its budget; answering 503."
+                ),
+                CallError::HostDown => self.note_refused(plugin, msg.kind()),
+                _ => {}
+            }
+        }
+        result
+    }
+
+    /// Counts a request refused because the host is down; only the first of an incident is logged
+    /// (the count follows when the host is back), not one line per request.
+    pub(crate) fn note_refused(&self, plugin: &str, hook: &str) {
+        if self.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        if self.refused.fetch_add(1, Ordering::AcqRel) == 0 {
+            tracing::warn!(
+                plugin = %plugin,
+                hook = %hook,
+                generation = self.generation,
+                plugins = %self.plugin_names(),
+                "Plugin host is down; its plugins answer 503 until it is back (logged once; the count follows)."
+            );
+        }
+    }
+
+    fn plugin_names(&self) -> String {
+        lock(&self.loads).iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Marks the host up after a (re)start and reports how many requests the outage refused.
+    fn mark_up(&self) {
+        self.host_down.store(false, Ordering::Release);
+        let refused = self.refused.swap(0, Ordering::AcqRel);
+        if refused > 0 {
+            tracing::warn!(
+                generation = self.generation,
+                plugins = %self.plugin_names(),
+                refused,
+                "Plugin host is back; {refused} request(s) were refused with 503 while it was down."
+            );
+        }
+    }
+
+    /// Kills the host behind `conn` because it stopped answering (`why`), naming the plugin call
+    /// that was most likely blocking it; the close event then restarts it.
+    fn kill_stalled(&self, conn: &Conn, why: &str) {
+        if conn.is_closed() || conn.is_stalled() {
+            return;
+        }
+        let in_flight = conn.in_flight();
+        let list = in_flight.iter().map(|(p, h)| format!("{p}.{h}")).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(", ");
+        match in_flight.first() {
+            Some((plugin, hook)) => tracing::warn!(
+                plugin = %plugin,
+                hook = %hook,
+                generation = self.generation,
+                pid = conn.pid,
+                in_flight = %list,
+                "Plugin host {why}; killing it (blocked by `{plugin}` {hook}?)."
+            ),
+            None => tracing::warn!(
+                generation = self.generation,
+                pid = conn.pid,
+                "Plugin host {why} with no plugin call in flight (a timer or background code is blocking it); killing it."
+            ),
+        }
+        conn.mark_stalled();
+        if let Some(child) = lock(&self.child).as_mut().filter(|c| c.id() == Some(conn.pid)) {
+            let _ = child.start_kill();
+        }
     }
 
     /// Returns the HTTP link for plugin routes while the host is up; `None` while it is down or
@@ -215,7 +365,7 @@ impl HostInner {
     }
 
     async fn spawn(&self, proc: &mut ProcState) -> Result<Arc<Conn>, StartError> {
-        if let Some(mut old) = proc.child.take() {
+        if let Some(mut old) = lock(&self.child).take() {
             let _ = old.start_kill();
         }
         proc.spawns += 1;
@@ -237,7 +387,12 @@ impl HostInner {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         if let Some(env) = self.env.get() {
-            cmd.envs(env.iter());
+            cmd.envs(env.iter().filter(|(k, _)| !withheld(k)));
+            let kept_out: Vec<&str> = env.iter().map(|(k, _)| k).filter(|k| withheld(k)).collect();
+            if !kept_out.is_empty() && proc.spawns == 1 {
+                let names = kept_out.join(", ");
+                tracing::info!(generation = self.generation, withheld = %names, "The plugin host does not see the runtime's secrets; a manifest opts one in with `allowEnv`.");
+            }
         }
         let mut child = cmd.spawn().map_err(|source| StartError::Io { what: "spawning bun", source })?;
         let generation = self.generation;
@@ -262,8 +417,11 @@ impl HostInner {
         let events: Arc<dyn ConnEvents> = Arc::new(HostEvents { host: self.me.clone() });
         let conn = Conn::start(stream, hello.pid, version, events);
         tracing::info!(generation, pid = hello.pid, bun = %hello.bun, protocol = version, "Plugin host started.");
-        proc.child = Some(child);
+        *lock(&self.child) = Some(child);
         proc.started = Some(Instant::now());
+        if !self.opts.heartbeat_interval.is_zero() {
+            tokio::spawn(heartbeat(self.me.clone(), Arc::downgrade(&conn), self.opts.heartbeat_interval, self.opts.heartbeat_timeout));
+        }
         self.link.store(Some(RouteLink::new(http_sock)));
         self.conn.store(Some(conn.clone()));
         Ok(conn)
@@ -277,6 +435,9 @@ impl HostInner {
         }
         let conn = self.spawn(proc).await?;
         self.replay(&conn).await;
+        if !conn.is_closed() {
+            self.mark_up();
+        }
         Ok(conn)
     }
 
@@ -288,7 +449,11 @@ impl HostInner {
         self.services_synced.store(false, Ordering::Release);
         for r in &records {
             let services = self.native_services();
-            match conn.call(&load_msg(r, &self.opts, &services), b"", self.opts.init_timeout + Duration::from_secs(5)).await {
+            let reply = conn.call(&load_msg(r, &self.opts, &services), b"", self.opts.init_timeout + LOAD_GRACE).await;
+            if matches!(reply, Err(CallError::Timeout(_))) {
+                self.kill_stalled(conn, "did not finish re-loading a plugin in time");
+            }
+            match reply {
                 Ok(_) => {
                     lock(&self.failed_reloads).remove(&r.name);
                     tracing::info!(plugin = %r.name, generation = self.generation, "Plugin re-loaded after a host restart.");
@@ -323,7 +488,6 @@ impl HostInner {
             self.quick_restarts.fetch_add(1, Ordering::AcqRel);
             match self.ensure_running(&mut proc).await {
                 Ok(conn) if !conn.is_closed() => {
-                    self.host_down.store(false, Ordering::Release);
                     tracing::info!(generation = self.generation, pid = conn.pid, "Plugin host restarted; its plugins are back.");
                     return;
                 }
@@ -350,6 +514,26 @@ fn load_msg<'a>(r: &'a LoadRecord, opts: &HostOptions, services: &'a [String]) -
         init_timeout_ms: opts.init_timeout.as_millis() as u64,
         services,
         pool: r.pool,
+        env: &r.env,
+    }
+}
+
+/// Pings the host every `interval`; one that does not answer within `timeout` is killed (its
+/// close event restarts it). Ends with the connection.
+async fn heartbeat(host: Weak<HostInner>, conn: Weak<Conn>, interval: Duration, timeout: Duration) {
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(c) = conn.upgrade().filter(|c| !c.is_closed()) else { return };
+        match c.call(&CoreRequest::Ping, b"", timeout).await {
+            Ok(_) => {}
+            Err(CallError::Timeout(_)) => {
+                if let Some(h) = host.upgrade() {
+                    h.kill_stalled(&c, &format!("stopped answering its heartbeat for {}ms", timeout.as_millis()));
+                }
+                return;
+            }
+            Err(_) => return,
+        }
     }
 }
 
@@ -421,13 +605,16 @@ impl ConnEvents for HostEvents {
             return;
         }
         host.host_down.store(true, Ordering::Release);
-        let plugins: Vec<String> = lock(&host.loads).iter().map(|r| r.name.clone()).collect();
+        let plugins = host.plugin_names();
+        let loading = conn.in_flight().into_iter().find(|(_, kind)| *kind == "load").map(|(p, _)| p).unwrap_or_default();
+        let what = if conn.is_stalled() { "was killed for not answering" } else { "exited unexpectedly" };
         tracing::error!(
             generation = host.generation,
             pid = conn.pid,
             reason = %reason,
-            plugins = %plugins.join(", "),
-            "Plugin host exited unexpectedly; its plugins answer 503 until it restarts."
+            plugins = %plugins,
+            loading = %loading,
+            "Plugin host {what}; its plugins answer 503 until it restarts."
         );
         tokio::spawn(host.restart_loop());
     }
@@ -442,6 +629,7 @@ impl ScriptHost for BunScriptHost {
         if let Some(pool) = cx.pool() {
             let _ = h.pool.set(pool.clone());
         }
+        let env = allowed_env(cx.config(), cx.env()).map_err(PluginError::internal)?;
         let mut proc = h.proc.lock().await;
         let conn = h.ensure_running(&mut proc).await.map_err(|e| PluginError::internal(e.to_string()))?;
         let record = LoadRecord {
@@ -453,9 +641,14 @@ impl ScriptHost for BunScriptHost {
             global: serde_json::to_value(cx.global_config()).unwrap_or(Value::Null),
             runtime: serde_json::to_value(cx.runtime()).unwrap_or(Value::Null),
             pool: cx.pool().is_some(),
+            env,
         };
         let services = h.native_services();
-        let reply = conn.call(&load_msg(&record, &h.opts, &services), b"", h.opts.init_timeout + Duration::from_secs(5)).await;
+        let reply = conn.call(&load_msg(&record, &h.opts, &services), b"", h.opts.init_timeout + LOAD_GRACE).await;
+        if matches!(reply, Err(CallError::Timeout(_))) {
+            // The host's own timer did not fire: its event loop is stuck. The next load restarts it.
+            h.kill_stalled(&conn, "did not finish loading a plugin in time");
+        }
         drop(proc);
         let frame = match reply {
             Ok(f) => f,
@@ -465,8 +658,22 @@ impl ScriptHost for BunScriptHost {
                 }
                 return Err(PluginError::internal(message));
             }
+            Err(CallError::HostDown) if conn.is_stalled() => {
+                return Err(PluginError::internal(format!(
+                    "the plugin host stopped answering while loading it (its code blocked the event loop for over {}ms: a busy loop at the top level, in its factory or in onInit?); the host was restarted without it",
+                    h.opts.heartbeat_timeout.as_millis()
+                )));
+            }
             Err(CallError::HostDown) => {
-                return Err(PluginError::internal("the plugin host exited while loading it (does its code call process.exit?)"));
+                return Err(PluginError::internal(
+                    "the plugin host exited while loading it (does its code call process.exit?); the host was restarted without it",
+                ));
+            }
+            Err(CallError::Timeout(_)) => {
+                return Err(PluginError::internal(format!(
+                    "loading did not finish within {}ms; the plugin host was restarted without it",
+                    h.opts.init_timeout.as_millis()
+                )));
             }
             Err(e) => return Err(PluginError::internal(e.to_string())),
         };
@@ -487,11 +694,12 @@ impl ScriptHost for BunScriptHost {
     async fn shutdown(&self) {
         let h = &self.inner;
         h.stopping.store(true, Ordering::Release);
-        let mut proc = h.proc.lock().await;
+        let _proc = h.proc.lock().await;
         if let Some(conn) = h.conn.swap(None) {
             conn.notify(&serde_json::json!({"t": "exit"}));
         }
-        if let Some(mut child) = proc.child.take() {
+        let child = lock(&h.child).take();
+        if let Some(mut child) = child {
             match tokio::time::timeout(h.opts.shutdown_timeout, child.wait()).await {
                 Ok(_) => {}
                 Err(_) => {
@@ -501,5 +709,72 @@ impl ScriptHost for BunScriptHost {
             }
         }
         tracing::debug!(generation = h.generation, "Plugin host shut down.");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_the_runtimes_own_secrets_are_withheld_from_plugins() {
+        for name in [
+            "RUNTIME_MASTER_KEY",
+            "BUNTIME_MASTER_KEY",
+            "runtime_master_key",
+            "RUNTIME_DEPLOY_TOKEN",
+        ] {
+            assert!(withheld(name), "{name}");
+        }
+        for name in [
+            "HELLO_API_KEY",
+            "DATABASE_URL",
+            "RUNTIME_PLUGIN_DIRS",
+            "BUNTIME_BUN",
+            "PATH",
+        ] {
+            assert!(!withheld(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn allow_env_takes_a_list_of_names_and_keeps_the_ones_set() {
+        let env = Env::from_pairs([("RUNTIME_MASTER_KEY", "k")]);
+        let config = |v: Value| json!({ ALLOW_ENV_KEY: v }).as_object().unwrap().clone();
+        let got = allowed_env(&config(json!(["RUNTIME_MASTER_KEY", "UNSET"])), &env).unwrap();
+        assert_eq!(
+            got,
+            BTreeMap::from([("RUNTIME_MASTER_KEY".to_owned(), "k".to_owned())])
+        );
+        assert!(allowed_env(&Map::new(), &env).unwrap().is_empty());
+        let err = allowed_env(&config(json!("RUNTIME_MASTER_KEY")), &env).unwrap_err();
+        assert!(err.contains("must be a list"), "{err}");
+    }
+
+    #[test]
+    fn options_read_their_overrides_from_the_environment_and_ignore_bad_values() {
+        let env = Env::from_pairs([
+            (HostOptions::HEARTBEAT_ENV, "250"),
+            (HostOptions::HEARTBEAT_TIMEOUT_ENV, "soon"),
+            (HostOptions::LOAD_TIMEOUT_ENV, "0"),
+        ]);
+        let opts = HostOptions::from_env(&env);
+        assert_eq!(opts.heartbeat_interval, Duration::from_millis(250));
+        assert_eq!(
+            opts.heartbeat_timeout,
+            HostOptions::default().heartbeat_timeout,
+            "not a number"
+        );
+        assert_eq!(
+            opts.init_timeout,
+            HostOptions::default().init_timeout,
+            "zero is no load budget"
+        );
+        let off = HostOptions::from_env(&Env::from_pairs([(HostOptions::HEARTBEAT_ENV, "0")]));
+        assert!(
+            off.heartbeat_interval.is_zero(),
+            "zero turns the heartbeat off"
+        );
     }
 }

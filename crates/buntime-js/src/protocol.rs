@@ -7,6 +7,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -212,6 +213,8 @@ pub enum CoreRequest<'a> {
         services: &'a [String],
         /// Whether the runtime has a worker pool (`ctx.pool` is defined, read through `pool` calls).
         pool: bool,
+        /// Withheld variables the manifest opted in (`allowEnv`), set in the host before the import.
+        env: &'a BTreeMap<String, String>,
     },
     /// Tell the host which native plugins provide services.
     Services {
@@ -290,6 +293,41 @@ pub enum CoreRequest<'a> {
     },
     /// Liveness check.
     Ping,
+}
+
+impl CoreRequest<'_> {
+    /// Returns the message type (`t`), e.g. `onRequest`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Load { .. } => "load",
+            Self::Services { .. } => "services",
+            Self::Fetch { .. } => "fetch",
+            Self::OnRequest { .. } => "onRequest",
+            Self::OnResponse { .. } => "onResponse",
+            Self::Invoke { .. } => "invoke",
+            Self::OnServerStart { .. } => "onServerStart",
+            Self::OnShutdown { .. } => "onShutdown",
+            Self::OnWorkerSpawn { .. } => "onWorkerSpawn",
+            Self::OnWorkerTerminate { .. } => "onWorkerTerminate",
+            Self::Ping => "ping",
+        }
+    }
+
+    /// Returns the plugin the message is for (the one being loaded, for `load`).
+    pub fn plugin(&self) -> Option<&str> {
+        match self {
+            Self::Load { name, .. } => Some(name),
+            Self::Fetch { plugin, .. }
+            | Self::OnRequest { plugin, .. }
+            | Self::OnResponse { plugin, .. }
+            | Self::Invoke { plugin, .. }
+            | Self::OnServerStart { plugin, .. }
+            | Self::OnShutdown { plugin }
+            | Self::OnWorkerSpawn { plugin, .. }
+            | Self::OnWorkerTerminate { plugin, .. } => Some(plugin),
+            Self::Services { .. } | Self::Ping => None,
+        }
+    }
 }
 
 /// A [`CoreRequest`] with its id, as written on the wire.
@@ -475,12 +513,15 @@ mod tests {
             init_timeout_ms: 5,
             services: &[],
             pool: true,
+            env: &BTreeMap::new(),
         };
         let out = serde_json::to_value(Envelope { id: 1, msg: &msg }).unwrap();
         assert_eq!(out["t"], "load");
         assert_eq!(out["initTimeoutMs"], 5);
         assert_eq!(out["globalConfig"], json!({}));
         assert_eq!(out["pool"], true);
+        assert_eq!(out["env"], json!({}));
+        assert_eq!((msg.kind(), msg.plugin()), ("load", Some("n")));
         let hooks: LoadReply = serde_json::from_value(json!({"hooks": {"onRequest": true, "serverFetch": true}})).unwrap();
         assert!(hooks.hooks.on_request && hooks.hooks.server_fetch && !hooks.hooks.routes);
         assert_eq!(serde_json::to_value(CoreRequest::OnShutdown { plugin: "p" }).unwrap(), json!({"t": "onShutdown", "plugin": "p"}));

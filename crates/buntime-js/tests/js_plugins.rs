@@ -1,127 +1,22 @@
 //! End-to-end tests of JS/TS plugins: real generations built by the core's loader over example
 //! and fixture plugin directories, served by the core's pipeline, with a real Bun plugin host.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use axum::body::Body;
-use buntime_core::config::{Env, RuntimeConfig};
-use buntime_core::loader::{LoadInputs, LoadOutcome, build_generation};
-use buntime_core::pipeline::Pipeline;
+use buntime_core::config::Env;
+use buntime_core::loader::build_generation;
 use buntime_core::services::JsonService;
-use buntime_core::{Flow, Generation, NativeRegistry, Plugin, PluginError, Request, RequestContext};
+use buntime_core::{Flow, NativeRegistry, Plugin, PluginError, Request, RequestContext};
 use buntime_js::{BunScriptHosts, HostOptions};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
+mod support;
 
-fn bun() -> PathBuf {
-    let env = Env::from_pairs(std::env::vars());
-    buntime_core::bun::find_bun(&env, &repo_root()).expect("these tests need Bun: run `SKIP_CARGO_BUILD=1 scripts/setup.sh`")
-}
-
-fn trace_init() {
-    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("info").try_init();
-}
-
-/// A temporary plugin directory whose `node_modules` points at the repository's (for `hono`).
-struct Fixture {
-    root: tempfile::TempDir,
-}
-
-impl Fixture {
-    fn new() -> Self {
-        trace_init();
-        let root = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(root.path().join("plugins")).unwrap();
-        std::os::unix::fs::symlink(repo_root().join("node_modules"), root.path().join("node_modules")).unwrap();
-        Self { root }
-    }
-
-    fn plugins(&self) -> PathBuf {
-        self.root.path().join("plugins")
-    }
-
-    /// Copies `examples/plugins/<name>` (sources only).
-    fn example(self, name: &str) -> Self {
-        let from = repo_root().join("examples/plugins").join(name);
-        let to = self.plugins().join(name);
-        std::fs::create_dir_all(&to).unwrap();
-        for entry in std::fs::read_dir(&from).unwrap() {
-            let entry = entry.unwrap();
-            if entry.file_type().unwrap().is_file() {
-                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-            }
-        }
-        self
-    }
-
-    /// Writes a plugin directory from `(file, contents)` pairs.
-    fn plugin(self, dir: &str, files: &[(&str, &str)]) -> Self {
-        let to = self.plugins().join(dir);
-        std::fs::create_dir_all(&to).unwrap();
-        for (file, text) in files {
-            std::fs::write(to.join(file), text).unwrap();
-        }
-        self
-    }
-
-    fn inputs(&self, env: &[(&str, &str)], natives: NativeRegistry, scripts: BunScriptHosts) -> LoadInputs {
-        let plugin_dirs = self.plugins().display().to_string();
-        let mut pairs: Vec<(String, String)> = vec![("RUNTIME_PLUGIN_DIRS".into(), plugin_dirs)];
-        pairs.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        if let Ok(path) = std::env::var("PATH") {
-            pairs.push(("PATH".into(), path));
-        }
-        let env = Env::from_pairs(pairs);
-        let config = RuntimeConfig::from_env(&env, self.root.path()).unwrap();
-        LoadInputs {
-            config: Arc::new(config),
-            env: Arc::new(env),
-            natives: Arc::new(natives),
-            scripts: Some(scripts.shared()),
-            pool: None,
-            init_timeout: Duration::from_secs(10),
-        }
-    }
-
-    async fn load(&self, env: &[(&str, &str)], natives: NativeRegistry) -> LoadOutcome {
-        let scripts = BunScriptHosts::new(bun()).with_options(test_options());
-        build_generation(&self.inputs(env, natives, scripts), 1).await
-    }
-}
-
-fn test_options() -> HostOptions {
-    HostOptions { call_timeout: Duration::from_secs(10), init_timeout: Duration::from_secs(5), ..HostOptions::default() }
-}
-
-async fn send(generation: &Arc<Generation>, method: &str, path: &str, body: &str) -> (StatusCode, HeaderMap, String) {
-    let req: Request = http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "localhost:8000")
-        .header("x-request-id", "test-request")
-        .body(Body::from(body.to_owned()))
-        .unwrap();
-    let res = Pipeline::default().handle(generation.clone(), req).await;
-    let (parts, body) = res.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-    (parts.status, parts.headers, String::from_utf8_lossy(&bytes).into_owned())
-}
-
-async fn get(generation: &Arc<Generation>, path: &str) -> (StatusCode, String) {
-    let (status, _, body) = send(generation, "GET", path, "").await;
-    (status, body)
-}
-
-fn problems(outcome: &LoadOutcome) -> String {
-    outcome.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
-}
+use support::{Fixture, bun, get, problems, send, test_options};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_examples_greet_block_and_share_a_service() {

@@ -122,3 +122,45 @@ async fn the_seed_guide_works_over_http_including_rebuild_reload_and_host_crashe
     assert_eq!(http(addr, "GET", "/hello/api/greeting", "").await.1, r#"{"message":"Hello after reload"}"#);
     handle.shutdown().await.unwrap();
 }
+
+const SPINNER: &str = r#"export default { routes: { fetch(req) {
+  if (new URL(req.url).pathname === "/loop") { while (true) {} }
+  return new Response("alive");
+} } };"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_that_blocks_the_host_is_caught_by_the_heartbeat_set_by_env_and_readiness_says_degraded() {
+    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("info").try_init();
+    let root = tempfile::tempdir().unwrap();
+    let plugins = root.path().join("plugins");
+    std::fs::create_dir_all(plugins.join("spin")).unwrap();
+    std::fs::write(plugins.join("spin/manifest.yaml"), "name: spin\nbase: /spin\n").unwrap();
+    std::fs::write(plugins.join("spin/plugin.js"), SPINNER).unwrap();
+    let mut env = Env::from_pairs(std::env::vars());
+    env.set("RUNTIME_PLUGIN_DIRS", plugins.display().to_string());
+    env.set("RUNTIME_WORKER_DIRS", root.path().join("apps").display().to_string());
+    env.set("RUNTIME_PLUGIN_HOST_HEARTBEAT_MS", "100");
+    env.set("RUNTIME_PLUGIN_HOST_HEARTBEAT_TIMEOUT_MS", "1000");
+    let config = RuntimeConfig::from_env(&env, root.path()).unwrap();
+    let scripts = BunScriptHosts::discover(&env, &repo_root());
+    let runtime = Runtime::builder(config, env).scripts(scripts.shared()).build();
+    let handle = runtime.spawn(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()).await.unwrap();
+    let addr = handle.addr;
+    assert_eq!(http(addr, "GET", "/spin/alive", "").await, (200, "alive".to_owned()));
+
+    // Without the heartbeat this waits for the 30 s call timeout and the host stays stuck.
+    let started = Instant::now();
+    let (status, body) = http(addr, "GET", "/spin/loop", "").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    let (status, body) = http(addr, "GET", "/api/health/ready", "").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("degraded") && body.contains("spin"), "{body}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while http(addr, "GET", "/api/health/ready", "").await.0 != 200 {
+        assert!(Instant::now() < deadline, "the plugin host did not come back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(http(addr, "GET", "/spin/alive", "").await, (200, "alive".to_owned()));
+    handle.shutdown().await.unwrap();
+}
