@@ -21,6 +21,8 @@ pub const DEFAULT_IDLE_TIMEOUT_MS: f64 = 60_000.0;
 pub const DEFAULT_MAX_REQUESTS: u64 = 1000;
 /// Entrypoints tried in order when none is configured (spec §9.2).
 pub const DEFAULT_ENTRYPOINTS: &[&str] = &["index.html", "index.ts", "index.js", "index.mjs"];
+/// Smallest `maxMemory` (a fresh worker already uses a few MiB).
+pub const MIN_MAX_MEMORY: u64 = 16 * 1024 * 1024;
 /// Manifest file names, in the order they are tried.
 pub const MANIFEST_FILES: &[&str] = &["manifest.yaml", "manifest.yml"];
 
@@ -84,6 +86,8 @@ pub struct WorkerConfig {
     pub max_requests: u64,
     /// `maxBodySize` in bytes (default 10 MiB, capped at 100 MiB).
     pub max_body_bytes: u64,
+    /// `maxMemory` in bytes (default: none here; the runtime's `RUNTIME_WORKER_MAX_MEMORY`).
+    pub max_memory_bytes: Option<u64>,
     /// `env` merged with `.env` (empty when neither sets anything).
     pub env: BTreeMap<String, String>,
     /// `envPrefix` (default `PUBLIC_`, `VITE_`).
@@ -105,6 +109,7 @@ impl Default for WorkerConfig {
             ttl_ms: 0.0,
             max_requests: DEFAULT_MAX_REQUESTS,
             max_body_bytes: DEFAULT_BODY_LIMIT,
+            max_memory_bytes: None,
             env: BTreeMap::new(),
             env_prefix: DEFAULT_ENV_PREFIX.iter().map(|s| (*s).to_owned()).collect(),
             public_routes: None,
@@ -120,8 +125,20 @@ pub fn ms(v: f64) -> Duration {
 /// The worker config keys (spec §9.1), plus Buntime's `isolated`.
 pub const WORKER_KEYS: &[&str] = &[
     "entrypoint", "autoInstall", "lowMemory", "injectBase", "isolated", "timeout", "idleTimeout", "ttl", "maxRequests",
-    "maxBodySize", "env", "envPrefix", "publicRoutes",
+    "maxBodySize", "maxMemory", "env", "envPrefix", "publicRoutes",
 ];
+
+/// Parses a worker memory limit (`maxMemory`, `RUNTIME_WORKER_MAX_MEMORY`): a size like `maxBodySize`,
+/// at least 16 MiB; a falsy value gives `None` (no limit of its own).
+///
+/// # Errors
+/// Returns what is wrong with the value.
+pub fn max_memory_bytes(v: &Value) -> Result<Option<u64>, String> {
+    match size_bytes(v)? {
+        Some(b) if b < MIN_MAX_MEMORY => Err(format!("{b} bytes is below the 16 MiB minimum")),
+        other => Ok(other),
+    }
+}
 
 /// Keys of plugin manifests and app metadata that are not worker config but are expected.
 const OTHER_KEYS: &[&str] = &[
@@ -224,6 +241,12 @@ impl WorkerConfig {
                 Err(e) => push(&mut problems, "maxBodySize", e, "use bytes as a number (`1048576`) or a string like `\"10mb\"`, `\"512kb\"` (at most 100mb)"),
             }
         }
+        if let Some(v) = get("maxMemory") {
+            match max_memory_bytes(v) {
+                Ok(b) => c.max_memory_bytes = b,
+                Err(e) => push(&mut problems, "maxMemory", e, "use a size such as `\"256mb\"` or `\"1gb\"` (at least 16mb)"),
+            }
+        }
         match get("env") {
             None => {}
             Some(Value::Object(map)) => {
@@ -316,6 +339,7 @@ impl WorkerConfig {
             "isolated": self.isolated,
             "lowMemory": self.low_memory,
             "maxBodySizeBytes": self.max_body_bytes,
+            "maxMemoryBytes": self.max_memory_bytes,
             "maxRequests": self.max_requests,
             "publicRoutes": self.public_routes,
             "timeoutMs": num(self.timeout_ms),
