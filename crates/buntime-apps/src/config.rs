@@ -146,6 +146,28 @@ const OTHER_KEYS: &[&str] = &[
     "visibility", "description",
 ];
 
+/// A boolean key's value: `true`/`false`, or the strings `"true"`, `"false"`, `"1"`, `"0"`.
+/// Anything else (`maybe`, `sure`, `2`) is an error, never a silent `false`.
+fn strict_bool(v: &Value) -> Result<bool, String> {
+    match v {
+        Value::String(s) if matches!(s.as_str(), "true" | "false" | "1" | "0") => Ok(lenient_bool(v)),
+        Value::Bool(b) => Ok(*b),
+        Value::Number(n) if n.as_f64() == Some(0.0) || n.as_f64() == Some(1.0) => Ok(n.as_f64() == Some(1.0)),
+        Value::String(s) => Err(format!("`{s}` is not a boolean")),
+        other => Err(format!("expected a boolean, found {}", kind(other))),
+    }
+}
+
+/// Whether a lenient number means "use the default" (spec §1.2: `false`, `0`, `""`).
+fn is_falsy(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => true,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
 /// Returns the worker key an unknown `key` probably misspells (`idle_timeout`, `TTL`, `timout`).
 fn likely_typo(key: &str) -> Option<&'static str> {
     if WORKER_KEYS.contains(&key) || OTHER_KEYS.contains(&key) {
@@ -204,10 +226,15 @@ impl WorkerConfig {
                 "set `entrypoint` to a file inside the app directory, such as `index.ts` or `dist/index.html`",
             ),
         }
-        c.auto_install = get("autoInstall").is_some_and(lenient_bool);
-        c.low_memory = get("lowMemory").is_some_and(lenient_bool);
-        c.inject_base = get("injectBase").is_some_and(lenient_bool);
-        c.isolated = get("isolated").is_some_and(lenient_bool);
+        for (key, slot) in
+            [("autoInstall", &mut c.auto_install), ("lowMemory", &mut c.low_memory), ("injectBase", &mut c.inject_base), ("isolated", &mut c.isolated)]
+        {
+            match get(key).map(strict_bool) {
+                None => {}
+                Some(Ok(b)) => *slot = b,
+                Some(Err(e)) => push(&mut problems, key, e, &format!("set `{key}` to `true` or `false`")),
+            }
+        }
 
         const DURATION_FIX: &str = "use seconds as a number (`30`) or a string with a unit (`\"30s\"`, `\"500ms\"`, `\"5m\"`)";
         for (key, slot) in [("timeout", &mut c.timeout_ms), ("idleTimeout", &mut c.idle_timeout_ms), ("ttl", &mut c.ttl_ms)] {
@@ -220,7 +247,12 @@ impl WorkerConfig {
         }
         if let Some(v) = get("maxRequests") {
             match lenient_number(v) {
-                None => {}
+                None if is_falsy(v) => {}
+                None => push(&mut problems,
+                    "maxRequests",
+                    format!("`{v}` is not a number"),
+                    "set `maxRequests` to how many requests a worker serves before it is recycled, such as `1000`",
+                ),
                 Some(n) if n < 0.0 => push(&mut problems, 
                     "maxRequests",
                     format!("must be zero or more, found `{v}`"),
