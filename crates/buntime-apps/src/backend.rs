@@ -202,6 +202,7 @@ impl Apps {
                 isolated: c.isolated,
                 env: c.env.clone(),
                 max_body_bytes: c.max_body_bytes,
+                max_memory_bytes: c.max_memory_bytes,
                 inject_base: c.inject_base,
                 public_env: public,
                 config_json: c.to_json(&cfg.entrypoint_rel),

@@ -21,6 +21,8 @@ pub const DEFAULT_IDLE_TIMEOUT_MS: f64 = 60_000.0;
 pub const DEFAULT_MAX_REQUESTS: u64 = 1000;
 /// Entrypoints tried in order when none is configured (spec §9.2).
 pub const DEFAULT_ENTRYPOINTS: &[&str] = &["index.html", "index.ts", "index.js", "index.mjs"];
+/// Smallest `maxMemory` (a fresh worker already uses a few MiB).
+pub const MIN_MAX_MEMORY: u64 = 16 * 1024 * 1024;
 /// Manifest file names, in the order they are tried.
 pub const MANIFEST_FILES: &[&str] = &["manifest.yaml", "manifest.yml"];
 
@@ -84,6 +86,8 @@ pub struct WorkerConfig {
     pub max_requests: u64,
     /// `maxBodySize` in bytes (default 10 MiB, capped at 100 MiB).
     pub max_body_bytes: u64,
+    /// `maxMemory` in bytes (default: none here; the runtime's `RUNTIME_WORKER_MAX_MEMORY`).
+    pub max_memory_bytes: Option<u64>,
     /// `env` merged with `.env` (empty when neither sets anything).
     pub env: BTreeMap<String, String>,
     /// `envPrefix` (default `PUBLIC_`, `VITE_`).
@@ -105,6 +109,7 @@ impl Default for WorkerConfig {
             ttl_ms: 0.0,
             max_requests: DEFAULT_MAX_REQUESTS,
             max_body_bytes: DEFAULT_BODY_LIMIT,
+            max_memory_bytes: None,
             env: BTreeMap::new(),
             env_prefix: DEFAULT_ENV_PREFIX.iter().map(|s| (*s).to_owned()).collect(),
             public_routes: None,
@@ -120,14 +125,48 @@ pub fn ms(v: f64) -> Duration {
 /// The worker config keys (spec §9.1), plus Buntime's `isolated`.
 pub const WORKER_KEYS: &[&str] = &[
     "entrypoint", "autoInstall", "lowMemory", "injectBase", "isolated", "timeout", "idleTimeout", "ttl", "maxRequests",
-    "maxBodySize", "env", "envPrefix", "publicRoutes",
+    "maxBodySize", "maxMemory", "env", "envPrefix", "publicRoutes",
 ];
+
+/// Parses a worker memory limit (`maxMemory`, `RUNTIME_WORKER_MAX_MEMORY`): a size like `maxBodySize`,
+/// at least 16 MiB; a falsy value gives `None` (no limit of its own).
+///
+/// # Errors
+/// Returns what is wrong with the value.
+pub fn max_memory_bytes(v: &Value) -> Result<Option<u64>, String> {
+    match size_bytes(v)? {
+        Some(b) if b < MIN_MAX_MEMORY => Err(format!("{b} bytes is below the 16 MiB minimum")),
+        other => Ok(other),
+    }
+}
 
 /// Keys of plugin manifests and app metadata that are not worker config but are expected.
 const OTHER_KEYS: &[&str] = &[
     "name", "version", "base", "enabled", "pluginEntry", "dependencies", "optionalDependencies", "menus", "config",
     "visibility", "description",
 ];
+
+/// A boolean key's value: `true`/`false`, or the strings `"true"`, `"false"`, `"1"`, `"0"`.
+/// Anything else (`maybe`, `sure`, `2`) is an error, never a silent `false`.
+fn strict_bool(v: &Value) -> Result<bool, String> {
+    match v {
+        Value::String(s) if matches!(s.as_str(), "true" | "false" | "1" | "0") => Ok(lenient_bool(v)),
+        Value::Bool(b) => Ok(*b),
+        Value::Number(n) if n.as_f64() == Some(0.0) || n.as_f64() == Some(1.0) => Ok(n.as_f64() == Some(1.0)),
+        Value::String(s) => Err(format!("`{s}` is not a boolean")),
+        other => Err(format!("expected a boolean, found {}", kind(other))),
+    }
+}
+
+/// Whether a lenient number means "use the default" (spec §1.2: `false`, `0`, `""`).
+fn is_falsy(v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => true,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
 
 /// Returns the worker key an unknown `key` probably misspells (`idle_timeout`, `TTL`, `timout`).
 fn likely_typo(key: &str) -> Option<&'static str> {
@@ -187,10 +226,15 @@ impl WorkerConfig {
                 "set `entrypoint` to a file inside the app directory, such as `index.ts` or `dist/index.html`",
             ),
         }
-        c.auto_install = get("autoInstall").is_some_and(lenient_bool);
-        c.low_memory = get("lowMemory").is_some_and(lenient_bool);
-        c.inject_base = get("injectBase").is_some_and(lenient_bool);
-        c.isolated = get("isolated").is_some_and(lenient_bool);
+        for (key, slot) in
+            [("autoInstall", &mut c.auto_install), ("lowMemory", &mut c.low_memory), ("injectBase", &mut c.inject_base), ("isolated", &mut c.isolated)]
+        {
+            match get(key).map(strict_bool) {
+                None => {}
+                Some(Ok(b)) => *slot = b,
+                Some(Err(e)) => push(&mut problems, key, e, &format!("set `{key}` to `true` or `false`")),
+            }
+        }
 
         const DURATION_FIX: &str = "use seconds as a number (`30`) or a string with a unit (`\"30s\"`, `\"500ms\"`, `\"5m\"`)";
         for (key, slot) in [("timeout", &mut c.timeout_ms), ("idleTimeout", &mut c.idle_timeout_ms), ("ttl", &mut c.ttl_ms)] {
@@ -203,7 +247,12 @@ impl WorkerConfig {
         }
         if let Some(v) = get("maxRequests") {
             match lenient_number(v) {
-                None => {}
+                None if is_falsy(v) => {}
+                None => push(&mut problems,
+                    "maxRequests",
+                    format!("`{v}` is not a number"),
+                    "set `maxRequests` to how many requests a worker serves before it is recycled, such as `1000`",
+                ),
                 Some(n) if n < 0.0 => push(&mut problems, 
                     "maxRequests",
                     format!("must be zero or more, found `{v}`"),
@@ -222,6 +271,12 @@ impl WorkerConfig {
                 }
                 Ok(Some(b)) => c.max_body_bytes = b,
                 Err(e) => push(&mut problems, "maxBodySize", e, "use bytes as a number (`1048576`) or a string like `\"10mb\"`, `\"512kb\"` (at most 100mb)"),
+            }
+        }
+        if let Some(v) = get("maxMemory") {
+            match max_memory_bytes(v) {
+                Ok(b) => c.max_memory_bytes = b,
+                Err(e) => push(&mut problems, "maxMemory", e, "use a size such as `\"256mb\"` or `\"1gb\"` (at least 16mb)"),
             }
         }
         match get("env") {
@@ -316,6 +371,7 @@ impl WorkerConfig {
             "isolated": self.isolated,
             "lowMemory": self.low_memory,
             "maxBodySizeBytes": self.max_body_bytes,
+            "maxMemoryBytes": self.max_memory_bytes,
             "maxRequests": self.max_requests,
             "publicRoutes": self.public_routes,
             "timeoutMs": num(self.timeout_ms),

@@ -37,6 +37,8 @@ pub struct WorkerSpec {
     pub env: BTreeMap<String, String>,
     /// Largest request body accepted.
     pub max_body_bytes: u64,
+    /// `maxMemory`: heap the worker may use before it is stopped (`None`: the runtime default).
+    pub max_memory_bytes: Option<u64>,
     /// Inject `<base href>` into HTML responses.
     pub inject_base: bool,
     /// Variables injected as `window.__env__` into HTML responses (those matching `envPrefix`).

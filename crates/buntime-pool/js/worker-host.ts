@@ -5,7 +5,7 @@
 //                     injectBase, publicEnv}
 //                   {op:"idle", id} · {op:"terminate", id, graceMs} · {op:"shutdown", graceMs}
 //   host → runtime: {ev:"hello", pid} · {ev:"ready", id} · {ev:"error", id, message}
-//                   {ev:"exit", id, code}
+//                   {ev:"memory", id, used, limit} · {ev:"exit", id, code}
 // Worker threads run worker.js (kept free of `node:` imports, which cost ~9 ms per thread).
 // Stdin EOF (the runtime went away) ends the host.
 import { createConnection } from "node:net";
@@ -119,6 +119,10 @@ function host() {
         send({ ev: "ready", id });
       } else if (d?.type === "DONE") {
         // onTerminate finished: stop the thread now rather than at the end of the grace period.
+        stop(rec);
+      } else if (d?.type === "MEMORY") {
+        // Over its heap limit: stop it now (no onTerminate). Its timer ran, so it is not stuck.
+        send({ ev: "memory", id, used: d.used, limit: d.limit });
         stop(rec);
       } else if (d?.type === "INIT_ERROR") {
         send({ ev: "error", id, message: String(d.message) });

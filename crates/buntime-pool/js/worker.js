@@ -1,11 +1,15 @@
 // Buntime worker wrapper: one Bun Worker thread serving one app with Bun.serve on its own Unix
 // socket. Plain JS with no `node:` imports, so a fresh thread starts in a few milliseconds.
 //
-// host → worker: {type:"INIT", appDir, entrypoint, env, socketPath, autoInstall, injectBase,
-//                 publicEnv, maxBodyBytes} · {type:"IDLE"} · {type:"TERMINATE"}
+// host → worker: {type:"INIT", app, appDir, entrypoint, env, socketPath, autoInstall, injectBase,
+//                 publicEnv, maxBodyBytes, maxMemoryBytes} · {type:"IDLE"} · {type:"TERMINATE"}
 // worker → host: {type:"BOOT"} · {type:"READY"} · {type:"INIT_ERROR", message} · {type:"DONE"}
+//                {type:"MEMORY", used, limit}
 let app = null;
 let server = null;
+let appKey = "";
+// Set once the app called process.exit: the request that did it is answered 502, then the thread ends.
+let exiting = null;
 
 self.onmessage = async (e) => {
   const msg = e.data;
@@ -53,7 +57,67 @@ function vouchForRuntimeCalls() {
   };
 }
 
+// A JSON error answer in the runtime's shape.
+function failure(status, code, message) {
+  return new Response(JSON.stringify({ success: false, code, message }), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+}
+
+// Bun's process.exit in a worker returns and ends the thread a moment later, and a handler that
+// goes on to return nothing is answered "Welcome to Bun!" with 200. Record the exit, answer the
+// request 502, then end the thread.
+function trapExit() {
+  const realExit = process.exit.bind(process);
+  process.exit = (code) => {
+    if (exiting !== null) return;
+    exiting = code ?? process.exitCode ?? 0;
+    setTimeout(() => realExit(exiting), 50);
+  };
+}
+
+// What a handler gave back, checked: anything but a Response (undefined, a string) would be
+// answered "Welcome to Bun!" by Bun; it becomes a 502 naming the app instead.
+function checked(result) {
+  if (exiting !== null) {
+    return failure(502, "WORKER_EXITED", `the worker of app \`${appKey}\` exited while serving the request (process.exit(${exiting}))`);
+  }
+  if (result instanceof Response) return result;
+  const got = result === null ? "null" : typeof result;
+  console.error(`[buntime] app ${appKey}: fetch returned ${got} instead of a Response`);
+  return failure(502, "WORKER_BAD_RESPONSE", `the worker of app \`${appKey}\` returned ${got} instead of a Response`);
+}
+
+function guard(h) {
+  return (req, srv) => {
+    const r = h(req, srv);
+    return typeof r?.then === "function" ? r.then(checked) : checked(r);
+  };
+}
+
+// Reports the thread's own heap (objects and array buffers) when it goes over the limit. A thread
+// stuck in synchronous code cannot report: the request timeout and the host memory watchdog cover it.
+function watchMemory(limit) {
+  if (!(limit > 0)) return;
+  const check = () => {
+    let used = process.memoryUsage().heapUsed;
+    if (used <= limit) return;
+    // Garbage counts until collected: collect it before judging.
+    Bun.gc(true);
+    used = process.memoryUsage().heapUsed;
+    if (used > limit) {
+      clearInterval(timer);
+      postMessage({ type: "MEMORY", used, limit });
+    }
+  };
+  const timer = setInterval(check, 100);
+}
+
 async function init(msg) {
+  appKey = msg.app ?? "";
+  trapExit();
+  watchMemory(msg.maxMemoryBytes);
   for (const k of Object.keys(process.env)) delete process.env[k];
   Object.assign(process.env, msg.env ?? {});
   vouchForRuntimeCalls();
@@ -78,7 +142,7 @@ async function init(msg) {
   if (!hasFetch && !hasRoutes) throw new Error("Module must export default with fetch method or routes");
 
   const inject = makeInjector(msg);
-  const wrap = (h) => (inject ? async (req, srv) => inject(req, await h(req, srv)) : h);
+  const wrap = (h) => (inject ? guard(async (req, srv) => inject(req, checked(await h(req, srv)))) : guard(h));
   let routes;
   if (hasRoutes) {
     routes = {};

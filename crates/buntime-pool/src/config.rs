@@ -70,6 +70,9 @@ pub struct PoolConfig {
     /// Resident memory above which a host is killed (its apps get 502, then fresh workers in a
     /// restarted host); `None` disables the watchdog. Protects the machine from a memory hog.
     pub host_max_rss_bytes: Option<u64>,
+    /// Heap a worker may use before it is stopped, for apps whose manifest sets no `maxMemory`
+    /// (`RUNTIME_WORKER_MAX_MEMORY`, a size like `512mb`); `None`: no per-worker limit.
+    pub worker_max_memory_bytes: Option<u64>,
     /// Where sockets and the host script go (default `$XDG_RUNTIME_DIR`, else the temp dir).
     pub runtime_dir: Option<PathBuf>,
     /// Variables the host processes get (the host env is otherwise cleared): `PATH` and `HOME`.
@@ -100,6 +103,7 @@ impl PoolConfig {
             reap_interval: Duration::from_millis(500),
             host_max_spawns: 200,
             host_max_rss_bytes: Some(3 * 1024 * 1024 * 1024),
+            worker_max_memory_bytes: None,
             runtime_dir: None,
             host_env,
         }
@@ -117,6 +121,12 @@ impl PoolConfig {
             cfg.ephemeral_queue_limit = n;
         }
         cfg.ephemeral_spares = cfg.ephemeral_concurrency.min(4);
+        if let Some(v) = env.get_non_blank("RUNTIME_WORKER_MAX_MEMORY") {
+            match buntime_apps::config::max_memory_bytes(&serde_json::Value::String(v.to_owned())) {
+                Ok(limit) => cfg.worker_max_memory_bytes = limit,
+                Err(e) => tracing::warn!(value = %v, error = %e, "RUNTIME_WORKER_MAX_MEMORY is not a valid size; workers get no memory limit."),
+            }
+        }
         cfg.worker_env = WorkerEnvDefaults {
             node_env: env.get_non_blank("NODE_ENV").unwrap_or("development").to_owned(),
             runtime_api_url: format!("http://127.0.0.1:{}", runtime.port),
@@ -149,6 +159,7 @@ mod tests {
         let env = Env::from_pairs([
             ("RUNTIME_EPHEMERAL_CONCURRENCY", "5"),
             ("RUNTIME_EPHEMERAL_QUEUE_LIMIT", "7"),
+            ("RUNTIME_WORKER_MAX_MEMORY", "256mb"),
             ("NODE_ENV", "production"),
             ("RUNTIME_WORKER_DIRS", "./apps"),
             ("PATH", "/bin"),
@@ -158,6 +169,7 @@ mod tests {
         let cfg = PoolConfig::from_runtime(&runtime, &env, PathBuf::from("bun"));
         assert_eq!((cfg.ephemeral_concurrency, cfg.ephemeral_queue_limit), (5, 7));
         assert_eq!(cfg.worker_env.node_env, "production");
+        assert_eq!(cfg.worker_max_memory_bytes, Some(256 << 20));
         assert_eq!(cfg.worker_env.worker_dirs, "./apps");
         assert_eq!(cfg.host_env, vec![("PATH".to_owned(), "/bin".to_owned())]);
     }

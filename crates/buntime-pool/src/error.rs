@@ -49,9 +49,38 @@ pub enum DispatchError {
     /// The worker did not answer within the app's timeout (504).
     #[error("worker timeout after {0} ms")]
     Timeout(u64),
-    /// The worker or its host died, or the connection to it broke (502).
+    /// The worker's host died, or the connection to the worker broke with the worker gone (502).
     #[error("worker crashed: {0}")]
     Crashed(Arc<str>),
+    /// The app's worker thread ended while serving (it called `process.exit`, or an uncaught error
+    /// ended it) (502).
+    #[error("the worker of app `{app}` exited while serving the request ({reason})")]
+    Exited {
+        /// The app key.
+        app: String,
+        /// How it ended (`worker exited with code 1`).
+        reason: Arc<str>,
+    },
+    /// The worker closed the connection without an answer but is still alive (its server refused
+    /// the request); the worker is kept (502).
+    #[error("the worker of app `{app}` closed the connection without answering ({reason})")]
+    BadResponse {
+        /// The app key.
+        app: String,
+        /// What the connection reported.
+        reason: Arc<str>,
+    },
+    /// The worker went over its memory limit and was stopped (503).
+    #[error("the worker of app `{app}` went over its memory limit of {limit_mb} MiB and was stopped")]
+    MemoryLimit {
+        /// The app key.
+        app: String,
+        /// The limit, in MiB.
+        limit_mb: u64,
+    },
+    /// The method is not one app workers can serve (Bun's server drops the connection) (501).
+    #[error("method `{0}` is not supported by app workers")]
+    MethodNotImplemented(String),
     /// The request body is larger than the app allows (413).
     #[error("request body exceeds {0} bytes")]
     BodyTooLarge(u64),
@@ -71,9 +100,10 @@ impl DispatchError {
     /// The HTTP status this failure answers with.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Start(_) | Self::Saturated { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Start(_) | Self::Saturated { .. } | Self::MemoryLimit { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            Self::Crashed(_) => StatusCode::BAD_GATEWAY,
+            Self::Crashed(_) | Self::Exited { .. } | Self::BadResponse { .. } => StatusCode::BAD_GATEWAY,
+            Self::MethodNotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Collision { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -88,6 +118,10 @@ impl DispatchError {
             Self::Saturated { .. } => "EPHEMERAL_WORKER_QUEUE_SATURATED",
             Self::Timeout(_) => "WORKER_TIMEOUT",
             Self::Crashed(_) => "WORKER_CRASHED",
+            Self::Exited { .. } => "WORKER_EXITED",
+            Self::BadResponse { .. } => "WORKER_BAD_RESPONSE",
+            Self::MemoryLimit { .. } => "WORKER_MEMORY_LIMIT",
+            Self::MethodNotImplemented(_) => "METHOD_NOT_IMPLEMENTED",
             Self::BodyTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::Collision { .. } => "WORKER_COLLISION",
         }
@@ -109,7 +143,7 @@ impl DispatchError {
             }
             _ => {
                 let mut res = json_error(self.status(), self.code(), &self.to_string());
-                if matches!(self, Self::Start(_)) {
+                if matches!(self, Self::Start(_) | Self::MemoryLimit { .. }) {
                     res.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
                 }
                 res
@@ -145,6 +179,10 @@ mod tests {
             (StartError::NotReady(1).into(), 503, "WORKER_NOT_READY"),
             (StartError::Init("bad".into()).into(), 503, "WORKER_START_FAILED"),
             (DispatchError::BodyTooLarge(1), 413, "PAYLOAD_TOO_LARGE"),
+            (DispatchError::Exited { app: "a@1".into(), reason: "code 1".into() }, 502, "WORKER_EXITED"),
+            (DispatchError::BadResponse { app: "a@1".into(), reason: "closed".into() }, 502, "WORKER_BAD_RESPONSE"),
+            (DispatchError::MemoryLimit { app: "a@1".into(), limit_mb: 64 }, 503, "WORKER_MEMORY_LIMIT"),
+            (DispatchError::MethodNotImplemented("FOO".into()), 501, "METHOD_NOT_IMPLEMENTED"),
         ];
         for (err, status, code) in cases {
             assert_eq!(err.status().as_u16(), status);

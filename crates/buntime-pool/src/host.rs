@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,11 +27,38 @@ pub(crate) struct HostLaunch<'a> {
     pub(crate) label: String,
 }
 
-/// What a worker learns from its host: readiness once, then its exit reason.
+/// Why a worker is finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WorkerEnd {
+    /// Its thread ended (`process.exit`, an uncaught error, or it was stopped), with this code.
+    Exited(i64),
+    /// It went over its memory limit; its host stops the thread.
+    OverMemory {
+        /// Heap in use when it was caught, in bytes.
+        used: u64,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// Its host process is gone.
+    HostDied(String),
+}
+
+impl std::fmt::Display for WorkerEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Exited(code) => write!(f, "worker exited with code {code}"),
+            Self::OverMemory { used, limit } => write!(f, "worker heap of {} MiB is over its limit of {} MiB", used >> 20, limit >> 20),
+            Self::HostDied(reason) => f.write_str(reason),
+        }
+    }
+}
+
+/// What a worker learns from its host: readiness once, then why it ended.
 #[derive(Debug)]
 pub(crate) struct WorkerLink {
+    app: String,
     ready: Option<oneshot::Sender<Result<(), String>>>,
-    exit: watch::Sender<Option<String>>,
+    exit: watch::Sender<Option<WorkerEnd>>,
 }
 
 /// A running worker host.
@@ -44,6 +71,7 @@ pub(crate) struct Host {
     links: Mutex<HashMap<String, WorkerLink>>,
     dead: AtomicBool,
     spawned: AtomicU64,
+    stuck: AtomicUsize,
     died: watch::Sender<bool>,
     kill: Mutex<Option<oneshot::Sender<()>>>,
 }
@@ -106,6 +134,7 @@ impl Host {
             links: Mutex::new(HashMap::new()),
             dead: AtomicBool::new(false),
             spawned: AtomicU64::new(0),
+            stuck: AtomicUsize::new(0),
             died,
             kill: Mutex::new(Some(kill_tx)),
         });
@@ -171,12 +200,18 @@ impl Host {
                     }
                 }
             }
+            Event::Memory { id, used, limit } => {
+                if let Some(link) = links.get(&id) {
+                    tracing::warn!(app = %link.app, worker = %id, host = %self.label, used_mb = used >> 20, limit_mb = limit >> 20, "Worker over its memory limit; stopping it.");
+                    link.exit.send_if_modified(|end| end.is_none() && end.replace(WorkerEnd::OverMemory { used, limit }).is_none());
+                }
+            }
             Event::Exit { id, code } => {
                 if let Some(mut link) = links.remove(&id) {
                     if let Some(tx) = link.ready.take() {
                         let _ = tx.send(Err(format!("worker exited with code {code} before it was ready")));
                     }
-                    let _ = link.exit.send(Some(format!("worker exited with code {code}")));
+                    link.exit.send_if_modified(|end| end.is_none() && end.replace(WorkerEnd::Exited(code)).is_none());
                 }
             }
         }
@@ -191,7 +226,7 @@ impl Host {
             if let Some(tx) = link.ready.take() {
                 let _ = tx.send(Err(reason.to_owned()));
             }
-            let _ = link.exit.send(Some(reason.to_owned()));
+            link.exit.send_if_modified(|end| end.is_none() && end.replace(WorkerEnd::HostDied(reason.to_owned())).is_none());
         }
         self.died.send_replace(true);
         self.kill();
@@ -213,13 +248,24 @@ impl Host {
         self.links.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
     }
 
-    /// Asks the host to start a worker; returns its readiness and exit signals.
-    pub(crate) fn spawn_worker(&self, spawn: Spawn) -> (oneshot::Receiver<Result<(), String>>, watch::Receiver<Option<String>>) {
+    /// Counts a worker whose thread did not stop when told to (it is stuck in a loop): it stays
+    /// until the host is killed.
+    pub(crate) fn mark_stuck(&self) {
+        self.stuck.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Returns whether every worker left in this host is a stuck one.
+    pub(crate) fn only_stuck_left(&self) -> bool {
+        self.worker_count() <= self.stuck.load(Ordering::SeqCst)
+    }
+
+    /// Asks the host to start a worker; returns its readiness and end signals.
+    pub(crate) fn spawn_worker(&self, spawn: Spawn) -> (oneshot::Receiver<Result<(), String>>, watch::Receiver<Option<WorkerEnd>>) {
         let (ready_tx, ready_rx) = oneshot::channel();
         let (exit_tx, exit_rx) = watch::channel(None);
         if self.is_dead() {
             let _ = ready_tx.send(Err("worker host exited".to_owned()));
-            exit_tx.send_replace(Some("worker host exited".to_owned()));
+            exit_tx.send_replace(Some(WorkerEnd::HostDied("worker host exited".to_owned())));
             return (ready_rx, exit_rx);
         }
         self.spawned.fetch_add(1, Ordering::Relaxed);
@@ -227,7 +273,7 @@ impl Host {
         self.links
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id, WorkerLink { ready: Some(ready_tx), exit: exit_tx });
+            .insert(id, WorkerLink { app: spawn.app.clone(), ready: Some(ready_tx), exit: exit_tx });
         self.send(&Command::Spawn(spawn));
         (ready_rx, exit_rx)
     }

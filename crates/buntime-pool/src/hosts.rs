@@ -297,6 +297,28 @@ impl HostSet {
         });
     }
 
+    /// Takes `host` out of service: new workers of `class` go to a fresh host; it is killed once
+    /// only stuck workers are left in it, or after `limit`.
+    pub(crate) fn quarantine(&self, class: &HostClass, host: &Arc<Host>, limit: Duration) {
+        {
+            let mut slots = self.slots();
+            if let Some(slot) = slots.get_mut(class)
+                && slot.host.as_ref().is_some_and(|h| Arc::ptr_eq(h, host))
+            {
+                slot.host = None;
+            }
+        }
+        let host = host.clone();
+        tokio::spawn(async move {
+            let deadline = Instant::now() + limit;
+            while !host.is_dead() && !host.only_stuck_left() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            tracing::warn!(host = %host.label, pid = host.pid, "Killing a worker host with a stuck worker thread.");
+            host.kill();
+        });
+    }
+
     /// Returns every live host.
     pub(crate) fn live(&self) -> Vec<Arc<Host>> {
         self.slots().values().filter_map(|s| s.host.clone()).filter(|h| !h.is_dead()).collect()

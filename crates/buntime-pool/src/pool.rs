@@ -20,7 +20,7 @@ use crate::config::{PoolConfig, WorkerEnvDefaults};
 use crate::error::{DispatchError, PoolError, StartError};
 use crate::events::{WorkerEvent, WorkerEventKind};
 use crate::gate::Gate;
-use crate::host::rss_of;
+use crate::host::{WorkerEnd, rss_of};
 use crate::hosts::HostSet;
 use crate::metrics::{LiveStats, Metrics};
 use crate::protocol::{Command, Spawn};
@@ -29,6 +29,19 @@ use crate::worker::{InflightGuard, Worker};
 
 /// How many times a request looks for a usable warm worker before giving up.
 const ATTEMPTS: usize = 3;
+
+/// How long a broken connection waits for proof that its worker ended before the worker is
+/// presumed alive (a dying thread's exit reaches the host a moment after its sockets close).
+const EXIT_EVIDENCE: Duration = Duration::from_millis(250);
+
+/// The methods Bun's HTTP server parses (Node's `http.METHODS`, case-sensitive). It drops the
+/// connection on any other, which must not look like a dead worker.
+const WORKER_METHODS: &[&str] = &[
+    "ACL", "BIND", "CHECKOUT", "CONNECT", "COPY", "DELETE", "GET", "HEAD", "LINK", "LOCK", "M-SEARCH", "MERGE",
+    "MKACTIVITY", "MKCALENDAR", "MKCOL", "MOVE", "NOTIFY", "OPTIONS", "PATCH", "POST", "PROPFIND", "PROPPATCH", "PURGE",
+    "PUT", "QUERY", "REBIND", "REPORT", "SEARCH", "SOURCE", "SUBSCRIBE", "TRACE", "UNBIND", "UNLINK", "UNLOCK",
+    "UNSUBSCRIBE",
+];
 
 /// The worker pool (see the crate docs). Implements [`Dispatcher`] and [`PoolView`].
 #[derive(Debug)]
@@ -339,17 +352,38 @@ impl Inner {
                         self.retire(worker.clone(), "timeout", spec.timeout);
                         DispatchError::Timeout(millis(spec.timeout))
                     }
-                    ProxyError::Broken(msg) => {
-                        let reason = worker.exit.borrow().clone().unwrap_or(msg);
-                        tracing::warn!(app = %spec.key, worker = %worker.id, error = %reason, "Worker connection failed; replacing it.");
-                        worker.close();
-                        self.uncache(&worker);
-                        self.retire(worker.clone(), "crashed", Duration::ZERO);
-                        DispatchError::Crashed(reason.into())
-                    }
+                    ProxyError::Broken(msg) => match worker.ended_within(EXIT_EVIDENCE).await {
+                        Some(end) => self.ended(&worker, end),
+                        None => {
+                            // The worker lives: its server refused this one request. It and its
+                            // other requests are left alone.
+                            tracing::warn!(app = %spec.key, worker = %worker.id, error = %msg, "Worker dropped a request without answering; keeping it.");
+                            DispatchError::BadResponse { app: spec.key.clone(), reason: msg.into() }
+                        }
+                    },
+                    ProxyError::Ended(end) => self.ended(&worker, end),
                 };
                 drop(on_end);
                 err.to_response()
+            }
+        }
+    }
+
+    /// Replaces a worker that ended mid-request; returns what the request answers.
+    fn ended(self: &Arc<Self>, worker: &Arc<Worker>, end: WorkerEnd) -> DispatchError {
+        let app = worker.spec.key.clone();
+        worker.close();
+        self.uncache(worker);
+        self.retire(worker.clone(), "crashed", Duration::ZERO);
+        match end {
+            WorkerEnd::Exited(_) => {
+                tracing::warn!(app = %app, worker = %worker.id, reason = %end, "Worker exited while serving; replacing it.");
+                DispatchError::Exited { app, reason: end.to_string().into() }
+            }
+            WorkerEnd::OverMemory { limit, .. } => DispatchError::MemoryLimit { app, limit_mb: limit >> 20 },
+            WorkerEnd::HostDied(reason) => {
+                tracing::warn!(app = %app, worker = %worker.id, error = %reason, "Worker host died while serving; replacing the worker.");
+                DispatchError::Crashed(reason.into())
             }
         }
     }
@@ -383,6 +417,7 @@ impl Inner {
         let socket = self.run_dir.join(format!("{}.sock", &id.replace('-', "")[..16]));
         let spawn = Spawn {
             id: id.clone(),
+            app: spec.key.clone(),
             app_dir: dir.display().to_string(),
             entrypoint: entrypoint.display().to_string(),
             env: worker_env(&spec, &id, &self.cfg.worker_env),
@@ -392,6 +427,7 @@ impl Inner {
             inject_base: spec.inject_base,
             public_env: spec.public_env.clone(),
             max_body_bytes: spec.max_body_bytes,
+            max_memory_bytes: spec.max_memory_bytes.or(self.cfg.worker_max_memory_bytes),
         };
         let (ready, exit) = host.spawn_worker(spawn);
         let worker = Arc::new(Worker::new(id.clone(), spec.clone(), ephemeral, host, class, socket, exit));
@@ -442,9 +478,11 @@ impl Inner {
         spawn_on_runtime(async move { inner.terminate(&worker, reason).await });
     }
 
-    /// Stops a worker: `onTerminate`, then the thread; kills the whole host if the thread does not
-    /// end (an app stuck in a loop cannot be stopped any other way). Idempotent.
-    async fn terminate(&self, worker: &Arc<Worker>, reason: &str) {
+    /// Stops a worker: `onTerminate`, then the thread. Bun cannot stop a thread stuck in a loop
+    /// (`Worker.terminate()` waits for it to yield), so such a host is quarantined: it gets no new
+    /// workers, its other workers finish their requests (warm ones move to a fresh host), and it is
+    /// killed once only stuck threads are left. Idempotent.
+    async fn terminate(self: &Arc<Self>, worker: &Arc<Worker>, reason: &str) {
         if worker.terminating.swap(true, Ordering::SeqCst) {
             return;
         }
@@ -456,8 +494,15 @@ impl Inner {
             let mut exit = worker.exit.clone();
             let ended = tokio::time::timeout(grace + self.cfg.kill_grace, exit.wait_for(Option::is_some)).await;
             if ended.is_err() && !worker.host.is_dead() {
-                tracing::warn!(app = %worker.spec.key, worker = %worker.id, host = %worker.host.label, "Worker did not stop; killing its host.");
-                worker.host.kill();
+                tracing::warn!(app = %worker.spec.key, worker = %worker.id, host = %worker.host.label, "Worker did not stop; its host is replaced once its other requests finish.");
+                worker.host.mark_stuck();
+                let others: Vec<_> =
+                    lock(&self.all).values().filter(|w| Arc::ptr_eq(&w.host, &worker.host) && !Arc::ptr_eq(w, worker)).cloned().collect();
+                for w in others {
+                    self.uncache(&w);
+                    self.retire(w, "moved", self.cfg.drain_timeout);
+                }
+                self.hosts.quarantine(&worker.class, &worker.host, self.cfg.drain_timeout + self.cfg.kill_grace);
             }
         }
         let _ = std::fs::remove_file(&worker.socket);
@@ -592,6 +637,9 @@ impl Dispatcher for Pool {
         if inner.closing.load(Ordering::SeqCst) {
             return DispatchError::Start(StartError::ShuttingDown).to_response();
         }
+        if !WORKER_METHODS.contains(&req.method().as_str()) {
+            return DispatchError::MethodNotImplemented(req.method().as_str().chars().take(32).collect()).to_response();
+        }
         if buntime_core::body::declared_too_large(req.headers(), spec.max_body_bytes) {
             return DispatchError::BodyTooLarge(spec.max_body_bytes).to_response();
         }
@@ -648,6 +696,7 @@ mod tests {
             isolated: false,
             env: BTreeMap::from([("APP_ID".to_owned(), "x".to_owned()), ("APP_DIR".to_owned(), "spoofed".to_owned())]),
             max_body_bytes: 1024,
+            max_memory_bytes: None,
             inject_base: false,
             public_env: BTreeMap::new(),
             config_json: serde_json::json!({"ttl": 1}),

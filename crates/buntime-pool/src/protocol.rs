@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct Spawn {
     /// The worker id (a UUIDv4, also its `WORKER_ID`).
     pub id: String,
+    /// The app key (`name@version`), for the worker's own error answers.
+    pub app: String,
     /// The app directory.
     pub app_dir: String,
     /// The module to import (absolute, re-checked to stay inside `app_dir`).
@@ -28,6 +30,8 @@ pub struct Spawn {
     pub public_env: BTreeMap<String, String>,
     /// Largest request body the worker's server accepts.
     pub max_body_bytes: u64,
+    /// Heap the worker may use before it is stopped (`null`: no limit).
+    pub max_memory_bytes: Option<u64>,
 }
 
 /// A message from the runtime to a host.
@@ -76,6 +80,15 @@ pub enum Event {
         /// What went wrong.
         message: String,
     },
+    /// A worker went over its memory limit; the host stops its thread next.
+    Memory {
+        /// The worker.
+        id: String,
+        /// Heap in use, in bytes.
+        used: u64,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// A worker thread ended.
     Exit {
         /// The worker.
@@ -112,6 +125,7 @@ mod tests {
         assert_eq!(line, "{\"op\":\"terminate\",\"id\":\"w1\",\"graceMs\":5}\n");
         let spawn = Command::Spawn(Spawn {
             id: "w".into(),
+            app: "a@1".into(),
             app_dir: "/a".into(),
             entrypoint: "/a/i.ts".into(),
             env: BTreeMap::new(),
@@ -121,18 +135,21 @@ mod tests {
             inject_base: false,
             public_env: BTreeMap::new(),
             max_body_bytes: 1,
+            max_memory_bytes: Some(64),
         });
         let v: serde_json::Value = serde_json::from_str(&spawn.to_line()).unwrap();
         assert_eq!(v["op"], "spawn");
         assert_eq!(v["appDir"], "/a");
         assert_eq!(v["socketPath"], "/s");
         assert_eq!(v["lowMemory"], true);
+        assert_eq!(v["maxMemoryBytes"], 64);
     }
 
     #[test]
     fn events_parse_and_garbage_is_ignored() {
         assert_eq!(Event::parse(r#"{"ev":"ready","id":"x"}"#), Some(Event::Ready { id: "x".into() }));
         assert_eq!(Event::parse(r#"{"ev":"exit","id":"x"}"#), Some(Event::Exit { id: "x".into(), code: 0 }));
+        assert_eq!(Event::parse(r#"{"ev":"memory","id":"x","used":9,"limit":8}"#), Some(Event::Memory { id: "x".into(), used: 9, limit: 8 }));
         assert_eq!(Event::parse("not json"), None);
         assert_eq!(Event::parse(r#"{"ev":"unknown"}"#), None);
     }

@@ -15,6 +15,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 
+use crate::host::WorkerEnd;
 use crate::worker::{InflightGuard, Worker};
 
 /// Why a request did not get a response head from the worker.
@@ -22,8 +23,10 @@ use crate::worker::{InflightGuard, Worker};
 pub(crate) enum ProxyError {
     /// No response head within the app's timeout.
     Timeout,
-    /// The socket refused, or the connection broke (the worker or its host died).
+    /// The socket refused, or the connection broke (the worker may or may not be alive).
     Broken(String),
+    /// The worker ended (or its host died) before it answered.
+    Ended(WorkerEnd),
     /// The request body went over the app's limit.
     TooLarge,
 }
@@ -77,14 +80,15 @@ pub(crate) async fn send(worker: &Worker, req: Request, timeout: Duration) -> Re
             Err(e) => Err(map_send_error(&e)),
         }
     };
-    // A worker thread that dies does not always close its connections, so its exit is watched too.
+    // A worker thread that dies does not always close its connections, so its end is watched too.
     let mut exit = worker.exit.clone();
     tokio::select! {
-        r = tokio::time::timeout(timeout, attempt) => r.unwrap_or(Err(ProxyError::Timeout)),
-        reason = exit.wait_for(Option::is_some) => {
-            let reason = reason.ok().and_then(|r| r.clone()).unwrap_or_else(|| "worker exited".to_owned());
-            Err(ProxyError::Broken(reason))
+        biased;
+        end = exit.wait_for(Option::is_some) => {
+            let end = end.ok().and_then(|e| e.clone()).unwrap_or_else(|| WorkerEnd::HostDied("worker host exited".to_owned()));
+            Err(ProxyError::Ended(end))
         }
+        r = tokio::time::timeout(timeout, attempt) => r.unwrap_or(Err(ProxyError::Timeout)),
     }
 }
 

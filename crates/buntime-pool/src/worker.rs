@@ -11,7 +11,7 @@ use hyper::client::conn::http1::SendRequest;
 use tokio::sync::{Notify, watch};
 
 use crate::hosts::HostClass;
-use crate::host::Host;
+use crate::host::{Host, WorkerEnd};
 
 /// Counters and clocks of a worker.
 #[derive(Debug)]
@@ -40,7 +40,7 @@ pub(crate) struct Worker {
     pub(crate) state: Mutex<WorkerState>,
     inflight: AtomicUsize,
     drained: Notify,
-    pub(crate) exit: watch::Receiver<Option<String>>,
+    pub(crate) exit: watch::Receiver<Option<WorkerEnd>>,
     conns: Mutex<Vec<SendRequest<Body>>>,
     pub(crate) terminating: AtomicBool,
     pub(crate) retiring: AtomicBool,
@@ -50,7 +50,7 @@ pub(crate) struct Worker {
 
 impl Worker {
     /// Wraps a worker that just got ready.
-    pub(crate) fn new(id: String, spec: Arc<WorkerSpec>, ephemeral: bool, host: Arc<Host>, class: HostClass, socket: PathBuf, exit: watch::Receiver<Option<String>>) -> Self {
+    pub(crate) fn new(id: String, spec: Arc<WorkerSpec>, ephemeral: bool, host: Arc<Host>, class: HostClass, socket: PathBuf, exit: watch::Receiver<Option<WorkerEnd>>) -> Self {
         let now = Instant::now();
         Self {
             id,
@@ -88,6 +88,15 @@ impl Worker {
     /// Returns whether the thread (or its host) has ended.
     pub(crate) fn has_exited(&self) -> bool {
         self.exit.borrow().is_some() || self.host.is_dead()
+    }
+
+    /// Waits up to `limit` for the worker to end; returns why it did, or `None` if it lives on.
+    pub(crate) async fn ended_within(&self, limit: Duration) -> Option<WorkerEnd> {
+        let mut exit = self.exit.clone();
+        match tokio::time::timeout(limit, exit.wait_for(Option::is_some)).await {
+            Ok(Ok(end)) => end.clone(),
+            _ => self.exit.borrow().clone(),
+        }
     }
 
     /// Returns whether the worker may take a new request now.

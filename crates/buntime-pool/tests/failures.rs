@@ -37,7 +37,7 @@ async fn a_worker_that_exits_answers_502_and_the_next_request_gets_a_fresh_one()
     let (_, first) = get(&pool, &spec, "/id").await;
     let (status, body) = get(&pool, &spec, "/exit").await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert_eq!(code(&body), "WORKER_CRASHED");
+    assert_eq!(code(&body), "WORKER_EXITED");
     let (status, second) = get(&pool, &spec, "/id").await;
     assert_eq!(status, StatusCode::OK);
     assert_ne!(first, second);
@@ -140,7 +140,8 @@ async fn an_infinite_loop_is_cut_off_and_apps_in_other_hosts_keep_serving() {
     }
     let (status, _) = looping.await.unwrap();
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
-    // Bun cannot stop a looping thread, so its host is killed and the app gets a fresh one.
+    // Bun cannot stop a looping thread: its host is killed once its other workers are done, and
+    // the app gets a fresh one.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let (status, pid) = get(&pool, &bad, "/pid").await;

@@ -85,6 +85,14 @@ fn every_invalid_value_is_an_error_naming_the_key_and_a_fix() {
         ("ttl: 10\ntimeout: 30", "ttl"),
         ("ttl: 60\ntimeout: 30\nidleTimeout: 10", "idleTimeout"),
         ("maxRequests: -1", "maxRequests"),
+        ("maxRequests: abc", "maxRequests"),
+        ("maxRequests: [1]", "maxRequests"),
+        ("lowMemory: maybe", "lowMemory"),
+        ("isolated: sure", "isolated"),
+        ("autoInstall: 2", "autoInstall"),
+        ("injectBase: [true]", "injectBase"),
+        ("maxMemory: 1mb", "maxMemory"),
+        ("maxMemory: lots", "maxMemory"),
         ("maxBodySize: 5tb", "maxBodySize"),
         ("maxBodySize: -1", "maxBodySize"),
         ("env: [a, b]", "env"),
@@ -99,6 +107,26 @@ fn every_invalid_value_is_an_error_naming_the_key_and_a_fix() {
         let problems = parse(text).unwrap_err();
         assert!(problems.iter().any(|p| p.key == *key && !p.fix.is_empty()), "{text}: {problems:?}");
     }
+}
+
+#[test]
+fn boolean_keys_take_true_false_and_their_string_forms() {
+    let c = parse("lowMemory: \"0\"\nisolated: 'false'\nautoInstall: 1\ninjectBase: false").unwrap().0;
+    assert!(!c.low_memory && !c.isolated && c.auto_install && !c.inject_base);
+}
+
+#[test]
+fn max_memory_is_a_size_and_falsy_means_the_runtime_default() {
+    assert_eq!(parse("maxMemory: 256mb").unwrap().0.max_memory_bytes, Some(256 << 20));
+    assert_eq!(parse("maxMemory: 0").unwrap().0.max_memory_bytes, None);
+    assert_eq!(parse("").unwrap().0.max_memory_bytes, None);
+}
+
+#[test]
+fn a_mistyped_value_names_the_file_and_key() {
+    let bad = app_dir(&[("manifest.yaml", "lowMemory: maybe\nmaxRequests: abc")]);
+    let msg = load_app("todo", bad.path(), None).unwrap_err().to_string();
+    assert!(msg.contains("manifest.yaml") && msg.contains("`lowMemory` `maybe` is not a boolean") && msg.contains("`maxRequests`"), "{msg}");
 }
 
 #[test]

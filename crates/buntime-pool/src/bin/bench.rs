@@ -40,6 +40,7 @@ fn spec(apps: &Path, name: &str) -> Option<WorkerSpec> {
         isolated: false,
         env: BTreeMap::new(),
         max_body_bytes: 10 * 1024 * 1024,
+        max_memory_bytes: None,
         inject_base: false,
         public_env: BTreeMap::new(),
         config_json: serde_json::json!({}),

@@ -66,6 +66,7 @@ pub fn spec(name: &str) -> WorkerSpec {
         isolated: false,
         env: BTreeMap::new(),
         max_body_bytes: 1024 * 1024,
+        max_memory_bytes: None,
         inject_base: false,
         public_env: BTreeMap::new(),
         config_json: serde_json::json!({}),
