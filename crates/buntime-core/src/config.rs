@@ -424,6 +424,10 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
     ("RUNTIME_HEADER_READ_TIMEOUT_MS", "15000", "time to send a request head; also the keep-alive idle timeout"),
     ("RUNTIME_BODY_READ_TIMEOUT_MS", "30000", "longest silence while a request body is being sent (408)"),
     ("RUNTIME_MAX_UPLOADS", "2", "app/plugin uploads processed at once (more answer 429)"),
+    ("RUNTIME_PLUGIN_HOST_HEARTBEAT_MS", "1000", "how often the plugin host is pinged (0 = no heartbeat)"),
+    ("RUNTIME_PLUGIN_HOST_HEARTBEAT_TIMEOUT_MS", "5000", "unanswered ping time before the plugin host is restarted"),
+    ("RUNTIME_PLUGIN_LOAD_TIMEOUT_MS", "30000", "budget for loading one JS plugin (import, factory, onInit)"),
+    ("RUNTIME_WORKER_MAX_MEMORY", "unset (no limit)", "default heap limit per app worker, e.g. 512mb (manifest maxMemory wins)"),
     ("BUNTIME_BUN", "unset", "path to the bun binary (else the project's copy, else PATH)"),
 ];
 
