@@ -120,6 +120,9 @@ fn sigterm_drains_runs_on_shutdown_and_exits_zero() {
     assert!(logs.contains("\"signal\":\"SIGTERM\""), "{logs}");
     assert!(logs.contains("hello plugin shut down"), "{logs}");
     assert!(logs.contains("\"plugin\":\"@buntime/plugin-hello\""), "plugin lines are tagged: {logs}");
+    let unconfigured: Vec<_> = logs.lines().filter(|l| l.contains("No API credentials are configured")).collect();
+    assert_eq!(unconfigured.len(), 1, "one start-up WARN when the API has no credentials: {logs}");
+    assert!(unconfigured[0].contains("\"level\":\"WARN\"") && unconfigured[0].contains("buntime keys create"), "{logs}");
 }
 
 #[test]
@@ -231,7 +234,8 @@ fn the_example_apps_are_served_end_to_end() {
         ("/greeter@3", 404, ""),
         ("/spa/any/client/route", 200, r#"<base href="/spa/" />"#),
         ("/spa/assets/missing.js", 404, ""),
-        ("/spa/%2e%2e/%2e%2e/Cargo.toml", 403, ""),
+        ("/spa/%2e%2e/%2e%2e/Cargo.toml", 400, "INVALID_PATH"),
+        ("/spa/%2e%2e/spa/index.html", 200, "<base href"),
         ("/hello/api/greeting", 200, "Hello from Buntime"),
     ];
     for (path, status, needle) in cases {
