@@ -25,6 +25,7 @@ pub mod plugin;
 pub mod public_routes;
 pub mod script;
 pub mod services;
+pub mod yaml;
 
 pub use app::{AppBackend, AppInfo, ResolvedApp, WorkerNotice};
 pub use config::{Env, NodeEnv, RuntimeConfig};
