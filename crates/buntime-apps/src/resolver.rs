@@ -41,14 +41,7 @@ impl AppPath {
     }
 }
 
-/// Returns whether `s` is a safe single directory name for an app, plugin, scope (without `@`) or
-/// version: ASCII letters, digits, `.`, `_`, `~`, `-`, `+`; not starting with `.`; at most 214 chars.
-pub fn is_safe_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 214
-        && !s.starts_with('.')
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-' | b'+'))
-}
+pub use buntime_core::manifest::is_safe_name;
 
 /// Parses the app part of a request path. Returns `None` for paths that can never name an app:
 /// `/`, hidden segments, bad percent-encoding, separators or traversal in the decoded name.
