@@ -250,7 +250,19 @@ impl Resolver {
         &self.worker_dirs
     }
 
-    /// Resolves the app a request path names.
+    /// Returns the cached resolution of `path` when it is still fresh; never touches the disk.
+    pub fn cached(&self, path: &str) -> Option<Arc<Resolution>> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let app = parse_app_path(path)?;
+        let cache = self.cache.read().ok()?;
+        let (at, hit) = cache.get(&app.base_path)?;
+        (at.elapsed() < self.ttl).then(|| hit.clone())
+    }
+
+    /// Resolves the app a request path names. Reads directories and `package.json` files: call it
+    /// from a blocking thread.
     ///
     /// # Errors
     /// The selected directory shares its pool key with another served directory.
