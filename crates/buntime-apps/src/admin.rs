@@ -14,7 +14,7 @@ use crate::archive::{self, ArchiveKind, Limits};
 use crate::backend::Apps;
 use crate::config::read_manifest;
 use crate::range::parse_label;
-use crate::resolver::{candidates, is_safe_name, key_for, list_apps};
+use crate::resolver::{candidates, is_safe_name, key_for, list_apps, read_package_json};
 
 /// Largest upload accepted (the compressed archive).
 pub const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024;
@@ -87,7 +87,8 @@ fn target_root(dirs: &[PathBuf]) -> Option<&PathBuf> {
 #[utoipa::path(post, path = "/apps/upload", tag = "Apps", summary = "Upload an app",
     description = "Permission: `apps:install`. Multipart field `file`. Entries may not escape the target (`..`, absolute paths, links); sizes and file counts are capped; a bad archive changes nothing. Running workers of a replaced version are retired gracefully.",
     responses((status = 200, description = "`{success: true, data: {app: {installedAt, name, version}}}`"),
-        (status = 400, description = "`NO_FILE_PROVIDED`, `INVALID_FILE_TYPE`, `INVALID_ARCHIVE`, `MISSING_PACKAGE_NAME`, `INVALID_PACKAGE_NAME`, `INVALID_VERSION`, `PATH_TRAVERSAL`, `NO_WORKER_DIRS`")))]
+        (status = 400, description = "`NO_FILE_PROVIDED`, `INVALID_FILE_TYPE`, `INVALID_ARCHIVE`, `INVALID_MANIFEST`, `MISSING_PACKAGE_NAME`, `INVALID_PACKAGE_NAME`, `INVALID_VERSION`, `PATH_TRAVERSAL`, `NO_WORKER_DIRS`"),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`")))]
 async fn upload_app(State(apps): State<Apps>, multipart: Result<Multipart, MultipartRejection>) -> Response {
     upload(apps, multipart, Kind::App).await
 }
@@ -96,7 +97,9 @@ async fn upload_app(State(apps): State<Apps>, multipart: Result<Multipart, Multi
 #[utoipa::path(post, path = "/plugins/upload", tag = "Plugins", summary = "Upload a plugin",
     description = "Permission: `plugins:install`. Multipart field `file`. Same archive rules as app uploads. Call `POST /plugins/reload` to load it.",
     responses((status = 200, description = "`{success: true, data: {plugin: {installedAt, name, version}}}`"),
-        (status = 400, description = "`NO_FILE_PROVIDED`, `INVALID_FILE_TYPE`, `INVALID_ARCHIVE`, `MISSING_PACKAGE_NAME`, `INVALID_PACKAGE_NAME`, `PATH_TRAVERSAL`, `NO_PLUGIN_DIRS`")))]
+        (status = 400, description = "`NO_FILE_PROVIDED`, `INVALID_FILE_TYPE`, `INVALID_ARCHIVE`, `INVALID_MANIFEST`, `MISSING_PACKAGE_NAME`, `INVALID_PACKAGE_NAME`, `PATH_TRAVERSAL`, `NO_PLUGIN_DIRS`"),
+        (status = 409, description = "`PLUGIN_CONFLICT`: the target directory holds another plugin"),
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`")))]
 async fn upload_plugin(State(apps): State<Apps>, multipart: Result<Multipart, MultipartRejection>) -> Response {
     upload(apps, multipart, Kind::Plugin).await
 }
@@ -183,14 +186,22 @@ fn split_name(full: &str) -> Option<(Option<&str>, &str)> {
 }
 
 /// Reads `name` and `version` from the manifest, each missing one filled from `package.json`.
-fn package_info(dir: &Path) -> (Option<String>, Option<String>) {
+///
+/// # Errors
+/// The manifest exists but cannot be used (not YAML, too large or deep, a key twice, …): a 400
+/// `INVALID_MANIFEST` naming the file (relative to the archive) and the parser's position.
+fn package_info(dir: &Path) -> Result<(Option<String>, Option<String>), Fail> {
     let get = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
-    let manifest = read_manifest(dir).ok().flatten().map(|(_, m)| Value::Object(m)).unwrap_or(Value::Null);
-    let pkg = std::fs::read_to_string(dir.join("package.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        .unwrap_or(Value::Null);
-    (get(&manifest, "name").or_else(|| get(&pkg, "name")), get(&manifest, "version").or_else(|| get(&pkg, "version")))
+    let manifest = match read_manifest(dir) {
+        Ok(found) => found.map(|(_, m)| Value::Object(m)).unwrap_or(Value::Null),
+        Err((file, p)) => {
+            let rel = file.strip_prefix(dir).unwrap_or(&file).display().to_string();
+            let key = if p.key.starts_with('(') { String::new() } else { format!(" key `{}`", p.key) };
+            return Err(Fail::bad("INVALID_MANIFEST", format!("`{rel}`{key} {}; fix: {}.", p.message, p.fix)));
+        }
+    };
+    let pkg = read_package_json(&dir.join("package.json")).unwrap_or(Value::Null);
+    Ok((get(&manifest, "name").or_else(|| get(&pkg, "name")), get(&manifest, "version").or_else(|| get(&pkg, "version"))))
 }
 
 /// Creates the missing directories between `root` and `path`'s parent, one level at a time,
@@ -235,7 +246,7 @@ fn install(root: &Path, data: &[u8], archive_kind: ArchiveKind, kind: Kind) -> R
     std::fs::create_dir(&dest).map_err(|e| io("cannot create a temporary directory", e))?;
     let content = archive::extract(data, archive_kind, &dest, Limits::default()).map_err(|e| Fail::bad("INVALID_ARCHIVE", e.to_string()))?;
 
-    let (name, version) = package_info(&content);
+    let (name, version) = package_info(&content)?;
     let name = name.ok_or_else(|| Fail::bad("MISSING_PACKAGE_NAME", "The archive has no `name` in manifest.yaml or package.json."))?;
     let Some((scope, bare)) = split_name(&name) else {
         return Err(Fail::bad("INVALID_PACKAGE_NAME", format!("`{name}` is not a valid name: use `name` or `@scope/name` with letters, digits, `.`, `_`, `-`, `~`.")));
@@ -257,6 +268,9 @@ fn install(root: &Path, data: &[u8], archive_kind: ArchiveKind, kind: Kind) -> R
 
     let mut keys = Vec::new();
     let exists = std::fs::symlink_metadata(&path).is_ok();
+    if kind == Kind::Plugin && exists {
+        refuse_other_plugin(&path, &name)?;
+    }
     if kind == Kind::App {
         if exists {
             keys.push(key_for(&name, &version, &path));
@@ -279,11 +293,29 @@ fn install(root: &Path, data: &[u8], archive_kind: ArchiveKind, kind: Kind) -> R
     Ok(Installed { name, version, path, keys })
 }
 
+/// Refuses to replace `path` unless it holds plugin `name` (a plugin's directory name need not
+/// match its manifest name, so `hello` may hold `@acme/plugin-hello`).
+fn refuse_other_plugin(path: &Path, name: &str) -> Result<(), Fail> {
+    let conflict = |what: String| {
+        Fail(
+            StatusCode::CONFLICT,
+            "PLUGIN_CONFLICT",
+            format!("`{}` already holds {what}; uploading plugin `{name}` would replace it. Delete it first (DELETE /api/plugins/...) or rename the upload.", path.display()),
+        )
+    };
+    match package_info(path) {
+        Ok((Some(existing), _)) if existing == name => Ok(()),
+        Ok((Some(existing), _)) => Err(conflict(format!("plugin `{existing}`"))),
+        Ok((None, _)) => Err(conflict("a directory without a plugin name".to_owned())),
+        Err(Fail(_, _, why)) => Err(conflict(format!("a plugin whose manifest cannot be read ({why})"))),
+    }
+}
+
 /// Removes an app (every version); `scope` is `@scope`, or `_` for unscoped apps.
 #[utoipa::path(delete, path = "/apps/{scope}/{name}", tag = "Apps", summary = "Delete an app",
     description = "Permission: `apps:remove`. Names that would leave the worker dirs are rejected.",
     params(("scope" = String, Path, description = "`@scope` or `_`"), ("name" = String, Path, description = "The app name")),
-    responses((status = 200, description = "`{success: true}`"), (status = 400, description = "`INVALID_NAME`"), (status = 404, description = "`APP_NOT_FOUND`")))]
+    responses((status = 200, description = "`{success: true}`"), (status = 400, description = "`INVALID_NAME`, or `INVALID_SCOPE` when the scope is neither `@scope` nor `_`"), (status = 404, description = "`APP_NOT_FOUND`")))]
 async fn delete_app(State(apps): State<Apps>, axum::extract::Path((scope, name)): axum::extract::Path<(String, String)>) -> Response {
     remove_app(apps, &scope, &name, None).await
 }
@@ -292,7 +324,7 @@ async fn delete_app(State(apps): State<Apps>, axum::extract::Path((scope, name))
 #[utoipa::path(delete, path = "/apps/{scope}/{name}/{version}", tag = "Apps", summary = "Delete an app version",
     description = "Permission: `apps:remove`.",
     params(("scope" = String, Path, description = "`@scope` or `_`"), ("name" = String, Path, description = "The app name"), ("version" = String, Path, description = "The version folder")),
-    responses((status = 200, description = "`{success: true}`"), (status = 400, description = "`INVALID_NAME`"), (status = 404, description = "`VERSION_NOT_FOUND`")))]
+    responses((status = 200, description = "`{success: true}`"), (status = 400, description = "`INVALID_NAME`, or `INVALID_SCOPE` when the scope is neither `@scope` nor `_`"), (status = 404, description = "`VERSION_NOT_FOUND`")))]
 async fn delete_version(
     State(apps): State<Apps>,
     axum::extract::Path((scope, name, version)): axum::extract::Path<(String, String, String)>,
@@ -303,6 +335,13 @@ async fn delete_version(
 async fn remove_app(apps: Apps, scope: &str, name: &str, version: Option<&str>) -> Response {
     if name.trim().is_empty() || scope.trim().is_empty() || version.is_some_and(|v| v.trim().is_empty()) {
         return Fail::bad("MISSING_PARAMS", "Give the scope (`_` for none), the name and optionally the version.").into_response();
+    }
+    if scope != "_" && !scope.starts_with('@') {
+        return Fail::bad(
+            "INVALID_SCOPE",
+            format!("`{scope}` is not a scope: use `@scope` for a scoped app or `_` for an unscoped one (DELETE /api/apps/_/{name})."),
+        )
+        .into_response();
     }
     let scope = scope.starts_with('@').then_some(scope);
     if scope.is_some_and(|s| !is_safe_name(&s[1..])) || !is_safe_name(name) || version.is_some_and(|v| !is_safe_name(v)) {

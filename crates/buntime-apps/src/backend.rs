@@ -14,7 +14,7 @@ use buntime_core::{Env, PluginError, Request, Response, RuntimeConfig, respond};
 use http::{HeaderValue, StatusCode, Uri, header};
 use serde_json::{Map, Value};
 
-use crate::config::{AppConfig, ConfigCache, ms};
+use crate::config::{AppConfig, ConfigCache, ConfigError, ms};
 use crate::env::public_env;
 use crate::inject::Injection;
 use crate::resolver::{Resolver, package_version, parse_app_path};
@@ -160,6 +160,30 @@ impl Apps {
     /// The REST routes for apps and plugins (see [`crate::admin::router`]).
     pub fn admin_router(&self) -> utoipa_axum::router::OpenApiRouter {
         crate::admin::router(self.clone())
+    }
+
+    /// Returns the app's config from the cache, loading (and parsing) it on a blocking thread
+    /// when the cache cannot answer without touching the disk.
+    async fn app_config(&self, app: &str, dir: &Path, manifest: Option<&Map<String, Value>>) -> Result<Arc<AppConfig>, ConfigError> {
+        if let Some(cfg) = self.inner.configs.fresh(dir, manifest) {
+            return Ok(cfg);
+        }
+        let inner = self.inner.clone();
+        let (app, dir, manifest) = (app.to_owned(), dir.to_owned(), manifest.cloned());
+        let failed = |e: tokio::task::JoinError, app: &str, dir: &Path| ConfigError {
+            app: app.to_owned(),
+            file: dir.to_owned(),
+            problems: vec![crate::config::Problem { key: "(dir)".into(), message: format!("the config load failed: {e}"), fix: "see the runtime log".into() }],
+        };
+        let (app2, dir2) = (app.clone(), dir.clone());
+        tokio::task::spawn_blocking(move || inner.configs.get_with(&app, &dir, manifest.as_ref()))
+            .await
+            .unwrap_or_else(|e| Err(failed(e, &app2, &dir2)))
+    }
+
+    /// Returns how many times an app config was loaded from disk (for tests and diagnostics).
+    pub fn config_loads(&self) -> u64 {
+        self.inner.configs.loads()
     }
 
     fn is_reserved(&self, path: &str) -> bool {
@@ -343,7 +367,19 @@ impl AppBackend for Apps {
         if self.is_reserved(path) {
             return Ok(None);
         }
-        let resolution = match self.inner.resolver.resolve(path) {
+        let resolved = match self.inner.resolver.cached(path) {
+            Some(hit) => Ok(Some(hit)),
+            None => {
+                // Directory scans and manifest parsing block: keep them off the request threads.
+                let inner = self.inner.clone();
+                let owned = path.to_owned();
+                match tokio::task::spawn_blocking(move || inner.resolver.resolve(&owned)).await {
+                    Ok(r) => r,
+                    Err(e) => return Err(PluginError::internal(format!("app lookup task failed: {e}"))),
+                }
+            }
+        };
+        let resolution = match resolved {
             Ok(Some(r)) => r,
             Ok(None) => return Ok(None),
             Err(e) => {
@@ -357,7 +393,7 @@ impl AppBackend for Apps {
             }
         };
         let name = &resolution.app.display;
-        match self.inner.configs.get(name, &resolution.dir) {
+        match self.app_config(name, &resolution.dir, None).await {
             Ok(cfg) => Ok(Some(self.prepare(&cfg, name, &resolution.app.base_path, resolution.key.clone()))),
             Err(e) => {
                 tracing::error!(error = %e, "Invalid app config.");
@@ -382,7 +418,7 @@ impl AppBackend for Apps {
             || dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| name.to_owned()),
             str::to_owned,
         );
-        match self.inner.configs.get_with(name, dir, Some(manifest)) {
+        match self.app_config(name, dir, Some(manifest)).await {
             Ok(cfg) => {
                 let version = manifest
                     .get("version")

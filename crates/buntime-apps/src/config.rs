@@ -4,11 +4,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
 use buntime_core::config::{DEFAULT_BODY_LIMIT, MAX_BODY_LIMIT};
 use buntime_core::public_routes::PublicRoutes;
 use serde_json::{Map, Value, json};
+
+use buntime_core::yaml::{self, YamlError};
 
 use crate::env::{DEFAULT_ENV_PREFIX, parse_dotenv};
 use crate::parse::{duration_ms, kind, lenient_bool, lenient_number, size_bytes};
@@ -24,7 +27,7 @@ pub const DEFAULT_ENTRYPOINTS: &[&str] = &["index.html", "index.ts", "index.js",
 /// Smallest `maxMemory` (a fresh worker already uses a few MiB).
 pub const MIN_MAX_MEMORY: u64 = 16 * 1024 * 1024;
 /// Manifest file names, in the order they are tried.
-pub const MANIFEST_FILES: &[&str] = &["manifest.yaml", "manifest.yml"];
+pub const MANIFEST_FILES: &[&str] = yaml::MANIFEST_FILES;
 
 /// One thing wrong with a config key, with how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -421,42 +424,34 @@ impl AppConfig {
 /// A manifest file and its keys.
 pub type ManifestFile = (PathBuf, Map<String, Value>);
 
-/// Reads the first of `manifest.yaml`, `manifest.yml` in `dir`.
+/// Reads the first of `manifest.yaml`, `manifest.yml` in `dir`, through the runtime's one YAML
+/// reader (size and nesting limits, duplicate keys refused). A `manifest.yml` ignored beside a
+/// `manifest.yaml` is logged once.
 ///
 /// # Errors
-/// The file exists but cannot be read, is not YAML, or is not a map.
+/// The file exists but is not a file, cannot be read, is too large or too deep, is not YAML, has a
+/// key twice, or is not a map.
 pub fn read_manifest(dir: &Path) -> Result<Option<ManifestFile>, (PathBuf, Problem)> {
-    for name in MANIFEST_FILES {
-        let file = dir.join(name);
-        let text = match std::fs::read_to_string(&file) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => {
-                let p = Problem { key: "(file)".into(), message: format!("cannot be read: {e}"), fix: "make the file readable by the runtime".into() };
-                return Err((file, p));
-            }
-        };
-        let value: Value = match serde_yaml_ng::from_str(&text) {
-            Ok(v) => v,
-            Err(e) => {
-                let p = Problem { key: "(file)".into(), message: format!("is not valid YAML: {e}"), fix: "fix the YAML syntax".into() };
-                return Err((file, p));
-            }
-        };
-        return match value {
-            Value::Null => Ok(Some((file, Map::new()))),
-            Value::Object(map) => Ok(Some((file, map))),
-            other => {
-                let p = Problem {
-                    key: "(file)".into(),
-                    message: format!("must be a map of keys, found {}", kind(&other)),
-                    fix: "write one `key: value` per line".into(),
-                };
-                Err((file, p))
-            }
-        };
+    let problem = |e: &YamlError| Problem {
+        key: e.key().map_or_else(|| "(file)".to_owned(), str::to_owned),
+        message: match e {
+            YamlError::DuplicateKey { .. } => "appears twice (a later value would silently replace the earlier one)".to_owned(),
+            other => other.to_string(),
+        },
+        fix: e.fix().to_owned(),
+    };
+    let located = match yaml::locate(dir) {
+        Ok(Some(l)) => l,
+        Ok(None) => return Ok(None),
+        Err((file, e)) => return Err((file, problem(&e))),
+    };
+    if let Some(w) = &located.warning {
+        warn_once(w, || tracing::warn!(file = %located.file.display(), "{w}"));
     }
-    Ok(None)
+    match yaml::read_mapping(&located.file) {
+        Ok(map) => Ok(Some((located.file, map))),
+        Err(e) => Err((located.file, problem(&e))),
+    }
 }
 
 /// Loads and validates the app in `dir`. `manifest` overrides reading `manifest.yaml|yml` (plugin
@@ -500,7 +495,12 @@ pub fn load_app(app: &str, dir: &Path, manifest: Option<&Map<String, Value>>) ->
             ));
         }
     };
-    let (config, warnings) = WorkerConfig::from_manifest(manifest, dotenv).map_err(|p| fail(file.clone(), p))?;
+    let (config, mut warnings) = WorkerConfig::from_manifest(manifest, dotenv).map_err(|p| fail(file.clone(), p))?;
+    if let Some(name) = manifest.get("name").and_then(Value::as_str).map(str::trim)
+        && !buntime_core::manifest::is_package_name(name)
+    {
+        warnings.push(format!("key `name`: `{name}` is not a valid app name (use `name` or `@scope/name`); it is ignored here and uploads reject it"));
+    }
     for w in warnings {
         warn_once(&format!("{}: {w}", file.display()), || tracing::warn!(app = %app, file = %file.display(), "{w}"));
     }
@@ -561,20 +561,74 @@ fn warn_once(id: &str, log: impl FnOnce()) {
     }
 }
 
-/// Caches loaded app configs per directory for a short time; failures are not cached.
+/// The size and modification time of one file the config was built from (`None`: absent).
+type Stamp = Option<(SystemTime, u64)>;
+
+fn stamp(path: &Path) -> Stamp {
+    std::fs::metadata(path).ok().map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()))
+}
+
+/// The files an app's config is read from, plus the app dir itself (its mtime moves when an
+/// `index.*` entrypoint appears or goes).
+fn watched(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_owned()];
+    out.extend(MANIFEST_FILES.iter().chain(&[".env", "package.json"]).map(|n| dir.join(n)));
+    out
+}
+
+/// One cached load: what it was built from and what came out.
+#[derive(Debug)]
+struct Entry {
+    /// When the files were last compared.
+    checked: Instant,
+    /// Every file the load depended on, with its stamp taken before reading it.
+    identity: Vec<(PathBuf, Stamp)>,
+    /// The manifest given instead of the app's file (plugin apps), which is part of the identity.
+    given: Option<Map<String, Value>>,
+    result: Result<Arc<AppConfig>, ConfigError>,
+}
+
+impl Entry {
+    fn unchanged(&self, given: Option<&Map<String, Value>>) -> bool {
+        self.given.as_ref() == given && self.identity.iter().all(|(path, before)| stamp(path) == *before)
+    }
+}
+
+/// Caches loaded app configs per directory, keyed by the identity (size and modification time)
+/// of `manifest.yaml`, `manifest.yml`, `.env`, `package.json`, the entrypoint and the dir.
+///
+/// A config is parsed again only when one of those files changes. A valid config is trusted
+/// without looking at the files for `ttl`; after that, and for failed loads always, the files are
+/// compared (a few `stat` calls) and the cached result reused when nothing changed, so a broken
+/// manifest is not re-parsed on every request.
 #[derive(Debug)]
 pub struct ConfigCache {
     ttl: Duration,
-    entries: RwLock<HashMap<PathBuf, (Instant, Arc<AppConfig>)>>,
+    entries: RwLock<HashMap<PathBuf, Entry>>,
+    loads: AtomicU64,
 }
 
 impl ConfigCache {
-    /// Creates a cache keeping entries for `ttl` (zero disables it).
+    /// Creates a cache trusting valid entries for `ttl` before comparing files again (zero compares
+    /// them on every lookup).
     pub fn new(ttl: Duration) -> Self {
-        Self { ttl, entries: RwLock::new(HashMap::new()) }
+        Self { ttl, entries: RwLock::new(HashMap::new()), loads: AtomicU64::new(0) }
     }
 
-    /// Returns the app config for `dir`, loading it when absent or stale.
+    /// Returns the cached config for `dir` (built from `given` instead of the manifest file, for
+    /// plugin apps) when it can be used without touching the disk: a valid config younger than
+    /// the ttl. `None` means call [`ConfigCache::get_with`], which may block.
+    pub fn fresh(&self, dir: &Path, given: Option<&Map<String, Value>>) -> Option<Arc<AppConfig>> {
+        let entries = self.entries.read().ok()?;
+        let entry = entries.get(dir)?;
+        match &entry.result {
+            Ok(cfg) if entry.checked.elapsed() < self.ttl && entry.given.as_ref() == given => Some(cfg.clone()),
+            _ => None,
+        }
+    }
+
+    /// Returns the app config for `dir`, loading it when absent or when its files changed. Blocks
+    /// on the filesystem: call it from a blocking thread.
     ///
     /// # Errors
     /// See [`load_app`].
@@ -587,23 +641,42 @@ impl ConfigCache {
     /// # Errors
     /// See [`load_app`].
     pub fn get_with(&self, app: &str, dir: &Path, manifest: Option<&Map<String, Value>>) -> Result<Arc<AppConfig>, ConfigError> {
-        if !self.ttl.is_zero()
-            && let Ok(entries) = self.entries.read()
-            && let Some((at, hit)) = entries.get(dir)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(hit.clone());
+        if let Some(cfg) = self.fresh(dir, manifest) {
+            return Ok(cfg);
         }
-        let loaded = Arc::new(load_app(app, dir, manifest)?);
-        if !self.ttl.is_zero()
-            && let Ok(mut entries) = self.entries.write()
+        if let Ok(mut entries) = self.entries.write()
+            && let Some(entry) = entries.get_mut(dir)
+            && entry.unchanged(manifest)
         {
+            entry.checked = Instant::now();
+            return entry.result.clone().map_err(|e| ConfigError { app: app.to_owned(), ..e });
+        }
+        // Stamps first, then the read: a change during the load shows up at the next lookup.
+        let mut identity: Vec<(PathBuf, Stamp)> = watched(dir).into_iter().map(|p| {
+            let s = stamp(&p);
+            (p, s)
+        }).collect();
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        let result = load_app(app, dir, manifest).map(Arc::new);
+        if let Ok(cfg) = &result {
+            let configured = cfg.config.entrypoint.as_deref().map(|e| cfg.dir.join(e));
+            for p in configured.into_iter().chain([cfg.entrypoint.clone()]) {
+                let s = stamp(&p);
+                identity.push((p, s));
+            }
+        }
+        if let Ok(mut entries) = self.entries.write() {
             if entries.len() >= 10_000 {
                 entries.clear();
             }
-            entries.insert(dir.to_owned(), (Instant::now(), loaded.clone()));
+            entries.insert(dir.to_owned(), Entry { checked: Instant::now(), identity, given: manifest.cloned(), result: result.clone() });
         }
-        Ok(loaded)
+        result
+    }
+
+    /// Returns how many times a config was loaded from disk (cache misses and changes).
+    pub fn loads(&self) -> u64 {
+        self.loads.load(Ordering::Relaxed)
     }
 
     /// Forgets every cached config.

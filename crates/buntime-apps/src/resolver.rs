@@ -41,14 +41,7 @@ impl AppPath {
     }
 }
 
-/// Returns whether `s` is a safe single directory name for an app, plugin, scope (without `@`) or
-/// version: ASCII letters, digits, `.`, `_`, `~`, `-`, `+`; not starting with `.`; at most 214 chars.
-pub fn is_safe_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 214
-        && !s.starts_with('.')
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-' | b'+'))
-}
+pub use buntime_core::manifest::is_safe_name;
 
 /// Parses the app part of a request path. Returns `None` for paths that can never name an app:
 /// `/`, hidden segments, bad percent-encoding, separators or traversal in the decoded name.
@@ -138,15 +131,21 @@ pub struct Candidate {
 }
 
 /// Collects the app directories of `[@scope/]name` across `worker_dirs` in order. The first
-/// directory seen for a label wins (earlier worker dir first; flat, then nested, then simple).
+/// directory seen for a label is the one served (flat, then nested, then simple). An earlier
+/// worker dir shadows a later one's label; two directories with one label in the *same* worker
+/// dir (`dup@1.0.0/` and `dup/1.0.0/`) are both returned, so the key collision is reported.
 pub fn candidates(worker_dirs: &[PathBuf], scope: Option<&str>, name: &str) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = Vec::new();
-    let push = |label: String, dir: PathBuf, out: &mut Vec<Candidate>| {
-        if !out.iter().any(|c| c.label == label) {
+    // The worker dir each candidate came from, to tell shadowing from a same-dir duplicate.
+    let mut origin: Vec<usize> = Vec::new();
+    let mut push = |label: String, dir: PathBuf, wd_index: usize, out: &mut Vec<Candidate>| {
+        let earlier = out.iter().zip(&origin).find(|(c, _)| c.label == label).map(|(_, &o)| o);
+        if earlier.is_none_or(|o| o == wd_index) {
             out.push(Candidate { label, dir });
+            origin.push(wd_index);
         }
     };
-    for wd in worker_dirs {
+    for (i, wd) in worker_dirs.iter().enumerate() {
         let parent = match scope {
             Some(s) => wd.join(s),
             None => wd.clone(),
@@ -165,7 +164,7 @@ pub fn candidates(worker_dirs: &[PathBuf], scope: Option<&str>, name: &str) -> V
                 .collect();
             flat.sort();
             for (label, dir) in flat {
-                push(label, dir, &mut out);
+                push(label, dir, i, &mut out);
             }
         }
         // Nested: `<parent>/<name>/<label>/`.
@@ -184,12 +183,12 @@ pub fn candidates(worker_dirs: &[PathBuf], scope: Option<&str>, name: &str) -> V
                 .collect();
             nested.sort();
             for (label, dir) in nested {
-                push(label, dir, &mut out);
+                push(label, dir, i, &mut out);
             }
         }
         // Simple: `<parent>/<name>/` itself.
         if APP_MARKERS.iter().any(|m| app_dir.join(m).is_file()) {
-            push("latest".to_owned(), app_dir, &mut out);
+            push("latest".to_owned(), app_dir, i, &mut out);
         }
     }
     out
@@ -207,7 +206,11 @@ pub fn select<'a>(cands: &'a [Candidate], range: Option<&str>) -> Option<&'a Can
             .iter()
             .filter_map(|c| parse_label(&c.label).map(|v| (v, c)))
             .filter(|(v, _)| filter(v))
-            .max_by(|a, b| a.0.cmp(&b.0))
+            // The first of equal versions is the one served (`max_by` would take the last).
+            .fold(None::<(semver::Version, &Candidate)>, |best, (v, c)| match best {
+                Some((bv, bc)) if bv >= v => Some((bv, bc)),
+                _ => Some((v, c)),
+            })
             .map(|(_, c)| c)
     };
     match range {
@@ -223,10 +226,18 @@ pub fn select<'a>(cands: &'a [Candidate], range: Option<&str>) -> Option<&'a Can
     }
 }
 
+/// Reads a `package.json`, refusing files over the manifest size limit.
+pub(crate) fn read_package_json(file: &Path) -> Option<serde_json::Value> {
+    let meta = std::fs::metadata(file).ok()?;
+    if !meta.is_file() || meta.len() > buntime_core::yaml::MAX_BYTES {
+        return None;
+    }
+    serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()
+}
+
 /// Returns the `package.json` `version` of `dir`, if it is a non-empty string.
 pub fn package_version(dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join("package.json")).ok()?;
-    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let json = read_package_json(&dir.join("package.json"))?;
     json.get("version").and_then(|v| v.as_str()).filter(|v| !v.trim().is_empty()).map(str::to_owned)
 }
 
@@ -257,7 +268,19 @@ impl Resolver {
         &self.worker_dirs
     }
 
-    /// Resolves the app a request path names.
+    /// Returns the cached resolution of `path` when it is still fresh; never touches the disk.
+    pub fn cached(&self, path: &str) -> Option<Arc<Resolution>> {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let app = parse_app_path(path)?;
+        let cache = self.cache.read().ok()?;
+        let (at, hit) = cache.get(&app.base_path)?;
+        (at.elapsed() < self.ttl).then(|| hit.clone())
+    }
+
+    /// Resolves the app a request path names. Reads directories and `package.json` files: call it
+    /// from a blocking thread.
     ///
     /// # Errors
     /// The selected directory shares its pool key with another served directory.
@@ -367,6 +390,8 @@ pub fn list_apps(worker_dirs: &[PathBuf]) -> Vec<AppListing> {
             continue;
         }
         let mut versions: Vec<String> = cands.into_iter().map(|c| c.label).collect();
+        let mut seen_labels = std::collections::HashSet::new();
+        versions.retain(|v| seen_labels.insert(v.clone()));
         versions.sort_by(|a, b| match (parse_label(a), parse_label(b)) {
             (Some(x), Some(y)) => y.cmp(&x),
             (None, Some(_)) => std::cmp::Ordering::Less,

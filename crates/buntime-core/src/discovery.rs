@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, yaml_error};
 use crate::problem::Problem;
 
 /// A plugin found on disk, with a valid manifest.
@@ -38,15 +38,26 @@ pub fn discover(dirs: &[PathBuf], reserved: &[String]) -> Discovery {
             continue;
         }
         for candidate in candidates(dir, &mut found.warnings) {
-            let Some(file) = manifest_file(&candidate) else { continue };
-            let text = match std::fs::read_to_string(&file) {
-                Ok(t) => t,
-                Err(e) => {
-                    found.problems.push(Problem { plugin: None, file: Some(file.clone()), key: None, message: format!("{}: cannot read: {e}", file.display()) });
+            let file = match crate::yaml::locate(&candidate) {
+                Ok(Some(located)) => {
+                    found.warnings.extend(located.warning);
+                    located.file
+                }
+                Ok(None) => continue,
+                Err((file, e)) => {
+                    found.problems.push(Problem::from(yaml_error(&file, &e)));
                     continue;
                 }
             };
-            match Manifest::parse(&text, &file, reserved) {
+            let doc = match crate::yaml::read(&file) {
+                Ok(doc) => doc,
+                Err(e) => {
+                    found.problems.push(Problem::from(yaml_error(&file, &e)));
+                    continue;
+                }
+            };
+            let name = lenient_name(&doc);
+            match Manifest::from_value(doc, &file, reserved) {
                 Ok((manifest, warnings)) => {
                     found.warnings.extend(warnings);
                     let name = manifest.name.as_str().to_owned();
@@ -74,7 +85,6 @@ pub fn discover(dirs: &[PathBuf], reserved: &[String]) -> Discovery {
                     found.plugins.push(DiscoveredPlugin { manifest, dir: candidate });
                 }
                 Err(errors) => {
-                    let name = lenient_name(&text);
                     if let Some(n) = &name {
                         found.broken.insert(n.clone(), "its manifest has errors".to_owned());
                     }
@@ -93,7 +103,7 @@ pub fn discover(dirs: &[PathBuf], reserved: &[String]) -> Discovery {
 /// Directories that may hold a plugin: the dir itself when it has a manifest (direct layout), else
 /// its children and `@scope/*` grandchildren, hidden entries skipped, sorted by name.
 fn candidates(dir: &Path, warnings: &mut Vec<String>) -> Vec<PathBuf> {
-    if manifest_file(dir).is_some() {
+    if has_manifest_entry(dir) {
         return vec![dir.to_path_buf()];
     }
     let mut out = Vec::new();
@@ -130,13 +140,18 @@ fn sorted_subdirs(dir: &Path, warnings: &mut Vec<String>) -> Vec<PathBuf> {
 
 /// Returns `manifest.yaml`, else `manifest.yml`, if one exists in `dir`.
 pub fn manifest_file(dir: &Path) -> Option<PathBuf> {
-    ["manifest.yaml", "manifest.yml"].iter().map(|n| dir.join(n)).find(|p| p.is_file())
+    crate::yaml::locate(dir).ok().flatten().map(|l| l.file)
+}
+
+/// Returns whether `dir` has an entry named like a manifest, usable or not (a directory named
+/// `manifest.yaml` still makes `dir` a plugin, so the mistake is reported rather than skipped).
+fn has_manifest_entry(dir: &Path) -> bool {
+    crate::yaml::MANIFEST_FILES.iter().any(|n| std::fs::symlink_metadata(dir.join(n)).is_ok())
 }
 
 /// Pulls `name` out of a manifest that failed validation, for messages about its dependents.
-fn lenient_name(text: &str) -> Option<String> {
-    let v: serde_json::Value = serde_yaml_ng::from_str(text).ok()?;
-    v.get("name")?.as_str().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+fn lenient_name(doc: &serde_json::Value) -> Option<String> {
+    doc.get("name")?.as_str().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
 #[cfg(test)]
@@ -212,5 +227,32 @@ mod tests {
         assert_eq!(d.problems.len(), 2);
         assert_eq!(d.problems[0].plugin.as_deref(), Some("bad"));
         assert_eq!(d.broken.get("bad").map(String::as_str), Some("its manifest has errors"));
+    }
+
+    #[test]
+    fn manifest_mistakes_name_the_file_and_key() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("dir-manifest/manifest.yaml")).unwrap();
+        write(t.path(), "both/manifest.yaml", "name: both\n");
+        write(t.path(), "both/manifest.yml", "name: other\n");
+        write(t.path(), "dup/manifest.yaml", "name: dup\nbase: /a\nbase: /b\n");
+        write(t.path(), "escape/manifest.yaml", "name: ../../etc\n");
+        write(t.path(), "deep/manifest.yaml", &format!("name: deep\nx: {}\n", "[".repeat(100_000)));
+        let d = discover(&[t.path().to_path_buf()], &[]);
+        assert_eq!(names(&d), vec!["both"]);
+        let problem = |dir: &str| {
+            let file = t.path().join(dir).join("manifest.yaml");
+            d.problems.iter().find(|p| p.file.as_ref() == Some(&file)).unwrap_or_else(|| panic!("no problem for {dir}: {:?}", d.problems))
+        };
+        assert!(problem("dir-manifest").message.contains("manifest.yaml: is a directory, not a file"), "{}", problem("dir-manifest").message);
+        let dup = problem("dup");
+        assert_eq!(dup.key.as_deref(), Some("base"));
+        assert!(dup.message.contains("key `base`: appears twice"), "{}", dup.message);
+        let escape = problem("escape");
+        assert_eq!(escape.key.as_deref(), Some("name"));
+        assert!(escape.message.contains("`../../etc` is not a valid plugin name"), "{}", escape.message);
+        assert!(problem("deep").message.contains("nests deeper than 64 levels"), "{}", problem("deep").message);
+        let w = d.warnings.iter().find(|w| w.contains("manifest.yml")).expect("a warning about the ignored manifest.yml");
+        assert!(w.contains(&t.path().join("both/manifest.yml").display().to_string()) && w.contains("ignored"), "{w}");
     }
 }

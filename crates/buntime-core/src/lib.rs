@@ -27,6 +27,7 @@ pub mod plugin;
 pub mod public_routes;
 pub mod script;
 pub mod services;
+pub mod yaml;
 
 pub use client::ClientAddr;
 pub use app::{AppBackend, AppInfo, ResolvedApp, WorkerNotice};

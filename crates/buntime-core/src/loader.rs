@@ -67,7 +67,18 @@ pub async fn build_generation(inputs: &LoadInputs, number: u64) -> LoadOutcome {
     let started = Instant::now();
     let config = &inputs.config;
     let reserved = config.reserved_bases();
-    let found = discover(&config.plugin_dirs, &reserved);
+    // Scanning reads and parses files: keep it off the async threads that serve requests.
+    let dirs = config.plugin_dirs.clone();
+    let found = match tokio::task::spawn_blocking(move || discover(&dirs, &reserved)).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!(error = %e, "Plugin discovery task failed.");
+            crate::discovery::Discovery {
+                problems: vec![Problem { plugin: None, file: None, key: None, message: format!("plugin discovery failed: {e}") }],
+                ..Default::default()
+            }
+        }
+    };
     let mut problems = found.problems;
     let mut warnings = found.warnings;
     let ordered = order(&found.plugins, &found.broken);

@@ -177,15 +177,23 @@ impl Manifest {
     /// # Errors
     /// Returns every problem found, each naming `file`, the key and the fix.
     pub fn parse(text: &str, file: &Path, reserved: &[String]) -> Result<(Self, Vec<String>), Vec<ManifestError>> {
+        let doc = match crate::yaml::parse(text) {
+            Ok(v) => v,
+            Err(e) => return Err(vec![yaml_error(file, &e)]),
+        };
+        Self::from_value(doc, file, reserved)
+    }
+
+    /// Validates a parsed manifest document (see [`Manifest::parse`]).
+    ///
+    /// # Errors
+    /// Returns every problem found, each naming `file`, the key and the fix.
+    pub fn from_value(doc: Value, file: &Path, reserved: &[String]) -> Result<(Self, Vec<String>), Vec<ManifestError>> {
         let err = |key: Option<&str>, message: String, fix: &str| ManifestError {
             file: file.to_path_buf(),
             key: key.map(str::to_owned),
             message,
             fix: fix.to_owned(),
-        };
-        let doc: Value = match serde_yaml_ng::from_str(text) {
-            Ok(v) => v,
-            Err(e) => return Err(vec![err(None, format!("invalid YAML: {e}"), "fix the YAML syntax at the position shown")]),
         };
         let raw = match doc {
             Value::Object(map) => map,
@@ -196,7 +204,15 @@ impl Manifest {
         let mut warnings = Vec::new();
 
         let name = match raw.get("name") {
-            Some(Value::String(s)) if !s.trim().is_empty() => Some(PluginName(s.trim().to_owned())),
+            Some(Value::String(s)) if is_package_name(s.trim()) => Some(PluginName(s.trim().to_owned())),
+            Some(Value::String(s)) if !s.trim().is_empty() => {
+                errors.push(err(
+                    Some("name"),
+                    format!("`{}` is not a valid plugin name", s.trim()),
+                    "use `name` or `@scope/name` with letters, digits, `.`, `_`, `~`, `-`, `+` (not starting with `.`), such as `@acme/plugin-hello`",
+                ));
+                None
+            }
             Some(Value::String(_)) => {
                 errors.push(err(Some("name"), "is empty".into(), "give the plugin a unique name, such as `@acme/plugin-hello`"));
                 None
@@ -336,6 +352,34 @@ impl Manifest {
     }
 }
 
+/// Turns a YAML reading failure into the manifest error that names the file (and the key, for a
+/// duplicate key).
+pub fn yaml_error(file: &Path, e: &crate::yaml::YamlError) -> ManifestError {
+    let message = match e {
+        crate::yaml::YamlError::DuplicateKey { .. } => "appears twice (a later value would silently replace the earlier one)".to_owned(),
+        other => other.to_string(),
+    };
+    ManifestError { file: file.to_path_buf(), key: e.key().map(str::to_owned), message, fix: e.fix().to_owned() }
+}
+
+/// Returns whether `s` is a safe single directory name for an app, plugin, scope (without `@`) or
+/// version: ASCII letters, digits, `.`, `_`, `~`, `-`, `+`; not starting with `.`; at most 214 chars.
+pub fn is_safe_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 214
+        && !s.starts_with('.')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-' | b'+'))
+}
+
+/// Returns whether `s` is `name` or `@scope/name`, each part a [safe name](is_safe_name): a plugin
+/// or app name that maps to a directory without leaving its parent.
+pub fn is_package_name(s: &str) -> bool {
+    match s.strip_prefix('@') {
+        Some(rest) => rest.split_once('/').is_some_and(|(scope, name)| is_safe_name(scope) && is_safe_name(name)),
+        None => is_safe_name(s),
+    }
+}
+
 fn check_menu(item: &Value, at: &str, report: &mut dyn FnMut(String, String)) {
     let Value::Object(map) = item else {
         report(at.to_owned(), format!("must be a mapping, found {}", type_name(item)));
@@ -414,7 +458,12 @@ mod tests {
     #[test]
     fn every_manifest_error_names_file_key_and_fix() {
         let cases: &[(&str, Option<&str>, &str)] = &[
-            ("name: [oops", None, "invalid YAML"),
+            ("name: [oops", None, "not valid YAML"),
+            ("name: a\nbase: /a\nname: b\n", Some("name"), "appears twice"),
+            ("name: ../../etc\n", Some("name"), "not a valid plugin name"),
+            ("name: \"@a/b/c\"\n", Some("name"), "not a valid plugin name"),
+            ("name: \"a b\"\n", Some("name"), "not a valid plugin name"),
+            (&format!("name: a\nx: {}\n", "[".repeat(100_000)), None, "nests deeper than 64 levels"),
             ("", None, "empty"),
             ("- a\n- b\n", None, "not a mapping"),
             ("base: /a\n", Some("name"), "missing"),

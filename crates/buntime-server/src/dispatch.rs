@@ -68,7 +68,7 @@ async fn api(shared: &Shared, mut req: Request, rel: &str) -> Response {
         return respond::json_error(StatusCode::SERVICE_UNAVAILABLE, "STARTING", "The runtime is starting.");
     };
     match router.clone().oneshot(req).await {
-        Ok(res) => res,
+        Ok(res) => json_errors(res).await,
         Err(never) => match never {},
     }
 }
@@ -91,6 +91,35 @@ fn canonicalize_path(req: &mut Request) -> Result<(), Response> {
     parts.path_and_query = Some(pq.parse().map_err(|_| respond::json_error(StatusCode::BAD_REQUEST, "INVALID_PATH", "Invalid request path."))?);
     *req.uri_mut() = http::Uri::from_parts(parts).map_err(|_| respond::json_error(StatusCode::BAD_REQUEST, "INVALID_PATH", "Invalid request path."))?;
     Ok(())
+}
+
+/// The most of a non-JSON error body kept as the message of its JSON replacement.
+const MAX_ERROR_TEXT: usize = 4096;
+
+/// Makes every API error JSON like the others (`respond::json_error`): answers the routes did not
+/// write themselves — an extractor's 413 for a body over its limit, a 405, a 415 — come as plain
+/// text (or empty), and are rewritten with their text as the message. Headers such as `Allow` are kept.
+async fn json_errors(res: Response) -> Response {
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.contains("+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, MAX_ERROR_TEXT).await.map(|b| String::from_utf8_lossy(&b).trim().to_owned()).unwrap_or_default();
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let code = reason.to_ascii_uppercase().replace([' ', '-'], "_");
+    let message = if text.is_empty() { format!("{reason}.") } else { text };
+    let json = respond::json_error(status, &code, &message);
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    parts.headers.remove(http::header::CONTENT_ENCODING);
+    let (json_parts, json_body) = json.into_parts();
+    parts.headers.extend(json_parts.headers);
+    Response::from_parts(parts, json_body)
 }
 
 /// Keeps a sane incoming `x-request-id` (visible ASCII, at most 200 bytes), else sets a fresh

@@ -219,7 +219,7 @@ fn load_app_reads_yaml_before_yml_and_reports_the_file() {
 }
 
 #[test]
-fn failures_are_not_cached_and_successes_are() {
+fn failures_are_rechecked_every_time_and_successes_kept_for_the_ttl() {
     let tmp = app_dir(&[("manifest.yaml", "timeout: bad")]);
     let cache = ConfigCache::new(Duration::from_secs(60));
     assert!(cache.get("a", tmp.path()).is_err());
@@ -229,6 +229,53 @@ fn failures_are_not_cached_and_successes_are() {
     assert_eq!(cache.get("a", tmp.path()).unwrap().config.timeout_ms, 5000.0);
     cache.invalidate();
     assert_eq!(cache.get("a", tmp.path()).unwrap().config.timeout_ms, 7000.0);
+}
+
+#[test]
+fn configs_are_parsed_again_only_when_their_files_change() {
+    let tmp = app_dir(&[("manifest.yaml", "timeout: bad"), ("index.ts", "")]);
+    // A zero ttl compares the files on every lookup: only a change makes it parse again.
+    let cache = ConfigCache::new(Duration::ZERO);
+    for _ in 0..5 {
+        assert!(cache.get("a", tmp.path()).is_err());
+    }
+    assert_eq!(cache.loads(), 1, "an unchanged broken manifest must not be parsed on every request");
+    std::fs::write(tmp.path().join("manifest.yaml"), "timeout: 5").unwrap();
+    assert_eq!(cache.get("a", tmp.path()).unwrap().config.timeout_ms, 5000.0);
+    assert_eq!(cache.get("a", tmp.path()).unwrap().config.timeout_ms, 5000.0);
+    assert_eq!(cache.loads(), 2);
+    std::fs::write(tmp.path().join(".env"), "A=1").unwrap();
+    assert_eq!(cache.get("a", tmp.path()).unwrap().config.env.get("A").map(String::as_str), Some("1"));
+    std::fs::write(tmp.path().join("manifest.yml"), "timeout: 9").unwrap();
+    assert_eq!(cache.get("a", tmp.path()).unwrap().config.timeout_ms, 5000.0, "manifest.yaml still wins");
+    assert_eq!(cache.loads(), 4, "the .env and the new manifest.yml each count as a change");
+    // The error names the app of this lookup, not the one that filled the cache.
+    std::fs::write(tmp.path().join("manifest.yaml"), "timeout: bad").unwrap();
+    assert!(cache.get("a", tmp.path()).is_err());
+    assert_eq!(cache.get("a@1", tmp.path()).unwrap_err().app, "a@1");
+}
+
+#[test]
+fn manifest_mistakes_name_the_file_and_key() {
+    let deep = format!("timeout: 1\nx: {}\n", "[".repeat(100_000));
+    let cases: &[(&[(&str, &str)], &str, &str, &str)] = &[
+        (&[("manifest.yaml/keep", "")], "manifest.yaml", "(file)", "is a directory, not a file"),
+        (&[("manifest.yaml", "env:\n  PORT: 1\n  PORT: 2\n")], "manifest.yaml", "env.PORT", "appears twice"),
+        (&[("manifest.yml", "ttl: 1\nttl: 2\n")], "manifest.yml", "ttl", "appears twice"),
+        (&[("manifest.yaml", &deep)], "manifest.yaml", "(file)", "nests deeper than 64 levels"),
+        (&[("manifest.yaml", "timeout: [unclosed")], "manifest.yaml", "(file)", "is not valid YAML"),
+        (&[("manifest.yaml", "- a\n")], "manifest.yaml", "(file)", "must be a mapping of keys, found a list"),
+    ];
+    for (files, file, key, needle) in cases {
+        let tmp = app_dir(files);
+        let started = Instant::now();
+        let err = load_app("todo", tmp.path(), None).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        assert!(err.file.ends_with(file), "{}", err.file.display());
+        assert_eq!(err.problems[0].key, *key, "{err}");
+        assert!(err.problems[0].message.contains(needle), "{err}");
+        assert!(err.to_string().contains(file) && err.to_string().contains("fix:"), "{err}");
+    }
 }
 
 #[test]

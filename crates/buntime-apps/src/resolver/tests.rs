@@ -141,6 +141,28 @@ fn key_collisions_name_both_directories() {
 }
 
 #[test]
+fn a_flat_and_a_nested_dir_with_one_version_collide_in_the_same_worker_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wd = tmp.path().join("wd");
+    let flat = mk(&wd, "dup@1.0.0", &[("index.ts", "")]);
+    let nested = mk(&wd, "dup/1.0.0", &[("index.ts", "")]);
+    let r = Resolver::new(vec![wd.clone()], Duration::ZERO);
+    for path in ["/dup", "/dup@1", "/dup@1.0.0"] {
+        let msg = r.resolve(path).unwrap_err().to_string();
+        assert!(msg.contains("`dup@1.0.0`"), "{path}: {msg}");
+        assert!(msg.contains(&flat.display().to_string()) && msg.contains(&nested.display().to_string()), "{path}: {msg}");
+    }
+    assert_eq!(list_apps(std::slice::from_ref(&wd))[0].versions, ["1.0.0"]);
+    // Across worker dirs the earlier one still shadows the later one.
+    let wd2 = tmp.path().join("wd2");
+    mk(&wd2, "other@1.0.0", &[]);
+    mk(&wd2, "other/1.0.0", &[]);
+    let first = mk(&tmp.path().join("wd1"), "other@1.0.0", &[]);
+    let r = Resolver::new(vec![tmp.path().join("wd1"), wd2], Duration::ZERO);
+    assert_eq!(r.resolve("/other").unwrap().unwrap().dir, first);
+}
+
+#[test]
 fn new_apps_appear_at_once_and_hits_are_cached_until_invalidated() {
     let tmp = tempfile::tempdir().unwrap();
     let r = Resolver::new(vec![tmp.path().to_owned()], Duration::from_secs(60));

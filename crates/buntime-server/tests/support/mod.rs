@@ -179,6 +179,11 @@ impl Fixture {
     }
 
     pub fn builder(&self, extra_env: &[(&str, &str)]) -> RuntimeBuilder {
+        self.builder_and_apps(extra_env).0
+    }
+
+    /// Like [`Fixture::builder`], also returning the app backend it mounts (to look inside it).
+    pub fn builder_and_apps(&self, extra_env: &[(&str, &str)]) -> (RuntimeBuilder, buntime_apps::Apps) {
         let mut pairs: Vec<(String, String)> = vec![
             ("RUNTIME_PLUGIN_DIRS".into(), self.root.path().join("plugins").display().to_string()),
             ("RUNTIME_WORKER_DIRS".into(), self.root.path().join("apps").display().to_string()),
@@ -190,12 +195,28 @@ impl Fixture {
         let config = RuntimeConfig::from_env(&env, self.root.path()).unwrap();
         let journal = self.journal.clone();
         let apps = buntime_apps::Apps::new(Arc::new(config.clone()), Arc::new(env.clone()), None);
-        Runtime::builder(config, env)
+        let builder = Runtime::builder(config, env)
             .apps(Arc::new(apps.clone()), None)
             .api_routes(apps.admin_router())
             .native("test-plugin", move |cx| {
                 Ok(TestPlugin { name: cx.name().to_owned(), generation: cx.generation(), config: cx.config().clone(), journal: journal.clone() })
-            })
+            });
+        (builder, apps)
+    }
+
+    /// Starts the runtime and returns the app backend it serves with.
+    pub async fn start_with_apps(&self, env: &[(&str, &str)]) -> (RuntimeHandle, buntime_apps::Apps) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (builder, apps) = self.builder_and_apps(env);
+        (builder.build().spawn(listener).await.unwrap(), apps)
+    }
+
+    /// Writes `rel` (relative to the fixture root), creating its parents.
+    pub fn file(&self, rel: &str, body: &str) -> &Self {
+        let p = self.root.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+        self
     }
 
     pub async fn start(&self) -> RuntimeHandle {
