@@ -88,7 +88,8 @@ fn target_root(dirs: &[PathBuf]) -> Option<&PathBuf> {
     description = "Permission: `apps:install`. Multipart field `file`. Entries may not escape the target (`..`, absolute paths, links); sizes and file counts are capped; a bad archive changes nothing. Running workers of a replaced version are retired gracefully.",
     responses((status = 200, description = "`{success: true, data: {app: {installedAt, name, version}}}`"),
         (status = 400, description = "`NO_FILE_PROVIDED`, `INVALID_FILE_TYPE`, `INVALID_ARCHIVE`, `INVALID_MANIFEST`, `MISSING_PACKAGE_NAME`, `INVALID_PACKAGE_NAME`, `INVALID_VERSION`, `PATH_TRAVERSAL`, `NO_WORKER_DIRS`"),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`")))]
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`"),
+        (status = 429, description = "`TOO_MANY_UPLOADS`: `RUNTIME_MAX_UPLOADS` uploads are in progress")))]
 async fn upload_app(State(apps): State<Apps>, multipart: Result<Multipart, MultipartRejection>) -> Response {
     upload(apps, multipart, Kind::App).await
 }
@@ -99,7 +100,8 @@ async fn upload_app(State(apps): State<Apps>, multipart: Result<Multipart, Multi
     responses((status = 200, description = "`{success: true, data: {plugin: {installedAt, name, version}}}`"),
         (status = 400, description = "`NO_FILE_PROVIDED`, `INVALID_FILE_TYPE`, `INVALID_ARCHIVE`, `INVALID_MANIFEST`, `MISSING_PACKAGE_NAME`, `INVALID_PACKAGE_NAME`, `PATH_TRAVERSAL`, `NO_PLUGIN_DIRS`"),
         (status = 409, description = "`PLUGIN_CONFLICT`: the target directory holds another plugin"),
-        (status = 413, description = "`PAYLOAD_TOO_LARGE`")))]
+        (status = 413, description = "`PAYLOAD_TOO_LARGE`"),
+        (status = 429, description = "`TOO_MANY_UPLOADS`: `RUNTIME_MAX_UPLOADS` uploads are in progress")))]
 async fn upload_plugin(State(apps): State<Apps>, multipart: Result<Multipart, MultipartRejection>) -> Response {
     upload(apps, multipart, Kind::Plugin).await
 }
@@ -115,6 +117,16 @@ async fn upload(apps: Apps, multipart: Result<Multipart, MultipartRejection>, ki
             Kind::Plugin => Fail::bad("NO_PLUGIN_DIRS", "No plugin directories are configured (set RUNTIME_PLUGIN_DIRS)."),
         }
         .into_response();
+    };
+    // Taken before the body is read: a refused upload costs nothing.
+    let Some(_slot) = apps.try_upload_slot() else {
+        let mut res = respond::json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_UPLOADS",
+            &format!("{} uploads are already in progress (RUNTIME_MAX_UPLOADS); retry when one finishes.", apps.runtime_config().max_uploads),
+        );
+        res.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("5"));
+        return res;
     };
     let (file_name, data) = match read_file_field(multipart).await {
         Ok(f) => f,

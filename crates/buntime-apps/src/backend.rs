@@ -59,6 +59,9 @@ struct Inner {
     inject_worker_html: AtomicBool,
     /// Serializes uploads and deletes so two of them never interleave their renames.
     installs: tokio::sync::Mutex<()>,
+    /// Upload slots: at most `RUNTIME_MAX_UPLOADS` archives are received and unpacked at once,
+    /// so concurrent uploads cannot hold unbounded memory.
+    uploads: Arc<tokio::sync::Semaphore>,
     /// First path segments never served as apps (`api`, `health`, `.well-known`).
     reserved: Vec<String>,
 }
@@ -87,6 +90,7 @@ impl Apps {
         let reserved = config.reserved_bases().iter().map(|b| b.trim_start_matches('/').to_owned()).collect();
         let resolver = Resolver::new(config.worker_dirs.clone(), ttl_from_env(&env, "RUNTIME_WORKER_RESOLVER_CACHE_TTL_MS"));
         let configs = ConfigCache::new(ttl_from_env(&env, "RUNTIME_WORKER_CONFIG_CACHE_TTL_MS"));
+        let max_uploads = config.max_uploads;
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -100,6 +104,7 @@ impl Apps {
                 inject_worker_html: AtomicBool::new(false),
                 reserved,
                 installs: tokio::sync::Mutex::new(()),
+                uploads: Arc::new(tokio::sync::Semaphore::new(max_uploads)),
             }),
         }
     }
@@ -150,6 +155,11 @@ impl Apps {
         if let Some(d) = &self.inner.dispatcher {
             retire_in_background(d.clone(), key.to_owned()).await;
         }
+    }
+
+    /// Takes an upload slot, or `None` when `RUNTIME_MAX_UPLOADS` uploads are already running.
+    pub(crate) fn try_upload_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.inner.uploads.clone().try_acquire_owned().ok()
     }
 
     /// Waits for exclusive access to the installed apps and plugins (uploads and deletes).

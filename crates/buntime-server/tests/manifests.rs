@@ -177,3 +177,28 @@ async fn api_errors_from_extractors_are_json() {
     assert_eq!((wrong_method.status, wrong_method.json()["code"].as_str()), (405, Some("METHOD_NOT_ALLOWED")), "{}", wrong_method.body);
     assert!(wrong_method.headers.contains_key("allow"));
 }
+
+#[tokio::test]
+async fn uploads_beyond_the_concurrency_cap_are_refused_before_their_body_is_read() {
+    use tokio::io::AsyncWriteExt as _;
+    let f = Fixture::new();
+    let h = f.start_with(&[("RUNTIME_MAX_UPLOADS", "1")]).await;
+    // A slow client holds the only slot: headers and the start of a 99 MB body.
+    let mut slow = tokio::net::TcpStream::connect(h.url().trim_start_matches("http://")).await.unwrap();
+    let head = format!(
+        "POST /api/apps/upload HTTP/1.1\r\nHost: x\r\nOrigin: {}\r\nContent-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: 99000000\r\n\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.tgz\"\r\n\r\n",
+        h.url()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&[0u8; 64 * 1024]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let refused = upload(&h, "apps", &tgz(&[("manifest.yaml", "name: a\nversion: 1.0.0\n")])).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.json()["code"], "TOO_MANY_UPLOADS");
+    assert_eq!(refused.headers["retry-after"], "5");
+    // The slot comes back when the slow client goes away.
+    drop(slow);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let ok = upload(&h, "apps", &tgz(&[("package.json", r#"{"name":"a","version":"1.0.0"}"#), ("index.ts", "export default {fetch(){return new Response('a')}}")])).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+}
