@@ -120,9 +120,25 @@ fn sigterm_drains_runs_on_shutdown_and_exits_zero() {
     assert!(logs.contains("\"signal\":\"SIGTERM\""), "{logs}");
     assert!(logs.contains("hello plugin shut down"), "{logs}");
     assert!(logs.contains("\"plugin\":\"@buntime/plugin-hello\""), "plugin lines are tagged: {logs}");
-    let unconfigured: Vec<_> = logs.lines().filter(|l| l.contains("No API credentials are configured")).collect();
+}
+
+#[test]
+fn start_up_warns_once_when_the_api_has_no_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Running(buntime(dir.path(), &[("NODE_ENV", "production")]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap());
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok) {
+        let ready = line.contains("Runtime ready.");
+        lines.push(line);
+        if ready {
+            break;
+        }
+    }
+    let logs = lines.join("\n");
+    let unconfigured: Vec<_> = lines.iter().filter(|l| l.contains("No API credentials are configured")).collect();
     assert_eq!(unconfigured.len(), 1, "one start-up WARN when the API has no credentials: {logs}");
     assert!(unconfigured[0].contains("\"level\":\"WARN\"") && unconfigured[0].contains("buntime keys create"), "{logs}");
+    assert!(stop_with(&mut child, "TERM").success());
 }
 
 #[test]

@@ -304,19 +304,7 @@ impl RuntimeConfig {
             Some(dir) => absolute(dir, base_dir),
             None => derive_state_dir(&plugin_dirs, base_dir),
         };
-        let pool_size = match env.get_non_blank("RUNTIME_POOL_SIZE") {
-            None => node_env.default_pool_size(),
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if n > 0 => n,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        var: "RUNTIME_POOL_SIZE",
-                        value: v.to_owned(),
-                        accepted: "a whole number greater than 0",
-                    });
-                }
-            },
-        };
+        let pool_size = positive(env, "RUNTIME_POOL_SIZE", node_env.default_pool_size())?;
         let shutdown_grace = match env.get_non_blank("RUNTIME_SHUTDOWN_GRACE_MS") {
             None => Duration::from_secs(30),
             Some(v) => Duration::from_millis(v.parse::<u64>().map_err(|_| ConfigError::Invalid {
@@ -355,19 +343,7 @@ impl RuntimeConfig {
         };
         let header_read_timeout = millis(env, "RUNTIME_HEADER_READ_TIMEOUT_MS", 15_000)?;
         let body_read_timeout = millis(env, "RUNTIME_BODY_READ_TIMEOUT_MS", 30_000)?;
-        let max_uploads = match env.get_non_blank("RUNTIME_MAX_UPLOADS") {
-            None => 2,
-            Some(v) => match v.parse::<usize>() {
-                Ok(n) if n > 0 => n,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        var: "RUNTIME_MAX_UPLOADS",
-                        value: v.to_owned(),
-                        accepted: "a whole number greater than 0",
-                    });
-                }
-            },
-        };
+        let max_uploads = positive(env, "RUNTIME_MAX_UPLOADS", 2)?;
         Ok(Self {
             node_env,
             port,
@@ -430,6 +406,17 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
     ("RUNTIME_WORKER_MAX_MEMORY", "unset (no limit)", "default heap limit per app worker, e.g. 512mb (manifest maxMemory wins)"),
     ("BUNTIME_BUN", "unset", "path to the bun binary (else the project's copy, else PATH)"),
 ];
+
+/// Reads a whole number greater than 0.
+fn positive(env: &Env, var: &'static str, default: usize) -> Result<usize, ConfigError> {
+    match env.get_non_blank(var) {
+        None => Ok(default),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(ConfigError::Invalid { var, value: v.to_owned(), accepted: "a whole number greater than 0" }),
+        },
+    }
+}
 
 /// Reads a duration in whole milliseconds greater than 0.
 fn millis(env: &Env, var: &'static str, default_ms: u64) -> Result<Duration, ConfigError> {
@@ -544,6 +531,11 @@ mod tests {
             ("RUNTIME_POOL_SIZE", "0", "a whole number greater than 0"),
             ("RUNTIME_SHUTDOWN_GRACE_MS", "soon", "a whole number of milliseconds, such as 30000"),
             ("RUNTIME_API_PREFIX", "internal", "a path such as /_ or /internal (letters, digits, - and _ segments)"),
+            ("RUNTIME_MAX_UPLOADS", "0", "a whole number greater than 0"),
+            ("RUNTIME_HEADER_READ_TIMEOUT_MS", "0", "a whole number of milliseconds greater than 0"),
+            ("RUNTIME_BODY_READ_TIMEOUT_MS", "10s", "a whole number of milliseconds greater than 0"),
+            ("RUNTIME_PUBLIC_URL", "buntime.example.com", "comma-separated http(s) URLs such as https://buntime.example.com"),
+            ("RUNTIME_PUBLIC_URL", "ftp://a.example", "comma-separated http(s) URLs such as https://buntime.example.com"),
         ];
         for (var, value, accepted) in cases {
             let err = parse(&[(var, value)]).unwrap_err();
@@ -551,6 +543,13 @@ mod tests {
             let line = err.to_string();
             assert!(line.contains(var) && line.contains(value), "{line}");
         }
+    }
+
+    #[test]
+    fn public_urls_become_origins() {
+        let c = parse(&[("RUNTIME_PUBLIC_URL", "https://A.example:443/admin, http://b.example:8080")]).unwrap();
+        assert_eq!(c.public_origins, vec!["https://a.example".to_owned(), "http://b.example:8080".to_owned()]);
+        assert!(parse(&[]).unwrap().public_origins.is_empty());
     }
 
     #[test]
