@@ -161,6 +161,7 @@ pub async fn build_generation(inputs: &LoadInputs, number: u64) -> LoadOutcome {
         let router = if spec.manifest.base.is_some() { plugin.routes() } else { None };
         let public_routes = spec.manifest.raw.get("publicRoutes").and_then(|v| PublicRoutes::from_json(v).ok());
         let hooks = plugin.hooks();
+        let menus = plugin.menus().unwrap_or_else(|| spec.manifest.menus.clone());
         tracing::info!(plugin = %name, dir = %spec.dir.display(), generation = number, "Loaded plugin.");
         loaded_names.insert(name.to_owned());
         loaded.push(LoadedPlugin {
@@ -171,6 +172,7 @@ pub async fn build_generation(inputs: &LoadInputs, number: u64) -> LoadOutcome {
             router,
             public_routes,
             hooks,
+            menus,
         });
     }
     tracing::info!(generation = number, plugins = loaded.len(), failed = problems.len(), elapsed_ms = started.elapsed().as_millis() as u64, "Loaded {} plugin(s).", loaded.len());

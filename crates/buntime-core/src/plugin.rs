@@ -131,6 +131,14 @@ pub trait Plugin: Send + Sync + 'static {
         None
     }
 
+    /// Returns the plugin's menus as `GET /api/plugins/loaded` lists them, read once after
+    /// `on_init` (so `on_init` may build them, e.g. sub-items found at start-up).
+    ///
+    /// The default, `None`, lists the manifest's `menus` as written.
+    fn menus(&self) -> Option<Value> {
+        None
+    }
+
     /// Returns which request hooks this plugin implements; the default says `on_request` and
     /// `on_response` ([`Hooks::DEFAULT`]). Set `server_fetch` when implementing [`Plugin::server_fetch`].
     fn hooks(&self) -> Hooks {

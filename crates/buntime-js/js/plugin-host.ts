@@ -182,6 +182,11 @@ function toRequest(h: Header, body: Uint8Array): Request {
   });
 }
 
+/** The stand-in for a response body that streams in the core; reading it ends at once. */
+function liveBody(): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({ pull: (c) => c.close() }, { highWaterMark: 0 });
+}
+
 async function bytesOf(r: Request | Response): Promise<Uint8Array> {
   if (r.body === null) return EMPTY;
   return new Uint8Array(await r.arrayBuffer());
@@ -360,7 +365,11 @@ async function load(h: Header) {
     serverFetch: typeof impl.server?.fetch === "function" ? (req) => impl.server.fetch(req) : undefined,
   };
   plugins.set(name, loaded);
+  // Menus as onInit left them: the plugin object's `menus`, else the config's (the original's
+  // plugins edit `config.menus` in place, e.g. the deployments sub-items).
+  const menus = Array.isArray(impl.menus) ? impl.menus : Array.isArray(ctx.config?.menus) ? ctx.config.menus : undefined;
   return {
+    menus: menus === undefined ? undefined : safeJson(menus),
     hooks: {
       onRequest: typeof impl.onRequest === "function",
       onResponse: typeof impl.onResponse === "function",
@@ -411,12 +420,18 @@ async function handle(h: Header, body: Uint8Array) {
       return reply(id, { action: "continue" });
     }
     case "onResponse": {
-      const res = new Response(body.length > 0 ? (body as Uint8Array<ArrayBuffer>) : null, { status: h.status, headers: h.headers });
+      // A streaming body stays in the core: the hook gets a stand-in stream, and a response that
+      // keeps it (the same Response, or `new Response(res.body, …)`) keeps the live body.
+      const live = h.live ? liveBody() : undefined;
+      const init = live ?? (body.length > 0 ? (body as Uint8Array<ArrayBuffer>) : null);
+      const res = new Response(init, { status: h.status, headers: h.headers });
+      const same = res.body;
       const out = await plugin(h.plugin).impl.onResponse(res, h.app ?? undefined);
-      if (out instanceof Response && out !== res) {
-        return reply(id, { action: "replace", status: out.status, headers: pairs(out.headers) }, await bytesOf(out));
+      const final = out instanceof Response ? out : res;
+      if (final === res || (same !== null && final.body === same)) {
+        return reply(id, { action: "replace", status: final.status, headers: pairs(final.headers), keepBody: true });
       }
-      return reply(id, { action: "keep" });
+      return reply(id, { action: "replace", status: final.status, headers: pairs(final.headers) }, await bytesOf(final));
     }
     case "invoke": {
       const svc: any = provided.get(h.plugin);

@@ -677,10 +677,10 @@ impl ScriptHost for BunScriptHost {
             }
             Err(e) => return Err(PluginError::internal(e.to_string())),
         };
-        let hooks = frame.parse::<LoadReply>().map_err(|e| PluginError::internal(e.to_string()))?.hooks;
+        let LoadReply { hooks, menus } = frame.parse::<LoadReply>().map_err(|e| PluginError::internal(e.to_string()))?;
         lock(&h.loads).push(record);
         h.services_synced.store(false, Ordering::Release);
-        Ok(Arc::new(JsPlugin::new(spec.name.clone(), h.clone(), hooks)))
+        Ok(Arc::new(JsPlugin::new(spec.name.clone(), h.clone(), hooks, menus)))
     }
 
     fn unavailable(&self) -> Vec<String> {
