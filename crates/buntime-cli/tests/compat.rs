@@ -67,6 +67,14 @@ const DEPLOYMENTS: &str = r#"export default function deploymentsPlugin(config: a
 }
 "#;
 
+/// Routes under `/auth/api`; everything else under `/auth` is its UI.
+const AUTHN: &str = r#"import { Hono } from "hono";
+
+export default function authnPlugin() {
+  return { routes: new Hono().get("/api/session", (c) => c.json({ user: null })) };
+}
+"#;
+
 /// An app that streams server-sent events through the worker pool.
 const TICKER_APP: &str = r#"export default {
   fetch() {
@@ -116,6 +124,10 @@ fn tree(root: &Path) {
             ("plugins/vhosts/plugin.ts", "export default () => ({ server: { fetch: () => new Response(null, { status: 404 }) } });\n"),
             // A disabled plugin whose manifest is wrong must never block start-up or a reload.
             ("plugins/off/manifest.yaml", "name: off\nbase: not-a-base\nenabled: false\n"),
+            // A plugin with routes and an `entrypoint` UI (the original's authn: `/auth/login` is the UI).
+            ("plugins/authn/manifest.yaml", "name: \"@buntime/plugin-authn\"\nbase: /auth\nentrypoint: index.html\n"),
+            ("plugins/authn/plugin.ts", AUTHN),
+            ("plugins/authn/index.html", "<!doctype html><html><head></head><body>authn ui</body></html>\n"),
             ("apps/ticker/manifest.yaml", "ttl: 30s\ntimeout: 10s\nidleTimeout: 15s\n"),
             ("apps/ticker/index.ts", TICKER_APP),
         ],
@@ -264,4 +276,21 @@ fn plugins_loaded_lists_the_menus_as_on_init_left_them() {
             "items": [{ "title": "Apps", "icon": "lucide:box", "path": "/deployments/apps" }] }]),
         "{deployments}"
     );
+}
+
+#[test]
+fn a_plugin_ui_is_served_for_any_get_without_an_extension() {
+    if skip() {
+        return;
+    }
+    let (_dir, root) = setup();
+    let rt = start(&root);
+    // `curl /auth/login`: no Accept, no Sec-Fetch headers, still the UI.
+    let (status, _, body) = curl(&format!("{}/auth/login", rt.url), &[]);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("authn ui"), "{body}");
+    let (status, _, body) = curl(&format!("{}/auth/api/session", rt.url), &[]);
+    assert_eq!((status, body.as_str()), (200, r#"{"user":null}"#));
+    let (status, _, body) = curl(&format!("{}/auth/assets/missing.js", rt.url), &["-H", "accept: text/html"]);
+    assert_eq!(status, 404, "{body}");
 }
