@@ -294,3 +294,17 @@ fn a_plugin_ui_is_served_for_any_get_without_an_extension() {
     let (status, _, body) = curl(&format!("{}/auth/assets/missing.js", rt.url), &["-H", "accept: text/html"]);
     assert_eq!(status, 404, "{body}");
 }
+
+#[test]
+fn a_plugins_config_keeps_the_manifests_key_order() {
+    if skip() {
+        return;
+    }
+    let (_dir, root) = setup();
+    let rt = start(&root);
+    let (status, _, body) = curl(&format!("{}/events/api/config", rt.url), &[]);
+    assert_eq!(status, 200, "{body}");
+    let at = |needle: &str| body.find(needle).unwrap_or_else(|| panic!("{needle} in {body}"));
+    assert!(at(r#""base""#) < at(r#""zeta""#) && at(r#""zeta""#) < at(r#""alpha""#) && at(r#""alpha""#) < at(r#""middle""#), "{body}");
+    assert!(body.contains(r#"{"b":2,"a":1}"#), "{body}");
+}
