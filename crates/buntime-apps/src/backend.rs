@@ -447,6 +447,37 @@ impl AppBackend for Apps {
         }
     }
 
+    async fn app_at(&self, dir: &Path, config: Option<&Map<String, Value>>) -> Result<ResolvedApp, PluginError> {
+        let dir = dir.canonicalize().map_err(|e| PluginError::new(buntime_core::ErrorKind::NotFound, format!("app dir `{}`: {e}", dir.display())))?;
+        if !dir.is_dir() {
+            return Err(PluginError::new(buntime_core::ErrorKind::NotFound, format!("app dir `{}` is not a directory", dir.display())));
+        }
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "app".to_owned());
+        // `config` goes over the app's own manifest, key by key.
+        let merged = match config {
+            Some(overrides) if !overrides.is_empty() => {
+                let own = {
+                    let dir = dir.clone();
+                    tokio::task::spawn_blocking(move || match buntime_core::yaml::locate(&dir) {
+                        Ok(Some(located)) => buntime_core::yaml::read_mapping(&located.file).unwrap_or_default(),
+                        _ => Map::new(),
+                    })
+                    .await
+                    .unwrap_or_default()
+                };
+                let mut merged = own;
+                for (k, v) in overrides {
+                    merged.insert(k.clone(), v.clone());
+                }
+                Some(merged)
+            }
+            _ => None,
+        };
+        let cfg = self.app_config(&name, &dir, merged.as_ref()).await.map_err(|e| PluginError::internal(e.to_string()))?;
+        let version = package_version(&dir).unwrap_or_else(|| "latest".to_owned());
+        Ok(self.prepare(&cfg, &name, "/", format!("{name}@{version}"), false))
+    }
+
     async fn serve(&self, app: &ResolvedApp, req: Request) -> Response {
         let Some(target) = app.target.downcast_ref::<Target>() else {
             tracing::error!(app = %app.info.name, "Resolved app was not created by this backend.");

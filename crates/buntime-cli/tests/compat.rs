@@ -17,12 +17,28 @@ import type { PluginImpl } from "@buntime/shared/types";
 
 export default function gatewayPlugin(config: any): PluginImpl {
   const cors = config.cors ?? { origin: "*" };
-  const routes = new Hono().get("/api/stats", (c) => c.json({ ok: true }));
+  let pool: any;
+  let shell: { dir: string; config: Record<string, unknown> } | null = null;
+  const routes = new Hono()
+    .get("/api/stats", (c) => c.json({ ok: true }))
+    .get("/api/resolve/:spec", async (c) => c.json(await ctxRef.resolveApp(c.req.param("spec"))));
+  let ctxRef: any;
   return {
     routes,
+    async onInit(ctx: any) {
+      ctxRef = ctx;
+      pool = ctx.pool;
+      // The micro-frontend shell: an app found by the runtime's resolver, served through the pool.
+      if (config.shell?.app) shell = await ctx.resolveApp(config.shell.app);
+    },
     onRequest(req) {
       if (req.method === "OPTIONS" && req.headers.get("access-control-request-method")) {
         return new Response(null, { status: 204, headers: { "access-control-allow-origin": cors.origin, "access-control-max-age": "600" } });
+      }
+      const path = new URL(req.url).pathname;
+      const excluded = (config.shell?.excludes ?? []).some((e: string) => path === e || path.startsWith(e + "/"));
+      if (shell && req.headers.get("sec-fetch-dest") === "document" && !excluded) {
+        return pool.fetch(shell.dir, shell.config, req);
       }
     },
     onResponse(res) {
@@ -32,6 +48,14 @@ export default function gatewayPlugin(config: any): PluginImpl {
     },
   };
 }
+"#;
+
+/// The gateway's shell app: answers every path it is given.
+const SHELL_APP: &str = r#"export default {
+  fetch(req: Request) {
+    return new Response(`shell for ${new URL(req.url).pathname}`, { headers: { "x-shell": "1" } });
+  },
+};
 "#;
 
 /// A plugin with an SSE route that ticks forever (like the gateway's and metrics' `/api/sse`).
@@ -107,7 +131,10 @@ fn tree(root: &Path) {
     write(
         root,
         &[
-            ("plugins/gateway/manifest.yaml", "name: \"@buntime/plugin-gateway\"\nbase: /gateway\ncors:\n  origin: \"*\"\n"),
+            (
+                "plugins/gateway/manifest.yaml",
+                "name: \"@buntime/plugin-gateway\"\nbase: /gateway\ncors:\n  origin: \"*\"\nshell:\n  app: shell\n  excludes: [/auth, /gateway]\n",
+            ),
             ("plugins/gateway/plugin.ts", GATEWAY),
             (
                 "plugins/events/manifest.yaml",
@@ -128,6 +155,8 @@ fn tree(root: &Path) {
             ("plugins/authn/manifest.yaml", "name: \"@buntime/plugin-authn\"\nbase: /auth\nentrypoint: index.html\n"),
             ("plugins/authn/plugin.ts", AUTHN),
             ("plugins/authn/index.html", "<!doctype html><html><head></head><body>authn ui</body></html>\n"),
+            ("apps/shell/manifest.yaml", "ttl: 30s\ntimeout: 10s\nidleTimeout: 15s\n"),
+            ("apps/shell/index.ts", SHELL_APP),
             ("apps/ticker/manifest.yaml", "ttl: 30s\ntimeout: 10s\nidleTimeout: 15s\n"),
             ("apps/ticker/index.ts", TICKER_APP),
         ],
@@ -307,4 +336,32 @@ fn a_plugins_config_keeps_the_manifests_key_order() {
     let at = |needle: &str| body.find(needle).unwrap_or_else(|| panic!("{needle} in {body}"));
     assert!(at(r#""base""#) < at(r#""zeta""#) && at(r#""zeta""#) < at(r#""alpha""#) && at(r#""alpha""#) < at(r#""middle""#), "{body}");
     assert!(body.contains(r#"{"b":2,"a":1}"#), "{body}");
+}
+
+#[test]
+fn a_gateway_serves_its_shell_through_ctx_pool_fetch_and_resolves_apps() {
+    if skip() {
+        return;
+    }
+    let (_dir, root) = setup();
+    let rt = start(&root);
+    let (status, head, body) = curl(&format!("{}/dashboard/settings?tab=1", rt.url), &["-H", "sec-fetch-dest: document"]);
+    assert_eq!((status, body.as_str()), (200, "shell for /dashboard/settings"), "{head}");
+    assert!(head.contains("x-shell: 1"), "{head}");
+    // Preflight still answers (the hook no longer throws before it).
+    let (status, head, _) = curl(&format!("{}/dashboard", rt.url), &["-X", "OPTIONS", "-H", "access-control-request-method: GET"]);
+    assert_eq!(status, 204, "{head}");
+    // Excluded paths are not the shell.
+    let (status, _, body) = curl(&format!("{}/auth/login", rt.url), &["-H", "sec-fetch-dest: document"]);
+    assert_eq!(status, 200);
+    assert!(body.contains("authn ui"), "{body}");
+    // The runtime's app resolver as a plugin API.
+    let (status, _, body) = curl(&format!("{}/gateway/api/resolve/shell", rt.url), &[]);
+    assert_eq!(status, 200, "{body}");
+    let app: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(app["name"], "shell", "{body}");
+    assert!(app["dir"].as_str().unwrap().ends_with("/apps/shell"), "{body}");
+    assert_eq!(app["config"]["ttl"], 30, "{body}");
+    let (_, _, body) = curl(&format!("{}/gateway/api/resolve/nope", rt.url), &[]);
+    assert_eq!(body, "null");
 }

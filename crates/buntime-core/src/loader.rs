@@ -37,6 +37,8 @@ pub struct LoadInputs {
     pub scripts: Option<Arc<dyn ScriptHostFactory>>,
     /// The worker pool, for `ctx.pool`.
     pub pool: Option<Arc<dyn PoolView>>,
+    /// App hosting, for `ctx.pool.fetch` and the app resolver.
+    pub apps: Option<Arc<dyn crate::app::AppBackend>>,
     /// How long `on_init` may take (30 s unless a test shortens it).
     pub init_timeout: Duration,
 }
@@ -119,6 +121,7 @@ pub async fn build_generation(inputs: &LoadInputs, number: u64) -> LoadOutcome {
             env: inputs.env.clone(),
             services: services.clone(),
             pool: inputs.pool.clone(),
+            apps: inputs.apps.clone(),
             generation: number,
         });
         let result = match source {
