@@ -201,7 +201,8 @@ impl Apps {
         self.inner.reserved.iter().any(|b| b == first)
     }
 
-    fn prepare(&self, cfg: &Arc<AppConfig>, name: &str, base_path: &str, key: String) -> ResolvedApp {
+    /// Builds what serves `cfg` under `base_path`; `plugin_ui` for a plugin's `entrypoint` UI.
+    fn prepare(&self, cfg: &Arc<AppConfig>, name: &str, base_path: &str, key: String, plugin_ui: bool) -> ResolvedApp {
         let cache_key = format!("{base_path}\0{}", cfg.dir.display());
         if let Ok(p) = self.inner.prepared.lock()
             && let Some((c, app)) = p.get(&cache_key)
@@ -220,7 +221,7 @@ impl Apps {
         let injection = Injection::new(c.inject_base, base_path, &public);
         let target = if cfg.is_static() {
             let root = cfg.entrypoint.parent().unwrap_or(&cfg.dir).to_owned();
-            Target::Static(StaticSite { root, entry: cfg.entrypoint.clone(), injection })
+            Target::Static(StaticSite { root, entry: cfg.entrypoint.clone(), injection, fallback_any_get: plugin_ui })
         } else {
             let spec = WorkerSpec {
                 key,
@@ -404,7 +405,7 @@ impl AppBackend for Apps {
         };
         let name = &resolution.app.display;
         match self.app_config(name, &resolution.dir, None).await {
-            Ok(cfg) => Ok(Some(self.prepare(&cfg, name, &resolution.app.base_path, resolution.key.clone()))),
+            Ok(cfg) => Ok(Some(self.prepare(&cfg, name, &resolution.app.base_path, resolution.key.clone(), false))),
             Err(e) => {
                 tracing::error!(error = %e, "Invalid app config.");
                 Ok(Some(broken(
@@ -437,13 +438,44 @@ impl AppBackend for Apps {
                     .map(str::to_owned)
                     .or_else(|| package_version(dir))
                     .unwrap_or_else(|| "latest".to_owned());
-                Ok(self.prepare(&cfg, name, base, format!("{plugin}@{version}")))
+                Ok(self.prepare(&cfg, name, base, format!("{plugin}@{version}"), true))
             }
             Err(e) => {
                 tracing::error!(error = %e, plugin = %plugin, "Invalid plugin app config.");
                 Ok(broken(name, dir, base, StatusCode::INTERNAL_SERVER_ERROR, "INVALID_WORKER_CONFIG", e.to_string()))
             }
         }
+    }
+
+    async fn app_at(&self, dir: &Path, config: Option<&Map<String, Value>>) -> Result<ResolvedApp, PluginError> {
+        let dir = dir.canonicalize().map_err(|e| PluginError::new(buntime_core::ErrorKind::NotFound, format!("app dir `{}`: {e}", dir.display())))?;
+        if !dir.is_dir() {
+            return Err(PluginError::new(buntime_core::ErrorKind::NotFound, format!("app dir `{}` is not a directory", dir.display())));
+        }
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "app".to_owned());
+        // `config` goes over the app's own manifest, key by key.
+        let merged = match config {
+            Some(overrides) if !overrides.is_empty() => {
+                let own = {
+                    let dir = dir.clone();
+                    tokio::task::spawn_blocking(move || match buntime_core::yaml::locate(&dir) {
+                        Ok(Some(located)) => buntime_core::yaml::read_mapping(&located.file).unwrap_or_default(),
+                        _ => Map::new(),
+                    })
+                    .await
+                    .unwrap_or_default()
+                };
+                let mut merged = own;
+                for (k, v) in overrides {
+                    merged.insert(k.clone(), v.clone());
+                }
+                Some(merged)
+            }
+            _ => None,
+        };
+        let cfg = self.app_config(&name, &dir, merged.as_ref()).await.map_err(|e| PluginError::internal(e.to_string()))?;
+        let version = package_version(&dir).unwrap_or_else(|| "latest".to_owned());
+        Ok(self.prepare(&cfg, &name, "/", format!("{name}@{version}"), false))
     }
 
     async fn serve(&self, app: &ResolvedApp, req: Request) -> Response {

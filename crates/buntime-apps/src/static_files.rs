@@ -39,6 +39,9 @@ pub struct StaticSite {
     pub entry: PathBuf,
     /// What to inject into HTML files.
     pub injection: Option<Injection>,
+    /// Whether any GET without a file extension falls back to the entrypoint (a plugin's UI, as
+    /// in the original), not only a browser navigation (worker apps).
+    pub fallback_any_get: bool,
 }
 
 /// A file held in memory with its validators and compressed forms.
@@ -83,8 +86,8 @@ impl StaticFiles {
     /// from `site`.
     ///
     /// Paths are percent-decoded once and may never leave `site.root` (403); hidden files are 404.
-    /// Navigations to unknown extension-less paths get the entrypoint (SPA fallback); a missing
-    /// asset is a 404.
+    /// Navigations to unknown extension-less paths get the entrypoint (SPA fallback; any GET or
+    /// HEAD for a site with [`StaticSite::fallback_any_get`]); a missing asset is a 404.
     pub async fn serve(&self, site: &StaticSite, method: &Method, headers: &HeaderMap, rel_path: &str) -> Response {
         if method != Method::GET && method != Method::HEAD {
             let mut res = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
@@ -111,7 +114,7 @@ impl StaticFiles {
             Lookup::Forbidden => text(StatusCode::FORBIDDEN, "Forbidden"),
             Lookup::Missing => {
                 let last = clean.rsplit('/').next().unwrap_or_default();
-                if !clean.is_empty() && !last.contains('.') && is_navigation(method, headers)
+                if !clean.is_empty() && !last.contains('.') && (site.fallback_any_get || is_navigation(method, headers))
                     && let Lookup::Found(c) = self.lookup_entry(site, fingerprint).await {
                         return respond(&c, method, headers).await;
                     }

@@ -63,6 +63,41 @@ pub trait AppBackend: Send + Sync + 'static {
 
     /// Serves `req` (whose path still includes `app.base_path`) with `app`.
     async fn serve(&self, app: &ResolvedApp, req: Request) -> Response;
+
+    /// Resolves `name[@range]` the way request paths are resolved (the runtime's app resolver,
+    /// for plugins such as vhosts): the app's directory, version and config, or `None`.
+    ///
+    /// # Errors
+    /// The app exists but cannot be used (for example, an invalid manifest).
+    async fn resolve_app(&self, spec: &str) -> Result<Option<ResolvedApp>, PluginError> {
+        let spec = spec.trim_start_matches('/');
+        if spec.is_empty() || spec.contains('/') {
+            return Ok(None);
+        }
+        self.resolve(&format!("/{spec}")).await
+    }
+
+    /// Prepares the app in `dir` to serve requests as they are (mounted at `/`): the original's
+    /// `pool.fetch(appDir, workerConfig, req)`. `config` (manifest keys, such as the `config` of
+    /// [`AppBackend::resolve_app`]) overrides the app's own manifest key by key.
+    ///
+    /// The default refuses: this backend cannot host apps by directory.
+    ///
+    /// # Errors
+    /// `dir` is not an app directory, or the merged config is invalid.
+    async fn app_at(&self, dir: &std::path::Path, config: Option<&serde_json::Map<String, Value>>) -> Result<ResolvedApp, PluginError> {
+        let _ = (dir, config);
+        Err(PluginError::new(crate::error::ErrorKind::Unavailable, "this runtime cannot serve apps by directory"))
+    }
+}
+
+/// Serves `req` with the app in `dir` through `apps` (the original's `pool.fetch`): the worker
+/// sees the request's path as is.
+pub async fn fetch_app(apps: &dyn AppBackend, dir: &std::path::Path, config: Option<&serde_json::Map<String, Value>>, req: Request) -> Response {
+    match apps.app_at(dir, config).await {
+        Ok(app) => apps.serve(&app, req).await,
+        Err(e) => crate::respond::plugin_error(&e),
+    }
 }
 
 /// What plugins can see of the worker pool (spec §9.8).

@@ -57,6 +57,7 @@ pub fn discover(dirs: &[PathBuf], reserved: &[String]) -> Discovery {
                 }
             };
             let name = lenient_name(&doc);
+            let disabled = doc.get("enabled") == Some(&serde_json::Value::Bool(false));
             match Manifest::from_value(doc, &file, reserved) {
                 Ok((manifest, warnings)) => {
                     found.warnings.extend(warnings);
@@ -83,6 +84,12 @@ pub fn discover(dirs: &[PathBuf], reserved: &[String]) -> Discovery {
                         bases.insert(base.as_str().to_owned(), name.clone());
                     }
                     found.plugins.push(DiscoveredPlugin { manifest, dir: candidate });
+                }
+                // A disabled plugin is never loaded: its mistakes are warnings, and never block a reload.
+                Err(errors) if disabled => {
+                    for e in errors {
+                        found.warnings.push(format!("disabled plugin `{}`: {e}", name.as_deref().unwrap_or("?")));
+                    }
                 }
                 Err(errors) => {
                     if let Some(n) = &name {
@@ -227,6 +234,19 @@ mod tests {
         assert_eq!(d.problems.len(), 2);
         assert_eq!(d.problems[0].plugin.as_deref(), Some("bad"));
         assert_eq!(d.broken.get("bad").map(String::as_str), Some("its manifest has errors"));
+    }
+
+    #[test]
+    fn an_empty_base_is_no_base_and_a_disabled_plugins_errors_are_warnings() {
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "vhosts/manifest.yaml", "name: vhosts\nbase: \"\"\nenabled: true\n");
+        write(t.path(), "off/manifest.yaml", "name: off\nbase: nope\nenabled: false\n");
+        let d = discover(&[t.path().to_path_buf()], &[]);
+        assert_eq!(names(&d), vec!["vhosts"]);
+        assert!(d.plugins[0].manifest.base.is_none());
+        assert!(d.problems.is_empty(), "{:?}", d.problems);
+        assert!(d.broken.is_empty());
+        assert!(d.warnings.iter().any(|w| w.contains("disabled plugin `off`") && w.contains("not a valid base path")), "{:?}", d.warnings);
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct LoadedPlugin {
     pub public_routes: Option<PublicRoutes>,
     /// Which request hooks it implements.
     pub hooks: Hooks,
+    /// Its menus as they are after `on_init` ([`Plugin::menus`], else the manifest's).
+    pub menus: serde_json::Value,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -271,7 +273,7 @@ mod tests {
 
     fn loaded(name: &str, plugin: Arc<dyn Plugin>) -> LoadedPlugin {
         let (manifest, _) = crate::manifest::Manifest::parse(&format!("name: {name}\n"), std::path::Path::new("m.yaml"), &[]).unwrap();
-        LoadedPlugin { manifest: Arc::new(manifest), dir: PathBuf::new(), kind: PluginKind::Native, plugin, router: None, public_routes: None, hooks: Hooks::NONE }
+        LoadedPlugin { manifest: Arc::new(manifest), dir: PathBuf::new(), kind: PluginKind::Native, plugin, router: None, public_routes: None, hooks: Hooks::NONE, menus: serde_json::Value::Array(Vec::new()) }
     }
 
     #[tokio::test]

@@ -37,6 +37,8 @@ pub struct LoadInputs {
     pub scripts: Option<Arc<dyn ScriptHostFactory>>,
     /// The worker pool, for `ctx.pool`.
     pub pool: Option<Arc<dyn PoolView>>,
+    /// App hosting, for `ctx.pool.fetch` and the app resolver.
+    pub apps: Option<Arc<dyn crate::app::AppBackend>>,
     /// How long `on_init` may take (30 s unless a test shortens it).
     pub init_timeout: Duration,
 }
@@ -119,6 +121,7 @@ pub async fn build_generation(inputs: &LoadInputs, number: u64) -> LoadOutcome {
             env: inputs.env.clone(),
             services: services.clone(),
             pool: inputs.pool.clone(),
+            apps: inputs.apps.clone(),
             generation: number,
         });
         let result = match source {
@@ -161,6 +164,7 @@ pub async fn build_generation(inputs: &LoadInputs, number: u64) -> LoadOutcome {
         let router = if spec.manifest.base.is_some() { plugin.routes() } else { None };
         let public_routes = spec.manifest.raw.get("publicRoutes").and_then(|v| PublicRoutes::from_json(v).ok());
         let hooks = plugin.hooks();
+        let menus = plugin.menus().unwrap_or_else(|| spec.manifest.menus.clone());
         tracing::info!(plugin = %name, dir = %spec.dir.display(), generation = number, "Loaded plugin.");
         loaded_names.insert(name.to_owned());
         loaded.push(LoadedPlugin {
@@ -171,6 +175,7 @@ pub async fn build_generation(inputs: &LoadInputs, number: u64) -> LoadOutcome {
             router,
             public_routes,
             hooks,
+            menus,
         });
     }
     tracing::info!(generation = number, plugins = loaded.len(), failed = problems.len(), elapsed_ms = started.elapsed().as_millis() as u64, "Loaded {} plugin(s).", loaded.len());

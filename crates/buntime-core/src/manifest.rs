@@ -235,7 +235,9 @@ impl Manifest {
             }
         };
         let base = match raw.get("base") {
+            // `base: ""` is the original's "no base" (its vhosts plugin): a hook-only plugin.
             None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.is_empty() => None,
             Some(Value::String(s)) => match BasePath::parse(s, reserved) {
                 Ok(b) => Some(b),
                 Err((message, fix)) => {

@@ -11,7 +11,7 @@ use axum::Router;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::app::{AppInfo, PoolView, WorkerNotice};
+use crate::app::{AppBackend, AppInfo, PoolView, WorkerNotice};
 use crate::config::Env;
 use crate::error::PluginError;
 use crate::logger::PluginLogger;
@@ -131,6 +131,14 @@ pub trait Plugin: Send + Sync + 'static {
         None
     }
 
+    /// Returns the plugin's menus as `GET /api/plugins/loaded` lists them, read once after
+    /// `on_init` (so `on_init` may build them, e.g. sub-items found at start-up).
+    ///
+    /// The default, `None`, lists the manifest's `menus` as written.
+    fn menus(&self) -> Option<Value> {
+        None
+    }
+
     /// Returns which request hooks this plugin implements; the default says `on_request` and
     /// `on_response` ([`Hooks::DEFAULT`]). Set `server_fetch` when implementing [`Plugin::server_fetch`].
     fn hooks(&self) -> Hooks {
@@ -227,6 +235,7 @@ struct ContextInner {
     env: Arc<Env>,
     services: Services,
     pool: Option<Arc<dyn PoolView>>,
+    apps: Option<Arc<dyn AppBackend>>,
     generation: u64,
 }
 
@@ -256,6 +265,8 @@ pub struct ContextParts {
     pub services: Services,
     /// The worker pool, once apps are hosted.
     pub pool: Option<Arc<dyn PoolView>>,
+    /// App hosting (`pool.fetch`, the app resolver), once apps are hosted.
+    pub apps: Option<Arc<dyn AppBackend>>,
     /// The generation number being loaded.
     pub generation: u64,
 }
@@ -275,6 +286,7 @@ impl PluginContext {
                 env: parts.env,
                 services: parts.services,
                 pool: parts.pool,
+                apps: parts.apps,
                 generation: parts.generation,
             }),
         }
@@ -354,6 +366,22 @@ impl PluginContext {
     /// Returns pool metrics and worker stats, once apps are hosted.
     pub fn pool(&self) -> Option<&Arc<dyn PoolView>> {
         self.inner.pool.as_ref()
+    }
+
+    /// Returns app hosting, once apps are hosted: the app resolver
+    /// ([`AppBackend::resolve_app`]) and serving an app by directory ([`Self::pool_fetch`]).
+    pub fn apps(&self) -> Option<&Arc<dyn AppBackend>> {
+        self.inner.apps.as_ref()
+    }
+
+    /// Serves `req` with the app in `dir` through the worker pool, `config` overriding its
+    /// manifest (the original's `ctx.pool.fetch(appDir, workerConfig, req)`); 503 JSON when this
+    /// runtime hosts no apps.
+    pub async fn pool_fetch(&self, dir: &Path, config: Option<&Map<String, Value>>, req: Request) -> Response {
+        match &self.inner.apps {
+            Some(apps) => crate::app::fetch_app(apps.as_ref(), dir, config, req).await,
+            None => crate::respond::json_error(http::StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "this runtime hosts no apps"),
+        }
     }
 }
 

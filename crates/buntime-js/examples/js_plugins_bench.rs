@@ -243,6 +243,7 @@ async fn main() {
             natives: Arc::new(NativeRegistry::default()),
             scripts: Some(BunScriptHosts::new(&bun).shared()),
             pool: None,
+            apps: None,
             init_timeout: INIT_TIMEOUT,
         }
     };

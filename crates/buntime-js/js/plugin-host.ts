@@ -29,7 +29,8 @@ const EMPTY = new Uint8Array(0);
 const plugins = new Map<string, Loaded>();
 const provided = new Map<string, unknown>();
 const nativeServices = new Set<string>();
-const pendingCalls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+// `raw` calls resolve with the whole reply (header and body), the others with its `value`.
+const pendingCalls = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void; raw?: boolean }>();
 let nextCallId = 1;
 let welcomed = false;
 
@@ -182,6 +183,11 @@ function toRequest(h: Header, body: Uint8Array): Request {
   });
 }
 
+/** The stand-in for a response body that streams in the core; reading it ends at once. */
+function liveBody(): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({ pull: (c) => c.close() }, { highWaterMark: 0 });
+}
+
 async function bytesOf(r: Request | Response): Promise<Uint8Array> {
   if (r.body === null) return EMPTY;
   return new Uint8Array(await r.arrayBuffer());
@@ -253,7 +259,38 @@ function poolStale(): boolean {
   return performance.now() - poolFetchedAt > POOL_MAX_AGE_MS;
 }
 
-/** What `ctx.pool` is: the snapshot's getters and `refresh()`. */
+/** Sends `header` (given a fresh id) to the core and resolves with its reply. */
+function askCore(header: Header, body?: Uint8Array, raw = false): Promise<any> {
+  const id = nextCallId++;
+  return new Promise((resolve, reject) => {
+    pendingCalls.set(id, { resolve, reject, raw });
+    send({ ...header, id }, body);
+  });
+}
+
+/**
+ * `ctx.pool.fetch(appDir, workerConfig, request)`: the request goes through the core's worker pool
+ * to the app in `appDir` (path as is), `workerConfig` (manifest keys) over its own manifest. The
+ * response body is buffered.
+ */
+async function poolFetch(appDir: string, workerConfig: unknown, request: Request): Promise<Response> {
+  const body = hasBody(request.method) ? new Uint8Array(await request.arrayBuffer()) : EMPTY;
+  const config = workerConfig && typeof workerConfig === "object" ? safeJson(workerConfig) : null;
+  const { h, body: out } = await askCore(
+    { t: "poolFetch", dir: String(appDir), config, method: request.method, url: request.url, headers: pairs(request.headers) },
+    body,
+    true,
+  );
+  const empty = [101, 204, 205, 304].includes(h.status) || request.method === "HEAD";
+  return new Response(empty ? null : (out as Uint8Array<ArrayBuffer>), { status: h.status, headers: h.headers });
+}
+
+/** `ctx.resolveApp("name@range")`: the runtime's app resolver → `{name, version, dir, config}` or null. */
+function resolveApp(spec: string): Promise<{ name: string; version: string; dir: string; config: Record<string, unknown> } | null> {
+  return askCore({ t: "resolveApp", spec: String(spec) });
+}
+
+/** What `ctx.pool` is: the snapshot's getters, `refresh()` and `fetch()`. */
 function poolHandle() {
   const read = (): PoolSnapshot => {
     if (poolStale()) refreshPool().catch(() => {});
@@ -263,6 +300,7 @@ function poolHandle() {
     getMetrics: () => read().metrics,
     getWorkerStats: () => read().workers,
     refresh: (): Promise<PoolSnapshot> => refreshPool(),
+    fetch: poolFetch,
   };
 }
 
@@ -344,6 +382,7 @@ async function load(h: Header) {
       return pool;
     },
     getPlugin,
+    resolveApp,
     runtime: h.runtime,
   };
   if (typeof impl.onInit === "function") {
@@ -360,7 +399,11 @@ async function load(h: Header) {
     serverFetch: typeof impl.server?.fetch === "function" ? (req) => impl.server.fetch(req) : undefined,
   };
   plugins.set(name, loaded);
+  // Menus as onInit left them: the plugin object's `menus`, else the config's (the original's
+  // plugins edit `config.menus` in place, e.g. the deployments sub-items).
+  const menus = Array.isArray(impl.menus) ? impl.menus : Array.isArray(ctx.config?.menus) ? ctx.config.menus : undefined;
   return {
+    menus: menus === undefined ? undefined : safeJson(menus),
     hooks: {
       onRequest: typeof impl.onRequest === "function",
       onResponse: typeof impl.onResponse === "function",
@@ -411,12 +454,18 @@ async function handle(h: Header, body: Uint8Array) {
       return reply(id, { action: "continue" });
     }
     case "onResponse": {
-      const res = new Response(body.length > 0 ? (body as Uint8Array<ArrayBuffer>) : null, { status: h.status, headers: h.headers });
+      // A streaming body stays in the core: the hook gets a stand-in stream, and a response that
+      // keeps it (the same Response, or `new Response(res.body, …)`) keeps the live body.
+      const live = h.live ? liveBody() : undefined;
+      const init = live ?? (body.length > 0 ? (body as Uint8Array<ArrayBuffer>) : null);
+      const res = new Response(init, { status: h.status, headers: h.headers });
+      const same = res.body;
       const out = await plugin(h.plugin).impl.onResponse(res, h.app ?? undefined);
-      if (out instanceof Response && out !== res) {
-        return reply(id, { action: "replace", status: out.status, headers: pairs(out.headers) }, await bytesOf(out));
+      const final = out instanceof Response ? out : res;
+      if (final === res || (same !== null && final.body === same)) {
+        return reply(id, { action: "replace", status: final.status, headers: pairs(final.headers), keepBody: true });
       }
-      return reply(id, { action: "keep" });
+      return reply(id, { action: "replace", status: final.status, headers: pairs(final.headers) }, await bytesOf(final));
     }
     case "invoke": {
       const svc: any = provided.get(h.plugin);
@@ -459,7 +508,8 @@ function dispatch(h: Header, body: Uint8Array) {
       const p = pendingCalls.get(h.id!);
       if (!p) return;
       pendingCalls.delete(h.id!);
-      return h.t === "ok" ? p.resolve(h.value) : p.reject(new Error(h.message));
+      if (h.t !== "ok") return p.reject(new Error(h.message));
+      return p.resolve(p.raw ? { h, body } : h.value);
     }
     case "exit":
       return shutdownAndExit();

@@ -7,12 +7,14 @@ use axum::Router;
 use axum::body::Body;
 use buntime_core::services::JsonService;
 use buntime_core::{Flow, Hooks, Plugin, PluginError, Request, RequestContext, Response, ServerInfo, WorkerNotice, respond};
+use bytes::Bytes;
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::{HeaderValue, StatusCode};
 use serde_json::Value;
 
 use crate::error::CallError;
 use crate::host::HostInner;
-use crate::http_conv::{absolute_url, buffer_request_body, pairs, replaced_request, response, to_bytes};
+use crate::http_conv::{absolute_url, apply_headers, buffer_request_body, pairs, replaced_request, response, to_bytes};
 use crate::protocol::{CoreRequest, HttpReply, PluginHooks};
 use crate::route_link::{LinkError, ROUTE_ERROR_HEADER, is_bun_method, route_request};
 
@@ -21,11 +23,12 @@ pub(crate) struct JsPlugin {
     name: Arc<str>,
     host: Arc<HostInner>,
     hooks: PluginHooks,
+    menus: Option<Value>,
 }
 
 impl JsPlugin {
-    pub(crate) fn new(name: String, host: Arc<HostInner>, hooks: PluginHooks) -> Self {
-        Self { name: name.into(), host, hooks }
+    pub(crate) fn new(name: String, host: Arc<HostInner>, hooks: PluginHooks, menus: Option<Value>) -> Self {
+        Self { name: name.into(), host, hooks, menus }
     }
 
     /// Sends `onWorkerSpawn` / `onWorkerTerminate`; a failure is logged.
@@ -44,6 +47,16 @@ impl JsPlugin {
 
 fn app_json(cx: &RequestContext) -> Option<Value> {
     cx.app.as_ref().and_then(|a| serde_json::to_value(a.as_ref()).ok())
+}
+
+/// The largest body an `onResponse` hook gets buffered; a bigger one reaches it live.
+const MAX_BUFFERED_RESPONSE: u64 = 16 * 1024 * 1024;
+
+/// Returns whether `res` streams: an event stream, or a body whose size is not known up front
+/// (or too big to buffer). Such a body is never awaited before the `onResponse` hooks run.
+fn is_live(res: &Response) -> bool {
+    let event_stream = res.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
+    event_stream || http_body::Body::size_hint(res.body()).exact().is_none_or(|n| n > MAX_BUFFERED_RESPONSE)
 }
 
 /// The 503 JSON of a plugin whose host cannot answer.
@@ -142,16 +155,40 @@ impl Plugin for JsPlugin {
         }
         let host = &self.host;
         host.sync_services().await;
-        let body = to_bytes(std::mem::take(res.body_mut())).await.map_err(|_| PluginError::internal("cannot read the response body for onResponse"))?;
+        // A streaming body (SSE, chunked) is not awaited: the hook sees the status and headers
+        // with a live body, and the body keeps streaming to the client after the hook ran.
+        let live = is_live(res);
+        let body = if live {
+            Bytes::new()
+        } else {
+            to_bytes(std::mem::take(res.body_mut())).await.map_err(|_| PluginError::internal("cannot read the response body for onResponse"))?
+        };
         let (headers, app) = (pairs(res.headers()), app_json(cx));
-        let msg = CoreRequest::OnResponse { plugin: &self.name, status: res.status().as_u16(), headers: &headers, app: app.as_ref() };
+        let msg = CoreRequest::OnResponse { plugin: &self.name, status: res.status().as_u16(), headers: &headers, app: app.as_ref(), live };
+        let restore = |res: &mut Response, body: Bytes| {
+            if !live {
+                *res.body_mut() = Body::from(body);
+            }
+        };
         match host.call(&msg, &body, host.opts.call_timeout).await {
             Ok(frame) => {
                 let head: HttpReply = frame.parse().map_err(|e| PluginError::internal(e.to_string()))?;
-                if head.action.as_deref() == Some("replace") {
-                    *res = response(head.status, &head.headers, frame.body);
+                if head.action.as_deref() != Some("replace") {
+                    restore(res, body);
+                } else if head.keep_body {
+                    // Same body, new head: status and headers as the hook left them.
+                    restore(res, body);
+                    *res.status_mut() = head.status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(res.status());
+                    let framing = [CONTENT_LENGTH, TRANSFER_ENCODING].map(|h| res.headers().get(&h).cloned());
+                    res.headers_mut().clear();
+                    apply_headers(res.headers_mut(), &head.headers);
+                    for (name, value) in [CONTENT_LENGTH, TRANSFER_ENCODING].into_iter().zip(framing) {
+                        if let Some(v) = value {
+                            res.headers_mut().insert(name, v);
+                        }
+                    }
                 } else {
-                    *res.body_mut() = Body::from(body);
+                    *res = response(head.status, &head.headers, frame.body);
                 }
                 Ok(())
             }
@@ -223,6 +260,10 @@ impl Plugin for JsPlugin {
 
     fn provides_json(&self) -> Option<Arc<dyn JsonService>> {
         self.hooks.provides.then(|| Arc::new(JsService { host: self.host.clone(), name: self.name.clone() }) as Arc<dyn JsonService>)
+    }
+
+    fn menus(&self) -> Option<Value> {
+        self.menus.clone()
     }
 
     fn hooks(&self) -> Hooks {

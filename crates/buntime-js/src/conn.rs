@@ -34,6 +34,8 @@ pub(crate) trait ConnEvents: Send + Sync + 'static {
     fn call(&self, conn: Arc<Conn>, call: ServiceCall);
     /// The host asks for a worker pool snapshot (`ctx.pool`); answer with [`Conn::answer`].
     fn pool(&self, conn: Arc<Conn>, id: u64);
+    /// Answers `poolFetch` (serve a request with an app by directory) and `resolveApp`.
+    fn apps(&self, conn: Arc<Conn>, frame: Frame);
     /// The connection ended (the host exited or broke the protocol).
     fn closed(&self, conn: &Conn, reason: String);
 }
@@ -170,6 +172,18 @@ impl Conn {
         }
     }
 
+    /// Answers a host-initiated call with a header (its `t` and `id` set here) and a body.
+    pub(crate) fn answer_with_body(&self, id: u64, mut header: Value, body: &[u8]) {
+        header["t"] = Value::from("ok");
+        header["id"] = Value::from(id);
+        match encode(&header, body) {
+            Ok(bytes) => {
+                self.out.send(bytes);
+            }
+            Err(e) => self.answer(id, Err(e.to_string())),
+        }
+    }
+
     /// Sends a message that expects no reply (`exit`).
     pub(crate) fn notify(&self, header: &Value) {
         if let Ok(bytes) = encode(header, b"") {
@@ -298,6 +312,7 @@ async fn read_loop(read: OwnedReadHalf, conn: std::sync::Weak<Conn>, events: Arc
                 Some(id) => events.pool(conn, id),
                 None => tracing::warn!("Plugin host asked for pool metrics without a call id; ignored."),
             },
+            "poolFetch" | "resolveApp" => events.apps(conn, frame),
             other => tracing::warn!(kind = other, "Plugin host sent an unknown message; ignored."),
         }
     };
@@ -330,6 +345,7 @@ mod tests {
         fn pool(&self, conn: Arc<Conn>, id: u64) {
             conn.answer(id, Ok(json!({"metrics": {"hits": 1}})));
         }
+        fn apps(&self, _conn: Arc<Conn>, _frame: Frame) {}
         fn closed(&self, _conn: &Conn, reason: String) {
             self.closed.lock().unwrap().push(reason);
         }

@@ -22,7 +22,7 @@ use tokio::process::{Child, Command};
 use crate::adapter::JsPlugin;
 use crate::conn::{Conn, ConnEvents, handshake};
 use crate::error::{CallError, StartError};
-use crate::protocol::{CoreRequest, LoadReply, LogLine, ServiceCall};
+use crate::protocol::{CoreRequest, Frame, HeaderPairs, LoadReply, LogLine, ServiceCall};
 use crate::route_link::RouteLink;
 
 /// The host script, shipped inside the crate and written next to the host's socket at start.
@@ -157,6 +157,8 @@ pub(crate) struct HostInner {
     services: OnceLock<Services>,
     /// The runtime's worker pool, answering the host's `pool` calls (`ctx.pool`).
     pool: OnceLock<Arc<dyn PoolView>>,
+    /// App hosting, for `ctx.pool.fetch` and `ctx.resolveApp`.
+    pub(crate) apps: OnceLock<Arc<dyn buntime_core::AppBackend>>,
     host_down: AtomicBool,
     stopping: AtomicBool,
     services_synced: AtomicBool,
@@ -206,6 +208,7 @@ impl BunScriptHost {
             env: OnceLock::new(),
             services: OnceLock::new(),
             pool: OnceLock::new(),
+            apps: OnceLock::new(),
             host_down: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             services_synced: AtomicBool::new(false),
@@ -594,6 +597,46 @@ impl ConnEvents for HostEvents {
         });
     }
 
+    fn apps(&self, conn: Arc<Conn>, frame: Frame) {
+        let apps = self.host.upgrade().and_then(|h| h.apps.get().cloned());
+        tokio::spawn(async move {
+            let Some(id) = frame.id() else { return };
+            let Some(apps) = apps else {
+                conn.answer(id, Err("this runtime hosts no apps".to_owned()));
+                return;
+            };
+            let head = frame.json();
+            if frame.kind() == "resolveApp" {
+                let spec = head["spec"].as_str().unwrap_or_default();
+                let result = match apps.resolve_app(spec).await {
+                    Ok(Some(app)) => Ok(serde_json::json!({
+                        "name": app.info.name,
+                        "version": app.info.version,
+                        "dir": app.info.dir,
+                        "config": app.info.config,
+                    })),
+                    Ok(None) => Ok(Value::Null),
+                    Err(e) => Err(e.public_message().map_or_else(|| format!("app `{spec}` cannot be used"), str::to_owned)),
+                };
+                conn.answer(id, result);
+                return;
+            }
+            let dir = std::path::PathBuf::from(head["dir"].as_str().unwrap_or_default());
+            let config = head["config"].as_object();
+            let headers: HeaderPairs = serde_json::from_value(head["headers"].clone()).unwrap_or_default();
+            let req = crate::http_conv::js_request(head["method"].as_str(), head["url"].as_str(), &headers, frame.body.clone());
+            let res = buntime_core::app::fetch_app(apps.as_ref(), &dir, config, req).await;
+            let (parts, body) = res.into_parts();
+            match crate::http_conv::to_bytes(axum::body::Body::new(body)).await {
+                Ok(bytes) => {
+                    let headers = crate::http_conv::pairs(&parts.headers);
+                    conn.answer_with_body(id, serde_json::json!({"status": parts.status.as_u16(), "headers": headers}), &bytes);
+                }
+                Err(_) => conn.answer(id, Err("the app's response body could not be read".to_owned())),
+            }
+        });
+    }
+
     fn closed(&self, conn: &Conn, reason: String) {
         let Some(host) = self.host.upgrade() else { return };
         if host.stopping.load(Ordering::Acquire) {
@@ -628,6 +671,9 @@ impl ScriptHost for BunScriptHost {
         let _ = h.services.set(cx.services().clone());
         if let Some(pool) = cx.pool() {
             let _ = h.pool.set(pool.clone());
+        }
+        if let Some(apps) = cx.apps() {
+            let _ = h.apps.set(apps.clone());
         }
         let env = allowed_env(cx.config(), cx.env()).map_err(PluginError::internal)?;
         let mut proc = h.proc.lock().await;
@@ -677,10 +723,10 @@ impl ScriptHost for BunScriptHost {
             }
             Err(e) => return Err(PluginError::internal(e.to_string())),
         };
-        let hooks = frame.parse::<LoadReply>().map_err(|e| PluginError::internal(e.to_string()))?.hooks;
+        let LoadReply { hooks, menus } = frame.parse::<LoadReply>().map_err(|e| PluginError::internal(e.to_string()))?;
         lock(&h.loads).push(record);
         h.services_synced.store(false, Ordering::Release);
-        Ok(Arc::new(JsPlugin::new(spec.name.clone(), h.clone(), hooks)))
+        Ok(Arc::new(JsPlugin::new(spec.name.clone(), h.clone(), hooks, menus)))
     }
 
     fn unavailable(&self) -> Vec<String> {

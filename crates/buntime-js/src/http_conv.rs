@@ -84,6 +84,18 @@ pub(crate) fn response(status: Option<u16>, headers: &HeaderPairs, body: Bytes) 
     res
 }
 
+/// Builds a request from a JS method, URL (only its path and query are kept), headers and body.
+pub(crate) fn js_request(method: Option<&str>, url: Option<&str>, headers: &HeaderPairs, body: Bytes) -> Request {
+    let mut req = Request::new(Body::from(body));
+    *req.method_mut() = method.and_then(|m| Method::from_bytes(m.as_bytes()).ok()).unwrap_or(Method::GET);
+    *req.uri_mut() = url
+        .and_then(|u| u.parse::<Uri>().ok())
+        .and_then(|u| u.path_and_query().and_then(|pq| pq.as_str().parse::<Uri>().ok()))
+        .unwrap_or_else(|| Uri::from_static("/"));
+    apply_headers(req.headers_mut(), headers);
+    req
+}
+
 /// Builds the request an `onRequest` hook returned, keeping the original's extensions.
 pub(crate) fn replaced_request(original: &mut Request, method: Option<&str>, url: Option<&str>, headers: &HeaderPairs, body: Bytes) -> Request {
     let mut req = Request::new(Body::from(body));

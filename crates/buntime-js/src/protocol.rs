@@ -255,6 +255,8 @@ pub enum CoreRequest<'a> {
         headers: &'a HeaderPairs,
         /// The `AppInfo`, if any.
         app: Option<&'a Value>,
+        /// The body streams: it is not in the frame, and the hook gets a live body instead.
+        live: bool,
     },
     /// Call a method of a JS plugin's `provides()` value.
     Invoke {
@@ -369,6 +371,9 @@ pub struct PluginHooks {
 pub struct LoadReply {
     /// The hooks found.
     pub hooks: PluginHooks,
+    /// The plugin's menus after `onInit` (its `menus` field, else `config.menus`).
+    #[serde(default)]
+    pub menus: Option<Value>,
 }
 
 /// The `ok` reply to `fetch`, and the `respond`/`replace` shapes of hook replies.
@@ -389,6 +394,10 @@ pub struct HttpReply {
     /// Headers.
     #[serde(default)]
     pub headers: HeaderPairs,
+    /// For `onResponse`'s `replace`: the response keeps its own body (no body in the frame),
+    /// only its status and headers change.
+    #[serde(default, rename = "keepBody")]
+    pub keep_body: bool,
 }
 
 /// A `log` frame from the host.

@@ -43,6 +43,7 @@ async fn load(root: &Path, plugins: &[(&str, &str, &str)]) -> Arc<Generation> {
         natives: Arc::new(NativeRegistry::default()),
         scripts: Some(BunScriptHosts::new(bun()).with_options(opts).shared()),
         pool: None,
+        apps: None,
         init_timeout: Duration::from_secs(10),
     };
     let outcome = build_generation(&inputs, 1).await;

@@ -37,6 +37,8 @@ pub(crate) fn finish(mut doc: OpenApi, api_path: &str) -> OpenApi {
     doc.info.title = "Buntime API".to_owned();
     doc.info.version = buntime_core::VERSION.to_owned();
     doc.info.description = Some("The REST API of the Buntime runtime. Paths are relative to the server URL.".to_owned());
+    // utoipa fills contact and licence from the crate's `authors`; name this project instead.
+    doc.info.contact = Some(utoipa::openapi::ContactBuilder::new().name(Some("Buntime")).build());
     doc.servers = Some(vec![Server::new(api_path)]);
     let mut tags: Vec<String> = doc
         .paths

@@ -144,7 +144,7 @@ pub(crate) fn loaded_listing(generation: &Generation) -> serde_json::Value {
                 "kind": p.kind,
                 "dependencies": m.dependencies,
                 "optionalDependencies": m.optional_dependencies,
-                "menus": m.menus,
+                "menus": p.menus,
             });
             if let Some(b) = &m.base {
                 o["base"] = serde_json::Value::String(b.as_str().to_owned());

@@ -148,6 +148,7 @@ impl RuntimeBuilder {
             natives: Arc::new(self.natives),
             scripts: self.scripts,
             pool: self.pool,
+            apps: self.apps.clone(),
             init_timeout: self.init_timeout,
         };
         let shared = Arc::new(Shared {

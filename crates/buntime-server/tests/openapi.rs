@@ -28,6 +28,7 @@ async fn the_document_is_valid_openapi_3_1_with_metadata() {
     assert_eq!(spec.info.title, "Buntime API");
     assert_eq!(spec.servers[0].url, "/api");
     let doc = res.json();
+    assert_eq!(doc["info"]["contact"], serde_json::json!({"name": "Buntime"}), "this project's own contact, no library default");
     for (method, path) in operations(&doc) {
         let op = &doc["paths"][&path][method.to_lowercase()];
         assert!(op["summary"].is_string(), "{method} {path} has no summary");

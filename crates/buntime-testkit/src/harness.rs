@@ -117,6 +117,7 @@ impl PluginHarness {
             natives: Arc::new(natives),
             scripts: None,
             pool: None,
+            apps: None,
             init_timeout: buntime_core::loader::INIT_TIMEOUT,
         };
         let outcome = build_generation(&inputs, 1).await;

@@ -37,7 +37,7 @@ fn fixture(injection: Option<Injection>) -> Fixture {
     std::os::unix::fs::symlink(tmp.path().join("secret.txt"), root.join("link.txt")).unwrap();
     std::os::unix::fs::symlink(tmp.path(), root.join("linkdir")).unwrap();
     let root = std::fs::canonicalize(&root).unwrap();
-    let site = StaticSite { entry: root.join("index.html"), root, injection };
+    let site = StaticSite { entry: root.join("index.html"), root, injection, fallback_any_get: false };
     Fixture { outside: tmp.path().join("secret.txt"), _tmp: tmp, site, files: StaticFiles::new() }
 }
 
@@ -93,6 +93,23 @@ async fn spa_fallback_serves_the_entry_only_for_navigations() {
         ("/assets/missing.js", NAV, StatusCode::NOT_FOUND, false),
         ("/assets/missing.js", &[], StatusCode::NOT_FOUND, false),
         ("/missing.css", &[("sec-fetch-dest", "document")], StatusCode::NOT_FOUND, false),
+    ];
+    for (path, h, status, is_entry) in cases {
+        let (got, _, body) = get(&f, path, h).await;
+        assert_eq!(got, *status, "{path} {h:?}");
+        assert_eq!(body == INDEX.as_bytes(), *is_entry, "{path} {h:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_ui_falls_back_for_any_extensionless_get_but_not_for_missing_files() {
+    let mut f = fixture(None);
+    f.site.fallback_any_get = true;
+    let cases: &[(&str, &[(&str, &str)], StatusCode, bool)] = &[
+        ("/login", &[], StatusCode::OK, true),
+        ("/auth/callback", &[("accept", "application/json")], StatusCode::OK, true),
+        ("/assets/missing.js", &[], StatusCode::NOT_FOUND, false),
+        ("/missing.css", NAV, StatusCode::NOT_FOUND, false),
     ];
     for (path, h, status, is_entry) in cases {
         let (got, _, body) = get(&f, path, h).await;

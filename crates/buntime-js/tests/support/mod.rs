@@ -110,6 +110,7 @@ impl Fixture {
             natives: Arc::new(natives),
             scripts: Some(scripts.shared()),
             pool: None,
+            apps: None,
             init_timeout: Duration::from_secs(10),
         }
     }
