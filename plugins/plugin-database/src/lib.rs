@@ -3,7 +3,7 @@
 //! It builds one [`Adapter`] per configured engine (only `sqlite` so far), serves the studio API
 //! and a HRANA-over-HTTP server under its base (`/database`), and provides a typed
 //! [`DatabaseService`] to other native plugins. It does not own a UI, the WebSocket HRANA
-//! transport, or a JSON service for TypeScript plugins yet; see `docs/plugins/database.md`.
+//! transport, or a JSON service for TypeScript plugins yet; see `docs/database.md`.
 #![forbid(unsafe_code)]
 
 pub mod adapter;
