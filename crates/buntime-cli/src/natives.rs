@@ -4,5 +4,7 @@ use buntime_server::RuntimeBuilder;
 
 /// Registers every bundled native plugin; each loads only when a manifest names it.
 pub(crate) fn register(builder: RuntimeBuilder) -> RuntimeBuilder {
-    builder.native(buntime_plugin_hello::NAME, buntime_plugin_hello::HelloPlugin::new)
+    builder
+        .native(buntime_plugin_database::NAME, buntime_plugin_database::DatabasePlugin::new)
+        .native(buntime_plugin_hello::NAME, buntime_plugin_hello::HelloPlugin::new)
 }

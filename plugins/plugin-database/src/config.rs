@@ -1,0 +1,248 @@
+//! The plugin's manifest keys (`adapters`, `tenancy`), read and validated all at once.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::tenant::TenantId;
+
+/// Connections per SQLite pool unless `poolSize` says otherwise.
+pub const DEFAULT_POOL_SIZE: u32 = 4;
+
+/// Adapter types the original supports; only `sqlite` is built so far.
+const KNOWN_TYPES: [&str; 4] = ["sqlite", "libsql", "postgres", "mysql"];
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// The adapters, in manifest order.
+    pub adapters: Vec<AdapterConfig>,
+    /// The index in `adapters` of the default one.
+    pub default: usize,
+    /// How tenants are chosen and kept.
+    pub tenancy: TenancyConfig,
+}
+
+/// One adapter's settings.
+#[derive(Debug, Clone)]
+pub enum AdapterConfig {
+    /// The embedded SQLite engine.
+    Sqlite {
+        /// Holds `_default.db` and `tenants/<id>.db`.
+        base_dir: PathBuf,
+        /// Connections per database file.
+        pool_size: u32,
+    },
+}
+
+impl AdapterConfig {
+    /// Returns the adapter type (`sqlite`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sqlite { .. } => "sqlite",
+        }
+    }
+}
+
+/// `tenancy.*`.
+#[derive(Debug, Clone)]
+pub struct TenancyConfig {
+    /// `tenancy.enabled`: requests without an explicit tenant take it from `header`, then `default_tenant`.
+    pub enabled: bool,
+    /// `tenancy.header` (lowercase), default `x-tenant-id`.
+    pub header: String,
+    /// `tenancy.defaultTenant`, default `default`.
+    pub default_tenant: TenantId,
+    /// `tenancy.autoCreate`: a tenant is created on first use; off, unknown tenants are 404.
+    pub auto_create: bool,
+    /// `tenancy.maxTenants`: open tenant databases kept per adapter.
+    pub max_tenants: usize,
+}
+
+impl Default for TenancyConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            header: "x-tenant-id".into(),
+            default_tenant: TenantId::parse("default").expect("`default` is a valid tenant id"),
+            auto_create: false,
+            max_tenants: 1000,
+        }
+    }
+}
+
+/// Reads the config; `state_dir` and `cwd` resolve the SQLite directory.
+///
+/// # Errors
+/// Every problem found, each naming its manifest key.
+pub fn parse(config: &Map<String, Value>, state_dir: &Path, cwd: &Path) -> Result<DatabaseConfig, Vec<String>> {
+    let mut errors = Vec::new();
+    let default_dir = state_dir.join("database").join("sqlite");
+    let mut adapters = Vec::new();
+    let mut defaults = Vec::new();
+    match config.get("adapters") {
+        None | Some(Value::Null) => adapters.push(AdapterConfig::Sqlite { base_dir: default_dir.clone(), pool_size: DEFAULT_POOL_SIZE }),
+        Some(Value::Array(items)) if items.is_empty() => {
+            errors.push("`adapters` is empty: configure at least one adapter, e.g. `- { type: sqlite, default: true }`".to_owned());
+        }
+        Some(Value::Array(items)) => {
+            let mut seen: Vec<(&str, usize)> = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let Some(obj) = item.as_object() else {
+                    errors.push(format!("`adapters[{i}]` must be a mapping such as `{{ type: sqlite }}`"));
+                    continue;
+                };
+                let Some(kind) = obj.get("type").and_then(Value::as_str) else {
+                    errors.push(format!("`adapters[{i}].type` is missing: one of {}", KNOWN_TYPES.join(", ")));
+                    continue;
+                };
+                if let Some((_, first)) = seen.iter().find(|(k, _)| *k == kind) {
+                    errors.push(format!("`adapters[{i}].type`: duplicate adapter type `{kind}` (also `adapters[{first}]`); configure each type once"));
+                    continue;
+                }
+                seen.push((kind, i));
+                match obj.get("default") {
+                    None | Some(Value::Null) | Some(Value::Bool(false)) => {}
+                    Some(Value::Bool(true)) => defaults.push(i),
+                    Some(_) => errors.push(format!("`adapters[{i}].default` must be true or false")),
+                }
+                match kind {
+                    "sqlite" => {
+                        let base_dir = match obj.get("baseDir") {
+                            None | Some(Value::Null) => default_dir.clone(),
+                            Some(Value::String(s)) if !s.trim().is_empty() => {
+                                let p = Path::new(s.trim());
+                                if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) }
+                            }
+                            Some(_) => {
+                                errors.push(format!("`adapters[{i}].baseDir` must be a directory path"));
+                                continue;
+                            }
+                        };
+                        let pool_size = match obj.get("poolSize") {
+                            None | Some(Value::Null) => DEFAULT_POOL_SIZE,
+                            Some(v) => match v.as_u64() {
+                                Some(n @ 1..=64) => n as u32,
+                                _ => {
+                                    errors.push(format!("`adapters[{i}].poolSize` must be a whole number from 1 to 64"));
+                                    continue;
+                                }
+                            },
+                        };
+                        if obj.get("url").is_some_and(|v| !v.is_null()) {
+                            errors.push(format!("`adapters[{i}].url` is not supported for sqlite yet; use `baseDir`"));
+                            continue;
+                        }
+                        adapters.push(AdapterConfig::Sqlite { base_dir, pool_size });
+                    }
+                    k if KNOWN_TYPES.contains(&k) => {
+                        errors.push(format!("`adapters[{i}].type`: the `{k}` adapter is not available in this build yet; use `sqlite`"));
+                    }
+                    k => errors.push(format!("`adapters[{i}].type`: unknown adapter type `{k}`; one of {}", KNOWN_TYPES.join(", "))),
+                }
+            }
+        }
+        Some(_) => errors.push("`adapters` must be a list such as `- { type: sqlite, default: true }`".to_owned()),
+    }
+    if defaults.len() > 1 {
+        let keys: Vec<_> = defaults.iter().map(|i| format!("`adapters[{i}].default`")).collect();
+        errors.push(format!("several default adapters ({}); mark only one with `default: true`", keys.join(", ")));
+    }
+    let tenancy = parse_tenancy(config.get("tenancy"), &mut errors);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    // `defaults` indexes the manifest list; map it to the built list (same order, same length
+    // when there are no errors). Without an explicit default the first adapter wins.
+    let default = defaults.first().copied().unwrap_or(0);
+    Ok(DatabaseConfig { adapters, default, tenancy })
+}
+
+fn parse_tenancy(value: Option<&Value>, errors: &mut Vec<String>) -> TenancyConfig {
+    let mut t = TenancyConfig::default();
+    let obj = match value {
+        None | Some(Value::Null) => return t,
+        Some(Value::Object(o)) => o,
+        Some(_) => {
+            errors.push("`tenancy` must be a mapping".to_owned());
+            return t;
+        }
+    };
+    let bool_key = |key: &str, errors: &mut Vec<String>| match obj.get(key) {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            errors.push(format!("`tenancy.{key}` must be true or false"));
+            None
+        }
+    };
+    if let Some(b) = bool_key("enabled", errors) {
+        t.enabled = b;
+    }
+    if let Some(b) = bool_key("autoCreate", errors) {
+        t.auto_create = b;
+    }
+    match obj.get("header") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(h)) if http::HeaderName::from_bytes(h.as_bytes()).is_ok() => t.header = h.to_ascii_lowercase(),
+        Some(_) => errors.push("`tenancy.header` must be an HTTP header name such as `x-tenant-id`".to_owned()),
+    }
+    match obj.get("defaultTenant") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => match TenantId::parse(s) {
+            Ok(id) => t.default_tenant = id,
+            Err(e) => errors.push(format!("`tenancy.defaultTenant`: {e}")),
+        },
+        Some(_) => errors.push("`tenancy.defaultTenant` must be a tenant id".to_owned()),
+    }
+    match obj.get("maxTenants") {
+        None | Some(Value::Null) => {}
+        Some(v) => match v.as_u64() {
+            Some(n) if n >= 1 => t.max_tenants = usize::try_from(n).unwrap_or(usize::MAX),
+            _ => errors.push("`tenancy.maxTenants` must be a whole number of at least 1".to_owned()),
+        },
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The manifest reaches the plugin as a JSON map; the cases are written as JSON.
+    fn parse_json(json: &str) -> Result<DatabaseConfig, Vec<String>> {
+        let v: Value = serde_json::from_str(json).unwrap();
+        parse(v.as_object().unwrap(), Path::new("/state"), Path::new("/cwd"))
+    }
+
+    #[test]
+    fn no_adapters_key_means_one_sqlite_under_the_state_dir() {
+        let c = parse_json("{}").unwrap();
+        assert_eq!(c.adapters.len(), 1);
+        let AdapterConfig::Sqlite { base_dir, pool_size } = &c.adapters[0];
+        assert_eq!(base_dir, Path::new("/state/database/sqlite"));
+        assert_eq!(*pool_size, DEFAULT_POOL_SIZE);
+        assert!(!c.tenancy.auto_create && c.tenancy.max_tenants == 1000 && c.tenancy.header == "x-tenant-id");
+    }
+
+    #[test]
+    fn start_up_errors_name_the_manifest_key() {
+        let e = parse_json(r#"{"adapters": []}"#).unwrap_err();
+        assert!(e[0].contains("`adapters` is empty"), "{e:?}");
+        let e = parse_json(r#"{"adapters": [{"type": "sqlite"}, {"type": "sqlite"}]}"#).unwrap_err();
+        assert!(e[0].contains("`adapters[1].type`") && e[0].contains("duplicate"), "{e:?}");
+        let e = parse_json(r#"{"adapters": [{"type": "sqlite", "default": true}, {"type": "postgres", "default": true}]}"#).unwrap_err();
+        assert!(e.iter().any(|m| m.contains("several default adapters") && m.contains("`adapters[1].default`")), "{e:?}");
+        assert!(e.iter().any(|m| m.contains("`postgres` adapter is not available")), "{e:?}");
+        let e = parse_json(r#"{"tenancy": {"defaultTenant": "../x", "maxTenants": 0}}"#).unwrap_err();
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].contains("`tenancy.defaultTenant`"), "{e:?}");
+    }
+
+    #[test]
+    fn relative_base_dirs_resolve_against_the_working_directory() {
+        let c = parse_json(r#"{"adapters": [{"type": "sqlite", "baseDir": "./data"}]}"#).unwrap();
+        let AdapterConfig::Sqlite { base_dir, .. } = &c.adapters[0];
+        assert_eq!(base_dir, Path::new("/cwd/./data"));
+    }
+}
