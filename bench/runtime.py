@@ -27,6 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DURATION = int(os.environ.get("BENCH_DURATION", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "50"))
 TARGET = os.path.join(ROOT, "target", "release")
+MASTER_KEY = "bench-master-key"
 
 
 def sh(*args, **kw):
@@ -63,7 +64,8 @@ def plugin_dir(noops, root):
 def get_status(port, path, method="GET"):
     try:
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        headers = {"Origin": f"http://127.0.0.1:{port}"} if method == "POST" else {}
+        # Production refuses the API without credentials: reload with the bench's master key.
+        headers = {"X-API-Key": MASTER_KEY} if method == "POST" else {}
         c.request(method, path, headers=headers)
         r = c.getresponse()
         r.read()
@@ -83,6 +85,7 @@ def start_runtime(plugins, port, extra_env=None):
         "RUNTIME_LOG_LEVEL": "error",
         "NODE_ENV": "production",
         "RUNTIME_SHUTDOWN_GRACE_MS": "2000",
+        "RUNTIME_MASTER_KEY": MASTER_KEY,
     }
     env.update(extra_env or {})
     started = time.perf_counter()
