@@ -116,6 +116,7 @@ pub async fn build_generation(inputs: &LoadInputs, number: u64) -> LoadOutcome {
                 plugin_dirs: config.plugin_dirs.clone(),
                 worker_dirs: config.worker_dirs.clone(),
                 pool_size: config.pool_size,
+                state_dir: config.state_dir.clone(),
             },
             runtime: RuntimeInfo { api: config.api_path.clone(), version: crate::VERSION.to_owned() },
             env: inputs.env.clone(),

@@ -208,6 +208,9 @@ pub struct GlobalConfig {
     pub worker_dirs: Vec<PathBuf>,
     /// Maximum warm workers.
     pub pool_size: usize,
+    /// Where runtime state lives (`RUNTIME_STATE_DIR`, else derived from the plugin dirs):
+    /// plugins that keep files (databases, caches) put them under it.
+    pub state_dir: PathBuf,
 }
 
 /// What `on_server_start` receives.

@@ -17,6 +17,8 @@ export interface GlobalConfig {
   pluginDirs: string[];
   workerDirs: string[];
   poolSize: number;
+  /** Where runtime state lives (`RUNTIME_STATE_DIR`); plugins that keep files put them under it. */
+  stateDir?: string;
 }
 
 /** The runtime's REST API path and version (`ctx.runtime`). */

@@ -16,7 +16,7 @@ pub mod tenant;
 pub mod value;
 
 use std::any::Any;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -53,7 +53,7 @@ impl DatabasePlugin {
     /// Every configuration problem, each naming its manifest key; or an adapter that cannot start.
     pub fn new(cx: &PluginContext) -> Result<Self, PluginError> {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        let state_dir = state_dir(cx, &cwd);
+        let state_dir = cx.global_config().state_dir.clone();
         let config = config::parse(cx.config(), &state_dir, &cwd).map_err(|errors| PluginError::new(ErrorKind::Internal, errors.join("; ")))?;
         let mut adapters: Vec<Arc<dyn Adapter>> = Vec::new();
         for a in &config.adapters {
@@ -72,17 +72,6 @@ impl DatabasePlugin {
     pub fn service(&self) -> &DatabaseService {
         &self.service
     }
-}
-
-/// `RUNTIME_STATE_DIR`, else `<first visible plugin dir>/.buntime`, as the runtime derives it.
-fn state_dir(cx: &PluginContext, cwd: &Path) -> PathBuf {
-    if let Some(dir) = cx.env().get_non_blank("RUNTIME_STATE_DIR") {
-        let p = Path::new(dir);
-        return if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) };
-    }
-    let dirs = &cx.global_config().plugin_dirs;
-    let visible = dirs.iter().find(|d| d.file_name().is_some_and(|n| !n.to_string_lossy().starts_with('.')));
-    visible.or(dirs.first()).map_or_else(|| cwd.join(".buntime"), |d| d.join(".buntime"))
 }
 
 #[async_trait]
