@@ -5,50 +5,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_buntime");
-const HELLO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../plugins");
+mod support;
 
-fn buntime(dir: &Path, env: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PORT", "0")
-        .env("RUNTIME_HOST", "127.0.0.1")
-        .env("RUNTIME_LOG_FORMAT", "json")
-        .env("RUNTIME_LOG_LEVEL", "info")
-        .env("RUNTIME_PLUGIN_DIRS", HELLO_DIR)
-        .env("RUNTIME_STATE_DIR", dir.join("state"));
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-/// A runtime process that is killed if the test panics before stopping it.
-struct Running(Child);
-
-impl std::ops::Deref for Running {
-    type Target = Child;
-    fn deref(&self) -> &Child {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for Running {
-    fn deref_mut(&mut self) -> &mut Child {
-        &mut self.0
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
+use support::{BIN, PLUGINS_DIR as HELLO_DIR, Running, buntime};
 
 /// Starts the runtime and returns it with its URL and a reader over the remaining log lines.
 fn start(dir: &Path) -> (Running, String, std::sync::mpsc::Receiver<String>) {
@@ -56,29 +15,8 @@ fn start(dir: &Path) -> (Running, String, std::sync::mpsc::Receiver<String>) {
 }
 
 fn start_env(dir: &Path, env: &[(&str, &str)]) -> (Running, String, std::sync::mpsc::Receiver<String>) {
-    let mut child = Running(buntime(dir, env).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap());
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut url = None;
-    while Instant::now() < deadline {
-        let line = rx.recv_timeout(Duration::from_secs(20)).expect("runtime logged nothing");
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["message"] == "Runtime listening; loading plugins." {
-            url = v["url"].as_str().map(str::to_owned);
-        }
-        if v["message"] == "Runtime ready." {
-            break;
-        }
-    }
-    (child, url.expect("the runtime logs its url").replace("0.0.0.0", "127.0.0.1"), rx)
+    let s = support::start(buntime(dir, env));
+    (s.child, s.url, s.lines)
 }
 
 fn http_get(url: &str) -> (u16, String) {
@@ -125,20 +63,12 @@ fn sigterm_drains_runs_on_shutdown_and_exits_zero() {
 #[test]
 fn start_up_warns_once_when_the_api_has_no_credentials() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Running(buntime(dir.path(), &[("NODE_ENV", "production")]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap());
-    let mut lines = Vec::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok) {
-        let ready = line.contains("Runtime ready.");
-        lines.push(line);
-        if ready {
-            break;
-        }
-    }
-    let logs = lines.join("\n");
-    let unconfigured: Vec<_> = lines.iter().filter(|l| l.contains("No API credentials are configured")).collect();
+    let mut started = support::start(buntime(dir.path(), &[("NODE_ENV", "production")]));
+    let logs = started.startup.join("\n");
+    let unconfigured: Vec<_> = started.startup.iter().filter(|l| l.contains("No API credentials are configured")).collect();
     assert_eq!(unconfigured.len(), 1, "one start-up WARN when the API has no credentials: {logs}");
     assert!(unconfigured[0].contains("\"level\":\"WARN\"") && unconfigured[0].contains("buntime keys create"), "{logs}");
-    assert!(stop_with(&mut child, "TERM").success());
+    assert!(stop_with(&mut started.child, "TERM").success());
 }
 
 #[test]

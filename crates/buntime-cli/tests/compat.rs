@@ -2,14 +2,13 @@
 //! plugin here is written the way the original's are (a default-export factory returning a
 //! `PluginImpl` with `onInit` / `onRequest` / `onResponse` and Hono `routes`).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_buntime");
-const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-const PROJECT_BUN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.tools/node_modules/bun/bin/bun.exe");
+mod support;
+
+use support::{PROJECT_BUN, REPO, buntime};
 
 /// A gateway in the original's shape: CORS preflight in `onRequest`, CORS headers in `onResponse`.
 const GATEWAY: &str = r#"import { Hono } from "hono";
@@ -163,57 +162,14 @@ fn tree(root: &Path) {
     );
 }
 
-/// A runtime process that is killed when the test ends.
-struct Running {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(root: &Path) -> Running {
-    let mut child = Command::new(BIN)
-        .current_dir(root)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PORT", "0")
-        .env("RUNTIME_HOST", "127.0.0.1")
-        .env("RUNTIME_LOG_FORMAT", "json")
-        .env("RUNTIME_LOG_LEVEL", "info")
-        .env("BUNTIME_BUN", PROJECT_BUN)
-        .env("RUNTIME_PLUGIN_DIRS", root.join("plugins"))
-        .env("RUNTIME_WORKER_DIRS", root.join("apps"))
-        .env("RUNTIME_STATE_DIR", root.join("state"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut url = None;
-    while Instant::now() < deadline {
-        let line = rx.recv_timeout(Duration::from_secs(30)).expect("runtime logged nothing");
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["message"] == "Runtime listening; loading plugins." {
-            url = v["url"].as_str().map(str::to_owned);
-        }
-        if v["message"] == "Runtime ready." {
-            break;
-        }
-    }
-    let url = url.expect("the runtime logs its url").replace("0.0.0.0", "127.0.0.1");
-    Running { child, url }
+/// Starts the runtime on a tree made by `setup`, with the project's Bun.
+fn start(root: &Path) -> support::Started {
+    let (plugins, apps) = (root.join("plugins"), root.join("apps"));
+    support::start(buntime(root, &[
+        ("BUNTIME_BUN", PROJECT_BUN),
+        ("RUNTIME_PLUGIN_DIRS", plugins.to_str().unwrap()),
+        ("RUNTIME_WORKER_DIRS", apps.to_str().unwrap()),
+    ]))
 }
 
 fn skip() -> bool {

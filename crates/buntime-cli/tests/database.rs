@@ -1,23 +1,13 @@
 //! plugin-database end to end: the real binary serves `./plugins`, and the stock `@libsql/client`
 //! (installed by `scripts/setup.sh` into `packages/database-e2e`) talks HRANA to it over HTTP.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_buntime");
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+mod support;
 
-/// Kills the child if the test panics before it exits.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{REPO as ROOT, buntime};
 
 #[test]
 fn the_libsql_client_runs_execute_batch_and_transactions_over_http() {
@@ -28,46 +18,9 @@ fn the_libsql_client_runs_execute_batch_and_transactions_over_http() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Running(
-        Command::new(BIN)
-            .current_dir(dir.path())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("PORT", "0")
-            .env("RUNTIME_HOST", "127.0.0.1")
-            .env("RUNTIME_LOG_FORMAT", "json")
-            .env("RUNTIME_LOG_LEVEL", "info")
-            .env("RUNTIME_PLUGIN_DIRS", Path::new(ROOT).join("plugins"))
-            .env("RUNTIME_WORKER_DIRS", dir.path().join("apps"))
-            .env("RUNTIME_STATE_DIR", dir.path().join("state"))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let stdout = child.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut url = None;
-    let mut logs = Vec::new();
-    loop {
-        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("runtime did not get ready: {logs:?}"));
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["message"] == "Runtime listening; loading plugins." {
-            url = v["url"].as_str().map(|u| u.replace("0.0.0.0", "127.0.0.1"));
-        }
-        logs.push(line);
-        if v["message"] == "Runtime ready." {
-            break;
-        }
-    }
-    let url = url.expect("the runtime logs its url");
+    let apps = dir.path().join("apps");
+    let started = support::start(buntime(dir.path(), &[("RUNTIME_WORKER_DIRS", apps.to_str().unwrap())]));
+    let (url, logs) = (started.url.clone(), &started.startup);
     assert!(logs.iter().any(|l| l.contains("database ready; adapters: sqlite")), "{logs:?}");
 
     let mut script = Command::new(&bun)
