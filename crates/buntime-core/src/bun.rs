@@ -1,9 +1,24 @@
-//! Locating the Bun binary that runs JS/TS plugins and apps: `BUNTIME_BUN`, then the project's
-//! copy installed by `scripts/setup.sh`, then `PATH`.
+//! Bun as the runtime meets it: locating the binary that runs JS/TS plugins and apps
+//! (`BUNTIME_BUN`, then the project's copy installed by `scripts/setup.sh`, then `PATH`), and the
+//! HTTP methods its server accepts.
 
 use std::path::{Path, PathBuf};
 
 use crate::config::Env;
+
+/// The methods Bun's HTTP server parses (Node's `http.METHODS`, case-sensitive; checked against
+/// Bun 1.3). On any other it drops the connection without a response, which must never look like
+/// a dead worker or plugin host, so the runtime answers 501 itself.
+pub const SERVABLE_METHODS: &[&str] = &[
+    "ACL", "BIND", "CHECKOUT", "CONNECT", "COPY", "DELETE", "GET", "HEAD", "LINK", "LOCK", "M-SEARCH", "MERGE", "MKACTIVITY", "MKCALENDAR", "MKCOL",
+    "MOVE", "NOTIFY", "OPTIONS", "PATCH", "POST", "PROPFIND", "PROPPATCH", "PURGE", "PUT", "QUERY", "REBIND", "REPORT", "SEARCH", "SOURCE",
+    "SUBSCRIBE", "TRACE", "UNBIND", "UNLINK", "UNLOCK", "UNSUBSCRIBE",
+];
+
+/// Returns whether Bun's HTTP server accepts `method` (see [`SERVABLE_METHODS`]).
+pub fn serves_method(method: &http::Method) -> bool {
+    SERVABLE_METHODS.contains(&method.as_str())
+}
 
 /// Where `scripts/setup.sh` installs Bun, relative to the project root.
 pub const PROJECT_BUN: &str = ".tools/node_modules/bun/bin/bun.exe";
@@ -56,6 +71,16 @@ pub fn find_bun(env: &Env, base_dir: &Path) -> Result<PathBuf, BunNotFound> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_methods_bun_accepts_are_servable() {
+        for m in ["GET", "POST", "PROPFIND", "M-SEARCH", "QUERY"] {
+            assert!(serves_method(&m.parse().unwrap()), "{m}");
+        }
+        for m in ["FOO", "get", "Post", "BREW"] {
+            assert!(!serves_method(&m.parse().unwrap()), "{m}");
+        }
+    }
 
     #[test]
     fn explicit_path_wins_and_a_missing_one_says_so() {

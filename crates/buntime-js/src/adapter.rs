@@ -16,7 +16,7 @@ use crate::error::CallError;
 use crate::host::HostInner;
 use crate::http_conv::{absolute_url, apply_headers, buffer_request_body, pairs, replaced_request, response, to_bytes};
 use crate::protocol::{CoreRequest, HttpReply, PluginHooks};
-use crate::route_link::{LinkError, ROUTE_ERROR_HEADER, is_bun_method, route_request};
+use crate::route_link::{LinkError, ROUTE_ERROR_HEADER, route_request};
 
 /// A JS plugin as the pipeline sees it.
 pub(crate) struct JsPlugin {
@@ -241,7 +241,7 @@ impl Plugin for JsPlugin {
         Some(Router::new().fallback(move |req: Request| {
             let (host, name, plugin) = (host.clone(), name.clone(), plugin.clone());
             async move {
-                if !is_bun_method(req.method()) {
+                if !buntime_core::bun::serves_method(req.method()) {
                     return unsupported_method(&name, req.method());
                 }
                 host.sync_services().await;

@@ -170,19 +170,6 @@ impl RouteLink {
     }
 }
 
-/// The methods Bun's HTTP server accepts (its `Method` list, checked against Bun 1.3); on any
-/// other it closes the connection without a response.
-const BUN_METHODS: &[&str] = &[
-    "ACL", "BIND", "CHECKOUT", "CONNECT", "COPY", "DELETE", "GET", "HEAD", "LINK", "LOCK", "M-SEARCH", "MERGE", "MKACTIVITY", "MKCALENDAR", "MKCOL",
-    "MOVE", "NOTIFY", "OPTIONS", "PATCH", "POST", "PROPFIND", "PROPPATCH", "PURGE", "PUT", "QUERY", "REBIND", "REPORT", "SEARCH", "SOURCE",
-    "SUBSCRIBE", "TRACE", "UNBIND", "UNLINK", "UNLOCK", "UNSUBSCRIBE",
-];
-
-/// Returns whether the host's HTTP server accepts `method` (case-sensitive, as HTTP methods are).
-pub(crate) fn is_bun_method(method: &http::Method) -> bool {
-    BUN_METHODS.contains(&method.as_str())
-}
-
 /// Prepares a base-stripped route request for the host: origin-form URI, HTTP/1.1, no hop-by-hop
 /// headers, a valid `Host` (the JS `Request.url` is built from it) and the plugin header.
 pub(crate) fn route_request(req: Request, plugin: &HeaderValue) -> Request {
@@ -276,16 +263,6 @@ mod tests {
         assert_eq!(out.headers()[PLUGIN_HEADER], "hello");
         assert_eq!(out.headers().get_all(PLUGIN_HEADER).iter().count(), 1);
         assert!(!out.headers().contains_key("connection") && !out.headers().contains_key("x-private"));
-    }
-
-    #[test]
-    fn only_methods_bun_accepts_are_forwarded() {
-        for m in ["GET", "POST", "PROPFIND", "M-SEARCH", "QUERY"] {
-            assert!(is_bun_method(&m.parse().unwrap()), "{m}");
-        }
-        for m in ["FOO", "get", "Post", "BREW"] {
-            assert!(!is_bun_method(&m.parse().unwrap()), "{m}");
-        }
     }
 
     #[tokio::test]

@@ -34,15 +34,6 @@ const ATTEMPTS: usize = 3;
 /// presumed alive (a dying thread's exit reaches the host a moment after its sockets close).
 const EXIT_EVIDENCE: Duration = Duration::from_millis(250);
 
-/// The methods Bun's HTTP server parses (Node's `http.METHODS`, case-sensitive). It drops the
-/// connection on any other, which must not look like a dead worker.
-const WORKER_METHODS: &[&str] = &[
-    "ACL", "BIND", "CHECKOUT", "CONNECT", "COPY", "DELETE", "GET", "HEAD", "LINK", "LOCK", "M-SEARCH", "MERGE",
-    "MKACTIVITY", "MKCALENDAR", "MKCOL", "MOVE", "NOTIFY", "OPTIONS", "PATCH", "POST", "PROPFIND", "PROPPATCH", "PURGE",
-    "PUT", "QUERY", "REBIND", "REPORT", "SEARCH", "SOURCE", "SUBSCRIBE", "TRACE", "UNBIND", "UNLINK", "UNLOCK",
-    "UNSUBSCRIBE",
-];
-
 /// The worker pool (see the crate docs). Implements [`Dispatcher`] and [`PoolView`].
 #[derive(Debug)]
 pub struct Pool {
@@ -637,7 +628,7 @@ impl Dispatcher for Pool {
         if inner.closing.load(Ordering::SeqCst) {
             return DispatchError::Start(StartError::ShuttingDown).to_response();
         }
-        if !WORKER_METHODS.contains(&req.method().as_str()) {
+        if !buntime_core::bun::serves_method(req.method()) {
             return DispatchError::MethodNotImplemented(req.method().as_str().chars().take(32).collect()).to_response();
         }
         if buntime_core::body::declared_too_large(req.headers(), spec.max_body_bytes) {
