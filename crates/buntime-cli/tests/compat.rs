@@ -2,7 +2,7 @@
 //! plugin here is written the way the original's are (a default-export factory returning a
 //! `PluginImpl` with `onInit` / `onRequest` / `onResponse` and Hono `routes`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -197,20 +197,29 @@ fn sse(url: &str, secs: u32) -> (String, String) {
     (head.to_ascii_lowercase(), body.to_owned())
 }
 
-fn setup() -> (tempfile::TempDir, PathBuf) {
+/// A runtime serving the plugins and apps of [`tree`] in a fresh directory (kept alive by the
+/// returned `TempDir`); `None` when Bun is not installed.
+fn started() -> Option<(tempfile::TempDir, support::Started)> {
+    if skip() {
+        return None;
+    }
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().to_path_buf();
-    tree(&root);
-    (dir, root)
+    tree(dir.path());
+    let rt = start(dir.path());
+    Some((dir, rt))
+}
+
+/// The `/api/plugins/loaded` entry of plugin `name`.
+fn loaded_plugin(rt: &support::Started, name: &str) -> serde_json::Value {
+    let (status, _, body) = curl(&format!("{}/api/plugins/loaded", rt.url), &[]);
+    assert_eq!(status, 200, "{body}");
+    let loaded: serde_json::Value = serde_json::from_str(&body).unwrap();
+    loaded.as_array().unwrap().iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{name} is loaded: {body}")).clone()
 }
 
 #[test]
 fn sse_routes_and_sse_apps_stream_at_once_behind_a_cors_on_response() {
-    if skip() {
-        return;
-    }
-    let (_dir, root) = setup();
-    let rt = start(&root);
+    let Some((_dir, rt)) = started() else { return };
     let started = Instant::now();
     let (head, body) = sse(&format!("{}/events/api/sse", rt.url), 2);
     assert!(head.contains("content-type: text/event-stream"), "no head within 2 s: {head:?}");
@@ -229,15 +238,8 @@ fn sse_routes_and_sse_apps_stream_at_once_behind_a_cors_on_response() {
 
 #[test]
 fn an_empty_base_loads_and_a_broken_disabled_manifest_never_blocks_a_reload() {
-    if skip() {
-        return;
-    }
-    let (_dir, root) = setup();
-    let rt = start(&root);
-    let (status, _, body) = curl(&format!("{}/api/plugins/loaded", rt.url), &[]);
-    assert_eq!(status, 200, "{body}");
-    let loaded: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let vhosts = loaded.as_array().unwrap().iter().find(|p| p["name"] == "@buntime/plugin-vhosts").expect("vhosts is loaded");
+    let Some((_dir, rt)) = started() else { return };
+    let vhosts = loaded_plugin(&rt, "@buntime/plugin-vhosts");
     assert!(vhosts.get("base").is_none(), "an empty base is no base: {vhosts}");
     let origin = rt.url.clone();
     let (status, _, body) = curl(&format!("{}/api/plugins/reload", rt.url), &["-X", "POST", "-H", &format!("origin: {origin}")]);
@@ -246,15 +248,8 @@ fn an_empty_base_loads_and_a_broken_disabled_manifest_never_blocks_a_reload() {
 
 #[test]
 fn plugins_loaded_lists_the_menus_as_on_init_left_them() {
-    if skip() {
-        return;
-    }
-    let (_dir, root) = setup();
-    let rt = start(&root);
-    let (status, _, body) = curl(&format!("{}/api/plugins/loaded", rt.url), &[]);
-    assert_eq!(status, 200, "{body}");
-    let loaded: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let deployments = loaded.as_array().unwrap().iter().find(|p| p["name"] == "@buntime/plugin-deployments").expect("deployments is loaded");
+    let Some((_dir, rt)) = started() else { return };
+    let deployments = loaded_plugin(&rt, "@buntime/plugin-deployments");
     assert_eq!(
         deployments["menus"],
         serde_json::json!([{ "title": "Deployments", "icon": "lucide:rocket", "path": "/deployments",
@@ -265,11 +260,7 @@ fn plugins_loaded_lists_the_menus_as_on_init_left_them() {
 
 #[test]
 fn a_plugin_ui_is_served_for_any_get_without_an_extension() {
-    if skip() {
-        return;
-    }
-    let (_dir, root) = setup();
-    let rt = start(&root);
+    let Some((_dir, rt)) = started() else { return };
     // `curl /auth/login`: no Accept, no Sec-Fetch headers, still the UI.
     let (status, _, body) = curl(&format!("{}/auth/login", rt.url), &[]);
     assert_eq!(status, 200, "{body}");
@@ -282,11 +273,7 @@ fn a_plugin_ui_is_served_for_any_get_without_an_extension() {
 
 #[test]
 fn a_plugins_config_keeps_the_manifests_key_order() {
-    if skip() {
-        return;
-    }
-    let (_dir, root) = setup();
-    let rt = start(&root);
+    let Some((_dir, rt)) = started() else { return };
     let (status, _, body) = curl(&format!("{}/events/api/config", rt.url), &[]);
     assert_eq!(status, 200, "{body}");
     let at = |needle: &str| body.find(needle).unwrap_or_else(|| panic!("{needle} in {body}"));
@@ -296,11 +283,7 @@ fn a_plugins_config_keeps_the_manifests_key_order() {
 
 #[test]
 fn a_gateway_serves_its_shell_through_ctx_pool_fetch_and_resolves_apps() {
-    if skip() {
-        return;
-    }
-    let (_dir, root) = setup();
-    let rt = start(&root);
+    let Some((_dir, rt)) = started() else { return };
     let (status, head, body) = curl(&format!("{}/dashboard/settings?tab=1", rt.url), &["-H", "sec-fetch-dest: document"]);
     assert_eq!((status, body.as_str()), (200, "shell for /dashboard/settings"), "{head}");
     assert!(head.contains("x-shell: 1"), "{head}");
