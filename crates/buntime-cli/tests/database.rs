@@ -45,3 +45,77 @@ fn the_libsql_client_runs_execute_batch_and_transactions_over_http() {
     assert!(out.status.success() && stdout.contains(r#""ok":true"#), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
     assert!(dir.path().join("state/database/sqlite/_default.db").is_file(), "the root database lives in the state dir");
 }
+
+/// A TypeScript plugin written the way the original's are reaches the native database through
+/// `ctx.getPlugin`: a synchronous `getAdapter(…)`, `execute`, `batch`, tenants and SQL errors.
+const TS_CONSUMER: &str = r#"
+let db: any;
+export default {
+  onInit(ctx: any) {
+    db = ctx.getPlugin("@buntime/plugin-database");
+  },
+  routes: {
+    async fetch(req: Request) {
+      const out: Record<string, unknown> = {};
+      out.defaultType = db.getDefaultType();
+      out.types = db.getAvailableTypes();
+      const root = db.getAdapter();
+      await root.execute("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body TEXT)");
+      await root.batch([
+        { sql: "INSERT INTO notes (body) VALUES (?)", args: ["first"] },
+        { sql: "INSERT INTO notes (body) VALUES (:body)", args: { body: "second" } },
+      ]);
+      out.rows = await root.execute("SELECT id, body FROM notes ORDER BY id");
+      out.one = await root.executeOne("SELECT count(*) AS n FROM notes");
+      try {
+        await root.batch(["INSERT INTO notes (body) VALUES ('third')", "INSERT INTO nowhere VALUES (1)"]);
+      } catch (e) {
+        out.batchError = String((e as Error).message);
+      }
+      out.afterFailedBatch = await root.executeOne("SELECT count(*) AS n FROM notes");
+      const acme = db.getAdapter("sqlite", "acme");
+      await acme.execute("CREATE TABLE IF NOT EXISTS notes (body TEXT)");
+      out.acme = await acme.execute("SELECT * FROM notes");
+      out.tenants = await db.listTenants();
+      try {
+        await db.getAdapter(undefined, "../etc").execute("SELECT 1");
+      } catch (e) {
+        out.badTenant = String((e as Error).message);
+      }
+      return Response.json(out);
+    },
+  },
+};
+"#;
+
+#[test]
+fn a_typescript_plugin_uses_the_database_through_ctx_get_plugin() {
+    let bun = Path::new(ROOT).join(".tools/node_modules/bun/bin/bun.exe");
+    if !bun.is_file() {
+        eprintln!("skipping: Bun is not installed (run scripts/setup.sh)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let consumer = dir.path().join("plugins/notes");
+    std::fs::create_dir_all(&consumer).unwrap();
+    std::fs::write(consumer.join("manifest.yaml"), "name: notes\nbase: /notes\ndependencies: [\"@buntime/plugin-database\"]\n").unwrap();
+    std::fs::write(consumer.join("index.ts"), TS_CONSUMER).unwrap();
+    let plugin_dirs = format!("{}:{}", support::PLUGINS_DIR, dir.path().join("plugins").display());
+    let apps = dir.path().join("apps");
+    let started = support::start(buntime(
+        dir.path(),
+        &[("RUNTIME_PLUGIN_DIRS", &plugin_dirs), ("RUNTIME_WORKER_DIRS", apps.to_str().unwrap()), ("BUNTIME_BUN", bun.to_str().unwrap())],
+    ));
+    let out = Command::new("curl").args(["-s", &format!("{}/notes/run", started.url)]).output().unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("JSON from the plugin: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(body["defaultType"], "sqlite", "{body}");
+    assert_eq!(body["types"], serde_json::json!(["sqlite"]));
+    assert_eq!(body["rows"], serde_json::json!([{"id": 1, "body": "first"}, {"id": 2, "body": "second"}]), "{body}");
+    assert_eq!(body["one"], serde_json::json!({"n": 2}));
+    assert!(body["batchError"].as_str().unwrap_or_default().contains("no such table: nowhere"), "{body}");
+    assert_eq!(body["afterFailedBatch"], serde_json::json!({"n": 2}), "a failed batch keeps nothing");
+    assert_eq!(body["acme"], serde_json::json!([]), "the tenant has its own database: {body}");
+    assert_eq!(body["tenants"], serde_json::json!(["acme"]));
+    assert!(body["badTenant"].as_str().unwrap_or_default().contains("tenant"), "{body}");
+    assert!(dir.path().join("state/database/sqlite/tenants/acme.db").is_file());
+}

@@ -29,6 +29,9 @@ const EMPTY = new Uint8Array(0);
 const plugins = new Map<string, Loaded>();
 const provided = new Map<string, unknown>();
 const nativeServices = new Set<string>();
+/** The synchronous parts of native services (`JsonService::shape`): binders and fixed values. */
+type ServiceShape = { bind?: string[]; values?: Record<string, unknown> };
+const nativeShapes = new Map<string, ServiceShape>();
 // `raw` calls resolve with the whole reply (header and body), the others with its `value`.
 const pendingCalls = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void; raw?: boolean }>();
 let nextCallId = 1;
@@ -209,17 +212,35 @@ function callCore(plugin: string, method: string, args: unknown[]): Promise<unkn
   });
 }
 
-function nativeProxy(name: string): unknown {
+/**
+ * A native service as an object: every method is an async call to the core. A binder method (the
+ * original's `db.getAdapter("sqlite")`) returns, at once, an object whose methods call
+ * `"<binder>.<method>"` with the binder's arguments first; a fixed value (`db.getDefaultType()`)
+ * is answered at once.
+ */
+function nativeProxy(name: string, binder?: { method: string; args: unknown[] }): unknown {
+  const shape = nativeShapes.get(name) ?? {};
   return new Proxy(
     {},
     {
       get(_t, prop) {
         // Not a thenable, and no symbol-keyed members: only named methods are forwarded.
         if (typeof prop !== "string" || prop === "then") return undefined;
+        if (binder) return (...args: unknown[]) => callCore(name, `${binder.method}.${prop}`, [binder.args, ...args]);
+        if (shape.values && Object.hasOwn(shape.values, prop)) {
+          const value = shape.values[prop];
+          return () => structuredClone(value);
+        }
+        if (shape.bind?.includes(prop)) return (...args: unknown[]) => nativeProxy(name, { method: prop, args });
         return (...args: unknown[]) => callCore(name, prop, args);
       },
     },
   );
+}
+
+function addNativeServices(names: string[] | undefined, shapes: Record<string, ServiceShape> | undefined) {
+  for (const s of names ?? []) nativeServices.add(s);
+  for (const [s, shape] of Object.entries(shapes ?? {})) nativeShapes.set(s, shape);
 }
 
 // ---- worker pool (ctx.pool) ------------------------------------------------------------------
@@ -352,7 +373,7 @@ async function withMiddleware(impl: any, dir: string, name: string): Promise<Loa
 async function load(h: Header) {
   const { name, dir, entry, config } = h;
   if (plugins.has(name)) throw new Error(`plugin \`${name}\` is already loaded`);
-  for (const s of h.services ?? []) nativeServices.add(s);
+  addNativeServices(h.services, h.shapes);
   // Variables the runtime withholds from this host unless a manifest opts them in (`allowEnv`).
   for (const [k, v] of Object.entries(h.env ?? {})) process.env[k] = String(v);
   // One budget for the whole load: the import (top-level await), the factory and onInit.
@@ -434,7 +455,7 @@ async function handle(h: Header, body: Uint8Array) {
     case "load":
       return reply(id, await load(h));
     case "services":
-      for (const s of h.names ?? []) nativeServices.add(s);
+      addNativeServices(h.names, h.shapes);
       return reply(id);
     case "fetch": {
       const fn = plugin(h.plugin).serverFetch;

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use buntime_core::app::PoolView;
 use buntime_core::config::Env;
 use buntime_core::script::{ScriptHost, ScriptPluginSpec};
+use buntime_core::services::ServiceShape;
 use buntime_core::{Plugin, PluginContext, PluginError, Services};
 use serde_json::{Map, Value};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -351,20 +352,29 @@ impl HostInner {
         if self.services_synced.swap(true, Ordering::AcqRel) {
             return;
         }
-        let names = self.native_services();
-        if names.is_empty() {
+        let native = self.native_services();
+        if native.names.is_empty() {
             return;
         }
-        if let Err(e) = self.call(&CoreRequest::Services { names: &names }, b"", self.opts.call_timeout).await {
+        if let Err(e) = self.call(&CoreRequest::Services { names: &native.names, shapes: &native.shapes }, b"", self.opts.call_timeout).await {
             self.services_synced.store(false, Ordering::Release);
             tracing::debug!(error = %e, "Could not send native service names to the plugin host.");
         }
     }
 
-    fn native_services(&self) -> Vec<String> {
-        let Some(services) = self.services.get() else { return Vec::new() };
+    fn native_services(&self) -> NativeServices {
+        let mut out = NativeServices::default();
+        let Some(services) = self.services.get() else { return out };
         let js: BTreeSet<String> = lock(&self.loads).iter().map(|r| r.name.clone()).collect();
-        services.names().into_iter().filter(|n| !js.contains(n) && services.get_json(n).is_some()).collect()
+        for name in services.names() {
+            let Some(json) = services.get_json(&name).filter(|_| !js.contains(&name)) else { continue };
+            let shape = json.shape();
+            if !shape.is_empty() {
+                out.shapes.insert(name.clone(), shape);
+            }
+            out.names.push(name);
+        }
+        out
     }
 
     async fn spawn(&self, proc: &mut ProcState) -> Result<Arc<Conn>, StartError> {
@@ -505,7 +515,14 @@ impl HostInner {
     }
 }
 
-fn load_msg<'a>(r: &'a LoadRecord, opts: &HostOptions, services: &'a [String]) -> CoreRequest<'a> {
+/// The native plugins a JS plugin can reach with `ctx.getPlugin`, and their synchronous parts.
+#[derive(Debug, Default)]
+struct NativeServices {
+    names: Vec<String>,
+    shapes: BTreeMap<String, ServiceShape>,
+}
+
+fn load_msg<'a>(r: &'a LoadRecord, opts: &HostOptions, services: &'a NativeServices) -> CoreRequest<'a> {
     CoreRequest::Load {
         name: &r.name,
         dir: &r.dir,
@@ -515,7 +532,8 @@ fn load_msg<'a>(r: &'a LoadRecord, opts: &HostOptions, services: &'a [String]) -
         global_config: &r.global,
         runtime: &r.runtime,
         init_timeout_ms: opts.init_timeout.as_millis() as u64,
-        services,
+        services: &services.names,
+        shapes: &services.shapes,
         pool: r.pool,
         env: &r.env,
     }

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+use buntime_core::services::ServiceShape;
+
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The oldest protocol version this core speaks.
@@ -211,6 +213,9 @@ pub enum CoreRequest<'a> {
         init_timeout_ms: u64,
         /// Native plugins whose services `ctx.getPlugin` proxies.
         services: &'a [String],
+        /// The synchronous parts of those services, by plugin (only the non-empty ones).
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        shapes: &'a BTreeMap<String, ServiceShape>,
         /// Whether the runtime has a worker pool (`ctx.pool` is defined, read through `pool` calls).
         pool: bool,
         /// Withheld variables the manifest opted in (`allowEnv`), set in the host before the import.
@@ -220,6 +225,9 @@ pub enum CoreRequest<'a> {
     Services {
         /// Provider names.
         names: &'a [String],
+        /// The synchronous parts of those services, by plugin (only the non-empty ones).
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        shapes: &'a BTreeMap<String, ServiceShape>,
     },
     /// Call a plugin's `server.fetch` (the unstripped request; routes go over HTTP instead).
     Fetch {
@@ -521,6 +529,7 @@ mod tests {
             runtime: &v,
             init_timeout_ms: 5,
             services: &[],
+            shapes: &BTreeMap::new(),
             pool: true,
             env: &BTreeMap::new(),
         };

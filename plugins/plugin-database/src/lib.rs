@@ -2,14 +2,16 @@
 //!
 //! It builds one [`Adapter`] per configured engine (only `sqlite` so far), serves the studio API
 //! and a HRANA-over-HTTP server under its base (`/database`), and provides a typed
-//! [`DatabaseService`] to other native plugins. It does not own a UI, the WebSocket HRANA
-//! transport, or a JSON service for TypeScript plugins yet; see `docs/database.md`.
+//! [`DatabaseService`] to other native plugins and the same operations as a JSON service to
+//! TypeScript plugins. It does not own a UI or the WebSocket HRANA transport yet; see
+//! `docs/database.md`.
 #![forbid(unsafe_code)]
 
 pub mod adapter;
 pub mod config;
 pub mod error;
 pub mod hrana;
+pub mod json_service;
 pub mod routes;
 pub mod service;
 pub mod tenant;
@@ -101,6 +103,10 @@ impl Plugin for DatabasePlugin {
 
     fn provides(&self) -> Option<Arc<dyn Any + Send + Sync>> {
         Some(Arc::new(self.service.clone()))
+    }
+
+    fn provides_json(&self) -> Option<Arc<dyn buntime_core::services::JsonService>> {
+        Some(Arc::new(json_service::DatabaseJson(self.service.clone())))
     }
 
     fn hooks(&self) -> Hooks {
