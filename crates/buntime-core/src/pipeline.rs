@@ -12,6 +12,7 @@ use http::{HeaderValue, StatusCode, Uri};
 use tower::ServiceExt;
 
 use crate::app::{AppBackend, ResolvedApp};
+use crate::batch::HookStep;
 use crate::body::{GuardedBody, declared_too_large, has_body, limited};
 use crate::config::DEFAULT_BODY_LIMIT;
 use crate::generation::{Generation, LoadedPlugin};
@@ -94,13 +95,21 @@ impl Pipeline {
             services: generation.services.clone(),
         };
 
-        for &i in &generation.request_hooks {
-            let p = &generation.plugins[i];
-            match AssertUnwindSafe(p.plugin.on_request(&mut req, &cx)).catch_unwind().await {
+        for step in &generation.request_steps {
+            let (outcome, culprit) = match step {
+                HookStep::One(i) => (AssertUnwindSafe(generation.plugins[*i].plugin.on_request(&mut req, &cx)).catch_unwind().await.map(|r| r.map_err(|e| (0, e))), *i),
+                HookStep::Batch { batch, plugins, names } => {
+                    let outcome = AssertUnwindSafe(batch.on_request(names, &mut req, &cx)).catch_unwind().await;
+                    let culprit = blamed(plugins, &outcome);
+                    (outcome, culprit)
+                }
+            };
+            let p = &generation.plugins[culprit];
+            match outcome {
                 Ok(Ok(Flow::Continue)) => {}
                 Ok(Ok(Flow::Replace(next))) => req = next,
                 Ok(Ok(Flow::Respond(res))) => return finish(res, &request_id, &generation, guard),
-                Ok(Err(e)) => {
+                Ok(Err((_, e))) => {
                     log_hook_error(p, "on_request", &e);
                     return finish(respond::plugin_error(&e), &request_id, &generation, guard);
                 }
@@ -276,11 +285,19 @@ async fn run_server_fetch(generation: &Generation, req: &mut Request, cx: &Reque
 }
 
 async fn run_response_hooks(generation: &Generation, mut res: Response, cx: &RequestContext) -> Response {
-    for &i in &generation.response_hooks {
-        let p = &generation.plugins[i];
-        match AssertUnwindSafe(p.plugin.on_response(&mut res, cx)).catch_unwind().await {
+    for step in &generation.response_steps {
+        let (outcome, culprit) = match step {
+            HookStep::One(i) => (AssertUnwindSafe(generation.plugins[*i].plugin.on_response(&mut res, cx)).catch_unwind().await.map(|r| r.map_err(|e| (0, e))), *i),
+            HookStep::Batch { batch, plugins, names } => {
+                let outcome = AssertUnwindSafe(batch.on_response(names, &mut res, cx)).catch_unwind().await;
+                let culprit = blamed(plugins, &outcome);
+                (outcome, culprit)
+            }
+        };
+        let p = &generation.plugins[culprit];
+        match outcome {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => {
+            Ok(Err((_, e))) => {
                 log_hook_error(p, "on_response", &e);
                 return respond::plugin_error(&e);
             }
@@ -291,6 +308,14 @@ async fn run_response_hooks(generation: &Generation, mut res: Response, cx: &Req
         }
     }
     res
+}
+
+/// The plugin a batch's outcome is logged against: the failing hook's, else the batch's first.
+fn blamed<T>(plugins: &[usize], outcome: &std::thread::Result<Result<T, (usize, crate::error::PluginError)>>) -> usize {
+    match outcome {
+        Ok(Err((k, _))) => plugins.get(*k).copied().unwrap_or(plugins[0]),
+        _ => plugins[0],
+    }
 }
 
 fn log_hook_error(p: &LoadedPlugin, hook: &str, e: &crate::error::PluginError) {

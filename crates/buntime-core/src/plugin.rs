@@ -131,6 +131,14 @@ pub trait Plugin: Send + Sync + 'static {
         None
     }
 
+    /// Returns the batch that may run this plugin's `on_request` / `on_response` together with
+    /// its neighbours' in one call (plugins of one out-of-process host return the same object).
+    ///
+    /// The default, `None`, runs this plugin's hooks on their own.
+    fn hook_batch(&self) -> Option<Arc<dyn crate::batch::HookBatch>> {
+        None
+    }
+
     /// Returns the plugin's menus as `GET /api/plugins/loaded` lists them, read once after
     /// `on_init` (so `on_init` may build them, e.g. sub-items found at start-up).
     ///

@@ -465,25 +465,58 @@ async function handle(h: Header, body: Uint8Array) {
       return reply(id, { status: res.status, headers: pairs(res.headers) }, await bytesOf(res));
     }
     case "onRequest": {
-      const out = await plugin(h.plugin).impl.onRequest(toRequest(h, body), h.app ?? undefined);
-      if (out instanceof Response) {
-        return reply(id, { action: "respond", status: out.status, headers: pairs(out.headers) }, await bytesOf(out));
+      // The hooks of `plugins` (consecutive in the core's order) run here in one round trip: each
+      // sees the request the previous one left; the first Response ends the walk. A hook that
+      // throws is skipped (fail-open, as in the original); the core logs it.
+      const names: string[] = h.plugins ?? [h.plugin];
+      let head: Header = h;
+      let bytes = body;
+      let replaced = false;
+      const errors: { index: number; message: string; stack?: string }[] = [];
+      for (let i = 0; i < names.length; i++) {
+        const fresh = i > 0 ? poolReady(names[i]) : undefined;
+        if (fresh) await fresh;
+        let out: unknown;
+        try {
+          out = await plugin(names[i]).impl.onRequest(toRequest(head, bytes), h.app ?? undefined);
+        } catch (e) {
+          errors.push({ index: i, ...errorInfo(e) });
+          continue;
+        }
+        if (out instanceof Response) {
+          return reply(id, { action: "respond", by: i, errors, status: out.status, headers: pairs(out.headers) }, await bytesOf(out));
+        }
+        if (out instanceof Request) {
+          bytes = await bytesOf(out);
+          head = { t: "onRequest", method: out.method, url: out.url, headers: pairs(out.headers) };
+          replaced = true;
+        }
       }
-      if (out instanceof Request) {
-        return reply(id, { action: "replace", method: out.method, url: out.url, headers: pairs(out.headers) }, await bytesOf(out));
-      }
-      return reply(id, { action: "continue" });
+      if (replaced) return reply(id, { action: "replace", errors, method: head.method, url: head.url, headers: head.headers }, bytes);
+      return reply(id, { action: "continue", errors });
     }
     case "onResponse": {
-      // A streaming body stays in the core: the hook gets a stand-in stream, and a response that
-      // keeps it (the same Response, or `new Response(res.body, …)`) keeps the live body.
+      // A streaming body stays in the core: the hooks get a stand-in stream, and a response that
+      // keeps it (the same Response, or `new Response(res.body, …)`) keeps the live body. The
+      // hooks of `plugins` run in order, each on the response the previous one returned.
+      const names: string[] = h.plugins ?? [h.plugin];
       const live = h.live ? liveBody() : undefined;
       const init = live ?? (body.length > 0 ? (body as Uint8Array<ArrayBuffer>) : null);
-      const res = new Response(init, { status: h.status, headers: h.headers });
-      const same = res.body;
-      const out = await plugin(h.plugin).impl.onResponse(res, h.app ?? undefined);
-      const final = out instanceof Response ? out : res;
-      if (final === res || (same !== null && final.body === same)) {
+      const first = new Response(init, { status: h.status, headers: h.headers });
+      const same = first.body;
+      let final = first;
+      for (let i = 0; i < names.length; i++) {
+        const fresh = i > 0 ? poolReady(names[i]) : undefined;
+        if (fresh) await fresh;
+        let out: unknown;
+        try {
+          out = await plugin(names[i]).impl.onResponse(final, h.app ?? undefined);
+        } catch (e) {
+          return reply(id, { action: "error", by: i, ...errorInfo(e) });
+        }
+        if (out instanceof Response) final = out;
+      }
+      if (final === first || (same !== null && final.body === same)) {
         return reply(id, { action: "replace", status: final.status, headers: pairs(final.headers), keepBody: true });
       }
       return reply(id, { action: "replace", status: final.status, headers: pairs(final.headers) }, await bytesOf(final));

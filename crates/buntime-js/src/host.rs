@@ -23,6 +23,7 @@ use tokio::process::{Child, Command};
 use crate::adapter::JsPlugin;
 use crate::conn::{Conn, ConnEvents, handshake};
 use crate::error::{CallError, StartError};
+use crate::hooks::JsBatch;
 use crate::protocol::{CoreRequest, Frame, HeaderPairs, LoadReply, LogLine, ServiceCall};
 use crate::route_link::RouteLink;
 
@@ -164,6 +165,8 @@ pub(crate) struct HostInner {
     stopping: AtomicBool,
     services_synced: AtomicBool,
     quick_restarts: AtomicU32,
+    /// What every JS plugin of this host returns from `hook_batch`, so their hooks batch.
+    pub(crate) batch: Arc<JsBatch>,
     me: Weak<HostInner>,
 }
 
@@ -214,6 +217,7 @@ impl BunScriptHost {
             stopping: AtomicBool::new(false),
             services_synced: AtomicBool::new(false),
             quick_restarts: AtomicU32::new(0),
+            batch: Arc::new(JsBatch { host: me.clone() }),
             me: me.clone(),
         });
         Ok(Self { inner })

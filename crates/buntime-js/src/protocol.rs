@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use buntime_core::services::ServiceShape;
 
@@ -242,8 +243,11 @@ pub enum CoreRequest<'a> {
     },
     /// Call `onRequest(req, app)`.
     OnRequest {
-        /// Plugin name.
+        /// Plugin name (the first of `plugins`).
         plugin: &'a str,
+        /// Consecutive plugins whose hooks run in this one call, in order (sent when more than one).
+        #[serde(skip_serializing_if = "is_single", serialize_with = "names")]
+        plugins: &'a [Arc<str>],
         /// HTTP method.
         method: &'a str,
         /// Absolute URL.
@@ -255,8 +259,11 @@ pub enum CoreRequest<'a> {
     },
     /// Call `onResponse(res, app)`.
     OnResponse {
-        /// Plugin name.
+        /// Plugin name (the first of `plugins`).
         plugin: &'a str,
+        /// Consecutive plugins whose hooks run in this one call, in order (sent when more than one).
+        #[serde(skip_serializing_if = "is_single", serialize_with = "names")]
+        plugins: &'a [Arc<str>],
         /// Response status.
         status: u16,
         /// Response headers.
@@ -406,6 +413,32 @@ pub struct HttpReply {
     /// only its status and headers change.
     #[serde(default, rename = "keepBody")]
     pub keep_body: bool,
+    /// For a chain of hooks: the index of the one that answered (`respond`) or threw (`error`).
+    #[serde(default)]
+    pub by: usize,
+    /// `onRequest` hooks that threw and were skipped.
+    #[serde(default)]
+    pub errors: Vec<HookThrow>,
+    /// For `error`: what the hook threw.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// A hook of a chain that threw.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HookThrow {
+    /// Its index in the chain.
+    pub index: usize,
+    /// The JS error message.
+    pub message: String,
+}
+
+fn is_single(plugins: &&[Arc<str>]) -> bool {
+    plugins.len() <= 1
+}
+
+fn names<S: serde::Serializer>(plugins: &&[Arc<str>], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(plugins.iter().map(|n| &**n))
 }
 
 /// A `log` frame from the host.
