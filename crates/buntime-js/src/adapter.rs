@@ -78,7 +78,7 @@ async fn route_error(host: &HostInner, plugin: &str, e: &LinkError) -> Response 
 fn unsupported_method(plugin: &str, method: &http::Method) -> Response {
     respond::json_error(
         StatusCode::NOT_IMPLEMENTED,
-        "NOT_IMPLEMENTED",
+        "METHOD_NOT_IMPLEMENTED",
         &format!("method `{method}` is not supported by the routes of plugin `{plugin}` (methods are case-sensitive: use e.g. `GET`)"),
     )
 }
