@@ -56,7 +56,19 @@ async fn dispatch(shared: Arc<Shared>, mut req: Request) -> Response {
         stamp(&mut res, &request_id, &generation.header_value);
         return res;
     }
-    shared.pipeline.handle(generation, req).await
+    let homepage = shared.config.homepage.as_deref().filter(|_| path == "/" && matches!(*req.method(), http::Method::GET | http::Method::HEAD));
+    let Some(homepage) = homepage else { return shared.pipeline.handle(generation, req).await };
+    // The pipeline goes first so that a plugin or app answering `/` keeps it; only its 404 redirects.
+    let res = shared.pipeline.handle(generation.clone(), req).await;
+    if res.status() != StatusCode::NOT_FOUND {
+        return res;
+    }
+    let mut redirect = respond::text(StatusCode::FOUND, "");
+    if let Ok(location) = HeaderValue::from_str(homepage) {
+        redirect.headers_mut().insert(http::header::LOCATION, location);
+    }
+    stamp(&mut redirect, &request_id, &generation.header_value);
+    redirect
 }
 
 async fn api(shared: &Shared, mut req: Request, rel: &str) -> Response {
