@@ -137,6 +137,31 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
     await page.setViewportSize({ width: 1440, height: 900 });
   });
 
+  test("tabs follow the arrow keys, and the theme follows the system until the toggle picks one", async () => {
+    await page.goto(`${rt.url}/cpanel/~/health`);
+    await page.getByRole("tab", { name: "Summary" }).focus();
+    await page.keyboard.press("ArrowRight");
+    await expect(page.getByRole("tab", { name: "Raw answers" }).getAttribute("aria-selected")).resolves.toBe("true");
+    const raw = JSON.parse((await page.getByTestId("raw-ready").textContent())!) as { status: string };
+    expect(raw.status).toBe("ready");
+    await page.keyboard.press("Home");
+    await expect(page.getByTestId("status").textContent()).resolves.toBe("ready");
+
+    const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    await page.emulateMedia({ colorScheme: "dark" });
+    expect(await background()).toBe("rgb(17, 17, 20)");
+    await page.screenshot({ path: join(shots, "health-dark-1440.png") });
+    await page.getByRole("button", { name: /theme \(change\)/ }).click(); // system → light
+    expect(await background()).toBe("rgb(247, 247, 248)");
+    await page.reload();
+    expect(await background()).toBe("rgb(247, 247, 248)"); // remembered
+    await page.getByRole("button", { name: /theme \(change\)/ }).click(); // light → dark
+    await page.emulateMedia({ colorScheme: "light" });
+    expect(await background()).toBe("rgb(17, 17, 20)");
+    await page.getByRole("button", { name: /theme \(change\)/ }).click(); // dark → system
+    expect(await background()).toBe("rgb(247, 247, 248)");
+  });
+
   test("deep links open a plugin page, its own navigation updates the shell's URL, and Back walks it back", async () => {
     await page.goto(`${rt.url}/cpanel/demo/second`);
     await frameShows("/demo/second");
@@ -194,7 +219,10 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
     const file = page.getByLabel("Archive (.tar.gz, .tgz or .zip)");
     await file.setInputFiles(join(rt.dir, "notes.txt"));
     await page.getByRole("button", { name: "Upload" }).click();
-    await expect(page.getByTestId("upload-result").textContent()).resolves.toMatch(/^Upload failed: .+/);
+    const form = new FormData();
+    form.append("file", new Blob(["not an archive"]), "notes.txt");
+    const refused = (await (await fetch(`${rt.url}/api/apps/upload`, { method: "POST", headers: { "x-api-key": rt.masterKey }, body: form })).json()) as { message: string };
+    await expect(page.getByTestId("upload-result").textContent()).resolves.toBe(`Upload failed: ${refused.message}`);
 
     await file.setInputFiles(archive);
     await page.getByRole("button", { name: "Upload" }).click();
@@ -244,12 +272,21 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
     await expect(tab.getByTestId("reload-result").textContent()).resolves.toBe("Reload refused: Missing permission: plugins:install");
 
     await row.getByRole("button", { name: "Revoke" }).click();
+    await page.keyboard.press("Escape"); // a dialog closes with Escape and changes nothing
+    await expect(page.getByRole("dialog").count()).resolves.toBe(0);
+    await expect(row.count()).resolves.toBe(1);
+    await row.getByRole("button", { name: "Revoke" }).click();
     await page.getByRole("dialog").getByRole("button", { name: "Revoke" }).click();
     await page.getByText("Revoked e2e-viewer.").waitFor();
     await expect(page.locator("tbody tr", { hasText: "e2e-viewer" }).count()).resolves.toBe(0);
 
+    // A key revoked mid-use: the same page asks to sign in, and comes back after it.
     await tab.goto(`${rt.url}/cpanel/~/keys`);
     await expect(tab.locator("main h1").textContent()).resolves.toBe("Access denied");
+    await tab.getByLabel("API key").fill(rt.masterKey);
+    await tab.getByRole("button", { name: "Sign in" }).click();
+    await tab.getByRole("heading", { name: "API keys" }).waitFor();
+    expect(tab.url()).toEndWith("/cpanel/~/keys");
     await viewer.close();
   });
 

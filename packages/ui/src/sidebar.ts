@@ -1,6 +1,7 @@
 /** The navigation sidebar: a nested list of links, the active one marked from the URL, collapsible below 768 px. */
 import { h, replace } from "./dom.ts";
 import { icon } from "./icons.ts";
+import { bestMatch as best, inside } from "./match.ts";
 
 export interface NavItem {
   text: string;
@@ -9,25 +10,6 @@ export interface NavItem {
   items?: NavItem[];
   /** A heading above this item's group. */
   group?: string;
-}
-
-/** Returns whether `path` is `href` or below it (`/a/b` is inside `/a`, `/ab` is not). */
-function inside(path: string, href: string): boolean {
-  const base = href.replace(/\/+$/, "");
-  return path === base || path === `${base}/` || path.startsWith(`${base}/`);
-}
-
-/** Returns the href of the item that best matches `path`: the longest one containing it. */
-function best(items: NavItem[], path: string): string | null {
-  let found: string | null = null;
-  const walk = (list: NavItem[]) => {
-    for (const item of list) {
-      if (inside(path, item.href) && (!found || item.href.length > found.length)) found = item.href;
-      if (item.items) walk(item.items);
-    }
-  };
-  walk(items);
-  return found;
 }
 
 /**

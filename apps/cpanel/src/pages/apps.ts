@@ -76,8 +76,8 @@ export const apps: Page = {
       const [scope, name] = scopeAndName(app.name);
       try {
         await api(`/apps/${encodeURIComponent(scope)}/${encodeURIComponent(name)}/${encodeURIComponent(version)}`, { method: "DELETE" });
-        toast(`Deleted ${app.name}@${version}.`, "ok");
         await refresh();
+        toast(`Deleted ${app.name}@${version}.`, "ok");
       } catch (e) {
         toast(e instanceof Error ? e.message : String(e), "error");
       }

@@ -54,8 +54,8 @@ export const keys: Page = {
       if (choice !== "revoke") return;
       try {
         await api(`/keys/${encodeURIComponent(String(k.id))}`, { method: "DELETE" });
-        toast(`Revoked ${k.name}.`, "ok");
         await refresh();
+        toast(`Revoked ${k.name}.`, "ok");
       } catch (e) {
         toast(e instanceof Error ? e.message : String(e), "error");
       }
