@@ -23,7 +23,7 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
 
   beforeAll(async () => {
     [rt, browser, shots] = await Promise.all([startRuntime(), launch(), screenshotDir()]);
-    context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: "en-US", timezoneId: "UTC" });
     page = await context.newPage();
     console.log(`screenshots: ${shots}`);
   }, 60_000);
@@ -108,7 +108,7 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
       "/cpanel/demo": (p) => frameShows("/demo", p),
       "/cpanel/demo/second": (p) => frameShows("/demo/second", p),
       // The hello plugin has a menu but no UI: its frame says so instead of showing a blank page.
-      "/cpanel/hello": async (p) => expect(await p.locator(".cp-frame-error").textContent()).toContain("The plugin's UI answered 404"),
+      "/cpanel/hello": async (p) => expect(await p.locator(".cp-frame-error").textContent()).toBe("The plugin's UI answered 404/hello answered 404 Not Found. The plugin lists this page in its menus but serves nothing there."),
     };
     const hrefs = await page.locator("nav.ui-sidebar a").evaluateAll((as) => as.map((a) => a.getAttribute("href")!));
     for (const href of hrefs) {
@@ -258,7 +258,13 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
     await page.getByRole("dialog").getByRole("button", { name: "Done" }).click();
     const row = page.locator("tbody tr", { hasText: "e2e-viewer" });
     await expect(row.locator("td").nth(2).textContent()).resolves.toBe("viewer");
-    await expect(row.locator("td").nth(4).textContent()).resolves.not.toBe("Never");
+    const inAWeek = new Date(Date.now() + 7 * 86_400_000).toLocaleDateString("en-US", { timeZone: "UTC" });
+    await expect(row.locator("td").nth(4).textContent()).resolves.toStartWith(inAWeek); // Expires
+    await expect(row.locator("td").nth(3).textContent()).resolves.toStartWith(new Date().toLocaleDateString("en-US", { timeZone: "UTC" })); // Created
+    await expect(page.getByRole("group", { name: "Permissions (custom role)" }).isVisible()).resolves.toBe(false);
+    await page.getByLabel("Role").selectOption("custom");
+    await expect(page.getByRole("group", { name: "Permissions (custom role)" }).isVisible()).resolves.toBe(true);
+    await page.getByLabel("Role").selectOption("viewer");
     expect(await page.content()).not.toContain(secret); // never shown again
     await snap("keys");
 

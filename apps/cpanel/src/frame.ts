@@ -7,6 +7,9 @@ import { h, replace } from "@buntime/ui";
 /** How long a plugin UI may take to load before the frame says so. */
 const LOAD_TIMEOUT_MS = 15_000;
 
+/** Reason phrases for the statuses a plugin UI most often answers with. */
+const REASONS: Record<number, string> = { 404: "Not Found", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout" };
+
 type Failure = { status: number; title: string; detail: string };
 
 /** Reads an error page's message: a JSON `message`/`error`, else the first lines of its text. */
@@ -93,7 +96,7 @@ export class PluginFrame {
     if (status >= 400) {
       const detail = messageOf(win.document);
       const title = status === 401 || status === 403 ? "Access denied" : `The plugin's UI answered ${status}`;
-      this.fail({ status, title, detail: detail || `${win.location.pathname} answered ${status}.` });
+      this.fail({ status, title, detail: detail || `${win.location.pathname} answered ${status}${REASONS[status] ? ` ${REASONS[status]}` : ""}.${status === 404 ? " The plugin lists this page in its menus but serves nothing there." : ""}` });
       return;
     }
     this.el.querySelector(".cp-frame-error")?.remove();

@@ -10,11 +10,11 @@ export function stats(pairs: Array<[string, Node | string]>): HTMLElement {
   return h("dl", { class: "ui-stats" }, ...pairs.map(([k, v]) => h("div", { class: "ui-stat" }, h("dt", {}, k), h("dd", {}, v))));
 }
 
-/** A date as the reader's locale shows it, or a dash. */
-export function when(iso: unknown): string {
-  if (typeof iso !== "string" || !iso) return "—";
-  const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+/** A time (Unix seconds, as the key store sends them, or an ISO string) in the reader's locale, or a dash. */
+export function when(t: unknown): string {
+  const d = typeof t === "number" ? new Date(t * 1000) : typeof t === "string" && t ? new Date(t) : null;
+  if (!d) return "—";
+  return Number.isNaN(d.getTime()) ? String(t) : d.toLocaleString();
 }
 
 export function list(items: string[]): string {

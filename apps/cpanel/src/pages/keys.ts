@@ -9,9 +9,10 @@ interface Key {
   keyPrefix: string;
   role: string;
   permissions: string[];
-  createdAt?: string;
-  expiresAt?: string;
-  lastUsedAt?: string;
+  /** Unix seconds. */
+  createdAt?: number;
+  expiresAt?: number;
+  lastUsedAt?: number;
   description?: string;
 }
 
@@ -42,7 +43,7 @@ export const keys: Page = {
       { title: "Role", cell: (k) => h("span", { class: "ui-badge", title: list(k.permissions) }, k.role) },
       { title: "Created", cell: (k) => when(k.createdAt) },
       { title: "Expires", cell: (k) => (k.expiresAt ? when(k.expiresAt) : "Never") },
-      { title: "Last used", cell: (k) => when(k.lastUsedAt) },
+      { title: "Last used", cell: (k) => (k.lastUsedAt ? when(k.lastUsedAt) : "Never") },
       { title: "", cell: (k) => button("Revoke", () => revoke(k), { variant: "danger", title: `Revoke ${k.name}` }) },
     ], rows, "No API key yet.");
 
