@@ -43,6 +43,18 @@ export class PluginFrame {
     this.el.replaceChildren();
   }
 
+  /** Loads the frame's page again (after signing in elsewhere, say). */
+  reload() {
+    try {
+      this.iframe?.contentWindow?.location.reload();
+    } catch {
+      // The browser's own error page: start over with a fresh frame.
+      const src = this.iframe?.src;
+      this.reset();
+      if (src) this.show(new URL(src).pathname);
+    }
+  }
+
   /** Shows `target` (`/hello/x`): reuses the loaded frame without adding a history entry. */
   show(target: string) {
     const current = this.currentPath();

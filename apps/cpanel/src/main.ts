@@ -33,7 +33,13 @@ const signOut = button("Sign out", () => {
   void render();
 }, { variant: "ghost", icon: "log-out" });
 const who = h("span", { class: "ui-muted cp-who" });
-const frame = new PluginFrame(onFrameNavigate, (box, failure) => replace(box, accessDenied(failure.detail, () => void render())));
+// A plugin UI is not an API route: an API key does not open it (it never skips plugin hooks), so
+// the frame's denial points at the plugin's own sign-in instead of the key form.
+const frame = new PluginFrame(onFrameNavigate, (box, failure) => replace(box,
+  h("h2", {}, "Access denied"),
+  h("p", {}, failure.detail),
+  h("p", { class: "ui-muted" }, "This page is guarded by a plugin (such as an authentication plugin): sign in with it, then try again."),
+  button("Try again", () => frame.reload(), { icon: "refresh-cw" })));
 
 function paintSession() {
   who.textContent = session.key ? `Signed in with ${session.key.slice(0, 8)}…` : "Not signed in";

@@ -75,6 +75,8 @@ export const plugins: Page = {
       loadedPlugins(),
       api<{ generation?: number; failed?: string[] }>("/health/ready", { okStatuses: [503] }).then((r) => r.data),
     ]);
+    const subtitleText = (generation: number | undefined) => `In load order (hooks run in this order). Generation ${generation ?? "—"}.`;
+    const subtitle = h("p", { class: "ui-muted", "data-testid": "serving" }, subtitleText(ready.generation));
     const result = h("div", {});
     const last = lastReload();
     if (last) replace(result, reportView(last));
@@ -85,6 +87,7 @@ export const plugins: Page = {
         const { data } = await api<ReloadReport>("/plugins/reload", { method: "POST", okStatuses: [422] });
         sessionStorage.setItem(LAST, JSON.stringify(data));
         replace(result, reportView(data));
+        replace(subtitle, subtitleText(data.generation));
         replace(listing, pluginTable(await loadedPlugins(), []));
         document.dispatchEvent(new CustomEvent("cpanel:plugins-changed"));
       } catch (e) {
@@ -97,7 +100,7 @@ export const plugins: Page = {
     }, { variant: "primary", icon: "refresh-cw" });
     return h("div", {},
       h("div", { class: "cp-head" }, h("h1", {}, "Plugins"), reload),
-      h("p", { class: "ui-muted" }, `In load order (hooks run in this order). Generation ${ready.generation ?? "—"}.`),
+      subtitle,
       result, listing);
   },
 };
