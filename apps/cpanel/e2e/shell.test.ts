@@ -193,6 +193,21 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
     await expect(heading().textContent()).resolves.toBe("Plugins");
   });
 
+  test("a plugin page answering 403 is shown as Access denied in the frame, with a way to retry", async () => {
+    const direct = await fetch(`${rt.url}/demo/private`);
+    expect(direct.status).toBe(403);
+    await page.goto(`${rt.url}/cpanel/demo/private`);
+    const box = page.locator(".cp-frame-error");
+    await expect(box.locator("h2").textContent()).resolves.toBe("Access denied");
+    await expect(box.getByRole("button", { name: "Try again" }).count()).resolves.toBe(1);
+    await expect(page.locator("nav.ui-sidebar a[aria-current=page]").textContent()).resolves.toBe("Demo");
+    await snap("frame-denied");
+    // Moving on to a page that loads clears the message.
+    await page.locator('nav.ui-sidebar a[href="/cpanel/demo/second"]').click();
+    await frameShows("/demo/second");
+    await expect(box.count()).resolves.toBe(0);
+  });
+
   test("Reload on the Plugins page shows the new generation, which the overview then reports", async () => {
     await page.goto(`${rt.url}/cpanel/~/plugins`);
     const before = Number(await (await fetch(`${rt.url}/api/health/ready`)).json().then((r) => (r as { generation: number }).generation));

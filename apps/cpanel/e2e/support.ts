@@ -1,6 +1,6 @@
 /** Starts the real `buntime` binary on a free port with a temp state dir, and a headless Chromium. */
 import { existsSync } from "node:fs";
-import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium, type Browser } from "playwright-core";
@@ -64,6 +64,10 @@ export async function startRuntime(): Promise<Runtime> {
   await mkdir(join(dir, "plugins/demo"), { recursive: true });
   await writeFile(join(dir, "plugins/demo/manifest.yaml"), DEMO_MANIFEST);
   await writeFile(join(dir, "plugins/demo/index.html"), DEMO_HTML);
+  // A link out of the plugin's dir: the runtime refuses to serve it (403), which the shell must show.
+  await mkdir(join(dir, "outside"));
+  await writeFile(join(dir, "outside/index.html"), "<h1>outside the plugin</h1>");
+  await symlink(join(dir, "outside"), join(dir, "plugins/demo/private"));
 
   const masterKey = `e2e-master-${crypto.randomUUID()}`;
   const child = Bun.spawn([BIN], {

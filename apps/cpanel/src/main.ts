@@ -38,7 +38,7 @@ const who = h("span", { class: "ui-muted cp-who" });
 const frame = new PluginFrame(onFrameNavigate, (box, failure) => replace(box,
   h("h2", {}, "Access denied"),
   h("p", {}, failure.detail),
-  h("p", { class: "ui-muted" }, "This page is guarded by a plugin (such as an authentication plugin): sign in with it, then try again."),
+  h("p", { class: "ui-muted" }, "The plugin refused this page. If a sign-in guards it (an authentication plugin), sign in there, then try again."),
   button("Try again", () => frame.reload(), { icon: "refresh-cw" })));
 
 function paintSession() {
