@@ -60,13 +60,10 @@ async fn dispatch(shared: Arc<Shared>, mut req: Request) -> Response {
     let Some(homepage) = homepage else { return shared.pipeline.handle(generation, req).await };
     // The pipeline goes first so that a plugin or app answering `/` keeps it; only its 404 redirects.
     let res = shared.pipeline.handle(generation.clone(), req).await;
-    if res.status() != StatusCode::NOT_FOUND {
-        return res;
-    }
+    // The config only accepts a path, which is always a valid header value; if not, keep the 404.
+    let (StatusCode::NOT_FOUND, Ok(location)) = (res.status(), HeaderValue::from_str(homepage)) else { return res };
     let mut redirect = respond::text(StatusCode::FOUND, "");
-    if let Ok(location) = HeaderValue::from_str(homepage) {
-        redirect.headers_mut().insert(http::header::LOCATION, location);
-    }
+    redirect.headers_mut().insert(http::header::LOCATION, location);
     stamp(&mut redirect, &request_id, &generation.header_value);
     redirect
 }

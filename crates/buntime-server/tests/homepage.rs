@@ -11,9 +11,20 @@ async fn the_root_redirects_to_the_admin_shell_by_default() {
     let res = get(&h, "/").await;
     assert_eq!(res.status, 302, "{}", res.body);
     assert_eq!(res.headers["location"], "/cpanel");
-    assert!(res.headers.contains_key("x-request-id") && res.headers.contains_key("x-buntime-generation"));
-    assert_eq!(get(&h, "/nowhere").await.status, 404, "only the root redirects");
-    assert_eq!(post(&h, "/").await.status, 404, "a POST is never redirected");
+    assert!(
+        res.headers.contains_key("x-request-id")
+            && res.headers.contains_key("x-buntime-generation")
+    );
+    assert_eq!(
+        get(&h, "/nowhere").await.status,
+        404,
+        "only the root redirects"
+    );
+    assert_eq!(
+        post(&h, "/").await.status,
+        404,
+        "a POST is never redirected"
+    );
 }
 
 #[tokio::test]
