@@ -71,6 +71,7 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
   test("a page behind a key shows Access denied, a wrong key too, and the right key opens it", async () => {
     await page.goto(`${rt.url}/cpanel/~/apps`);
     await expect(heading().textContent()).resolves.toBe("Access denied");
+    await expect(page.getByRole("button", { name: "Sign out" }).isVisible()).resolves.toBe(false);
     await snap("access-denied");
     await signIn("btk_not-a-real-key");
     await page.getByText("was not accepted here").waitFor();
@@ -79,6 +80,7 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
     await page.getByRole("heading", { name: "Apps", exact: true }).waitFor();
     await expect(page.getByRole("link", { name: "cpanel", exact: true }).count()).resolves.toBe(1);
     expect(await page.evaluate(() => sessionStorage.getItem("buntime-api-key"))).toBe(rt.masterKey);
+    await expect(page.getByRole("button", { name: "Sign out" }).isVisible()).resolves.toBe(true);
   });
 
   test("the sidebar lists the runtime pages and every loaded plugin's menus, nested, with readable labels", async () => {
