@@ -19,8 +19,7 @@ export function field(text: string, control: HTMLInputElement | HTMLSelectElemen
 
 /** A `<select>` of `[value, text]` pairs. */
 export function select(name: string, options: Array<[string, string]>, value?: string): HTMLSelectElement {
-  const el = h("select", { name }, ...options.map(([v, t]) => h("option", { value: v, selected: v === value }, t)));
-  return el;
+  return h("select", { name }, ...options.map(([v, t]) => h("option", { value: v, selected: v === value }, t)));
 }
 
 export interface Column<T> {
@@ -37,14 +36,17 @@ export function table<T>(columns: Column<T>[], rows: T[], empty = "Nothing here 
   return h("div", { class: "ui-table-wrap", tabindex: 0 }, h("table", { class: "ui-table" }, head, body));
 }
 
+let dialogCount = 0;
+
 /**
  * Shows a modal `<dialog>` (focus is trapped and Escape closes it, natively) and resolves with the
  * value of the action chosen, or `null` when dismissed.
  */
 export function dialog(title: string, body: Node, actions: Array<{ text: string; value: string; variant?: Variant }>): Promise<string | null> {
   return new Promise((resolve) => {
-    const d = h("dialog", { class: "ui-dialog", "aria-labelledby": "ui-dialog-title" },
-      h("h2", { id: "ui-dialog-title" }, title), body,
+    const titleId = `ui-dialog-${++dialogCount}`;
+    const d = h("dialog", { class: "ui-dialog", "aria-labelledby": titleId },
+      h("h2", { id: titleId }, title), body,
       h("div", { class: "ui-actions" }, ...actions.map((a) => button(a.text, () => d.close(a.value), { variant: a.variant }))));
     d.addEventListener("close", () => {
       d.remove();
@@ -69,25 +71,27 @@ export function toast(message: string, kind: "info" | "error" | "ok" = "info"): 
   return item;
 }
 
+let tabsCount = 0;
+
 /**
  * Tabs with the WAI-ARIA pattern: arrow keys, Home and End move between tabs; only the selected
  * tab is in the tab order.
  */
 export function tabs(items: Array<{ id: string; text: string; render: () => Node }>, selected = items[0]?.id): HTMLElement {
+  const prefix = `ui-tabs-${++tabsCount}`; // ids stay unique with several tab sets on a page
   const list = h("div", { role: "tablist", class: "ui-tabs" });
-  const panel = h("div", { role: "tabpanel", class: "ui-tabpanel", tabindex: 0 });
+  const panel = h("div", { role: "tabpanel", class: "ui-tabpanel", tabindex: 0, id: `${prefix}-panel` });
   const buttons = items.map((item) => h("button", {
-    type: "button", role: "tab", id: `tab-${item.id}`, "aria-controls": "ui-tabpanel",
+    type: "button", role: "tab", id: `${prefix}-${item.id}`, "aria-controls": `${prefix}-panel`,
     onclick: () => choose(item.id, false),
   }, item.text));
-  panel.id = "ui-tabpanel";
   function choose(id: string, focus: boolean) {
     items.forEach((item, i) => {
       const on = item.id === id;
       buttons[i]!.setAttribute("aria-selected", String(on));
       buttons[i]!.tabIndex = on ? 0 : -1;
       if (on) {
-        panel.setAttribute("aria-labelledby", `tab-${id}`);
+        panel.setAttribute("aria-labelledby", `${prefix}-${id}`);
         replace(panel, item.render());
         if (focus) buttons[i]!.focus();
       }
