@@ -56,7 +56,16 @@ async fn dispatch(shared: Arc<Shared>, mut req: Request) -> Response {
         stamp(&mut res, &request_id, &generation.header_value);
         return res;
     }
-    shared.pipeline.handle(generation, req).await
+    let homepage = shared.config.homepage.as_deref().filter(|_| path == "/" && matches!(*req.method(), http::Method::GET | http::Method::HEAD));
+    let Some(homepage) = homepage else { return shared.pipeline.handle(generation, req).await };
+    // The pipeline goes first so that a plugin or app answering `/` keeps it; only its 404 redirects.
+    let res = shared.pipeline.handle(generation.clone(), req).await;
+    // The config only accepts a path, which is always a valid header value; if not, keep the 404.
+    let (StatusCode::NOT_FOUND, Ok(location)) = (res.status(), HeaderValue::from_str(homepage)) else { return res };
+    let mut redirect = respond::text(StatusCode::FOUND, "");
+    redirect.headers_mut().insert(http::header::LOCATION, location);
+    stamp(&mut redirect, &request_id, &generation.header_value);
+    redirect
 }
 
 async fn api(shared: &Shared, mut req: Request, rel: &str) -> Response {
