@@ -23,9 +23,11 @@
 
 mod capture;
 mod harness;
+pub mod pg;
 
 pub use capture::LogCapture;
 pub use harness::{HarnessError, PluginHarness, StartedHarness, TestResponse};
+pub use pg::PgServer;
 
 /// The Rust plugin guide; its code blocks run as doctests so the docs cannot drift.
 #[cfg(doctest)]
