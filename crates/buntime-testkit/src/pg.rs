@@ -35,13 +35,19 @@ impl PgServer {
     /// PostgreSQL is missing under CI, or is installed but does not start.
     pub fn start_or_skip() -> Option<Self> {
         let Some(bin) = find_bin_dir() else {
-            assert!(std::env::var_os("CI").is_none(), "PostgreSQL is not installed, and CI must run the PostgreSQL tests: install it ({INSTALL_HINT}); scripts/test.sh does this when run as root");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "PostgreSQL is not installed, and CI must run the PostgreSQL tests: install it ({INSTALL_HINT}); scripts/test.sh does this when run as root"
+            );
             eprintln!("skipping: PostgreSQL not installed ({INSTALL_HINT})");
             return None;
         };
         match Self::start_in(&bin) {
             Ok(s) => Some(s),
-            Err(e) => panic!("PostgreSQL is installed ({}) but did not start: {e}", bin.display()),
+            Err(e) => panic!(
+                "PostgreSQL is installed ({}) but did not start: {e}",
+                bin.display()
+            ),
         }
     }
 
@@ -50,13 +56,37 @@ impl PgServer {
     /// # Errors
     /// What failed, with the server's log when it got that far.
     pub fn start_in(bin: &Path) -> Result<Self, String> {
-        let dir = tempfile::Builder::new().prefix("buntime-pg-").tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        let dir = tempfile::Builder::new()
+            .prefix("buntime-pg-")
+            .tempdir()
+            .map_err(|e| format!("temp dir: {e}"))?;
         let run_as = running_as_root().then(|| SUPERUSER.to_owned());
         if let Some(user) = &run_as {
-            run(Command::new("chown").arg("-R").arg(format!("{user}:")).arg(dir.path()))?;
+            run(Command::new("chown")
+                .arg("-R")
+                .arg(format!("{user}:"))
+                .arg(dir.path()))?;
         }
-        let mut server = Self { dir, bin: bin.to_path_buf(), port: 0, run_as };
-        server.run_pg("initdb", &["-D", &server.data(), "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"])?;
+        let mut server = Self {
+            dir,
+            bin: bin.to_path_buf(),
+            port: 0,
+            run_as,
+        };
+        server.run_pg(
+            "initdb",
+            &[
+                "-D",
+                &server.data(),
+                "-U",
+                SUPERUSER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+        )?;
         // A port taken between probing and binding makes the start fail: try a few.
         let mut last = String::new();
         for _ in 0..3 {
@@ -64,7 +94,18 @@ impl PgServer {
             match server.pg_ctl_start() {
                 Ok(()) => {
                     let host = server.dir.path().to_string_lossy().into_owned();
-                    server.run_pg("createdb", &["-h", &host, "-p", &server.port.to_string(), "-U", SUPERUSER, DATABASE])?;
+                    server.run_pg(
+                        "createdb",
+                        &[
+                            "-h",
+                            &host,
+                            "-p",
+                            &server.port.to_string(),
+                            "-U",
+                            SUPERUSER,
+                            DATABASE,
+                        ],
+                    )?;
                     return Ok(server);
                 }
                 Err(e) => last = e,
@@ -88,7 +129,11 @@ impl PgServer {
     /// # Errors
     /// `pg_ctl` failed.
     pub fn stop(&self) -> Result<(), String> {
-        self.run_pg("pg_ctl", &["-D", &self.data(), "stop", "-m", "immediate", "-w"]).map(drop)
+        self.run_pg(
+            "pg_ctl",
+            &["-D", &self.data(), "stop", "-m", "immediate", "-w"],
+        )
+        .map(drop)
     }
 
     /// Starts the server again on the same port after [`Self::stop`].
@@ -106,9 +151,31 @@ impl PgServer {
     fn pg_ctl_start(&self) -> Result<(), String> {
         let socket_dir = self.dir.path().to_string_lossy().into_owned();
         let log = self.dir.path().join("server.log");
-        let opts = format!("-p {} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off", self.port);
-        let res = self.run_pg("pg_ctl", &["-D", &self.data(), "-l", &log.to_string_lossy(), "-w", "-t", "60", "-o", &opts, "start"]);
-        res.map(drop).map_err(|e| format!("{e}\nserver log:\n{}", std::fs::read_to_string(&log).unwrap_or_default()))
+        let opts = format!(
+            "-p {} -k {socket_dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off",
+            self.port
+        );
+        let res = self.run_pg(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.data(),
+                "-l",
+                &log.to_string_lossy(),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                &opts,
+                "start",
+            ],
+        );
+        res.map(drop).map_err(|e| {
+            format!(
+                "{e}\nserver log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        })
     }
 
     /// Runs one of the server binaries, as the `postgres` user when the test is root.
@@ -135,11 +202,18 @@ impl Drop for PgServer {
 }
 
 fn run(cmd: &mut Command) -> Result<Output, String> {
-    let out = cmd.output().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if out.status.success() {
         Ok(out)
     } else {
-        Err(format!("{cmd:?} failed ({}): {}{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        Err(format!(
+            "{cmd:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }
 
@@ -164,7 +238,11 @@ fn running_as_root() -> bool {
 pub fn find_bin_dir() -> Option<PathBuf> {
     let has_tools = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
     let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|d| d.join("initdb")).find(|p| p.is_file()).and_then(|p| std::fs::canonicalize(p).ok()).and_then(|p| p.parent().map(Path::to_path_buf))
+        std::env::split_paths(&paths)
+            .map(|d| d.join("initdb"))
+            .find(|p| p.is_file())
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .and_then(|p| p.parent().map(Path::to_path_buf))
     });
     if let Some(d) = on_path.filter(|d| has_tools(d)) {
         return Some(d);
@@ -185,14 +263,25 @@ mod tests {
 
     #[test]
     fn starts_stops_and_restarts_a_real_server() {
-        let Some(pg) = PgServer::start_or_skip() else { return };
+        let Some(pg) = PgServer::start_or_skip() else {
+            return;
+        };
         let sock = |p: &PgServer| p.dir.path().join(format!(".s.PGSQL.{}", p.port));
-        assert!(std::net::TcpStream::connect(("127.0.0.1", pg.port())).is_ok(), "listening on 127.0.0.1");
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", pg.port())).is_ok(),
+            "listening on 127.0.0.1"
+        );
         assert!(sock(&pg).exists(), "the unix socket is inside the temp dir");
         pg.stop().unwrap();
-        assert!(std::net::TcpStream::connect(("127.0.0.1", pg.port())).is_err(), "stopped");
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", pg.port())).is_err(),
+            "stopped"
+        );
         pg.restart().unwrap();
-        assert!(std::net::TcpStream::connect(("127.0.0.1", pg.port())).is_ok(), "restarted");
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", pg.port())).is_ok(),
+            "restarted"
+        );
         assert!(pg.url().ends_with(&format!(":{}/{DATABASE}", pg.port())));
     }
 }

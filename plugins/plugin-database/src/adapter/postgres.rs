@@ -10,7 +10,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+};
 use futures_util::{TryStreamExt, pin_mut};
 use tokio_postgres::config::Host;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
@@ -50,7 +52,10 @@ pub struct PostgresAdapter {
 
 impl std::fmt::Debug for PostgresAdapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresAdapter").field("target", &self.target).field("pool_size", &self.pool_size).finish_non_exhaustive()
+        f.debug_struct("PostgresAdapter")
+            .field("target", &self.target)
+            .field("pool_size", &self.pool_size)
+            .finish_non_exhaustive()
     }
 }
 
@@ -67,7 +72,13 @@ impl PostgresAdapter {
             config.application_name("buntime");
         }
         let target = describe_target(&config);
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
         let pool_size = usize::try_from(pool_size).unwrap_or(1);
         let pool = Pool::builder(manager)
             .max_size(pool_size)
@@ -77,12 +88,22 @@ impl PostgresAdapter {
             .runtime(Runtime::Tokio1)
             .build()
             .map_err(|e| DbError::unavailable(format!("cannot build the PostgreSQL pool: {e}")))?;
-        Ok(Self { pool, target, pool_size, max_tenants, known: Mutex::new(HashSet::new()) })
+        Ok(Self {
+            pool,
+            target,
+            pool_size,
+            max_tenants,
+            known: Mutex::new(HashSet::new()),
+        })
     }
 
     fn pool_error(&self, e: PoolError) -> DbError {
         match e {
-            PoolError::Backend(e) => DbError::unavailable(format!("cannot connect to PostgreSQL at {}: {}", self.target, error_text(&e))),
+            PoolError::Backend(e) => DbError::unavailable(format!(
+                "cannot connect to PostgreSQL at {}: {}",
+                self.target,
+                error_text(&e)
+            )),
             PoolError::Timeout(_) => DbError::unavailable(format!(
                 "no PostgreSQL connection to {} within {} s (all {} of the pool busy, or the server does not answer)",
                 self.target,
@@ -99,7 +120,10 @@ impl PostgresAdapter {
     }
 
     fn remember(&self, tenant: &TenantId, exists: bool) {
-        let mut known = self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut known = self
+            .known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !exists {
             known.remove(tenant);
             return;
@@ -117,8 +141,13 @@ impl PostgresAdapter {
 /// # Errors
 /// Why the URL is not usable.
 pub fn parse_url(url: &str) -> Result<tokio_postgres::Config, String> {
-    let config: tokio_postgres::Config = url.parse().map_err(|e| format!("not a PostgreSQL URL ({e}); e.g. postgres://user:password@127.0.0.1:5432/app"))?;
-    if matches!(config.get_ssl_mode(), tokio_postgres::config::SslMode::Require) {
+    let config: tokio_postgres::Config = url.parse().map_err(|e| {
+        format!("not a PostgreSQL URL ({e}); e.g. postgres://user:password@127.0.0.1:5432/app")
+    })?;
+    if matches!(
+        config.get_ssl_mode(),
+        tokio_postgres::config::SslMode::Require
+    ) {
         return Err("sslmode=require is not supported yet (no TLS in this build); reach the server over a trusted network or a unix socket".into());
     }
     Ok(config)
@@ -132,7 +161,10 @@ fn describe_target(config: &tokio_postgres::Config) -> String {
         None => "localhost".into(),
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
-    format!("{host}:{port}/{}", config.get_dbname().unwrap_or("postgres"))
+    format!(
+        "{host}:{port}/{}",
+        config.get_dbname().unwrap_or("postgres")
+    )
 }
 
 /// Returns the error's own message, without tokio-postgres's "db error:" prefix.
@@ -153,12 +185,18 @@ pub fn map_err(e: tokio_postgres::Error) -> DbError {
         if state.starts_with("08") || state.starts_with("57P") || state == "53300" {
             return DbError::Unavailable(format!("PostgreSQL: {message}"));
         }
-        return DbError::Sql { code: sqlstate_name(state).into(), message };
+        return DbError::Sql {
+            code: sqlstate_name(state).into(),
+            message,
+        };
     }
     if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) {
         return DbError::Unavailable(format!("the PostgreSQL connection was lost: {e}"));
     }
-    DbError::Sql { code: "SQLITE_ERROR".into(), message: e.to_string() }
+    DbError::Sql {
+        code: "SQLITE_ERROR".into(),
+        message: e.to_string(),
+    }
 }
 
 /// The `SQLITE_*` name a libSQL client expects for a SQLSTATE.
@@ -183,10 +221,14 @@ fn sqlstate_name(state: &str) -> &'static str {
 fn schema_of(tenant: &TenantId) -> Result<&str, DbError> {
     let s = tenant.as_str();
     if s.len() > MAX_SCHEMA_LEN {
-        return Err(DbError::BadRequest(format!("tenant id `{s}` is longer than PostgreSQL's {MAX_SCHEMA_LEN}-byte schema names")));
+        return Err(DbError::BadRequest(format!(
+            "tenant id `{s}` is longer than PostgreSQL's {MAX_SCHEMA_LEN}-byte schema names"
+        )));
     }
     if s == ROOT_SCHEMA || s == "information_schema" || s.starts_with("pg_") {
-        return Err(DbError::BadRequest(format!("tenant id `{s}` is a reserved PostgreSQL schema name; choose another")));
+        return Err(DbError::BadRequest(format!(
+            "tenant id `{s}` is a reserved PostgreSQL schema name; choose another"
+        )));
     }
     Ok(s)
 }
@@ -221,7 +263,10 @@ impl Adapter for PostgresAdapter {
                         self.remember(t, false);
                         return Err(DbError::TenantNotFound(t.to_string()));
                     }
-                    return Ok(Box::new(PgConnection { client: Some(client), maybe_in_tx: false }));
+                    return Ok(Box::new(PgConnection {
+                        client: Some(client),
+                        maybe_in_tx: false,
+                    }));
                 }
                 Err(e) => {
                     // Never hand this one out again.
@@ -243,8 +288,11 @@ impl Adapter for PostgresAdapter {
             .query("SELECT nspname::text FROM pg_catalog.pg_namespace WHERE nspname <> 'public' AND nspname <> 'information_schema' AND nspname NOT LIKE 'pg\\_%'", &[])
             .await
             .map_err(map_err)?;
-        let mut out: Vec<String> =
-            rows.iter().filter_map(|r| r.try_get::<_, String>(0).ok()).filter(|n| TenantId::parse(n).is_ok_and(|t| schema_of(&t).is_ok())).collect();
+        let mut out: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.try_get::<_, String>(0).ok())
+            .filter(|n| TenantId::parse(n).is_ok_and(|t| schema_of(&t).is_ok()))
+            .collect();
         out.sort();
         Ok(out)
     }
@@ -255,7 +303,13 @@ impl Adapter for PostgresAdapter {
             return Ok(true);
         }
         let client = self.raw().await?;
-        let row = client.query_opt("SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1", &[&schema]).await.map_err(map_err)?;
+        let row = client
+            .query_opt(
+                "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1",
+                &[&schema],
+            )
+            .await
+            .map_err(map_err)?;
         self.remember(tenant, row.is_some());
         Ok(row.is_some())
     }
@@ -266,10 +320,15 @@ impl Adapter for PostgresAdapter {
         }
         let schema = schema_of(tenant)?;
         let client = self.raw().await?;
-        match client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote(schema))).await {
+        match client
+            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote(schema)))
+            .await
+        {
             Ok(()) => {}
             // Two concurrent creations: the loser sees a catalog unique violation; the schema exists.
-            Err(e) if e.code().is_some_and(|c| c.code() == "23505" || c.code() == "42P06") => {}
+            Err(e)
+                if e.code()
+                    .is_some_and(|c| c.code() == "23505" || c.code() == "42P06") => {}
             Err(e) => return Err(map_err(e)),
         }
         self.remember(tenant, true);
@@ -283,7 +342,10 @@ impl Adapter for PostgresAdapter {
             return Err(DbError::TenantNotFound(tenant.to_string()));
         }
         let client = self.raw().await?;
-        client.batch_execute(&format!("DROP SCHEMA {} CASCADE", quote(schema))).await.map_err(map_err)?;
+        client
+            .batch_execute(&format!("DROP SCHEMA {} CASCADE", quote(schema)))
+            .await
+            .map_err(map_err)?;
         self.remember(tenant, false);
         Ok(())
     }
@@ -296,13 +358,20 @@ impl Adapter for PostgresAdapter {
             .rows
             .into_iter()
             .filter_map(|row| match (row.first(), row.get(1)) {
-                (Some(Value::Text(name)), Some(Value::Text(kind))) => Some(TableInfo { name: name.clone(), kind: kind.clone() }),
+                (Some(Value::Text(name)), Some(Value::Text(kind))) => Some(TableInfo {
+                    name: name.clone(),
+                    kind: kind.clone(),
+                }),
                 _ => None,
             })
             .collect())
     }
 
-    async fn table_columns(&self, conn: &mut dyn Connection, table: &str) -> Result<Vec<ColumnInfo>, DbError> {
+    async fn table_columns(
+        &self,
+        conn: &mut dyn Connection,
+        table: &str,
+    ) -> Result<Vec<ColumnInfo>, DbError> {
         let sql = "SELECT c.column_name::text, c.data_type::text, c.is_nullable = 'YES', EXISTS ( \
                      SELECT 1 FROM information_schema.table_constraints t \
                      JOIN information_schema.key_column_usage k \
@@ -310,7 +379,9 @@ impl Adapter for PostgresAdapter {
                      WHERE t.constraint_type = 'PRIMARY KEY' AND t.table_schema = c.table_schema AND t.table_name = c.table_name AND k.column_name = c.column_name) \
                    FROM information_schema.columns c \
                    WHERE c.table_schema = current_schema() AND c.table_name = $1 ORDER BY c.ordinal_position";
-        let res = conn.execute(Statement::with_args(sql, [Value::from(table)])).await?;
+        let res = conn
+            .execute(Statement::with_args(sql, [Value::from(table)]))
+            .await?;
         if res.rows.is_empty() {
             return Err(DbError::TableNotFound(table.to_owned()));
         }
@@ -323,7 +394,12 @@ impl Adapter for PostgresAdapter {
                     _ => String::new(),
                 };
                 let flag = |i: usize| matches!(row.get(i), Some(Value::Integer(n)) if *n != 0);
-                ColumnInfo { name: text(0), decltype: text(1), nullable: flag(2), pk: flag(3) }
+                ColumnInfo {
+                    name: text(0),
+                    decltype: text(1),
+                    nullable: flag(2),
+                    pk: flag(3),
+                }
             })
             .collect())
     }
@@ -347,19 +423,25 @@ pub struct PgConnection {
 
 impl std::fmt::Debug for PgConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgConnection").field("maybe_in_tx", &self.maybe_in_tx).finish_non_exhaustive()
+        f.debug_struct("PgConnection")
+            .field("maybe_in_tx", &self.maybe_in_tx)
+            .finish_non_exhaustive()
     }
 }
 
 impl PgConnection {
     fn client(&self) -> Result<&Object, DbError> {
-        self.client.as_ref().ok_or_else(|| DbError::unavailable("the connection was lost"))
+        self.client
+            .as_ref()
+            .ok_or_else(|| DbError::unavailable("the connection was lost"))
     }
 }
 
 impl Drop for PgConnection {
     fn drop(&mut self) {
-        let Some(client) = self.client.take() else { return };
+        let Some(client) = self.client.take() else {
+            return;
+        };
         if !self.maybe_in_tx {
             return;
         }
@@ -381,9 +463,21 @@ impl Drop for PgConnection {
 
 /// Whether `sql` certainly ends the transaction (`COMMIT`, `ROLLBACK`, … without `AND CHAIN` or `TO`).
 fn ends_transaction(sql: &str) -> bool {
-    let words: Vec<String> = sql.trim().trim_end_matches(';').split_whitespace().map(str::to_ascii_uppercase).collect();
+    let words: Vec<String> = sql
+        .trim()
+        .trim_end_matches(';')
+        .split_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect();
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    matches!(words.as_slice(), ["COMMIT" | "END" | "ROLLBACK" | "ABORT"] | ["COMMIT" | "END" | "ROLLBACK" | "ABORT", "WORK" | "TRANSACTION"])
+    matches!(
+        words.as_slice(),
+        ["COMMIT" | "END" | "ROLLBACK" | "ABORT"]
+            | [
+                "COMMIT" | "END" | "ROLLBACK" | "ABORT",
+                "WORK" | "TRANSACTION"
+            ]
+    )
 }
 
 #[async_trait]
@@ -391,7 +485,12 @@ impl Connection for PgConnection {
     async fn execute(&mut self, stmt: Statement) -> Result<StmtResult, DbError> {
         let start = Instant::now();
         let sql = match sql::sqlite_compat(&stmt.sql) {
-            Compat::NoOp => return Ok(StmtResult { query_duration_ms: start.elapsed().as_secs_f64() * 1000.0, ..StmtResult::default() }),
+            Compat::NoOp => {
+                return Ok(StmtResult {
+                    query_duration_ms: start.elapsed().as_secs_f64() * 1000.0,
+                    ..StmtResult::default()
+                });
+            }
             Compat::Replace(s) => s.to_owned(),
             Compat::Pass => stmt.sql,
         };
@@ -399,21 +498,47 @@ impl Connection for PgConnection {
         let translate = !stmt.args.is_empty();
         let bound = sql::bind(&sql, stmt.args, stmt.named_args, translate)?;
         // The field, not `self.client()`: `maybe_in_tx` is updated while it is borrowed.
-        let client = self.client.as_ref().ok_or_else(|| DbError::unavailable("the connection was lost"))?;
+        let client = self
+            .client
+            .as_ref()
+            .ok_or_else(|| DbError::unavailable("the connection was lost"))?;
         let prepared = client.prepare(&bound.sql).await.map_err(map_err)?;
         let types = prepared.params();
         if types.len() != bound.args.len() {
-            return Err(DbError::Sql { code: "SQLITE_RANGE".into(), message: format!("{} arguments given, the statement takes {}", bound.args.len(), types.len()) });
+            return Err(DbError::Sql {
+                code: "SQLITE_RANGE".into(),
+                message: format!(
+                    "{} arguments given, the statement takes {}",
+                    bound.args.len(),
+                    types.len()
+                ),
+            });
         }
         let args: Vec<Arg<'_>> = bound.args.iter().map(Arg).collect();
         for (i, (arg, ty)) in args.iter().zip(types).enumerate() {
-            arg.check(ty).map_err(|why| DbError::Sql { code: "SQLITE_MISMATCH".into(), message: format!("argument {} {why}", i + 1) })?;
+            arg.check(ty).map_err(|why| DbError::Sql {
+                code: "SQLITE_MISMATCH".into(),
+                message: format!("argument {} {why}", i + 1),
+            })?;
         }
-        let cols: Vec<Column> = prepared.columns().iter().map(|c| Column { name: Some(c.name().to_owned()), decltype: Some(c.type_().name().to_owned()) }).collect();
+        let cols: Vec<Column> = prepared
+            .columns()
+            .iter()
+            .map(|c| Column {
+                name: Some(c.name().to_owned()),
+                decltype: Some(c.type_().name().to_owned()),
+            })
+            .collect();
         if matches!(verb.as_str(), "BEGIN" | "START") {
             self.maybe_in_tx = true;
         }
-        let stream = client.query_raw(&prepared, args.iter().map(|a| a as &dyn tokio_postgres::types::ToSql)).await.map_err(map_err)?;
+        let stream = client
+            .query_raw(
+                &prepared,
+                args.iter().map(|a| a as &dyn tokio_postgres::types::ToSql),
+            )
+            .await
+            .map_err(map_err)?;
         pin_mut!(stream);
         let mut rows = Vec::new();
         let mut read = 0u64;
@@ -423,8 +548,12 @@ impl Connection for PgConnection {
                 let mut vals = Vec::with_capacity(cols.len());
                 for (i, col) in prepared.columns().iter().enumerate() {
                     let cell = row.try_get::<_, Cell>(i).map_err(|e| {
-                        let why = std::error::Error::source(&e).map_or_else(|| e.to_string(), ToString::to_string);
-                        DbError::Sql { code: "SQLITE_MISMATCH".into(), message: format!("column `{}`: {why}", col.name()) }
+                        let why = std::error::Error::source(&e)
+                            .map_or_else(|| e.to_string(), ToString::to_string);
+                        DbError::Sql {
+                            code: "SQLITE_MISMATCH".into(),
+                            message: format!("column `{}`: {why}", col.name()),
+                        }
                     })?;
                     vals.push(cell.0);
                 }
@@ -432,7 +561,11 @@ impl Connection for PgConnection {
             }
         }
         // The command tag counts rows for every verb; HRANA's count is for changed rows only.
-        let affected = if matches!(verb.as_str(), "INSERT" | "UPDATE" | "DELETE" | "MERGE") { stream.rows_affected().unwrap_or(0) } else { 0 };
+        let affected = if matches!(verb.as_str(), "INSERT" | "UPDATE" | "DELETE" | "MERGE") {
+            stream.rows_affected().unwrap_or(0)
+        } else {
+            0
+        };
         if ends_transaction(&bound.sql) {
             self.maybe_in_tx = false;
         }
@@ -462,10 +595,24 @@ impl Connection for PgConnection {
         let bound = sql::bind(&sql, Vec::new(), Vec::new(), true)?;
         let prepared = self.client()?.prepare(&bound.sql).await.map_err(map_err)?;
         Ok(Describe {
-            params: prepared.params().iter().map(|_| DescribeParam { name: None }).collect(),
-            cols: prepared.columns().iter().map(|c| DescribeCol { name: c.name().to_owned(), decltype: Some(c.type_().name().to_owned()) }).collect(),
+            params: prepared
+                .params()
+                .iter()
+                .map(|_| DescribeParam { name: None })
+                .collect(),
+            cols: prepared
+                .columns()
+                .iter()
+                .map(|c| DescribeCol {
+                    name: c.name().to_owned(),
+                    decltype: Some(c.type_().name().to_owned()),
+                })
+                .collect(),
             is_explain: verb == "EXPLAIN",
-            is_readonly: matches!(verb.as_str(), "SELECT" | "VALUES" | "TABLE" | "SHOW" | "EXPLAIN"),
+            is_readonly: matches!(
+                verb.as_str(),
+                "SELECT" | "VALUES" | "TABLE" | "SHOW" | "EXPLAIN"
+            ),
         })
     }
 
@@ -476,9 +623,15 @@ impl Connection for PgConnection {
         // Outside a transaction block every statement is its own transaction, so its start time is
         // the transaction's; inside one, `now()` is the older `BEGIN`'s. An aborted block refuses
         // the query with 25P02, which also means "inside".
-        match self.client()?.simple_query("SELECT now() = statement_timestamp()").await {
+        match self
+            .client()?
+            .simple_query("SELECT now() = statement_timestamp()")
+            .await
+        {
             Ok(messages) => {
-                let outside = messages.iter().any(|m| matches!(m, SimpleQueryMessage::Row(r) if r.get(0) == Some("t")));
+                let outside = messages
+                    .iter()
+                    .any(|m| matches!(m, SimpleQueryMessage::Row(r) if r.get(0) == Some("t")));
                 self.maybe_in_tx = !outside;
                 Ok(outside)
             }
@@ -500,21 +653,49 @@ mod tests {
     fn urls_are_checked_and_described_without_the_password() {
         let c = parse_url("postgres://app:secret@db.local:6543/shop").unwrap();
         assert_eq!(describe_target(&c), "db.local:6543/shop");
-        assert!(parse_url("http://x").unwrap_err().contains("not a PostgreSQL URL"));
-        assert!(parse_url("postgres://a@h/d?sslmode=require").unwrap_err().contains("sslmode=require"));
+        assert!(
+            parse_url("http://x")
+                .unwrap_err()
+                .contains("not a PostgreSQL URL")
+        );
+        assert!(
+            parse_url("postgres://a@h/d?sslmode=require")
+                .unwrap_err()
+                .contains("sslmode=require")
+        );
     }
 
     #[test]
     fn reserved_and_overlong_tenants_are_refused_as_schemas() {
-        for bad in ["public", "pg_catalog", "information_schema", &"x".repeat(64)] {
-            assert!(matches!(schema_of(&TenantId::parse(bad).unwrap()), Err(DbError::BadRequest(_))), "{bad}");
+        for bad in [
+            "public",
+            "pg_catalog",
+            "information_schema",
+            &"x".repeat(64),
+        ] {
+            assert!(
+                matches!(
+                    schema_of(&TenantId::parse(bad).unwrap()),
+                    Err(DbError::BadRequest(_))
+                ),
+                "{bad}"
+            );
         }
-        assert_eq!(schema_of(&TenantId::parse("Acme-1").unwrap()).unwrap(), "Acme-1");
+        assert_eq!(
+            schema_of(&TenantId::parse("Acme-1").unwrap()).unwrap(),
+            "Acme-1"
+        );
     }
 
     #[test]
     fn transaction_ends_are_recognised_exactly() {
-        assert!(ends_transaction("COMMIT") && ends_transaction("rollback;") && ends_transaction("END TRANSACTION"));
-        assert!(!ends_transaction("ROLLBACK TO SAVEPOINT a") && !ends_transaction("COMMIT AND CHAIN"));
+        assert!(
+            ends_transaction("COMMIT")
+                && ends_transaction("rollback;")
+                && ends_transaction("END TRANSACTION")
+        );
+        assert!(
+            !ends_transaction("ROLLBACK TO SAVEPOINT a") && !ends_transaction("COMMIT AND CHAIN")
+        );
     }
 }

@@ -18,7 +18,10 @@ impl Arg<'_> {
     /// Checks the value can be sent for a parameter of type `ty`; returns why not.
     pub(super) fn check(&self, ty: &Type) -> Result<(), String> {
         match self.0 {
-            Value::Blob(_) if *ty != Type::BYTEA => Err(format!("is a blob but the parameter is `{}`; blobs go to `bytea`", ty.name())),
+            Value::Blob(_) if *ty != Type::BYTEA => Err(format!(
+                "is a blob but the parameter is `{}`; blobs go to `bytea`",
+                ty.name()
+            )),
             _ => Ok(()),
         }
     }
@@ -30,7 +33,9 @@ impl ToSql for Arg<'_> {
             Value::Null => return Ok(IsNull::Yes),
             Value::Integer(i) => write!(out, "{i}")?,
             Value::Float(f) if f.is_nan() => out.extend_from_slice(b"NaN"),
-            Value::Float(f) if f.is_infinite() => out.extend_from_slice(if *f > 0.0 { b"Infinity" } else { b"-Infinity" }),
+            Value::Float(f) if f.is_infinite() => {
+                out.extend_from_slice(if *f > 0.0 { b"Infinity" } else { b"-Infinity" })
+            }
             Value::Float(f) => write!(out, "{f}")?,
             Value::Text(s) => out.extend_from_slice(s.as_bytes()),
             Value::Blob(b) => out.extend_from_slice(b),
@@ -45,7 +50,11 @@ impl ToSql for Arg<'_> {
     fn encode_format(&self, _ty: &Type) -> Format {
         // Text lets PostgreSQL's own input functions parse numbers, timestamps, JSON, UUIDs… for
         // whatever type it inferred; only bytes go as they are.
-        if matches!(self.0, Value::Blob(_)) { Format::Binary } else { Format::Text }
+        if matches!(self.0, Value::Blob(_)) {
+            Format::Binary
+        } else {
+            Format::Text
+        }
     }
 
     to_sql_checked!();
@@ -91,7 +100,14 @@ fn decode(ty: &Type, raw: &[u8]) -> Result<Value, BoxError> {
         Type::FLOAT4 => Value::Float(f32::from_sql(ty, raw)?.into()),
         Type::FLOAT8 => Value::Float(f64::from_sql(ty, raw)?),
         Type::BYTEA => Value::Blob(raw.to_vec()),
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN | Type::JSON | Type::XML | Type::CHAR => text(raw)?,
+        Type::TEXT
+        | Type::VARCHAR
+        | Type::BPCHAR
+        | Type::NAME
+        | Type::UNKNOWN
+        | Type::JSON
+        | Type::XML
+        | Type::CHAR => text(raw)?,
         Type::JSONB => match raw.split_first() {
             Some((1, rest)) => text(rest)?,
             _ => return Err("unsupported jsonb version".into()),
@@ -106,12 +122,20 @@ fn decode(ty: &Type, raw: &[u8]) -> Result<Value, BoxError> {
         Type::VOID => Value::Null,
         // Extension text types (citext, …) send their text.
         _ if matches!(ty.name(), "citext" | "ltree" | "lquery" | "ltxtquery") => text(raw)?,
-        _ => return Err(format!("type `{}` cannot be returned yet; cast the column to text (`::text`)", ty.name()).into()),
+        _ => {
+            return Err(format!(
+                "type `{}` cannot be returned yet; cast the column to text (`::text`)",
+                ty.name()
+            )
+            .into());
+        }
     })
 }
 
 fn be_u16(raw: &[u8], at: usize) -> Result<u16, BoxError> {
-    raw.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]])).ok_or_else(|| "truncated numeric".into())
+    raw.get(at..at + 2)
+        .map(|b| u16::from_be_bytes([b[0], b[1]]))
+        .ok_or_else(|| "truncated numeric".into())
 }
 
 /// `numeric`'s binary form (base-10000 digits, weight, sign, display scale) as decimal text.
@@ -126,9 +150,17 @@ fn numeric(raw: &[u8]) -> Result<String, BoxError> {
         0xF000 => return Ok("-Infinity".into()),
         _ => {}
     }
-    let digits: Vec<u16> = (0..ndigits).map(|k| be_u16(raw, 8 + 2 * k)).collect::<Result<_, _>>()?;
+    let digits: Vec<u16> = (0..ndigits)
+        .map(|k| be_u16(raw, 8 + 2 * k))
+        .collect::<Result<_, _>>()?;
     // Digit k is worth 10000^(weight - k).
-    let digit = |k: i32| usize::try_from(k).ok().and_then(|k| digits.get(k)).copied().unwrap_or(0);
+    let digit = |k: i32| {
+        usize::try_from(k)
+            .ok()
+            .and_then(|k| digits.get(k))
+            .copied()
+            .unwrap_or(0)
+    };
     let mut s = String::new();
     if sign == 0x4000 {
         s.push('-');
@@ -137,7 +169,11 @@ fn numeric(raw: &[u8]) -> Result<String, BoxError> {
         s.push('0');
     } else {
         for k in 0..=weight {
-            if k == 0 { write!(s, "{}", digit(k))? } else { write!(s, "{:04}", digit(k))? }
+            if k == 0 {
+                write!(s, "{}", digit(k))?
+            } else {
+                write!(s, "{:04}", digit(k))?
+            }
         }
     }
     if dscale > 0 {
@@ -174,7 +210,11 @@ fn civil(days: i64) -> (i64, i64, i64) {
 fn ymd(pg_days: i64) -> String {
     let (y, m, d) = civil(pg_days + PG_EPOCH_DAYS);
     // Year 0 is 1 BC, as PostgreSQL prints it.
-    if y <= 0 { format!("{:04}-{m:02}-{d:02} BC", 1 - y) } else { format!("{y:04}-{m:02}-{d:02}") }
+    if y <= 0 {
+        format!("{:04}-{m:02}-{d:02} BC", 1 - y)
+    } else {
+        format!("{y:04}-{m:02}-{d:02}")
+    }
 }
 
 fn date(days: i32) -> String {
@@ -213,12 +253,17 @@ fn timestamp(us: i64, zone: &str) -> String {
 
 /// `interval` (microseconds, days, months) in PostgreSQL's default output style.
 fn interval(raw: &[u8]) -> Result<String, BoxError> {
-    let (Some(us), Some(days), Some(months)) = (raw.get(0..8), raw.get(8..12), raw.get(12..16)) else { return Err("truncated interval".into()) };
+    let (Some(us), Some(days), Some(months)) = (raw.get(0..8), raw.get(8..12), raw.get(12..16))
+    else {
+        return Err("truncated interval".into());
+    };
     let us = i64::from_be_bytes(us.try_into()?);
     let days = i32::from_be_bytes(days.try_into()?);
     let months = i32::from_be_bytes(months.try_into()?);
     let mut parts = Vec::new();
-    let unit = |n: i32, one: &str, many: &str| format!("{n} {}", if n == 1 || n == -1 { one } else { many });
+    let unit = |n: i32, one: &str, many: &str| {
+        format!("{n} {}", if n == 1 || n == -1 { one } else { many })
+    };
     if months / 12 != 0 {
         parts.push(unit(months / 12, "year", "years"));
     }
@@ -230,7 +275,10 @@ fn interval(raw: &[u8]) -> Result<String, BoxError> {
     }
     if us != 0 || parts.is_empty() {
         let sign = if us < 0 { "-" } else { "" };
-        parts.push(format!("{sign}{}", time_of_day(us.unsigned_abs().try_into().unwrap_or(i64::MAX))));
+        parts.push(format!(
+            "{sign}{}",
+            time_of_day(us.unsigned_abs().try_into().unwrap_or(i64::MAX))
+        ));
     }
     Ok(parts.join(" "))
 }
@@ -262,12 +310,25 @@ mod tests {
         assert_eq!(date(0), "2000-01-01");
         assert_eq!(date(-1), "1999-12-31");
         assert_eq!(date(8_825), "2024-02-29");
-        assert_eq!(timestamp(86_400_000_000 + 3_723_500_000, ""), "2000-01-02 01:02:03.5");
+        assert_eq!(
+            timestamp(86_400_000_000 + 3_723_500_000, ""),
+            "2000-01-02 01:02:03.5"
+        );
         assert_eq!(timestamp(-1, "+00"), "1999-12-31 23:59:59.999999+00");
         assert_eq!(timestamp(i64::MAX, ""), "infinity");
         assert_eq!(ymd(-730_119), "0001-01-01");
         assert_eq!(ymd(-730_120), "0001-12-31 BC");
-        let iv = |us: i64, d: i32, m: i32| interval(&[us.to_be_bytes().as_slice(), &d.to_be_bytes(), &m.to_be_bytes()].concat()).unwrap();
+        let iv = |us: i64, d: i32, m: i32| {
+            interval(
+                &[
+                    us.to_be_bytes().as_slice(),
+                    &d.to_be_bytes(),
+                    &m.to_be_bytes(),
+                ]
+                .concat(),
+            )
+            .unwrap()
+        };
         assert_eq!(iv(3_600_000_000, 3, 14), "1 year 2 mons 3 days 01:00:00");
         assert_eq!(iv(0, 0, 0), "00:00:00");
         assert_eq!(iv(-1_000_000, 1, 0), "1 day -00:00:01");
