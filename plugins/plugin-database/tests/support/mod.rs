@@ -21,11 +21,7 @@ pub async fn start() -> Db {
 /// Starts the plugin with the shipped manifest plus `extra` YAML appended (later keys win).
 pub async fn start_with(manifest: &str) -> Db {
     let state = tempfile::tempdir().unwrap();
-    let h = PluginHarness::new(manifest, DatabasePlugin::new)
-        .env("RUNTIME_STATE_DIR", state.path().to_str().unwrap())
-        .start()
-        .await
-        .unwrap();
+    let h = PluginHarness::new(manifest, DatabasePlugin::new).env("RUNTIME_STATE_DIR", state.path().to_str().unwrap()).start().await.unwrap();
     Db { h, state }
 }
 
@@ -38,13 +34,7 @@ impl Db {
         self.send(Method::POST, path, &[], Some(body)).await
     }
 
-    pub async fn send(
-        &self,
-        method: Method,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: Option<Value>,
-    ) -> TestResponse {
+    pub async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> TestResponse {
         let mut req = http::Request::builder().method(method).uri(path);
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -53,19 +43,12 @@ impl Db {
             req = req.header("content-type", "application/json");
         }
         let body = body.map(|b| b.to_string()).unwrap_or_default();
-        self.h
-            .send(req.body(axum::body::Body::from(body)).unwrap())
-            .await
+        self.h.send(req.body(axum::body::Body::from(body)).unwrap()).await
     }
 
     /// Sends a HRANA pipeline to `path` and returns the response body.
     pub async fn pipeline(&self, path: &str, baton: Option<&str>, requests: Value) -> (u16, Value) {
-        let res = self
-            .post(
-                path,
-                serde_json::json!({"baton": baton, "requests": requests}),
-            )
-            .await;
+        let res = self.post(path, serde_json::json!({"baton": baton, "requests": requests})).await;
         (res.status.as_u16(), res.json())
     }
 }
