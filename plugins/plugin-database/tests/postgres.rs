@@ -281,6 +281,16 @@ async fn a_baton_holds_a_real_postgres_transaction_across_requests() {
     assert_eq!(body["results"][6]["type"], "ok");
     assert_eq!(count(&db).await, int(2));
 
+    // After a script the server is asked whether a transaction is open.
+    let seq = |sql: &str| json!({"type": "sequence", "sql": sql});
+    let (_, body) = db.pipeline(PIPE, None, json!([seq("BEGIN; INSERT INTO t VALUES (5); COMMIT"), {"type": "get_autocommit"}, seq("BEGIN; INSERT INTO t VALUES (6)"), {"type": "get_autocommit"}, exec("ROLLBACK"), {"type": "close"}])).await;
+    let autocommit: Vec<Value> = [1, 3]
+        .iter()
+        .map(|i| body["results"][i]["response"]["is_autocommit"].clone())
+        .collect();
+    assert_eq!(autocommit, [json!(true), json!(false)], "{body}");
+    assert_eq!(count(&db).await, int(3));
+
     // A stream closed mid-transaction rolls back and releases its locks at once.
     let (_, body) = db
         .pipeline(
