@@ -418,6 +418,51 @@ async fn tenants_never_see_each_other_even_on_a_pool_of_one_or_two() {
                 "pool {pool}, {ns:?} sees only its rows"
             );
         }
+        if pool == 2 {
+            // A baton pins one connection in a transaction of `a`; the others share the second.
+            let body = json!({"requests": [exec("BEGIN"), exec("INSERT INTO t VALUES ('a-tx')")]});
+            let res = db
+                .send(
+                    Method::POST,
+                    PIPE,
+                    &[("x-database-namespace", "a")],
+                    Some(body),
+                )
+                .await
+                .json();
+            let baton = res["baton"]
+                .as_str()
+                .expect("the transaction keeps its stream")
+                .to_owned();
+            for ns in [Some("b"), None, Some("a")] {
+                let r = db.run(ns, exec("SELECT count(*) FROM t")).await;
+                assert_eq!(
+                    r["response"]["result"]["rows"][0][0],
+                    int(10),
+                    "{ns:?} sees neither a's tenant rows nor its uncommitted one"
+                );
+            }
+            let (_, body) = db
+                .pipeline(
+                    PIPE,
+                    Some(&baton),
+                    json!([exec("COMMIT"), {"type": "close"}]),
+                )
+                .await;
+            assert_eq!(body["results"][0]["type"], "ok", "{body}");
+            assert_eq!(
+                db.run(Some("a"), exec("SELECT count(*) FROM t")).await["response"]["result"]["rows"]
+                    [0][0],
+                int(11)
+            );
+            assert_eq!(
+                db.run(Some("b"), exec("SELECT count(*) FROM t")).await["response"]["result"]["rows"]
+                    [0][0],
+                int(10)
+            );
+            db.run(Some("a"), exec("DELETE FROM t WHERE who = 'a-tx'"))
+                .await;
+        }
         // Session state stays with its checkout: a search_path change, a temp table.
         let r = db.run(Some("a"), json!({"type": "sequence", "sql": "SET search_path TO public; CREATE TEMP TABLE secret AS SELECT 1 AS x"})).await;
         assert_eq!(r["type"], "ok", "{r}");
