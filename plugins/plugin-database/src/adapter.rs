@@ -6,6 +6,7 @@
 //! namespace (libsql) inside the adapter.
 
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -17,7 +17,7 @@ use futures_util::{TryStreamExt, pin_mut};
 use tokio_postgres::config::Host;
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
-use self::sql::Compat;
+use super::sql::{self as lexer, Compat, Dialect};
 use self::values::{Arg, Cell};
 use super::{Adapter, ColumnInfo, Connection, TableInfo};
 use crate::error::DbError;
@@ -461,6 +461,11 @@ impl Drop for PgConnection {
     }
 }
 
+/// PostgreSQL's spelling of SQLite's `BEGIN IMMEDIATE` / `BEGIN TRANSACTION READONLY`.
+fn begin(read_only: bool) -> &'static str {
+    if read_only { "BEGIN READ ONLY" } else { "BEGIN" }
+}
+
 /// Whether `sql` certainly ends the transaction (`COMMIT`, `ROLLBACK`, … without `AND CHAIN` or `TO`).
 fn ends_transaction(sql: &str) -> bool {
     let words: Vec<String> = sql
@@ -484,17 +489,17 @@ fn ends_transaction(sql: &str) -> bool {
 impl Connection for PgConnection {
     async fn execute(&mut self, stmt: Statement) -> Result<StmtResult, DbError> {
         let start = Instant::now();
-        let sql = match sql::sqlite_compat(&stmt.sql) {
+        let sql = match lexer::sqlite_compat(&stmt.sql) {
             Compat::NoOp => {
                 return Ok(StmtResult {
                     query_duration_ms: start.elapsed().as_secs_f64() * 1000.0,
                     ..StmtResult::default()
                 });
             }
-            Compat::Replace(s) => s.to_owned(),
+            Compat::Begin { read_only } => begin(read_only).to_owned(),
             Compat::Pass => stmt.sql,
         };
-        let verb = sql::verb(&sql);
+        let verb = lexer::verb(&sql, Dialect::Postgres);
         let translate = !stmt.args.is_empty();
         let bound = sql::bind(&sql, stmt.args, stmt.named_args, translate)?;
         // The field, not `self.client()`: `maybe_in_tx` is updated while it is borrowed.
@@ -587,11 +592,11 @@ impl Connection for PgConnection {
     }
 
     async fn describe(&mut self, sql: String) -> Result<Describe, DbError> {
-        let sql = match sql::sqlite_compat(&sql) {
-            Compat::Replace(s) => s.to_owned(),
+        let sql = match lexer::sqlite_compat(&sql) {
+            Compat::Begin { read_only } => begin(read_only).to_owned(),
             Compat::NoOp | Compat::Pass => sql,
         };
-        let verb = sql::verb(&sql);
+        let verb = lexer::verb(&sql, Dialect::Postgres);
         let bound = sql::bind(&sql, Vec::new(), Vec::new(), true)?;
         let prepared = self.client()?.prepare(&bound.sql).await.map_err(map_err)?;
         Ok(Describe {
