@@ -9,7 +9,7 @@ use crate::tenant::TenantId;
 /// Connections per pool (per SQLite file, per PostgreSQL database) unless `poolSize` says otherwise.
 pub const DEFAULT_POOL_SIZE: u32 = 4;
 
-/// Adapter types the original supports; `sqlite` and `postgres` are built so far.
+/// Adapter types the original supports; all but `libsql` are built so far.
 const KNOWN_TYPES: [&str; 4] = ["sqlite", "libsql", "postgres", "mysql"];
 
 /// The validated configuration.
@@ -40,14 +40,22 @@ pub enum AdapterConfig {
         /// Connections in the one pool shared by the root and every tenant.
         pool_size: u32,
     },
+    /// A MySQL or MariaDB server; tenants are databases.
+    Mysql {
+        /// `mysql://user:password@host:port/db`; `db` is the root.
+        url: String,
+        /// Connections in the one pool shared by the root and every tenant.
+        pool_size: u32,
+    },
 }
 
 impl AdapterConfig {
-    /// Returns the adapter type (`sqlite`, `postgres`).
+    /// Returns the adapter type (`sqlite`, `postgres`, `mysql`).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Sqlite { .. } => "sqlite",
             Self::Postgres { .. } => "postgres",
+            Self::Mysql { .. } => "mysql",
         }
     }
 }
@@ -134,35 +142,40 @@ pub fn parse(config: &Map<String, Value>, state_dir: &Path, cwd: &Path) -> Resul
                         }
                         adapters.push(AdapterConfig::Sqlite { base_dir, pool_size });
                     }
-                    "postgres" => {
+                    "postgres" | "mysql" => {
                         let pool = pool_size(obj, i, &mut errors);
+                        let (example, check): (&str, fn(&str) -> Result<(), String>) = if kind == "postgres" {
+                            ("postgres://user:password@127.0.0.1:5432/app", |u| crate::adapter::postgres::parse_url(u).map(drop))
+                        } else {
+                            ("mysql://user:password@127.0.0.1:3306/app", |u| crate::adapter::mysql::parse_url(u).map(drop))
+                        };
                         let url = match obj.get("url") {
-                            Some(Value::String(u)) if !u.trim().is_empty() => match crate::adapter::postgres::parse_url(u.trim()) {
-                                Ok(_) => Some(u.trim().to_owned()),
+                            Some(Value::String(u)) if !u.trim().is_empty() => match check(u.trim()) {
+                                Ok(()) => Some(u.trim().to_owned()),
                                 Err(why) => {
                                     errors.push(format!("`adapters[{i}].url`: {why}"));
                                     None
                                 }
                             },
                             None | Some(Value::Null) => {
-                                errors.push(format!("`adapters[{i}].url` is required for postgres, e.g. postgres://user:password@127.0.0.1:5432/app"));
+                                errors.push(format!("`adapters[{i}].url` is required for {kind}, e.g. {example}"));
                                 None
                             }
                             Some(_) => {
-                                errors.push(format!("`adapters[{i}].url` must be a string such as postgres://user:password@127.0.0.1:5432/app"));
+                                errors.push(format!("`adapters[{i}].url` must be a string such as {example}"));
                                 None
                             }
                         };
                         if obj.get("baseDir").is_some_and(|v| !v.is_null()) {
-                            errors.push(format!("`adapters[{i}].baseDir` is for sqlite; postgres takes `url`"));
+                            errors.push(format!("`adapters[{i}].baseDir` is for sqlite; {kind} takes `url`"));
                             continue;
                         }
                         if let (Some(url), Some(pool_size)) = (url, pool) {
-                            adapters.push(AdapterConfig::Postgres { url, pool_size });
+                            adapters.push(if kind == "postgres" { AdapterConfig::Postgres { url, pool_size } } else { AdapterConfig::Mysql { url, pool_size } });
                         }
                     }
                     k if KNOWN_TYPES.contains(&k) => {
-                        errors.push(format!("`adapters[{i}].type`: the `{k}` adapter is not available in this build yet; use `sqlite` or `postgres`"));
+                        errors.push(format!("`adapters[{i}].type`: the `{k}` adapter is not available in this build yet; use `sqlite`, `postgres` or `mysql`"));
                     }
                     k => errors.push(format!("`adapters[{i}].type`: unknown adapter type `{k}`; one of {}", KNOWN_TYPES.join(", "))),
                 }
@@ -274,8 +287,9 @@ mod tests {
         let e = parse_json(r#"{"adapters": [{"type": "sqlite", "default": true}, {"type": "postgres", "default": true}]}"#).unwrap_err();
         assert!(e.iter().any(|m| m.contains("several default adapters") && m.contains("`adapters[1].default`")), "{e:?}");
         assert!(e.iter().any(|m| m.contains("`adapters[1].url` is required for postgres")), "{e:?}");
-        let e = parse_json(r#"{"adapters": [{"type": "mysql"}]}"#).unwrap_err();
-        assert!(e[0].contains("`mysql` adapter is not available"), "{e:?}");
+        let e = parse_json(r#"{"adapters": [{"type": "libsql"}, {"type": "mysql", "url": "mysql://u@h:3306"}]}"#).unwrap_err();
+        assert!(e[0].contains("`libsql` adapter is not available"), "{e:?}");
+        assert!(e[1].contains("`adapters[1].url`") && e[1].contains("no database"), "{e:?}");
         let e = parse_json(r#"{"tenancy": {"defaultTenant": "../x", "maxTenants": 0}}"#).unwrap_err();
         assert_eq!(e.len(), 2, "{e:?}");
         assert!(e[0].contains("`tenancy.defaultTenant`"), "{e:?}");

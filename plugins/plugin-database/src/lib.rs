@@ -1,6 +1,6 @@
 //! `@buntime/plugin-database`, native: owns the process's database connections.
 //!
-//! It builds one [`Adapter`] per configured engine (`sqlite`, `postgres`), serves the studio API
+//! It builds one [`Adapter`] per configured engine (`sqlite`, `postgres`, `mysql`), serves the studio API
 //! and a HRANA-over-HTTP server under its base (`/database`), and provides a typed
 //! [`DatabaseService`] to other native plugins. It does not own a UI, the WebSocket HRANA
 //! transport, or a JSON service for TypeScript plugins yet; see `docs/database.md`.
@@ -29,6 +29,7 @@ pub use service::{DatabaseService, Target};
 pub use tenant::TenantId;
 pub use value::{Column, Statement, StmtResult, Value};
 
+use crate::adapter::mysql::MysqlAdapter;
 use crate::adapter::postgres::PostgresAdapter;
 use crate::adapter::sqlite::SqliteAdapter;
 use crate::config::AdapterConfig;
@@ -66,6 +67,10 @@ impl DatabasePlugin {
                 AdapterConfig::Postgres { url, pool_size } => {
                     let pg = PostgresAdapter::open(url, *pool_size, config.tenancy.max_tenants).map_err(|e| PluginError::new(ErrorKind::Internal, e.to_string()))?;
                     adapters.push(Arc::new(pg));
+                }
+                AdapterConfig::Mysql { url, pool_size } => {
+                    let my = MysqlAdapter::open(url, *pool_size, config.tenancy.max_tenants).map_err(|e| PluginError::new(ErrorKind::Internal, e.to_string()))?;
+                    adapters.push(Arc::new(my));
                 }
             }
         }
