@@ -33,8 +33,16 @@ pub struct MariaDbServer {
 
 /// Returns `mariadbd`'s path when MariaDB is installed.
 pub fn find_server() -> Option<PathBuf> {
-    let candidates = ["/usr/sbin/mariadbd", "/usr/bin/mariadbd", "/usr/local/bin/mariadbd"];
-    let on_path = std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("mariadbd")).find(|p| p.is_file()));
+    let candidates = [
+        "/usr/sbin/mariadbd",
+        "/usr/bin/mariadbd",
+        "/usr/local/bin/mariadbd",
+    ];
+    let on_path = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("mariadbd"))
+            .find(|p| p.is_file())
+    });
     on_path.or_else(|| candidates.iter().map(PathBuf::from).find(|p| p.is_file()))
 }
 
@@ -46,13 +54,19 @@ impl MariaDbServer {
     /// MariaDB is missing under CI, or is installed but does not start.
     pub fn start_or_skip() -> Option<Self> {
         let Some(server) = find_server() else {
-            assert!(std::env::var_os("CI").is_none(), "MariaDB is not installed, and CI must run the MySQL tests: install it ({INSTALL_HINT}); scripts/test.sh does this when run as root");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "MariaDB is not installed, and CI must run the MySQL tests: install it ({INSTALL_HINT}); scripts/test.sh does this when run as root"
+            );
             eprintln!("skipping: MariaDB not installed ({INSTALL_HINT})");
             return None;
         };
         match Self::start_with(&server) {
             Ok(s) => Some(s),
-            Err(e) => panic!("MariaDB is installed ({}) but did not start: {e}", server.display()),
+            Err(e) => panic!(
+                "MariaDB is installed ({}) but did not start: {e}",
+                server.display()
+            ),
         }
     }
 
@@ -62,22 +76,53 @@ impl MariaDbServer {
     /// # Errors
     /// What failed, with the server's log when it got that far.
     pub fn start_with(server: &Path) -> Result<Self, String> {
-        let dir = tempfile::Builder::new().prefix("buntime-mariadb-").tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        let dir = tempfile::Builder::new()
+            .prefix("buntime-mariadb-")
+            .tempdir()
+            .map_err(|e| format!("temp dir: {e}"))?;
         let run_as = crate::pg::running_as_root().then_some(SERVER_USER);
         if let Some(user) = run_as {
-            crate::pg::run(Command::new("chown").arg("-R").arg(format!("{user}:")).arg(dir.path()))?;
+            crate::pg::run(
+                Command::new("chown")
+                    .arg("-R")
+                    .arg(format!("{user}:"))
+                    .arg(dir.path()),
+            )?;
         }
         let data = dir.path().join("data");
         let mut install = Command::new("mariadb-install-db");
-        install.args(["--no-defaults", "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve"]).arg(format!("--datadir={}", data.display()));
+        // Its own tmpdir: parallel bootstraps sharing /tmp trip over each other's temp tables.
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).map_err(|e| format!("tmp dir: {e}"))?;
+        if let Some(user) = run_as {
+            crate::pg::run(Command::new("chown").arg(format!("{user}:")).arg(&tmp))?;
+        }
+        install
+            .args([
+                "--no-defaults",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                "--skip-name-resolve",
+            ])
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--tmpdir={}", tmp.display()));
         if let Some(user) = run_as {
             install.arg(format!("--user={user}"));
         }
         crate::pg::run(install.current_dir(dir.path()))?;
-        let mut me = Self { dir, server: server.to_path_buf(), port: 0, run_as, child: Mutex::new(None) };
+        let mut me = Self {
+            dir,
+            server: server.to_path_buf(),
+            port: 0,
+            run_as,
+            child: Mutex::new(None),
+        };
         let mut last = String::new();
         for _ in 0..3 {
-            me.port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| format!("no free port: {e}"))?.port();
+            me.port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(|e| format!("no free port: {e}"))?
+                .port();
             match me.spawn() {
                 Ok(()) => {
                     me.sql(&format!("CREATE DATABASE {DATABASE}"))?;
@@ -96,7 +141,12 @@ impl MariaDbServer {
 
     /// Kills the server at once: clients see their connections drop.
     pub fn stop(&self) {
-        if let Some(mut child) = self.child.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() {
+        if let Some(mut child) = self
+            .child
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -118,23 +168,41 @@ impl MariaDbServer {
             .arg(format!("--datadir={}", d.join("data").display()))
             .arg(format!("--socket={}", d.join("mysql.sock").display()))
             .arg(format!("--port={}", self.port))
-            .args(["--bind-address=127.0.0.1", "--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=16M", "--innodb-flush-log-at-trx-commit=0"])
+            .arg(format!("--tmpdir={}", d.join("tmp").display()))
+            .args([
+                "--bind-address=127.0.0.1",
+                "--skip-name-resolve",
+                "--skip-log-bin",
+                "--innodb-buffer-pool-size=16M",
+            ])
             .args(self.run_as.map(|u| format!("--user={u}")))
             .current_dir(d)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
-        let child = cmd.spawn().map_err(|e| format!("cannot run mariadbd: {e}"))?;
-        *self.child.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(child);
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot run mariadbd: {e}"))?;
+        *self
+            .child
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return Ok(());
             }
-            let exited = self.child.lock().ok().and_then(|mut c| c.as_mut().and_then(|c| c.try_wait().ok().flatten()));
+            let exited = self
+                .child
+                .lock()
+                .ok()
+                .and_then(|mut c| c.as_mut().and_then(|c| c.try_wait().ok().flatten()));
             if exited.is_some() || Instant::now() > deadline {
                 self.stop();
-                return Err(format!("mariadbd did not come up ({exited:?}); log:\n{}", std::fs::read_to_string(d.join("server.log")).unwrap_or_default()));
+                return Err(format!(
+                    "mariadbd did not come up ({exited:?}); log:\n{}",
+                    std::fs::read_to_string(d.join("server.log")).unwrap_or_default()
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -143,7 +211,14 @@ impl MariaDbServer {
     /// Runs SQL as root through the server's socket.
     fn sql(&self, sql: &str) -> Result<(), String> {
         let sock = self.dir.path().join("mysql.sock");
-        crate::pg::run(Command::new("mariadb").args(["--no-defaults", "-uroot"]).arg(format!("--socket={}", sock.display())).arg("-e").arg(sql)).map(drop)
+        crate::pg::run(
+            Command::new("mariadb")
+                .args(["--no-defaults", "-uroot"])
+                .arg(format!("--socket={}", sock.display()))
+                .arg("-e")
+                .arg(sql),
+        )
+        .map(drop)
     }
 }
 
@@ -159,12 +234,20 @@ mod tests {
 
     #[test]
     fn starts_stops_and_restarts_a_real_server() {
-        let Some(db) = MariaDbServer::start_or_skip() else { return };
+        let Some(db) = MariaDbServer::start_or_skip() else {
+            return;
+        };
         assert!(TcpStream::connect(("127.0.0.1", db.port)).is_ok());
         db.stop();
-        assert!(TcpStream::connect(("127.0.0.1", db.port)).is_err(), "stopped");
+        assert!(
+            TcpStream::connect(("127.0.0.1", db.port)).is_err(),
+            "stopped"
+        );
         db.restart().unwrap();
-        assert!(TcpStream::connect(("127.0.0.1", db.port)).is_ok(), "restarted");
+        assert!(
+            TcpStream::connect(("127.0.0.1", db.port)).is_ok(),
+            "restarted"
+        );
         assert!(db.url().ends_with(&format!(":{}/{DATABASE}", db.port)));
     }
 }

@@ -144,7 +144,7 @@ pub fn parse(config: &Map<String, Value>, state_dir: &Path, cwd: &Path) -> Resul
                     }
                     "postgres" | "mysql" => {
                         let pool = pool_size(obj, i, &mut errors);
-                        let (example, check): (&str, fn(&str) -> Result<(), String>) = if kind == "postgres" {
+                        let (example, check): (&str, UrlCheck) = if kind == "postgres" {
                             ("postgres://user:password@127.0.0.1:5432/app", |u| crate::adapter::postgres::parse_url(u).map(drop))
                         } else {
                             ("mysql://user:password@127.0.0.1:3306/app", |u| crate::adapter::mysql::parse_url(u).map(drop))
@@ -196,6 +196,9 @@ pub fn parse(config: &Map<String, Value>, state_dir: &Path, cwd: &Path) -> Resul
     let default = defaults.first().copied().unwrap_or(0);
     Ok(DatabaseConfig { adapters, default, tenancy })
 }
+
+/// Validates a server adapter's `url`, returning why it is unusable.
+type UrlCheck = fn(&str) -> Result<(), String>;
 
 /// `adapters[i].poolSize`, 1 to 64; `None` (with the error recorded) when invalid.
 fn pool_size(obj: &Map<String, Value>, i: usize, errors: &mut Vec<String>) -> Option<u32> {
@@ -311,6 +314,8 @@ mod tests {
         let e = parse_json(r#"{"adapters": [{"type": "postgres", "url": "mysql://x", "poolSize": 0}]}"#).unwrap_err();
         assert!(e.iter().any(|m| m.contains("`adapters[0].poolSize`")), "{e:?}");
         assert!(e.iter().any(|m| m.contains("`adapters[0].url`: not a PostgreSQL URL")), "{e:?}");
+        let c = parse_json(r#"{"adapters": [{"type": "mysql", "url": "mysql://root@127.0.0.1:3306/app"}]}"#).unwrap();
+        assert!(matches!(&c.adapters[0], AdapterConfig::Mysql { pool_size: DEFAULT_POOL_SIZE, .. }), "{c:?}");
         let e = parse_json(r#"{"adapters": [{"type": "postgres", "url": 5}]}"#).unwrap_err();
         assert!(e[0].contains("`adapters[0].url` must be a string"), "{e:?}");
     }

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use mysql_async::consts::ColumnType;
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts, Value as MyValue};
+use mysql_async::{
+    Conn, Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts, Value as MyValue,
+};
 
 use super::sql::{self as lexer, Compat, Dialect};
 use super::{Adapter, ColumnInfo, Connection, TableInfo};
@@ -19,6 +21,8 @@ use crate::value::{Column, Describe, DescribeCol, DescribeParam, Statement, Stmt
 
 /// How long a checkout waits for a free connection (or a new one) before failing.
 pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle connection is kept.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Databases a tenant id may not name.
 const RESERVED: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
 /// MySQL's longest database name.
@@ -31,13 +35,16 @@ pub struct MysqlAdapter {
     root: String,
     /// `host:port/db`, for messages (never the password).
     target: String,
+    pool_size: usize,
     max_tenants: usize,
     known: Mutex<HashSet<TenantId>>,
 }
 
 impl std::fmt::Debug for MysqlAdapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MysqlAdapter").field("target", &self.target).finish_non_exhaustive()
+        f.debug_struct("MysqlAdapter")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
     }
 }
 
@@ -46,7 +53,9 @@ impl std::fmt::Debug for MysqlAdapter {
 /// # Errors
 /// Why the URL is not usable.
 pub fn parse_url(url: &str) -> Result<Opts, String> {
-    let opts = Opts::from_url(url).map_err(|e| format!("not a MySQL URL ({e}); e.g. mysql://user:password@127.0.0.1:3306/app"))?;
+    let opts = Opts::from_url(url).map_err(|e| {
+        format!("not a MySQL URL ({e}); e.g. mysql://user:password@127.0.0.1:3306/app")
+    })?;
     match opts.db_name() {
         Some(db) if !db.is_empty() => Ok(opts),
         _ => Err("the URL names no database (the root database, e.g. mysql://user:password@127.0.0.1:3306/app)".into()),
@@ -63,35 +72,63 @@ impl MysqlAdapter {
         let root = opts.db_name().unwrap_or_default().to_owned();
         let target = format!("{}:{}/{root}", opts.ip_or_hostname(), opts.tcp_port());
         let size = usize::try_from(pool_size).unwrap_or(1).max(1);
-        let constraints = PoolConstraints::new(0, size).ok_or_else(|| DbError::unavailable("invalid poolSize"))?;
+        let constraints = PoolConstraints::new(0, size)
+            .ok_or_else(|| DbError::unavailable("invalid poolSize"))?;
         let builder = OptsBuilder::from_opts(opts)
-            .pool_opts(PoolOpts::default().with_constraints(constraints).with_reset_connection(true))
+            .pool_opts(
+                PoolOpts::default()
+                    .with_constraints(constraints)
+                    // Without an idle TTL the pool closes every returned connection (min is 0).
+                    .with_inactive_connection_ttl(IDLE_TIMEOUT)
+                    .with_reset_connection(true),
+            )
             // A statement prepared in one tenant's database must never serve another's.
             .stmt_cache_size(0);
-        Ok(Self { pool: Pool::new(builder), root, target, max_tenants, known: Mutex::new(HashSet::new()) })
+        Ok(Self {
+            pool: Pool::new(builder),
+            root,
+            target,
+            pool_size: size,
+            max_tenants,
+            known: Mutex::new(HashSet::new()),
+        })
     }
 
     async fn raw(&self) -> Result<Conn, DbError> {
         match tokio::time::timeout(CHECKOUT_TIMEOUT, self.pool.get_conn()).await {
             Ok(Ok(c)) => Ok(c),
-            Ok(Err(e)) => Err(DbError::unavailable(format!("cannot connect to MySQL at {}: {e}", self.target))),
-            Err(_) => Err(DbError::unavailable(format!("no MySQL connection to {} within {} s", self.target, CHECKOUT_TIMEOUT.as_secs()))),
+            Ok(Err(e)) => Err(DbError::unavailable(format!(
+                "cannot connect to MySQL at {}: {e}",
+                self.target
+            ))),
+            Err(_) => Err(DbError::unavailable(format!(
+                "no MySQL connection to {} within {} s",
+                self.target,
+                CHECKOUT_TIMEOUT.as_secs()
+            ))),
         }
     }
 
     fn database_of<'t>(&self, tenant: &'t TenantId) -> Result<&'t str, DbError> {
         let s = tenant.as_str();
         if s.len() > MAX_DATABASE_LEN {
-            return Err(DbError::BadRequest(format!("tenant id `{s}` is longer than MySQL's {MAX_DATABASE_LEN}-character database names")));
+            return Err(DbError::BadRequest(format!(
+                "tenant id `{s}` is longer than MySQL's {MAX_DATABASE_LEN}-character database names"
+            )));
         }
         if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(s)) || s == self.root {
-            return Err(DbError::BadRequest(format!("tenant id `{s}` names a reserved or the root database; choose another")));
+            return Err(DbError::BadRequest(format!(
+                "tenant id `{s}` names a reserved or the root database; choose another"
+            )));
         }
         Ok(s)
     }
 
     fn remember(&self, tenant: &TenantId, exists: bool) {
-        let mut known = self.known.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut known = self
+            .known
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !exists {
             known.remove(tenant);
         } else {
@@ -112,10 +149,15 @@ fn quote(name: &str) -> String {
 pub fn map_err(e: mysql_async::Error) -> DbError {
     match e {
         mysql_async::Error::Server(s) => {
-            let message = format!("{} (MySQL error {}, SQLSTATE {})", s.message, s.code, s.state);
+            let message = format!(
+                "{} (MySQL error {}, SQLSTATE {})",
+                s.message, s.code, s.state
+            );
             let code = match s.code {
                 // Server shutdown, killed connection.
-                1053 | 1927 | 2006 | 2013 => return DbError::Unavailable(format!("MySQL: {message}")),
+                1053 | 1927 | 2006 | 2013 => {
+                    return DbError::Unavailable(format!("MySQL: {message}"));
+                }
                 1062 | 1586 => "SQLITE_CONSTRAINT_UNIQUE",
                 1048 | 1364 => "SQLITE_CONSTRAINT_NOTNULL",
                 1216 | 1217 | 1451 | 1452 => "SQLITE_CONSTRAINT_FOREIGNKEY",
@@ -126,24 +168,42 @@ pub fn map_err(e: mysql_async::Error) -> DbError {
                 1406 => "SQLITE_TOOBIG",
                 _ => "SQLITE_ERROR",
             };
-            DbError::Sql { code: code.into(), message }
+            DbError::Sql {
+                code: code.into(),
+                message,
+            }
         }
-        mysql_async::Error::Io(e) => DbError::Unavailable(format!("the MySQL connection was lost: {e}")),
+        mysql_async::Error::Io(e) => {
+            DbError::Unavailable(format!("the MySQL connection was lost: {e}"))
+        }
         mysql_async::Error::Driver(e) => DbError::Unavailable(format!("MySQL driver: {e}")),
-        e => DbError::Sql { code: "SQLITE_ERROR".into(), message: e.to_string() },
+        e => DbError::Sql {
+            code: "SQLITE_ERROR".into(),
+            message: e.to_string(),
+        },
     }
 }
 
 /// Rewrites libSQL placeholders to MySQL's `?` and orders the values to match: `?` takes the next
 /// positional argument, `?NNN` the NNN-th, and `:name`/`@name`/`$name` the named argument (only
 /// names given are touched, so `@user_variables` stay).
-fn bind(sql: &str, args: &[Value], named: &[(String, Value)]) -> Result<(String, Vec<Value>), DbError> {
-    let names: Vec<&str> = named.iter().map(|(n, _)| n.trim_start_matches([':', '@', '$'])).collect();
+fn bind(
+    sql: &str,
+    args: &[Value],
+    named: &[(String, Value)],
+) -> Result<(String, Vec<Value>), DbError> {
+    let names: Vec<&str> = named
+        .iter()
+        .map(|(n, _)| n.trim_start_matches([':', '@', '$']))
+        .collect();
     let mut out = String::with_capacity(sql.len());
     let mut values = Vec::new();
     let mut next = 0usize;
     let mut last = 0;
-    let range = |n: usize| DbError::Sql { code: "SQLITE_RANGE".into(), message: format!("the statement uses argument {n}, {} given", args.len()) };
+    let range = |n: usize| DbError::Sql {
+        code: "SQLITE_RANGE".into(),
+        message: format!("the statement uses argument {n}, {} given", args.len()),
+    };
     for span in lexer::code_spans(sql, Dialect::MySql) {
         out.push_str(&sql[last..span.start]);
         let code = &sql[span.clone()];
@@ -153,17 +213,35 @@ fn bind(sql: &str, args: &[Value], named: &[(String, Value)]) -> Result<(String,
             let c = b[i];
             if c == b'?' {
                 let digits = b[i + 1..].iter().take_while(|d| d.is_ascii_digit()).count();
-                let n = if digits > 0 { code[i + 1..i + 1 + digits].parse().unwrap_or(0) } else { next + 1 };
+                let n = if digits > 0 {
+                    code[i + 1..i + 1 + digits].parse().unwrap_or(0)
+                } else {
+                    next + 1
+                };
                 next = next.max(n);
-                values.push(args.get(n.wrapping_sub(1)).cloned().ok_or_else(|| range(n))?);
+                values.push(
+                    args.get(n.wrapping_sub(1))
+                        .cloned()
+                        .ok_or_else(|| range(n))?,
+                );
                 out.push('?');
                 i += 1 + digits;
                 continue;
             }
-            let prev_ok = i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b':' || b[i - 1] == b'@');
+            let prev_ok = i == 0
+                || !(b[i - 1].is_ascii_alphanumeric()
+                    || b[i - 1] == b'_'
+                    || b[i - 1] == b':'
+                    || b[i - 1] == b'@');
             if matches!(c, b':' | b'@' | b'$') && prev_ok && !names.is_empty() {
-                let len = b[i + 1..].iter().take_while(|d| d.is_ascii_alphanumeric() || **d == b'_').count();
-                if let Some(k) = names.iter().position(|n| len > 0 && *n == &code[i + 1..i + 1 + len]) {
+                let len = b[i + 1..]
+                    .iter()
+                    .take_while(|d| d.is_ascii_alphanumeric() || **d == b'_')
+                    .count();
+                if let Some(k) = names
+                    .iter()
+                    .position(|n| len > 0 && *n == &code[i + 1..i + 1 + len])
+                {
                     values.push(named[k].1.clone());
                     out.push('?');
                     i += 1 + len;
@@ -178,7 +256,10 @@ fn bind(sql: &str, args: &[Value], named: &[(String, Value)]) -> Result<(String,
     }
     out.push_str(&sql[last..]);
     if next < args.len() {
-        return Err(DbError::Sql { code: "SQLITE_RANGE".into(), message: format!("{} arguments given, the statement takes {next}", args.len()) });
+        return Err(DbError::Sql {
+            code: "SQLITE_RANGE".into(),
+            message: format!("{} arguments given, the statement takes {next}", args.len()),
+        });
     }
     Ok((out, values))
 }
@@ -200,25 +281,48 @@ const BINARY_CHARSET: u16 = 63;
 fn from_mysql(v: MyValue, col: &mysql_async::Column) -> Value {
     use ColumnType::*;
     let ty = col.column_type();
-    let integer = matches!(ty, MYSQL_TYPE_TINY | MYSQL_TYPE_SHORT | MYSQL_TYPE_LONG | MYSQL_TYPE_LONGLONG | MYSQL_TYPE_INT24 | MYSQL_TYPE_YEAR);
+    let integer = matches!(
+        ty,
+        MYSQL_TYPE_TINY
+            | MYSQL_TYPE_SHORT
+            | MYSQL_TYPE_LONG
+            | MYSQL_TYPE_LONGLONG
+            | MYSQL_TYPE_INT24
+            | MYSQL_TYPE_YEAR
+    );
     let float = matches!(ty, MYSQL_TYPE_FLOAT | MYSQL_TYPE_DOUBLE);
     let bytes_type = matches!(
         ty,
-        MYSQL_TYPE_TINY_BLOB | MYSQL_TYPE_MEDIUM_BLOB | MYSQL_TYPE_LONG_BLOB | MYSQL_TYPE_BLOB | MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_STRING | MYSQL_TYPE_VARCHAR | MYSQL_TYPE_BIT | MYSQL_TYPE_GEOMETRY
+        MYSQL_TYPE_TINY_BLOB
+            | MYSQL_TYPE_MEDIUM_BLOB
+            | MYSQL_TYPE_LONG_BLOB
+            | MYSQL_TYPE_BLOB
+            | MYSQL_TYPE_VAR_STRING
+            | MYSQL_TYPE_STRING
+            | MYSQL_TYPE_VARCHAR
+            | MYSQL_TYPE_BIT
+            | MYSQL_TYPE_GEOMETRY
     );
     match v {
         MyValue::NULL => Value::Null,
         MyValue::Int(i) => Value::Integer(i),
-        MyValue::UInt(u) => i64::try_from(u).map_or_else(|_| Value::Text(u.to_string()), Value::Integer),
+        MyValue::UInt(u) => {
+            i64::try_from(u).map_or_else(|_| Value::Text(u.to_string()), Value::Integer)
+        }
         MyValue::Float(f) => Value::Float(f.into()),
         MyValue::Double(f) => Value::Float(f),
         MyValue::Bytes(b) => {
-            let text = || String::from_utf8(b.clone()).map_or_else(|_| Value::Blob(b.clone()), Value::Text);
+            let text = || {
+                String::from_utf8(b.clone()).map_or_else(|_| Value::Blob(b.clone()), Value::Text)
+            };
             if integer {
                 let s = String::from_utf8_lossy(&b);
-                s.parse::<i64>().map_or_else(|_| Value::Text(s.into_owned()), Value::Integer)
+                s.parse::<i64>()
+                    .map_or_else(|_| Value::Text(s.into_owned()), Value::Integer)
             } else if float {
-                String::from_utf8_lossy(&b).parse::<f64>().map_or_else(|_| text(), Value::Float)
+                String::from_utf8_lossy(&b)
+                    .parse::<f64>()
+                    .map_or_else(|_| text(), Value::Float)
             } else if bytes_type && col.character_set() == BINARY_CHARSET {
                 Value::Blob(b)
             } else {
@@ -228,22 +332,77 @@ fn from_mysql(v: MyValue, col: &mysql_async::Column) -> Value {
         MyValue::Date(y, m, d, h, i, s, us) => {
             let mut out = format!("{y:04}-{m:02}-{d:02}");
             if ty != MYSQL_TYPE_DATE {
-                out.push_str(&format!(" {h:02}:{i:02}:{s:02}"));
-                if us != 0 {
-                    out.push_str(format!(".{us:06}").trim_end_matches('0'));
-                }
+                out.push_str(&format!(
+                    " {h:02}:{i:02}:{s:02}{}",
+                    fraction(us, col.decimals())
+                ));
             }
             Value::Text(out)
         }
         MyValue::Time(neg, days, h, i, s, us) => {
             let hours = days * 24 + u32::from(h);
-            let mut out = format!("{}{hours:02}:{i:02}:{s:02}", if neg { "-" } else { "" });
-            if us != 0 {
-                out.push_str(format!(".{us:06}").trim_end_matches('0'));
-            }
-            Value::Text(out)
+            Value::Text(format!(
+                "{}{hours:02}:{i:02}:{s:02}{}",
+                if neg { "-" } else { "" },
+                fraction(us, col.decimals())
+            ))
         }
     }
+}
+
+/// Microseconds with the column's declared digits, as MySQL's text protocol prints them.
+fn fraction(us: u32, decimals: u8) -> String {
+    let digits = usize::from(decimals.min(6));
+    if digits == 0 {
+        return String::new();
+    }
+    let mut f = format!(".{us:06}");
+    f.truncate(1 + digits);
+    f
+}
+
+/// The column's SQL type name (MySQL reports `TEXT` as a blob type with a text character set).
+fn type_name(col: &mysql_async::Column) -> String {
+    use ColumnType::*;
+    let binary = col.character_set() == BINARY_CHARSET;
+    let name = match col.column_type() {
+        MYSQL_TYPE_TINY_BLOB | MYSQL_TYPE_MEDIUM_BLOB | MYSQL_TYPE_LONG_BLOB | MYSQL_TYPE_BLOB => {
+            if binary {
+                "blob"
+            } else {
+                "text"
+            }
+        }
+        MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_VARCHAR => {
+            if binary {
+                "varbinary"
+            } else {
+                "varchar"
+            }
+        }
+        MYSQL_TYPE_STRING => {
+            if binary {
+                "binary"
+            } else {
+                "char"
+            }
+        }
+        MYSQL_TYPE_TINY => "tinyint",
+        MYSQL_TYPE_SHORT => "smallint",
+        MYSQL_TYPE_INT24 => "mediumint",
+        MYSQL_TYPE_LONG => "int",
+        MYSQL_TYPE_LONGLONG => "bigint",
+        MYSQL_TYPE_NEWDECIMAL | MYSQL_TYPE_DECIMAL => "decimal",
+        MYSQL_TYPE_TIMESTAMP | MYSQL_TYPE_TIMESTAMP2 => "timestamp",
+        MYSQL_TYPE_DATETIME | MYSQL_TYPE_DATETIME2 => "datetime",
+        MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2 => "time",
+        other => {
+            return format!("{other:?}")
+                .trim_start_matches("MYSQL_TYPE_")
+                .to_ascii_lowercase();
+        }
+    };
+    name.to_owned()
 }
 
 #[async_trait]
@@ -257,11 +416,16 @@ impl Adapter for MysqlAdapter {
             None => self.root.clone(),
             Some(t) => self.database_of(t)?.to_owned(),
         };
-        let mut attempts = 3;
+        let mut attempts = self.pool_size + 1;
         loop {
             let mut conn = self.raw().await?;
             match conn.query_drop(format!("USE {}", quote(&db))).await {
-                Ok(()) => return Ok(Box::new(MyConnection { conn: Some(conn), maybe_in_tx: false })),
+                Ok(()) => {
+                    return Ok(Box::new(MyConnection {
+                        conn: Some(conn),
+                        maybe_in_tx: false,
+                    }));
+                }
                 Err(mysql_async::Error::Server(e)) if e.code == 1049 && tenant.is_some() => {
                     if let Some(t) = tenant {
                         self.remember(t, false);
@@ -282,9 +446,14 @@ impl Adapter for MysqlAdapter {
 
     async fn list_tenants(&self) -> Result<Vec<String>, DbError> {
         let mut conn = self.raw().await?;
-        let names: Vec<String> = conn.query("SELECT schema_name FROM information_schema.schemata").await.map_err(map_err)?;
-        let mut out: Vec<String> =
-            names.into_iter().filter(|n| TenantId::parse(n).is_ok_and(|t| self.database_of(&t).is_ok())).collect();
+        let names: Vec<String> = conn
+            .query("SELECT schema_name FROM information_schema.schemata")
+            .await
+            .map_err(map_err)?;
+        let mut out: Vec<String> = names
+            .into_iter()
+            .filter(|n| TenantId::parse(n).is_ok_and(|t| self.database_of(&t).is_ok()))
+            .collect();
         out.sort();
         Ok(out)
     }
@@ -295,8 +464,13 @@ impl Adapter for MysqlAdapter {
             return Ok(true);
         }
         let mut conn = self.raw().await?;
-        let found: Option<String> =
-            conn.exec_first("SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?", (db,)).await.map_err(map_err)?;
+        let found: Option<String> = conn
+            .exec_first(
+                "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ?",
+                (db,),
+            )
+            .await
+            .map_err(map_err)?;
         self.remember(tenant, found.is_some());
         Ok(found.is_some())
     }
@@ -307,7 +481,9 @@ impl Adapter for MysqlAdapter {
         }
         let db = self.database_of(tenant)?;
         let mut conn = self.raw().await?;
-        conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS {}", quote(db))).await.map_err(map_err)?;
+        conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS {}", quote(db)))
+            .await
+            .map_err(map_err)?;
         self.remember(tenant, true);
         Ok(true)
     }
@@ -319,7 +495,9 @@ impl Adapter for MysqlAdapter {
             return Err(DbError::TenantNotFound(tenant.to_string()));
         }
         let mut conn = self.raw().await?;
-        conn.query_drop(format!("DROP DATABASE {}", quote(db))).await.map_err(map_err)?;
+        conn.query_drop(format!("DROP DATABASE {}", quote(db)))
+            .await
+            .map_err(map_err)?;
         self.remember(tenant, false);
         Ok(())
     }
@@ -332,16 +510,25 @@ impl Adapter for MysqlAdapter {
             .rows
             .into_iter()
             .filter_map(|row| match (row.first(), row.get(1)) {
-                (Some(Value::Text(name)), Some(Value::Text(kind))) => Some(TableInfo { name: name.clone(), kind: kind.clone() }),
+                (Some(Value::Text(name)), Some(Value::Text(kind))) => Some(TableInfo {
+                    name: name.clone(),
+                    kind: kind.clone(),
+                }),
                 _ => None,
             })
             .collect())
     }
 
-    async fn table_columns(&self, conn: &mut dyn Connection, table: &str) -> Result<Vec<ColumnInfo>, DbError> {
+    async fn table_columns(
+        &self,
+        conn: &mut dyn Connection,
+        table: &str,
+    ) -> Result<Vec<ColumnInfo>, DbError> {
         let sql = "SELECT column_name, column_type, is_nullable = 'YES', column_key = 'PRI' FROM information_schema.columns \
                    WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position";
-        let res = conn.execute(Statement::with_args(sql, [Value::from(table)])).await?;
+        let res = conn
+            .execute(Statement::with_args(sql, [Value::from(table)]))
+            .await?;
         if res.rows.is_empty() {
             return Err(DbError::TableNotFound(table.to_owned()));
         }
@@ -355,7 +542,12 @@ impl Adapter for MysqlAdapter {
                     _ => String::new(),
                 };
                 let flag = |i: usize| matches!(row.get(i), Some(Value::Integer(n)) if *n != 0);
-                ColumnInfo { name: text(0), decltype: text(1), nullable: flag(2), pk: flag(3) }
+                ColumnInfo {
+                    name: text(0),
+                    decltype: text(1),
+                    nullable: flag(2),
+                    pk: flag(3),
+                }
             })
             .collect())
     }
@@ -378,13 +570,17 @@ pub struct MyConnection {
 
 impl std::fmt::Debug for MyConnection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MyConnection").field("maybe_in_tx", &self.maybe_in_tx).finish_non_exhaustive()
+        f.debug_struct("MyConnection")
+            .field("maybe_in_tx", &self.maybe_in_tx)
+            .finish_non_exhaustive()
     }
 }
 
 impl MyConnection {
     fn conn(&mut self) -> Result<&mut Conn, DbError> {
-        self.conn.as_mut().ok_or_else(|| DbError::unavailable("the connection was lost"))
+        self.conn
+            .as_mut()
+            .ok_or_else(|| DbError::unavailable("the connection was lost"))
     }
 }
 
@@ -398,24 +594,43 @@ struct Drained {
 }
 
 /// Reads a result to its end (either protocol), keeping the rows only when wanted.
-async fn drain<P: mysql_async::prelude::Protocol>(mut result: mysql_async::QueryResult<'_, '_, P>, want_rows: bool) -> Result<Drained, DbError> {
+async fn drain<P: mysql_async::prelude::Protocol>(
+    mut result: mysql_async::QueryResult<'_, '_, P>,
+    want_rows: bool,
+) -> Result<Drained, DbError> {
     let columns: Vec<mysql_async::Column> = result.columns_ref().to_vec();
     let mut rows = Vec::new();
     let mut read = 0u64;
     while let Some(row) = result.next().await.map_err(map_err)? {
         read += 1;
         if want_rows {
-            rows.push(row.unwrap().into_iter().zip(&columns).map(|(v, c)| from_mysql(v, c)).collect());
+            rows.push(
+                row.unwrap()
+                    .into_iter()
+                    .zip(&columns)
+                    .map(|(v, c)| from_mysql(v, c))
+                    .collect(),
+            );
         }
     }
     let (affected, last_id) = (result.affected_rows(), result.last_insert_id());
     result.drop_result().await.map_err(map_err)?;
-    Ok(Drained { columns, rows, read, affected, last_id })
+    Ok(Drained {
+        columns,
+        rows,
+        read,
+        affected,
+        last_id,
+    })
 }
 
 /// MySQL's spelling of SQLite's `BEGIN IMMEDIATE` / `BEGIN TRANSACTION READONLY`.
 fn begin(read_only: bool) -> &'static str {
-    if read_only { "START TRANSACTION READ ONLY" } else { "BEGIN" }
+    if read_only {
+        "START TRANSACTION READ ONLY"
+    } else {
+        "BEGIN"
+    }
 }
 
 #[async_trait]
@@ -423,7 +638,12 @@ impl Connection for MyConnection {
     async fn execute(&mut self, stmt: Statement) -> Result<StmtResult, DbError> {
         let start = Instant::now();
         let sql = match lexer::sqlite_compat(&stmt.sql) {
-            Compat::NoOp => return Ok(StmtResult { query_duration_ms: start.elapsed().as_secs_f64() * 1000.0, ..StmtResult::default() }),
+            Compat::NoOp => {
+                return Ok(StmtResult {
+                    query_duration_ms: start.elapsed().as_secs_f64() * 1000.0,
+                    ..StmtResult::default()
+                });
+            }
             Compat::Begin { read_only } => begin(read_only).to_owned(),
             Compat::Pass => stmt.sql,
         };
@@ -434,16 +654,43 @@ impl Connection for MyConnection {
         }
         let conn = self.conn()?;
         let read = if args.is_empty() {
-            drain(conn.query_iter(sql.as_str()).await.map_err(map_err)?, stmt.want_rows).await?
+            drain(
+                conn.query_iter(sql.as_str()).await.map_err(map_err)?,
+                stmt.want_rows,
+            )
+            .await?
         } else {
             let prepared = conn.prep(sql.as_str()).await.map_err(map_err)?;
-            drain(conn.exec_iter(prepared, Params::Positional(args.into_iter().map(to_mysql).collect())).await.map_err(map_err)?, stmt.want_rows).await?
+            drain(
+                conn.exec_iter(
+                    prepared,
+                    Params::Positional(args.into_iter().map(to_mysql).collect()),
+                )
+                .await
+                .map_err(map_err)?,
+                stmt.want_rows,
+            )
+            .await?
         };
-        let Drained { columns, rows, read, affected, last_id } = read;
+        let Drained {
+            columns,
+            rows,
+            read,
+            affected,
+            last_id,
+        } = read;
         let changed = matches!(verb.as_str(), "INSERT" | "UPDATE" | "DELETE" | "REPLACE");
         let affected = if changed { affected } else { 0 };
-        let last_id = last_id.and_then(|id| i64::try_from(id).ok()).filter(|_| verb == "INSERT" || verb == "REPLACE");
-        let cols = columns.iter().map(|c| Column { name: Some(c.name_str().into_owned()), decltype: Some(format!("{:?}", c.column_type()).trim_start_matches("MYSQL_TYPE_").to_ascii_lowercase()) }).collect();
+        let last_id = last_id
+            .and_then(|id| i64::try_from(id).ok())
+            .filter(|_| verb == "INSERT" || verb == "REPLACE");
+        let cols = columns
+            .iter()
+            .map(|c| Column {
+                name: Some(c.name_str().into_owned()),
+                decltype: Some(type_name(c)),
+            })
+            .collect();
         Ok(StmtResult {
             cols,
             rows,
@@ -468,10 +715,22 @@ impl Connection for MyConnection {
         let verb = lexer::verb(&sql, Dialect::MySql);
         let prepared = self.conn()?.prep(sql.as_str()).await.map_err(map_err)?;
         Ok(Describe {
-            params: (0..prepared.num_params()).map(|_| DescribeParam { name: None }).collect(),
-            cols: prepared.columns().iter().map(|c| DescribeCol { name: c.name_str().into_owned(), decltype: None }).collect(),
+            params: (0..prepared.num_params())
+                .map(|_| DescribeParam { name: None })
+                .collect(),
+            cols: prepared
+                .columns()
+                .iter()
+                .map(|c| DescribeCol {
+                    name: c.name_str().into_owned(),
+                    decltype: Some(type_name(c)),
+                })
+                .collect(),
             is_explain: verb == "EXPLAIN",
-            is_readonly: matches!(verb.as_str(), "SELECT" | "SHOW" | "EXPLAIN" | "DESCRIBE" | "VALUES" | "TABLE"),
+            is_readonly: matches!(
+                verb.as_str(),
+                "SELECT" | "SHOW" | "EXPLAIN" | "DESCRIBE" | "VALUES" | "TABLE"
+            ),
         })
     }
 
@@ -480,7 +739,11 @@ impl Connection for MyConnection {
             return Ok(true);
         }
         // MariaDB's session flag for an open transaction.
-        let open: Option<i64> = self.conn()?.query_first("SELECT @@in_transaction").await.map_err(map_err)?;
+        let open: Option<i64> = self
+            .conn()?
+            .query_first("SELECT @@in_transaction")
+            .await
+            .map_err(map_err)?;
         let outside = open == Some(0);
         self.maybe_in_tx = !outside;
         Ok(outside)
@@ -501,7 +764,10 @@ mod tests {
         let named = [("n".to_owned(), Value::from("x"))];
         let (sql, vals) = bind("SELECT ?2, '?', `?`, ?1, :n, @user # ?", &args, &named).unwrap();
         assert_eq!(sql, "SELECT ?, '?', `?`, ?, ?, @user # ?");
-        assert_eq!(vals, vec![Value::Integer(2), Value::Integer(1), Value::from("x")]);
+        assert_eq!(
+            vals,
+            vec![Value::Integer(2), Value::Integer(1), Value::from("x")]
+        );
         assert!(bind("SELECT ?", &[], &[]).is_err(), "too few arguments");
         assert!(bind("SELECT 1", &args, &[]).is_err(), "too many arguments");
     }
@@ -509,7 +775,15 @@ mod tests {
     #[test]
     fn urls_need_a_database() {
         assert!(parse_url("mysql://u:p@127.0.0.1:3306/app").is_ok());
-        assert!(parse_url("mysql://u@127.0.0.1:3306").unwrap_err().contains("no database"));
-        assert!(parse_url("postgres://x/y").unwrap_err().contains("not a MySQL URL"));
+        assert!(
+            parse_url("mysql://u@127.0.0.1:3306")
+                .unwrap_err()
+                .contains("no database")
+        );
+        assert!(
+            parse_url("postgres://x/y")
+                .unwrap_err()
+                .contains("not a MySQL URL")
+        );
     }
 }

@@ -100,3 +100,9 @@ impl Db {
         res.json()["results"][0].clone()
     }
 }
+
+/// Starts the plugin with MySQL at `url` as its only (default) adapter, `pool_size` connections.
+pub async fn start_mysql(url: &str, pool_size: u32) -> Db {
+    let manifest = pg_manifest(url, pool_size, AUTO_CREATE).replace("type: postgres", "type: mysql");
+    start_with(&manifest).await
+}
