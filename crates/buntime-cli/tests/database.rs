@@ -1,6 +1,6 @@
 //! plugin-database end to end: the real binary serves a plugins dir, and the stock `@libsql/client`
-//! (installed by `scripts/setup.sh` into `packages/database-e2e`) talks HRANA to it over HTTP, once
-//! with the shipped SQLite default and once with a PostgreSQL adapter on a server the test starts.
+//! (installed by `scripts/setup.sh` into `packages/database-e2e`) talks HRANA to it over HTTP: with
+//! the shipped SQLite default, and with a PostgreSQL or MariaDB adapter on a server the test starts.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -63,24 +63,36 @@ fn the_libsql_client_runs_execute_batch_and_transactions_over_http() {
     assert!(dir.path().join("state/database/sqlite/_default.db").is_file(), "the root database lives in the state dir");
 }
 
-#[test]
-fn the_libsql_client_runs_against_a_postgres_adapter() {
-    let Some(bun) = bun_and_client() else { return };
-    let Some(pg) = buntime_testkit::PgServer::start_or_skip() else { return };
+/// Serves a plugins dir of its own, whose database manifest is the shipped one with `adapter_yaml`
+/// as the only adapter, and runs the libsql script for `dialect` against it.
+fn run_with_adapter(bun: &Path, dialect: &str, adapter_yaml: &str) {
     let dir = tempfile::tempdir().unwrap();
-    // A plugins dir of its own: the shipped database manifest with PostgreSQL as the only adapter.
     let shipped = std::fs::read_to_string(Path::new(ROOT).join("plugins/plugin-database/manifest.yaml")).unwrap();
     let (head, tail) = shipped.split_once("adapters:").expect("the shipped manifest has `adapters:`");
     let tenancy = &tail[tail.find("\ntenancy:").expect("the shipped manifest has `tenancy:`")..];
-    let manifest = format!("{head}adapters:\n  - type: postgres\n    default: true\n    url: \"{}\"\n    poolSize: 2\n{tenancy}", pg.url());
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(plugins.join("plugin-database")).unwrap();
-    std::fs::write(plugins.join("plugin-database/manifest.yaml"), manifest).unwrap();
+    std::fs::write(plugins.join("plugin-database/manifest.yaml"), format!("{head}adapters:\n{adapter_yaml}{tenancy}")).unwrap();
     let apps = dir.path().join("apps");
     let env = [("RUNTIME_WORKER_DIRS", apps.to_str().unwrap()), ("RUNTIME_PLUGIN_DIRS", plugins.to_str().unwrap())];
     let started = support::start(buntime(dir.path(), &env));
     let (url, logs) = (started.url.clone(), &started.startup);
-    assert!(logs.iter().any(|l| l.contains("database ready; adapters: postgres (default postgres)")), "{logs:?}");
-    run_libsql_script(&bun, &url, "postgres");
+    let ready = format!("database ready; adapters: {dialect} (default {dialect})");
+    assert!(logs.iter().any(|l| l.contains(&ready)), "{logs:?}");
+    run_libsql_script(bun, &url, dialect);
     assert!(!dir.path().join("state/database/sqlite").exists(), "nothing went to SQLite");
+}
+
+#[test]
+fn the_libsql_client_runs_against_a_postgres_adapter() {
+    let Some(bun) = bun_and_client() else { return };
+    let Some(pg) = buntime_testkit::PgServer::start_or_skip() else { return };
+    run_with_adapter(&bun, "postgres", &format!("  - type: postgres\n    default: true\n    url: \"{}\"\n    poolSize: 2\n", pg.url()));
+}
+
+#[test]
+fn the_libsql_client_runs_against_a_mysql_adapter() {
+    let Some(bun) = bun_and_client() else { return };
+    let Some(my) = buntime_testkit::MariaDbServer::start_or_skip() else { return };
+    run_with_adapter(&bun, "mysql", &format!("  - type: mysql\n    default: true\n    url: \"{}\"\n    poolSize: 2\n", my.url()));
 }
