@@ -2,17 +2,19 @@
 //! database and each tenant a database of its own, selected with `USE` on every checkout (the
 //! driver resets the session with `COM_RESET_CONNECTION` whenever a connection goes back).
 
+mod sql;
+mod values;
+
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use mysql_async::consts::ColumnType;
 use mysql_async::prelude::Queryable;
-use mysql_async::{
-    Conn, Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts, Value as MyValue,
-};
+use mysql_async::{Conn, Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts};
 
+use self::sql::bind;
+use self::values::{from_mysql, to_mysql, type_name};
 use super::sql::{self as lexer, Compat, Dialect};
 use super::{Adapter, ColumnInfo, Connection, TableInfo};
 use crate::error::DbError;
@@ -182,227 +184,6 @@ pub fn map_err(e: mysql_async::Error) -> DbError {
             message: e.to_string(),
         },
     }
-}
-
-/// Rewrites libSQL placeholders to MySQL's `?` and orders the values to match: `?` takes the next
-/// positional argument, `?NNN` the NNN-th, and `:name`/`@name`/`$name` the named argument (only
-/// names given are touched, so `@user_variables` stay).
-fn bind(
-    sql: &str,
-    args: &[Value],
-    named: &[(String, Value)],
-) -> Result<(String, Vec<Value>), DbError> {
-    let names: Vec<&str> = named
-        .iter()
-        .map(|(n, _)| n.trim_start_matches([':', '@', '$']))
-        .collect();
-    let mut out = String::with_capacity(sql.len());
-    let mut values = Vec::new();
-    let mut next = 0usize;
-    let mut last = 0;
-    let range = |n: usize| DbError::Sql {
-        code: "SQLITE_RANGE".into(),
-        message: format!("the statement uses argument {n}, {} given", args.len()),
-    };
-    for span in lexer::code_spans(sql, Dialect::MySql) {
-        out.push_str(&sql[last..span.start]);
-        let code = &sql[span.clone()];
-        let b = code.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            let c = b[i];
-            if c == b'?' {
-                let digits = b[i + 1..].iter().take_while(|d| d.is_ascii_digit()).count();
-                let n = if digits > 0 {
-                    code[i + 1..i + 1 + digits].parse().unwrap_or(0)
-                } else {
-                    next + 1
-                };
-                next = next.max(n);
-                values.push(
-                    args.get(n.wrapping_sub(1))
-                        .cloned()
-                        .ok_or_else(|| range(n))?,
-                );
-                out.push('?');
-                i += 1 + digits;
-                continue;
-            }
-            let prev_ok = i == 0
-                || !(b[i - 1].is_ascii_alphanumeric()
-                    || b[i - 1] == b'_'
-                    || b[i - 1] == b':'
-                    || b[i - 1] == b'@');
-            if matches!(c, b':' | b'@' | b'$') && prev_ok && !names.is_empty() {
-                let len = b[i + 1..]
-                    .iter()
-                    .take_while(|d| d.is_ascii_alphanumeric() || **d == b'_')
-                    .count();
-                if let Some(k) = names
-                    .iter()
-                    .position(|n| len > 0 && *n == &code[i + 1..i + 1 + len])
-                {
-                    values.push(named[k].1.clone());
-                    out.push('?');
-                    i += 1 + len;
-                    continue;
-                }
-            }
-            let ch = code[i..].chars().next().map_or(1, char::len_utf8);
-            out.push_str(&code[i..i + ch]);
-            i += ch;
-        }
-        last = span.end;
-    }
-    out.push_str(&sql[last..]);
-    if next < args.len() {
-        return Err(DbError::Sql {
-            code: "SQLITE_RANGE".into(),
-            message: format!("{} arguments given, the statement takes {next}", args.len()),
-        });
-    }
-    Ok((out, values))
-}
-
-fn to_mysql(v: Value) -> MyValue {
-    match v {
-        Value::Null => MyValue::NULL,
-        Value::Integer(i) => MyValue::Int(i),
-        Value::Float(f) => MyValue::Double(f),
-        Value::Text(s) => MyValue::Bytes(s.into_bytes()),
-        Value::Blob(b) => MyValue::Bytes(b),
-    }
-}
-
-/// The binary character set: bytes, not text.
-const BINARY_CHARSET: u16 = 63;
-
-/// Decodes one cell using its column's type: the text protocol sends everything as bytes.
-fn from_mysql(v: MyValue, col: &mysql_async::Column) -> Value {
-    use ColumnType::*;
-    let ty = col.column_type();
-    let integer = matches!(
-        ty,
-        MYSQL_TYPE_TINY
-            | MYSQL_TYPE_SHORT
-            | MYSQL_TYPE_LONG
-            | MYSQL_TYPE_LONGLONG
-            | MYSQL_TYPE_INT24
-            | MYSQL_TYPE_YEAR
-    );
-    let float = matches!(ty, MYSQL_TYPE_FLOAT | MYSQL_TYPE_DOUBLE);
-    let bytes_type = matches!(
-        ty,
-        MYSQL_TYPE_TINY_BLOB
-            | MYSQL_TYPE_MEDIUM_BLOB
-            | MYSQL_TYPE_LONG_BLOB
-            | MYSQL_TYPE_BLOB
-            | MYSQL_TYPE_VAR_STRING
-            | MYSQL_TYPE_STRING
-            | MYSQL_TYPE_VARCHAR
-            | MYSQL_TYPE_BIT
-            | MYSQL_TYPE_GEOMETRY
-    );
-    match v {
-        MyValue::NULL => Value::Null,
-        MyValue::Int(i) => Value::Integer(i),
-        MyValue::UInt(u) => {
-            i64::try_from(u).map_or_else(|_| Value::Text(u.to_string()), Value::Integer)
-        }
-        MyValue::Float(f) => Value::Float(f.into()),
-        MyValue::Double(f) => Value::Float(f),
-        MyValue::Bytes(b) => {
-            let text = || {
-                String::from_utf8(b.clone()).map_or_else(|_| Value::Blob(b.clone()), Value::Text)
-            };
-            if integer {
-                let s = String::from_utf8_lossy(&b);
-                s.parse::<i64>()
-                    .map_or_else(|_| Value::Text(s.into_owned()), Value::Integer)
-            } else if float {
-                String::from_utf8_lossy(&b)
-                    .parse::<f64>()
-                    .map_or_else(|_| text(), Value::Float)
-            } else if bytes_type && col.character_set() == BINARY_CHARSET {
-                Value::Blob(b)
-            } else {
-                text()
-            }
-        }
-        MyValue::Date(y, m, d, h, i, s, us) => {
-            let mut out = format!("{y:04}-{m:02}-{d:02}");
-            if ty != MYSQL_TYPE_DATE {
-                out.push_str(&format!(
-                    " {h:02}:{i:02}:{s:02}{}",
-                    fraction(us, col.decimals())
-                ));
-            }
-            Value::Text(out)
-        }
-        MyValue::Time(neg, days, h, i, s, us) => {
-            let hours = days * 24 + u32::from(h);
-            Value::Text(format!(
-                "{}{hours:02}:{i:02}:{s:02}{}",
-                if neg { "-" } else { "" },
-                fraction(us, col.decimals())
-            ))
-        }
-    }
-}
-
-/// Microseconds with the column's declared digits, as MySQL's text protocol prints them.
-fn fraction(us: u32, decimals: u8) -> String {
-    let digits = usize::from(decimals.min(6));
-    if digits == 0 {
-        return String::new();
-    }
-    let mut f = format!(".{us:06}");
-    f.truncate(1 + digits);
-    f
-}
-
-/// The column's SQL type name (MySQL reports `TEXT` as a blob type with a text character set).
-fn type_name(col: &mysql_async::Column) -> String {
-    use ColumnType::*;
-    let binary = col.character_set() == BINARY_CHARSET;
-    let name = match col.column_type() {
-        MYSQL_TYPE_TINY_BLOB | MYSQL_TYPE_MEDIUM_BLOB | MYSQL_TYPE_LONG_BLOB | MYSQL_TYPE_BLOB => {
-            if binary {
-                "blob"
-            } else {
-                "text"
-            }
-        }
-        MYSQL_TYPE_VAR_STRING | MYSQL_TYPE_VARCHAR => {
-            if binary {
-                "varbinary"
-            } else {
-                "varchar"
-            }
-        }
-        MYSQL_TYPE_STRING => {
-            if binary {
-                "binary"
-            } else {
-                "char"
-            }
-        }
-        MYSQL_TYPE_TINY => "tinyint",
-        MYSQL_TYPE_SHORT => "smallint",
-        MYSQL_TYPE_INT24 => "mediumint",
-        MYSQL_TYPE_LONG => "int",
-        MYSQL_TYPE_LONGLONG => "bigint",
-        MYSQL_TYPE_NEWDECIMAL | MYSQL_TYPE_DECIMAL => "decimal",
-        MYSQL_TYPE_TIMESTAMP | MYSQL_TYPE_TIMESTAMP2 => "timestamp",
-        MYSQL_TYPE_DATETIME | MYSQL_TYPE_DATETIME2 => "datetime",
-        MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2 => "time",
-        other => {
-            return format!("{other:?}")
-                .trim_start_matches("MYSQL_TYPE_")
-                .to_ascii_lowercase();
-        }
-    };
-    name.to_owned()
 }
 
 #[async_trait]
@@ -757,20 +538,6 @@ impl Connection for MyConnection {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn placeholders_become_question_marks_in_value_order() {
-        let args = [Value::Integer(1), Value::Integer(2)];
-        let named = [("n".to_owned(), Value::from("x"))];
-        let (sql, vals) = bind("SELECT ?2, '?', `?`, ?1, :n, @user # ?", &args, &named).unwrap();
-        assert_eq!(sql, "SELECT ?, '?', `?`, ?, ?, @user # ?");
-        assert_eq!(
-            vals,
-            vec![Value::Integer(2), Value::Integer(1), Value::from("x")]
-        );
-        assert!(bind("SELECT ?", &[], &[]).is_err(), "too few arguments");
-        assert!(bind("SELECT 1", &args, &[]).is_err(), "too many arguments");
-    }
 
     #[test]
     fn urls_need_a_database() {
