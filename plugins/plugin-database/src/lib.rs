@@ -1,6 +1,6 @@
 //! `@buntime/plugin-database`, native: owns the process's database connections.
 //!
-//! It builds one [`Adapter`] per configured engine (only `sqlite` so far), serves the studio API
+//! It builds one [`Adapter`] per configured engine (`sqlite`, `postgres`, `mysql`), serves the studio API
 //! and a HRANA-over-HTTP server under its base (`/database`), and provides a typed
 //! [`DatabaseService`] to other native plugins and the same operations as a JSON service to
 //! TypeScript plugins. It does not own a UI or the WebSocket HRANA transport yet; see
@@ -31,6 +31,8 @@ pub use service::{DatabaseService, Target};
 pub use tenant::TenantId;
 pub use value::{Column, Statement, StmtResult, Value};
 
+use crate::adapter::mysql::MysqlAdapter;
+use crate::adapter::postgres::PostgresAdapter;
 use crate::adapter::sqlite::SqliteAdapter;
 use crate::config::AdapterConfig;
 use crate::hrana::Streams;
@@ -63,6 +65,14 @@ impl DatabasePlugin {
                 AdapterConfig::Sqlite { base_dir, pool_size } => {
                     let sqlite = SqliteAdapter::open(base_dir, *pool_size, config.tenancy.max_tenants).map_err(|e| PluginError::new(ErrorKind::Internal, e.to_string()))?;
                     adapters.push(Arc::new(sqlite));
+                }
+                AdapterConfig::Postgres { url, pool_size } => {
+                    let pg = PostgresAdapter::open(url, *pool_size, config.tenancy.max_tenants).map_err(|e| PluginError::new(ErrorKind::Internal, e.to_string()))?;
+                    adapters.push(Arc::new(pg));
+                }
+                AdapterConfig::Mysql { url, pool_size } => {
+                    let my = MysqlAdapter::open(url, *pool_size, config.tenancy.max_tenants).map_err(|e| PluginError::new(ErrorKind::Internal, e.to_string()))?;
+                    adapters.push(Arc::new(my));
                 }
             }
         }

@@ -291,6 +291,10 @@ impl Connection for SqliteConnection {
         // A flag read, no I/O: fine on the async thread.
         self.conn.as_ref().map(|c| c.0.is_autocommit()).ok_or_else(|| DbError::unavailable("the connection was lost"))
     }
+
+    fn begin_statement(&self) -> &'static str {
+        "BEGIN IMMEDIATE"
+    }
 }
 
 impl ToSql for Value {
