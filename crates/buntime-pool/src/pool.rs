@@ -287,6 +287,19 @@ impl Inner {
         });
     }
 
+    /// Replaces a worker that took its last request by its successor (asked for now if no
+    /// request has yet) and retires it once its in-flight requests finish.
+    fn recycle(self: &Arc<Self>, slot: &Arc<Slot>, worker: &Arc<Worker>, spec: &Arc<WorkerSpec>) {
+        self.warm_successor(slot, worker, spec);
+        {
+            let mut cache = lock(&self.cache);
+            if self.hand_over(&mut cache, slot, "recycled").is_none() {
+                cache.remove(slot);
+            }
+        }
+        self.retire(worker.clone(), "recycled", self.cfg.drain_timeout);
+    }
+
     /// Forgets successors that took over or failed, and stops warm ones whose predecessor left
     /// the cache without handing over (evicted, expired, retired).
     fn settle_successors(self: &Arc<Self>) {
@@ -332,13 +345,17 @@ impl Inner {
                 // Closed, or concurrent requests took its last `maxRequests`: its successor (if
                 // any) takes over and the request tries again.
                 let reason = unhealthy_reason(&worker, Instant::now());
-                {
-                    let mut cache = lock(&self.cache);
-                    if self.hand_over(&mut cache, &slot, reason).is_none() {
-                        cache.remove(&slot);
+                if reason == "recycled" {
+                    self.recycle(&slot, &worker, &spec);
+                } else {
+                    {
+                        let mut cache = lock(&self.cache);
+                        if self.hand_over(&mut cache, &slot, reason).is_none() {
+                            cache.remove(&slot);
+                        }
                     }
+                    self.retire(worker.clone(), reason, self.cfg.drain_timeout);
                 }
-                self.retire(worker.clone(), reason, self.cfg.drain_timeout);
                 continue;
             };
             let nth = guard.nth();
@@ -346,21 +363,16 @@ impl Inner {
                 let reason = if nth >= max { "recycled" } else { "evicted" };
                 self.retire(worker.clone(), reason, self.cfg.drain_timeout);
             } else {
-                if !worker.successor_requested.load(Ordering::Relaxed)
+                // Never due before a quarter of the requests (see `recycle`): skip the clocks.
+                if nth.saturating_mul(4) >= max
+                    && !worker.successor_requested.load(Ordering::Relaxed)
                     && recycle::successor_due(nth, max, worker.start_took(), worker.serving_for(Instant::now()))
                 {
                     self.warm_successor(&slot, &worker, &spec);
                 }
                 if nth >= max {
-                    // This request is the last: the successor takes the next ones, and this
-                    // worker is recycled once its in-flight requests finish.
-                    {
-                        let mut cache = lock(&self.cache);
-                        if self.hand_over(&mut cache, &slot, "recycled").is_none() {
-                            cache.remove(&slot);
-                        }
-                    }
-                    self.retire(worker.clone(), "recycled", self.cfg.drain_timeout);
+                    // This request is the last: the successor takes the next ones.
+                    self.recycle(&slot, &worker, &spec);
                 }
             }
             return self.forward(&spec, guard, req, None).await;
