@@ -266,8 +266,9 @@ impl Inner {
             *pending = Some(next);
             return None;
         }
-        if let Some(w) = next.worker() {
-            w.touch();
+        match next.worker() {
+            Some(w) => w.touch(),
+            None => tracing::debug!(app = %slot.key, reason, "Successor still starting at the hand-over: the next requests wait for it."),
         }
         Some(next)
     }
