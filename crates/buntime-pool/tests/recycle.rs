@@ -67,7 +67,7 @@ async fn a_steady_stream_never_waits_on_a_successors_start_up() {
 }
 
 #[tokio::test]
-async fn concurrent_requests_never_push_a_worker_past_max_requests() {
+async fn concurrent_requests_all_succeed_across_recycles_within_max_requests() {
     let Some(bun) = bun() else { return };
     let pool = pool(config(bun));
     let mut s = spec("kitchen");
