@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUN_VERSION="${BUN_VERSION:-1.3.10}"
+BUN_VERSION="${BUN_VERSION:-1.4.5}"
 BUN=".tools/node_modules/bun/bin/bun.exe"
 
 if [ ! -x "$BUN" ] || [ "$("$BUN" --version 2>/dev/null)" != "$BUN_VERSION" ]; then

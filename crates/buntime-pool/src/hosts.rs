@@ -124,7 +124,8 @@ impl HostSet {
 
     /// Returns the live host of `class`, starting it (after any backoff) when needed. A host that
     /// started `host_max_spawns` workers is rotated out: Bun leaks memory per terminated worker
-    /// thread and crashes after a few hundred, so it drains and exits while a fresh host takes over.
+    /// thread (about 12 KB in Bun 1.4.5, ~150 KB in 1.3.10), so it drains and exits while a fresh
+    /// host takes over.
     pub(crate) async fn acquire(&self, class: &HostClass) -> Result<Arc<Host>, StartError> {
         let starting = {
             let mut slots = self.slots();
