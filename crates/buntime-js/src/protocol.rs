@@ -173,7 +173,7 @@ pub struct VersionRange {
     pub max: u32,
 }
 
-/// The host's first frame: `{"t":"hello","protocol":{min,max},"bun":"1.3.10","pid":123}`.
+/// The host's first frame: `{"t":"hello","protocol":{min,max},"bun":"1.4.5","pid":123}`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Hello {
     /// The versions the host speaks.
