@@ -19,6 +19,7 @@ pub mod hop;
 pub mod loader;
 pub mod logger;
 pub mod manifest;
+pub mod metrics;
 pub mod order;
 pub mod pipeline;
 pub mod problem;
@@ -36,6 +37,7 @@ pub use error::{ErrorKind, PluginError};
 pub use generation::{Generation, Live};
 pub use logger::PluginLogger;
 pub use manifest::{BasePath, Manifest, PluginName};
+pub use metrics::{RouteKind, RuntimeMetrics};
 pub use plugin::{Flow, Hooks, NativeFactory, NativeRegistry, Plugin, PluginContext, RequestContext, RuntimeInfo, ServerInfo};
 pub use services::Services;
 

@@ -15,6 +15,7 @@ use crate::app::{AppBackend, ResolvedApp};
 use crate::body::{GuardedBody, declared_too_large, has_body, limited};
 use crate::config::DEFAULT_BODY_LIMIT;
 use crate::generation::{Generation, LoadedPlugin};
+use crate::metrics::RouteKind;
 use crate::plugin::{Flow, RequestContext};
 use crate::respond;
 use crate::{GENERATION_HEADER, REQUEST_ID_HEADER, Request, Response};
@@ -43,7 +44,19 @@ enum Target {
 
 impl Pipeline {
     /// Serves `req` with `generation`. The request must already carry `x-request-id`.
-    pub async fn handle(&self, generation: Arc<Generation>, mut req: Request) -> Response {
+    pub async fn handle(&self, generation: Arc<Generation>, req: Request) -> Response {
+        self.serve(generation, req).await.0
+    }
+
+    /// Serves `req` like [`Self::handle`] and says where it went (the `kind` label of the request
+    /// metrics), as decided by its path before any hook ran.
+    pub async fn serve(&self, generation: Arc<Generation>, req: Request) -> (Response, RouteKind) {
+        let mut kind = RouteKind::Other;
+        let res = self.run(generation, req, &mut kind).await;
+        (res, kind)
+    }
+
+    async fn run(&self, generation: Arc<Generation>, mut req: Request, kind: &mut RouteKind) -> Response {
         let guard = generation.enter();
         let request_id_header = req.headers().get(REQUEST_ID_HEADER).cloned();
         let request_id: Arc<str> = request_id_header.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default().into();
@@ -73,6 +86,13 @@ impl Pipeline {
             }
             Target::BrokenApp(_) | Target::Nothing => (None, None, DEFAULT_BODY_LIMIT, false),
         };
+        *kind = match (&target, &plugin_app, &self.apps) {
+            (Target::Plugin(i), _, _) if generation.plugins[*i].router.is_some() => RouteKind::Plugin,
+            (Target::Plugin(_), Some(a), Some(apps)) | (Target::App(a), _, Some(apps)) => apps.route_kind(a),
+            (Target::Plugin(_), _, _) => RouteKind::Plugin,
+            (Target::App(_) | Target::BrokenApp(_), _, _) => RouteKind::App,
+            (Target::Nothing, _, _) => RouteKind::Other,
+        };
         let public = public
             || generation.global_public.iter().any(|&i| {
                 generation.plugins[i].public_routes.as_ref().is_some_and(|r| r.matches(req.method().as_str(), path))
@@ -96,7 +116,10 @@ impl Pipeline {
 
         for &i in &generation.request_hooks {
             let p = &generation.plugins[i];
-            match AssertUnwindSafe(p.plugin.on_request(&mut req, &cx)).catch_unwind().await {
+            let started = p.hook_timings.clock();
+            let outcome = AssertUnwindSafe(p.plugin.on_request(&mut req, &cx)).catch_unwind().await;
+            p.hook_timings.on_request.observe_since(started);
+            match outcome {
                 Ok(Ok(Flow::Continue)) => {}
                 Ok(Ok(Flow::Replace(next))) => req = next,
                 Ok(Ok(Flow::Respond(res))) => return finish(res, &request_id, &generation, guard),
@@ -253,7 +276,10 @@ async fn run_server_fetch(generation: &Generation, req: &mut Request, cx: &Reque
         if let Some(bytes) = &body {
             *req.body_mut() = Body::from(bytes.clone());
         }
-        match AssertUnwindSafe(p.plugin.server_fetch(req, cx)).catch_unwind().await {
+        let started = p.hook_timings.clock();
+        let outcome = AssertUnwindSafe(p.plugin.server_fetch(req, cx)).catch_unwind().await;
+        p.hook_timings.server_fetch.observe_since(started);
+        match outcome {
             Ok(Ok(Some(res))) if res.status() != StatusCode::NOT_FOUND => {
                 answer = Some(res);
                 break;
@@ -278,7 +304,10 @@ async fn run_server_fetch(generation: &Generation, req: &mut Request, cx: &Reque
 async fn run_response_hooks(generation: &Generation, mut res: Response, cx: &RequestContext) -> Response {
     for &i in &generation.response_hooks {
         let p = &generation.plugins[i];
-        match AssertUnwindSafe(p.plugin.on_response(&mut res, cx)).catch_unwind().await {
+        let started = p.hook_timings.clock();
+        let outcome = AssertUnwindSafe(p.plugin.on_response(&mut res, cx)).catch_unwind().await;
+        p.hook_timings.on_response.observe_since(started);
+        match outcome {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 log_hook_error(p, "on_response", &e);

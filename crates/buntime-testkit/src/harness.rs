@@ -9,7 +9,8 @@ use buntime_core::manifest::Manifest;
 use buntime_core::pipeline::Pipeline;
 use buntime_core::plugin::{NativeRegistry, Plugin, PluginContext};
 use buntime_core::problem::Problem;
-use buntime_core::{Generation, PluginError, RuntimeConfig};
+use buntime_core::app::PoolView;
+use buntime_core::{Generation, PluginError, RuntimeConfig, RuntimeMetrics};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 
@@ -35,6 +36,8 @@ pub struct PluginHarness {
     factory: Factory,
     env: Vec<(String, String)>,
     files: Vec<(String, String)>,
+    pool: Option<Arc<dyn PoolView>>,
+    metrics: Arc<RuntimeMetrics>,
 }
 
 impl std::fmt::Debug for PluginHarness {
@@ -55,6 +58,8 @@ impl PluginHarness {
             factory: Arc::new(move |cx| factory(cx).map(|p| Arc::new(p) as Arc<dyn Plugin>)),
             env: Vec::new(),
             files: Vec::new(),
+            pool: None,
+            metrics: Arc::default(),
         }
     }
 
@@ -75,6 +80,18 @@ impl PluginHarness {
     /// Sets an environment variable the plugin sees (through `ctx.setting`).
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Shows `pool` to the plugin as `ctx.pool()` (a fake pool for plugins that read its metrics).
+    pub fn pool(mut self, pool: Arc<dyn PoolView>) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// Uses `metrics` as the runtime's registry (`ctx.metrics()`; the harness times hooks into it).
+    pub fn metrics(mut self, metrics: Arc<RuntimeMetrics>) -> Self {
+        self.metrics = metrics;
         self
     }
 
@@ -116,9 +133,10 @@ impl PluginHarness {
             env: Arc::new(env),
             natives: Arc::new(natives),
             scripts: None,
-            pool: None,
+            pool: self.pool.clone(),
             apps: None,
             init_timeout: buntime_core::loader::INIT_TIMEOUT,
+            metrics: self.metrics.clone(),
         };
         let outcome = build_generation(&inputs, 1).await;
         if !outcome.problems.is_empty() {
