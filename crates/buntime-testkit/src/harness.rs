@@ -212,6 +212,12 @@ impl StartedHarness {
         TestResponse { status: parts.status, headers: parts.headers, body }
     }
 
+    /// Sends a prepared request and returns the response unread, for streamed bodies (SSE).
+    pub async fn send_streaming(&self, req: buntime_core::Request) -> buntime_core::Response {
+        let _guard = tracing::dispatcher::set_default(&self.logs.dispatch());
+        self.pipeline.handle(self.generation.clone(), req).await
+    }
+
     /// Returns the log lines captured so far (init logs included).
     pub fn logs(&self) -> &LogCapture {
         &self.logs

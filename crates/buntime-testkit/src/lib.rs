@@ -23,6 +23,7 @@
 
 mod capture;
 mod harness;
+pub mod promtool;
 
 pub use capture::LogCapture;
 pub use harness::{HarnessError, PluginHarness, StartedHarness, TestResponse};
