@@ -98,4 +98,6 @@ fn requests_are_counted_by_kind_and_status_and_the_runtime_log_is_readable_witho
     assert_eq!(sample(&text, "buntime_generation"), 2.0);
     assert_eq!(sample(&text, "buntime_reloads_total{result=\"ok\"}"), 1.0);
     assert_eq!(sample(&text, "buntime_reload_duration_seconds_count"), 1.0);
+    let (_, logs) = curl(&[&format!("{url}/logs/api?search=Runtime%20ready")]);
+    assert!(logs.contains("Runtime ready."), "the reloaded logs plugin kept the boot's entries: {logs}");
 }

@@ -38,14 +38,15 @@ pub struct LogsPlugin {
 }
 
 impl LogsPlugin {
-    /// Builds the plugin from its manifest; from then on it receives the runtime's log events.
+    /// Builds the plugin from its manifest; from then on it receives the runtime's log events. A
+    /// reload's new instance starts with the entries of the one it replaces.
     ///
     /// # Errors
     /// A bad `maxEntries` or `sseInterval`, each naming its key.
     pub fn new(cx: &PluginContext) -> Result<Self, PluginError> {
         let config = config::parse(cx.config()).map_err(|e| PluginError::new(ErrorKind::Internal, e.join("; ")))?;
         Ok(Self {
-            store: Arc::new(LogStore::new(config.max_entries)),
+            store: LogStore::open(cx.dir(), config.max_entries),
             config,
             feeder: Mutex::new(None),
             stopping: watch::channel(false).0,

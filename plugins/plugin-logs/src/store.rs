@@ -1,8 +1,10 @@
 //! The ring buffer of log entries: sequence numbers, per-level counts, filters, and the feed of
 //! the runtime's own log events from the process-wide sink.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use buntime_core::logsink::{self, LogLevel, LogQueue, LogRecord};
@@ -106,11 +108,15 @@ struct Ring {
     counts: [u64; 4],
 }
 
+/// The newest store per plugin directory, for [`LogStore::open`].
+static LATEST: LazyLock<Mutex<HashMap<PathBuf, Vec<Weak<LogStore>>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
 /// The ring buffer, shared by the routes, the service and the feed task.
 pub struct LogStore {
     ring: Mutex<Ring>,
     max: usize,
     feed: Arc<LogQueue>,
+    detached: AtomicBool,
 }
 
 impl std::fmt::Debug for LogStore {
@@ -182,7 +188,44 @@ impl LogStore {
             max,
             // Enough room for a burst between two drains; older undrained events are dropped.
             feed: logsink::subscribe(max.max(1024)),
+            detached: AtomicBool::new(false),
         }
+    }
+
+    /// Opens the store of the logs plugin in `dir`: a plugin reloaded from the same directory
+    /// takes over the entries (and ids) of the instance it replaces, so a reload loses no log.
+    pub fn open(dir: &Path, max: usize) -> Arc<Self> {
+        let mut latest = LATEST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let stores = latest.entry(dir.to_path_buf()).or_default();
+        stores.retain(|s| s.strong_count() > 0);
+        // The newest store still attached: a refused reload's instance is shut down (detached)
+        // and must not hand its copy on; the generation that kept serving still has the logs.
+        let previous = stores.iter().rev().filter_map(Weak::upgrade).find(|s| !s.detached.load(Ordering::Acquire));
+        let store = Arc::new(match previous {
+            Some(old) => old.successor(max),
+            None => Self::new(max),
+        });
+        stores.push(Arc::downgrade(&store));
+        store
+    }
+
+    /// A store holding this one's entries (the newest `max`), subscribed to the sink before the
+    /// copy so that nothing logged from then on is missed or copied twice.
+    fn successor(&self, max: usize) -> Self {
+        self.absorb();
+        let ring = self.lock();
+        let next = Self::new(max);
+        {
+            let mut copy = next.lock();
+            let skip = ring.entries.len().saturating_sub(next.max);
+            for e in ring.entries.iter().skip(skip) {
+                copy.counts[level_index(e.level)] += 1;
+                copy.entries.push_back(e.clone());
+            }
+            copy.next_id = ring.next_id;
+            copy.cleared_through = ring.cleared_through;
+        }
+        next
     }
 
     fn lock(&self) -> MutexGuard<'_, Ring> {
@@ -191,6 +234,7 @@ impl LogStore {
 
     /// Stops receiving the runtime's log events (shutdown); the entries stay readable.
     pub fn detach(&self) {
+        self.detached.store(true, Ordering::Release);
         logsink::unsubscribe(&self.feed);
     }
 
@@ -396,6 +440,28 @@ mod tests {
         assert_eq!(id, 3);
         let got = s.since(last);
         assert_eq!((got.logs.len(), got.missed), (1, 0));
+    }
+
+    #[test]
+    fn a_store_reopened_for_the_same_dir_keeps_the_entries_and_ids_of_the_one_it_replaces() {
+        let _serial = serial();
+        let dir = Path::new("/reload-test/plugins/plugin-logs");
+        let old = LogStore::open(dir, 10);
+        for m in ["a", "b", "c"] {
+            old.add(entry(LogLevel::Warn, m, "t"));
+        }
+        let new = LogStore::open(dir, 2);
+        assert_eq!(new.query(&Filter::default()).iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["c", "b"]);
+        assert_eq!(new.stats()["counts"]["warn"], 2);
+        assert_eq!(new.add(entry(LogLevel::Info, "d", "t")), 4, "ids go on");
+        // A refused reload's instance is shut down; the next one copies the serving store.
+        let refused = LogStore::open(dir, 10);
+        refused.add(entry(LogLevel::Error, "only in the refused one", "t"));
+        refused.detach();
+        let next = LogStore::open(dir, 10);
+        assert_eq!(next.query(&Filter::default())[0].message, "d");
+        let other = LogStore::open(Path::new("/elsewhere"), 10);
+        assert_eq!(other.stats()["total"], 0, "another plugin dir starts empty");
     }
 
     #[test]
