@@ -101,3 +101,52 @@ fn requests_are_counted_by_kind_and_status_and_the_runtime_log_is_readable_witho
     let (_, logs) = curl(&[&format!("{url}/logs/api?search=Runtime%20ready")]);
     assert!(logs.contains("Runtime ready."), "the reloaded logs plugin kept the boot's entries: {logs}");
 }
+
+/// A TypeScript plugin that logs with `ctx.logger` and writes through the logs service.
+const TS_LOGGER: &str = r#"
+let logs: any;
+export default {
+  async onInit(ctx: any) {
+    logs = ctx.getPlugin("@buntime/plugin-logs");
+    ctx.logger.warn("ts plugin warming up, password=hunter22");
+  },
+  routes: {
+    async fetch(req: Request) {
+      await logs.addLog({ level: "error", message: "order 17 failed", source: "orders", meta: { token: "tok-555" } });
+      const found = await logs.getLogs({ search: "order 17", limit: 5 });
+      return Response.json({ found, stats: await logs.getStats() });
+    },
+  },
+};
+"#;
+
+#[test]
+fn typescript_plugins_reach_the_logs_through_ctx_logger_and_the_service() {
+    let bun = std::path::Path::new(support::REPO).join(".tools/node_modules/bun/bin/bun.exe");
+    if !bun.is_file() {
+        eprintln!("skipping: Bun is not installed (run scripts/setup.sh)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("plugins/orders");
+    std::fs::create_dir_all(&plugin).unwrap();
+    std::fs::write(plugin.join("manifest.yaml"), "name: orders\nbase: /orders\ndependencies: [\"@buntime/plugin-logs\"]\n").unwrap();
+    std::fs::write(plugin.join("index.ts"), TS_LOGGER).unwrap();
+    let plugin_dirs = format!("{}:{}", support::PLUGINS_DIR, dir.path().join("plugins").display());
+    let apps = dir.path().join("apps");
+    let s = support::start(buntime(
+        dir.path(),
+        &[("RUNTIME_PLUGIN_DIRS", &plugin_dirs), ("RUNTIME_WORKER_DIRS", apps.to_str().unwrap()), ("BUNTIME_BUN", bun.to_str().unwrap())],
+    ));
+    let (status, body) = curl(&[&format!("{}/orders/run", s.url)]);
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["found"][0]["message"], "order 17 failed", "{body}");
+    assert_eq!(v["found"][0]["source"], "orders");
+    assert_eq!(v["found"][0]["meta"]["token"], "[REDACTED]");
+    let (_, logs) = curl(&[&format!("{}/logs/api?source=orders&level=warn", s.url)]);
+    let v: Value = serde_json::from_str(&logs).unwrap();
+    let line = v["logs"][0]["message"].as_str().unwrap_or_default();
+    assert!(line.starts_with("ts plugin warming up"), "ctx.logger lines arrive with the plugin as source: {logs}");
+    assert!(!logs.contains("hunter22") && !logs.contains("tok-555"), "{logs}");
+}
