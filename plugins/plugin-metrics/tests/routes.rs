@@ -114,6 +114,30 @@ async fn the_exposition_holds_pool_gauges_worker_gauges_and_runtime_metrics_and_
 }
 
 #[tokio::test]
+async fn every_metric_the_grafana_dashboard_queries_is_in_the_exposition() {
+    let full = FakePool {
+        metrics: json!({"activeWorkers": 1, "avgResponseTimeMs": 1, "ephemeralConcurrency": 2, "ephemeralQueueDepth": 0, "ephemeralQueueLimit": 100,
+            "evictions": 0, "hitRate": 0, "hits": 0, "memoryUsageMB": 1, "misses": 0, "requestsPerSecond": 0, "totalRequests": 0,
+            "totalWorkersCreated": 0, "totalWorkersFailed": 0, "totalWorkersRetired": 0, "uptimeMs": 1}),
+        workers: json!({"a@1": {"ageMs": 1, "avgResponseTimeMs": 1, "errorCount": 0, "idleMs": 0, "requestCount": 1, "status": "active", "totalResponseTimeMs": 1}}),
+    };
+    let h = start(MANIFEST, Some(Arc::new(full)), Arc::default()).await;
+    let text = h.get("/metrics/api/prometheus").await.text();
+    let dashboard = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/grafana-buntime.json")).unwrap();
+    let mut names: Vec<&str> = dashboard.match_indices("buntime_").map(|(i, _)| {
+        let rest = &dashboard[i..];
+        &rest[..rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len())]
+    }).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert!(names.len() > 10, "{names:?}");
+    for name in names {
+        let family = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
+        assert!(text.contains(&format!("# TYPE {family} ")), "the dashboard queries {name}, which the exposition lacks");
+    }
+}
+
+#[tokio::test]
 async fn sse_sends_stats_as_data_events_every_interval() {
     let manifest = MANIFEST.replace("sseInterval: 1000", "sseInterval: 100");
     let h = start(&manifest, Some(pool()), Arc::default()).await;
