@@ -11,7 +11,11 @@ use support::buntime;
 
 /// Runs curl with `args` and returns the status and the body.
 fn curl(args: &[&str]) -> (u16, String) {
-    let out = Command::new("curl").args(["-s", "-o", "-", "-w", "\n%{http_code}"]).args(args).output().unwrap();
+    let out = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
     (code.trim().parse().unwrap_or(0), body.to_owned())
@@ -20,7 +24,10 @@ fn curl(args: &[&str]) -> (u16, String) {
 /// Returns the value of the sample `series` (name with labels) in an exposition.
 fn sample(text: &str, series: &str) -> f64 {
     text.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
         .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
         .parse()
         .unwrap()
@@ -34,7 +41,13 @@ fn requests_are_counted_by_kind_and_status_and_the_runtime_log_is_readable_witho
     let dir = tempfile::tempdir().unwrap();
     let apps = dir.path().join("apps");
     std::fs::create_dir_all(&apps).unwrap();
-    let s = support::start(buntime(dir.path(), &[("RUNTIME_WORKER_DIRS", apps.to_str().unwrap()), ("RUNTIME_MASTER_KEY", MASTER_KEY)]));
+    let s = support::start(buntime(
+        dir.path(),
+        &[
+            ("RUNTIME_WORKER_DIRS", apps.to_str().unwrap()),
+            ("RUNTIME_MASTER_KEY", MASTER_KEY),
+        ],
+    ));
     let url = &s.url;
     let key = format!("X-API-Key: {MASTER_KEY}");
 
@@ -48,58 +61,139 @@ fn requests_are_counted_by_kind_and_status_and_the_runtime_log_is_readable_witho
     let (status, loaded) = curl(&["-H", &key, &format!("{url}/api/plugins/loaded")]);
     assert_eq!(status, 200, "{loaded}");
     for name in ["@buntime/plugin-logs", "@buntime/plugin-metrics"] {
-        assert!(loaded.contains(name), "{name} is bundled and enabled: {loaded}");
+        assert!(
+            loaded.contains(name),
+            "{name} is bundled and enabled: {loaded}"
+        );
     }
-    assert_eq!(curl(&["-H", &format!("X-API-Key: {WRONG_KEY}"), &format!("{url}/api/keys")]).0, 401);
+    assert_eq!(
+        curl(&[
+            "-H",
+            &format!("X-API-Key: {WRONG_KEY}"),
+            &format!("{url}/api/keys")
+        ])
+        .0,
+        401
+    );
     // A body over the 10 MB default limit is refused before it is read.
     let big = dir.path().join("big.bin");
     std::fs::write(&big, vec![b'x'; 11 * 1024 * 1024]).unwrap();
-    assert_eq!(curl(&["--data-binary", &format!("@{}", big.display()), &format!("{url}/hello/api/greeting")]).0, 413);
+    assert_eq!(
+        curl(&[
+            "--data-binary",
+            &format!("@{}", big.display()),
+            &format!("{url}/hello/api/greeting")
+        ])
+        .0,
+        413
+    );
 
     let (status, text) = curl(&[&format!("{url}/metrics/api/prometheus")]);
     assert_eq!(status, 200);
     for (series, want) in [
-        ("buntime_http_requests_total{kind=\"plugin\",status=\"2xx\"}", 3.0),
-        ("buntime_http_requests_total{kind=\"plugin\",status=\"4xx\"}", 1.0),
-        ("buntime_http_requests_total{kind=\"other\",status=\"4xx\"}", 2.0),
-        ("buntime_http_requests_total{kind=\"api\",status=\"2xx\"}", 2.0),
-        ("buntime_http_requests_total{kind=\"api\",status=\"4xx\"}", 1.0),
-        ("buntime_http_requests_total{kind=\"app\",status=\"2xx\"}", 0.0),
-        ("buntime_http_request_duration_seconds_count{kind=\"plugin\"}", 4.0),
+        (
+            "buntime_http_requests_total{kind=\"plugin\",status=\"2xx\"}",
+            3.0,
+        ),
+        (
+            "buntime_http_requests_total{kind=\"plugin\",status=\"4xx\"}",
+            1.0,
+        ),
+        (
+            "buntime_http_requests_total{kind=\"other\",status=\"4xx\"}",
+            2.0,
+        ),
+        (
+            "buntime_http_requests_total{kind=\"api\",status=\"2xx\"}",
+            2.0,
+        ),
+        (
+            "buntime_http_requests_total{kind=\"api\",status=\"4xx\"}",
+            1.0,
+        ),
+        (
+            "buntime_http_requests_total{kind=\"app\",status=\"2xx\"}",
+            0.0,
+        ),
+        (
+            "buntime_http_request_duration_seconds_count{kind=\"plugin\"}",
+            4.0,
+        ),
         ("buntime_http_body_limit_rejections_total", 1.0),
         ("buntime_generation", 1.0),
         ("buntime_reloads_total{result=\"ok\"}", 0.0),
     ] {
         assert_eq!(sample(&text, series), want, "{series}");
     }
-    assert!(sample(&text, "buntime_http_request_duration_seconds_sum{kind=\"plugin\"}") > 0.0);
+    assert!(
+        sample(
+            &text,
+            "buntime_http_request_duration_seconds_sum{kind=\"plugin\"}"
+        ) > 0.0
+    );
     if let Some(result) = buntime_testkit::promtool::check_metrics(&text) {
-        result.unwrap_or_else(|report| panic!("promtool rejected the exposition:\n{report}\n{text}"));
+        result
+            .unwrap_or_else(|report| panic!("promtool rejected the exposition:\n{report}\n{text}"));
     }
 
     // Callers may log too; what they send is redacted like the runtime's own lines.
-    let entry = format!(r#"{{"level":"warn","message":"client retried with x-api-key: {MASTER_KEY}","source":"e2e"}}"#);
-    assert_eq!(curl(&["-H", "content-type: application/json", "--data", &entry, &format!("{url}/logs/api")]).0, 200);
+    let entry = format!(
+        r#"{{"level":"warn","message":"client retried with x-api-key: {MASTER_KEY}","source":"e2e"}}"#
+    );
+    assert_eq!(
+        curl(&[
+            "-H",
+            "content-type: application/json",
+            "--data",
+            &entry,
+            &format!("{url}/logs/api")
+        ])
+        .0,
+        200
+    );
     let (status, logs) = curl(&[&format!("{url}/logs/api?limit=1000")]);
     assert_eq!(status, 200);
     let v: Value = serde_json::from_str(&logs).unwrap();
     let entries = v["logs"].as_array().unwrap();
-    let has = |source: &str, prefix: &str| entries.iter().any(|e| e["source"] == source && e["message"].as_str().is_some_and(|m| m.starts_with(prefix)));
-    assert!(has("@buntime/plugin-metrics", "metrics ready"), "a plugin's startup line (PluginLogger) is kept: {logs}");
-    assert!(has("buntime_server::reload", "Runtime ready."), "the runtime's own lines are kept: {logs}");
+    let has = |source: &str, prefix: &str| {
+        entries.iter().any(|e| {
+            e["source"] == source && e["message"].as_str().is_some_and(|m| m.starts_with(prefix))
+        })
+    };
+    assert!(
+        has("@buntime/plugin-metrics", "metrics ready"),
+        "a plugin's startup line (PluginLogger) is kept: {logs}"
+    );
+    assert!(
+        has("buntime_server::reload", "Runtime ready."),
+        "the runtime's own lines are kept: {logs}"
+    );
     assert!(has("e2e", "client retried"), "{logs}");
     for secret in [MASTER_KEY, WRONG_KEY, &MASTER_KEY[4..], &WRONG_KEY[4..]] {
         assert!(!logs.contains(secret), "a secret reached the logs: {logs}");
     }
 
     // A reload is counted and moves the generation on.
-    assert_eq!(curl(&["-X", "POST", "-H", &key, &format!("{url}/api/plugins/reload")]).0, 200);
+    assert_eq!(
+        curl(&[
+            "-X",
+            "POST",
+            "-H",
+            &key,
+            &format!("{url}/api/plugins/reload")
+        ])
+        .0,
+        200
+    );
     let (_, text) = curl(&[&format!("{url}/metrics/api/prometheus")]);
     assert_eq!(sample(&text, "buntime_generation"), 2.0);
     assert_eq!(sample(&text, "buntime_reloads_total{result=\"ok\"}"), 1.0);
     assert_eq!(sample(&text, "buntime_reload_duration_seconds_count"), 1.0);
     let (_, logs) = curl(&[&format!("{url}/logs/api?search=Runtime%20ready")]);
-    assert!(logs.contains("Runtime ready."), "the reloaded logs plugin kept the boot's entries: {logs}");
+    assert!(
+        logs.contains("Runtime ready."),
+        "the reloaded logs plugin kept the boot's entries: {logs}"
+    );
 }
 
 /// A TypeScript plugin that logs with `ctx.logger` and writes through the logs service.
@@ -130,13 +224,25 @@ fn typescript_plugins_reach_the_logs_through_ctx_logger_and_the_service() {
     let dir = tempfile::tempdir().unwrap();
     let plugin = dir.path().join("plugins/orders");
     std::fs::create_dir_all(&plugin).unwrap();
-    std::fs::write(plugin.join("manifest.yaml"), "name: orders\nbase: /orders\ndependencies: [\"@buntime/plugin-logs\"]\n").unwrap();
+    std::fs::write(
+        plugin.join("manifest.yaml"),
+        "name: orders\nbase: /orders\ndependencies: [\"@buntime/plugin-logs\"]\n",
+    )
+    .unwrap();
     std::fs::write(plugin.join("index.ts"), TS_LOGGER).unwrap();
-    let plugin_dirs = format!("{}:{}", support::PLUGINS_DIR, dir.path().join("plugins").display());
+    let plugin_dirs = format!(
+        "{}:{}",
+        support::PLUGINS_DIR,
+        dir.path().join("plugins").display()
+    );
     let apps = dir.path().join("apps");
     let s = support::start(buntime(
         dir.path(),
-        &[("RUNTIME_PLUGIN_DIRS", &plugin_dirs), ("RUNTIME_WORKER_DIRS", apps.to_str().unwrap()), ("BUNTIME_BUN", bun.to_str().unwrap())],
+        &[
+            ("RUNTIME_PLUGIN_DIRS", &plugin_dirs),
+            ("RUNTIME_WORKER_DIRS", apps.to_str().unwrap()),
+            ("BUNTIME_BUN", bun.to_str().unwrap()),
+        ],
     ));
     let (status, body) = curl(&[&format!("{}/orders/run", s.url)]);
     assert_eq!(status, 200, "{body}");
@@ -147,6 +253,12 @@ fn typescript_plugins_reach_the_logs_through_ctx_logger_and_the_service() {
     let (_, logs) = curl(&[&format!("{}/logs/api?source=orders&level=warn", s.url)]);
     let v: Value = serde_json::from_str(&logs).unwrap();
     let line = v["logs"][0]["message"].as_str().unwrap_or_default();
-    assert!(line.starts_with("ts plugin warming up"), "ctx.logger lines arrive with the plugin as source: {logs}");
-    assert!(!logs.contains("hunter22") && !logs.contains("tok-555"), "{logs}");
+    assert!(
+        line.starts_with("ts plugin warming up"),
+        "ctx.logger lines arrive with the plugin as source: {logs}"
+    );
+    assert!(
+        !logs.contains("hunter22") && !logs.contains("tok-555"),
+        "{logs}"
+    );
 }

@@ -20,7 +20,9 @@ use tracing_subscriber::layer::Context;
 use crate::redact::{REDACTED, is_secret_field, redact};
 
 /// A log level as entries carry it (`tracing`'s `TRACE` counts as `debug`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     /// Diagnostics.
@@ -115,7 +117,8 @@ impl LogQueue {
 }
 
 /// The consumers; read lock-free by the layer, changed only when one subscribes or leaves.
-static QUEUES: LazyLock<ArcSwap<Vec<Arc<LogQueue>>>> = LazyLock::new(|| ArcSwap::from_pointee(Vec::new()));
+static QUEUES: LazyLock<ArcSwap<Vec<Arc<LogQueue>>>> =
+    LazyLock::new(|| ArcSwap::from_pointee(Vec::new()));
 /// `QUEUES.len()`, so an event with no consumer does not even touch the `ArcSwap`.
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 /// Serialises subscribe and unsubscribe.
@@ -123,8 +126,13 @@ static CHANGE: Mutex<()> = Mutex::new(());
 
 /// Subscribes a new consumer holding up to `capacity` undrained records (at least 1).
 pub fn subscribe(capacity: usize) -> Arc<LogQueue> {
-    let q = Arc::new(LogQueue { queue: ArrayQueue::new(capacity.max(1)), dropped: AtomicU64::new(0) });
-    let _lock = CHANGE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let q = Arc::new(LogQueue {
+        queue: ArrayQueue::new(capacity.max(1)),
+        dropped: AtomicU64::new(0),
+    });
+    let _lock = CHANGE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut next: Vec<Arc<LogQueue>> = QUEUES.load().as_ref().clone();
     next.push(q.clone());
     ACTIVE.store(next.len(), Ordering::Release);
@@ -134,8 +142,15 @@ pub fn subscribe(capacity: usize) -> Arc<LogQueue> {
 
 /// Stops feeding `queue`.
 pub fn unsubscribe(queue: &Arc<LogQueue>) {
-    let _lock = CHANGE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    let next: Vec<Arc<LogQueue>> = QUEUES.load().iter().filter(|q| !Arc::ptr_eq(q, queue)).cloned().collect();
+    let _lock = CHANGE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let next: Vec<Arc<LogQueue>> = QUEUES
+        .load()
+        .iter()
+        .filter(|q| !Arc::ptr_eq(q, queue))
+        .cloned()
+        .collect();
     ACTIVE.store(next.len(), Ordering::Release);
     QUEUES.store(Arc::new(next));
 }
@@ -171,7 +186,9 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LogSinkLayer {
         let meta = event.metadata();
         let mut visitor = Collect::default();
         event.record(&mut visitor);
-        let timestamp_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let timestamp_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         publish(LogRecord {
             level: LogLevel::of(meta.level()),
             target: meta.target().to_owned(),
@@ -197,7 +214,8 @@ impl Collect {
             "message" => self.message = text,
             "plugin" => self.plugin = Some(text),
             name if is_secret_field(name) => {
-                self.fields.insert(name.to_owned(), Value::String(REDACTED.to_owned()));
+                self.fields
+                    .insert(name.to_owned(), Value::String(REDACTED.to_owned()));
             }
             name => {
                 let value = redact(&text).into_owned();
@@ -220,19 +238,22 @@ impl Visit for Collect {
 
     fn record_i64(&mut self, field: &Field, value: i64) {
         if !matches!(field.name(), "message" | "plugin") {
-            self.fields.insert(field.name().to_owned(), Value::from(value));
+            self.fields
+                .insert(field.name().to_owned(), Value::from(value));
         }
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
         if !matches!(field.name(), "message" | "plugin") {
-            self.fields.insert(field.name().to_owned(), Value::from(value));
+            self.fields
+                .insert(field.name().to_owned(), Value::from(value));
         }
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
         if !matches!(field.name(), "message" | "plugin") {
-            self.fields.insert(field.name().to_owned(), Value::from(value));
+            self.fields
+                .insert(field.name().to_owned(), Value::from(value));
         }
     }
 }
@@ -252,16 +273,29 @@ mod tests {
 
     #[test]
     fn events_reach_subscribers_with_fields_and_without_secrets() {
-        let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _serial = SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let q = subscribe(16);
         with_layer(|| {
             tracing::info!(plugin = "@buntime/plugin-x", request_id = "r-1", "x ready");
-            tracing::warn!(authorization = "Bearer abcdef123456", status = 401u64, "denied key btk_c2VjcmV0c2VjcmV0c2VjcmV0");
+            tracing::warn!(
+                authorization = "Bearer abcdef123456",
+                status = 401u64,
+                "denied key btk_c2VjcmV0c2VjcmV0c2VjcmV0"
+            );
         });
         unsubscribe(&q);
         let got = q.drain();
         assert_eq!(got.len(), 2);
-        assert_eq!((got[0].level, got[0].message.as_str(), got[0].plugin.as_deref()), (LogLevel::Info, "x ready", Some("@buntime/plugin-x")));
+        assert_eq!(
+            (
+                got[0].level,
+                got[0].message.as_str(),
+                got[0].plugin.as_deref()
+            ),
+            (LogLevel::Info, "x ready", Some("@buntime/plugin-x"))
+        );
         assert_eq!(got[0].fields["request_id"], "r-1");
         assert!(got[0].target.contains("logsink"));
         assert_eq!(got[1].fields["authorization"], REDACTED);
@@ -271,7 +305,9 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_its_oldest_records_and_counts_them() {
-        let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _serial = SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let q = subscribe(3);
         with_layer(|| {
             for i in 0..5 {
@@ -286,7 +322,9 @@ mod tests {
 
     #[test]
     fn without_subscribers_nothing_is_collected() {
-        let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _serial = SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let q = subscribe(4);
         unsubscribe(&q);
         with_layer(|| tracing::info!("nobody listens"));

@@ -24,7 +24,13 @@ pub enum RouteKind {
 }
 
 impl RouteKind {
-    const ALL: [Self; 5] = [Self::Api, Self::Plugin, Self::App, Self::Static, Self::Other];
+    const ALL: [Self; 5] = [
+        Self::Api,
+        Self::Plugin,
+        Self::App,
+        Self::Static,
+        Self::Other,
+    ];
 
     /// Returns the label value.
     pub fn as_str(self) -> &'static str {
@@ -46,36 +52,89 @@ const KINDS: usize = RouteKind::ALL.len();
 /// `1xx` … `5xx`.
 const CLASSES: usize = 5;
 const CLASS_LABELS: [&str; CLASSES] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+const KIND_LABELS: [&str; KINDS] = [
+    "kind=\"api\"",
+    "kind=\"plugin\"",
+    "kind=\"app\"",
+    "kind=\"static\"",
+    "kind=\"other\"",
+];
 
 /// Upper bounds (nanoseconds) of the request latency buckets: 0.5 ms … 10 s.
-const REQUEST_BOUNDS: &[u64] = &[
-    500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000, 25_000_000, 50_000_000, 100_000_000, 250_000_000, 500_000_000, 1_000_000_000,
-    2_500_000_000, 5_000_000_000, 10_000_000_000,
+const REQUEST_BOUNDS: &[(u64, &str)] = &[
+    (500_000, "0.0005"),
+    (1_000_000, "0.001"),
+    (2_500_000, "0.0025"),
+    (5_000_000, "0.005"),
+    (10_000_000, "0.01"),
+    (25_000_000, "0.025"),
+    (50_000_000, "0.05"),
+    (100_000_000, "0.1"),
+    (250_000_000, "0.25"),
+    (500_000_000, "0.5"),
+    (1_000_000_000, "1"),
+    (2_500_000_000, "2.5"),
+    (5_000_000_000, "5"),
+    (10_000_000_000, "10"),
 ];
 /// Upper bounds (nanoseconds) of the hook duration buckets: 10 µs … 1 s (hooks should be fast).
-const HOOK_BOUNDS: &[u64] = &[10_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000, 50_000_000, 250_000_000, 1_000_000_000];
+const HOOK_BOUNDS: &[(u64, &str)] = &[
+    (10_000, "0.00001"),
+    (50_000, "0.00005"),
+    (100_000, "0.0001"),
+    (250_000, "0.00025"),
+    (500_000, "0.0005"),
+    (1_000_000, "0.001"),
+    (2_500_000, "0.0025"),
+    (5_000_000, "0.005"),
+    (10_000_000, "0.01"),
+    (50_000_000, "0.05"),
+    (250_000_000, "0.25"),
+    (1_000_000_000, "1"),
+];
 /// Upper bounds (nanoseconds) of the reload duration buckets: 10 ms … 60 s.
-const RELOAD_BOUNDS: &[u64] = &[10_000_000, 50_000_000, 100_000_000, 250_000_000, 500_000_000, 1_000_000_000, 2_500_000_000, 5_000_000_000, 10_000_000_000, 30_000_000_000, 60_000_000_000];
+const RELOAD_BOUNDS: &[(u64, &str)] = &[
+    (10_000_000, "0.01"),
+    (50_000_000, "0.05"),
+    (100_000_000, "0.1"),
+    (250_000_000, "0.25"),
+    (500_000_000, "0.5"),
+    (1_000_000_000, "1"),
+    (2_500_000_000, "2.5"),
+    (5_000_000_000, "5"),
+    (10_000_000_000, "10"),
+    (30_000_000_000, "30"),
+    (60_000_000_000, "60"),
+];
 
 /// A histogram with fixed buckets: one atomic per bucket (not cumulative; summed when rendered,
 /// so `_count` always equals the `+Inf` bucket) and the sum in nanoseconds.
 #[derive(Debug)]
 pub struct Histogram {
-    bounds: &'static [u64],
+    /// Upper bounds in nanoseconds, each with its `le` label value.
+    bounds: &'static [(u64, &'static str)],
     /// One per bound, then the overflow (`+Inf`) bucket.
     buckets: Box<[AtomicU64]>,
     sum_ns: AtomicU64,
 }
 
 impl Histogram {
-    fn new(bounds: &'static [u64]) -> Self {
-        Self { bounds, buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(), sum_ns: AtomicU64::new(0) }
+    fn new(bounds: &'static [(u64, &'static str)]) -> Self {
+        Self {
+            bounds,
+            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_ns: AtomicU64::new(0),
+        }
     }
 
     /// Records one observation.
     pub fn observe(&self, took: Duration) {
         let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
-        let i = self.bounds.iter().position(|&b| ns <= b).unwrap_or(self.bounds.len());
+        let i = self
+            .bounds
+            .iter()
+            .position(|&(b, _)| ns <= b)
+            .unwrap_or(self.bounds.len());
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
         self.sum_ns.fetch_add(ns, Ordering::Relaxed);
     }
@@ -97,15 +156,24 @@ impl Histogram {
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         let mut cumulative = 0u64;
-        for (i, bound) in self.bounds.iter().enumerate() {
+        for (i, (_, le)) in self.bounds.iter().enumerate() {
             cumulative += self.buckets[i].load(Ordering::Relaxed);
-            let le = *bound as f64 / 1e9;
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}"
+            );
         }
         cumulative += self.buckets[self.bounds.len()].load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {cumulative}");
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {cumulative}"
+        );
         let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
-        let braced = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let braced = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
         let _ = writeln!(out, "{name}_sum{braced} {sum}");
         let _ = writeln!(out, "{name}_count{braced} {cumulative}");
     }
@@ -116,6 +184,8 @@ impl Histogram {
 #[derive(Debug)]
 pub struct HookTimings {
     enabled: bool,
+    /// `plugin="…",hook="…"` for each hook, escaped once.
+    labels: [String; 3],
     /// `on_request`.
     pub on_request: Histogram,
     /// `server_fetch`.
@@ -125,8 +195,17 @@ pub struct HookTimings {
 }
 
 impl HookTimings {
-    fn new(enabled: bool) -> Self {
-        Self { enabled, on_request: Histogram::new(HOOK_BOUNDS), server_fetch: Histogram::new(HOOK_BOUNDS), on_response: Histogram::new(HOOK_BOUNDS) }
+    fn new(enabled: bool, plugin: &str) -> Self {
+        let plugin = escape_label(plugin);
+        let labels = ["on_request", "server_fetch", "on_response"]
+            .map(|hook| format!("plugin=\"{plugin}\",hook=\"{hook}\""));
+        Self {
+            enabled,
+            labels,
+            on_request: Histogram::new(HOOK_BOUNDS),
+            server_fetch: Histogram::new(HOOK_BOUNDS),
+            on_response: Histogram::new(HOOK_BOUNDS),
+        }
     }
 
     /// Reads the clock when metrics are on (pass the result to [`Histogram::observe_since`]).
@@ -137,7 +216,7 @@ impl HookTimings {
 
 impl Default for HookTimings {
     fn default() -> Self {
-        Self::new(true)
+        Self::new(true, "")
     }
 }
 
@@ -210,12 +289,19 @@ impl RuntimeMetrics {
 
     /// Returns how many requests of `kind` ended with a status of `class` (1 to 5).
     pub fn requests(&self, kind: RouteKind, class: usize) -> u64 {
-        class.checked_sub(1).and_then(|c| self.requests[kind.index()].get(c)).map_or(0, |c| c.load(Ordering::Relaxed))
+        class
+            .checked_sub(1)
+            .and_then(|c| self.requests[kind.index()].get(c))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
     }
 
     /// Counts a reload (`ok`: it swapped a new generation in) and its duration.
     pub fn reload(&self, ok: bool, took: Duration) {
-        let counter = if ok { &self.reloads_ok } else { &self.reloads_failed };
+        let counter = if ok {
+            &self.reloads_ok
+        } else {
+            &self.reloads_failed
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         self.reload_duration.observe(took);
     }
@@ -237,45 +323,119 @@ impl RuntimeMetrics {
 
     /// Returns the hook timings of `plugin`, creating them on first use.
     pub fn plugin_hooks(&self, plugin: &str) -> Arc<HookTimings> {
-        let mut plugins = self.plugins.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        plugins.entry(plugin.to_owned()).or_insert_with(|| Arc::new(HookTimings::new(self.enabled))).clone()
+        let mut plugins = self
+            .plugins
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        plugins
+            .entry(plugin.to_owned())
+            .or_insert_with(|| Arc::new(HookTimings::new(self.enabled, plugin)))
+            .clone()
     }
 
     /// Appends every runtime metric in the Prometheus text format (version 0.0.4), each family
     /// with its `# HELP` and `# TYPE` lines.
     pub fn render(&self, out: &mut String) {
-        family(out, "buntime_http_requests_total", "counter", "HTTP requests answered, by route kind and status class.");
+        family(
+            out,
+            "buntime_http_requests_total",
+            "counter",
+            "HTTP requests answered, by route kind and status class.",
+        );
         for kind in RouteKind::ALL {
             for (c, class) in CLASS_LABELS.iter().enumerate() {
                 let n = self.requests[kind.index()][c].load(Ordering::Relaxed);
-                let _ = writeln!(out, "buntime_http_requests_total{{kind=\"{}\",status=\"{class}\"}} {n}", kind.as_str());
+                let _ = writeln!(
+                    out,
+                    "buntime_http_requests_total{{kind=\"{}\",status=\"{class}\"}} {n}",
+                    kind.as_str()
+                );
             }
         }
-        family(out, "buntime_http_request_duration_seconds", "histogram", "Time from a request's arrival to its response head, by route kind.");
-        for kind in RouteKind::ALL {
-            self.latency[kind.index()].render(out, "buntime_http_request_duration_seconds", &format!("kind=\"{}\"", kind.as_str()));
+        family(
+            out,
+            "buntime_http_request_duration_seconds",
+            "histogram",
+            "Time from a request's arrival to its response head, by route kind.",
+        );
+        for (kind, labels) in RouteKind::ALL.iter().zip(KIND_LABELS) {
+            self.latency[kind.index()].render(out, "buntime_http_request_duration_seconds", labels);
         }
-        counter(out, "buntime_http_body_limit_rejections_total", "Requests answered 413 Payload Too Large (body over the app's limit).", &self.body_limit_rejections);
-        family(out, "buntime_plugin_hook_duration_seconds", "histogram", "Time spent in a plugin's request hooks, by plugin and hook.");
-        let plugins: Vec<(String, Arc<HookTimings>)> = {
-            let map = self.plugins.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-        };
-        for (name, t) in &plugins {
-            let plugin = escape_label(name);
-            for (hook, h) in [("on_request", &t.on_request), ("server_fetch", &t.server_fetch), ("on_response", &t.on_response)] {
-                h.render(out, "buntime_plugin_hook_duration_seconds", &format!("plugin=\"{plugin}\",hook=\"{hook}\""));
+        counter(
+            out,
+            "buntime_http_body_limit_rejections_total",
+            "Requests answered 413 Payload Too Large (body over the app's limit).",
+            &self.body_limit_rejections,
+        );
+        family(
+            out,
+            "buntime_plugin_hook_duration_seconds",
+            "histogram",
+            "Time spent in a plugin's request hooks, by plugin and hook.",
+        );
+        let plugins: Vec<Arc<HookTimings>> = self
+            .plugins
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for t in &plugins {
+            for (labels, h) in t
+                .labels
+                .iter()
+                .zip([&t.on_request, &t.server_fetch, &t.on_response])
+            {
+                h.render(out, "buntime_plugin_hook_duration_seconds", labels);
             }
         }
-        family(out, "buntime_reloads_total", "counter", "Plugin reloads requested, by result (ok: swapped in; failed: refused, the old generation kept serving).");
-        let _ = writeln!(out, "buntime_reloads_total{{result=\"ok\"}} {}", self.reloads_ok.load(Ordering::Relaxed));
-        let _ = writeln!(out, "buntime_reloads_total{{result=\"failed\"}} {}", self.reloads_failed.load(Ordering::Relaxed));
-        family(out, "buntime_reload_duration_seconds", "histogram", "Time a plugin reload took, successful or not.");
-        self.reload_duration.render(out, "buntime_reload_duration_seconds", "");
-        family(out, "buntime_generation", "gauge", "The plugin generation now serving (1 after boot, +1 per successful reload).");
-        let _ = writeln!(out, "buntime_generation {}", self.generation.load(Ordering::Relaxed));
-        counter(out, "buntime_plugin_host_restarts_total", "Times the JS plugin host was restarted after it crashed or stopped answering.", &self.plugin_host_restarts);
-        counter(out, "buntime_worker_host_restarts_total", "Times a worker host (the Bun process running app workers) was restarted after it died.", &self.worker_host_restarts);
+        family(
+            out,
+            "buntime_reloads_total",
+            "counter",
+            "Plugin reloads requested, by result (ok: swapped in; failed: refused, the old generation kept serving).",
+        );
+        let _ = writeln!(
+            out,
+            "buntime_reloads_total{{result=\"ok\"}} {}",
+            self.reloads_ok.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "buntime_reloads_total{{result=\"failed\"}} {}",
+            self.reloads_failed.load(Ordering::Relaxed)
+        );
+        family(
+            out,
+            "buntime_reload_duration_seconds",
+            "histogram",
+            "Time a plugin reload took, successful or not.",
+        );
+        self.reload_duration
+            .render(out, "buntime_reload_duration_seconds", "");
+        family(
+            out,
+            "buntime_generation",
+            "gauge",
+            "The plugin generation now serving (1 after boot, +1 per successful reload).",
+        );
+        let _ = writeln!(
+            out,
+            "buntime_generation {}",
+            self.generation.load(Ordering::Relaxed)
+        );
+        counter(
+            out,
+            "buntime_plugin_host_restarts_total",
+            "Times the JS plugin host was restarted after it crashed or stopped answering.",
+            &self.plugin_host_restarts,
+        );
+        counter(
+            out,
+            "buntime_worker_host_restarts_total",
+            "Times a worker host (the Bun process running app workers) was restarted after it died.",
+            &self.worker_host_restarts,
+        );
     }
 }
 
@@ -322,7 +482,10 @@ mod tests {
         assert_eq!(m.requests(RouteKind::App, 4), 1);
         let mut out = String::new();
         m.render(&mut out);
-        assert!(out.contains("buntime_http_requests_total{kind=\"api\",status=\"2xx\"} 1\n"), "{out}");
+        assert!(
+            out.contains("buntime_http_requests_total{kind=\"api\",status=\"2xx\"} 1\n"),
+            "{out}"
+        );
         assert!(out.contains("buntime_http_body_limit_rejections_total 1\n"));
         assert!(out.contains("buntime_http_request_duration_seconds_count{kind=\"api\"} 2\n"));
     }
@@ -343,12 +506,38 @@ mod tests {
         h.observe(Duration::from_secs(3));
         let mut out = String::new();
         h.render(&mut out, "x_seconds", "a=\"b\"");
-        assert!(out.contains("x_seconds_bucket{a=\"b\",le=\"0.00001\"} 1\n"), "{out}");
-        assert!(out.contains("x_seconds_bucket{a=\"b\",le=\"0.0001\"} 2\n"), "{out}");
-        assert!(out.contains("x_seconds_bucket{a=\"b\",le=\"1\"} 2\n"), "{out}");
-        assert!(out.contains("x_seconds_bucket{a=\"b\",le=\"+Inf\"} 3\n"), "{out}");
+        assert!(
+            out.contains("x_seconds_bucket{a=\"b\",le=\"0.00001\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("x_seconds_bucket{a=\"b\",le=\"0.0001\"} 2\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("x_seconds_bucket{a=\"b\",le=\"1\"} 2\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("x_seconds_bucket{a=\"b\",le=\"+Inf\"} 3\n"),
+            "{out}"
+        );
         assert!(out.contains("x_seconds_count{a=\"b\"} 3\n"), "{out}");
         assert!(out.contains("x_seconds_sum{a=\"b\"} 3.000075\n"), "{out}");
+    }
+
+    #[test]
+    fn bucket_labels_say_the_bounds_in_seconds() {
+        for bounds in [REQUEST_BOUNDS, HOOK_BOUNDS, RELOAD_BOUNDS] {
+            for (ns, le) in bounds {
+                let secs: f64 = le.parse().unwrap();
+                assert!((secs * 1e9 - *ns as f64).abs() < 0.5, "{le} vs {ns} ns");
+            }
+            assert!(
+                bounds.windows(2).all(|w| w[0].0 < w[1].0),
+                "bounds increase"
+            );
+        }
     }
 
     #[test]
@@ -372,7 +561,14 @@ mod tests {
         m.worker_host_restarted();
         let mut out = String::new();
         m.render(&mut out);
-        for line in ["buntime_reloads_total{result=\"ok\"} 1", "buntime_reloads_total{result=\"failed\"} 1", "buntime_generation 2", "buntime_plugin_host_restarts_total 1", "buntime_worker_host_restarts_total 1", "buntime_reload_duration_seconds_count 2"] {
+        for line in [
+            "buntime_reloads_total{result=\"ok\"} 1",
+            "buntime_reloads_total{result=\"failed\"} 1",
+            "buntime_generation 2",
+            "buntime_plugin_host_restarts_total 1",
+            "buntime_worker_host_restarts_total 1",
+            "buntime_reload_duration_seconds_count 2",
+        ] {
             assert!(out.contains(&format!("{line}\n")), "missing {line}:\n{out}");
         }
     }

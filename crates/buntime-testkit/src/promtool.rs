@@ -15,7 +15,12 @@ const INSTALL_HINT: &str = "apt-get install -y --no-install-recommends prometheu
 /// # Panics
 /// promtool is missing under CI, or cannot be run.
 pub fn check_metrics(exposition: &str) -> Option<Result<(), String>> {
-    let found = Command::new("promtool").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    let found = Command::new("promtool")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
     if !found {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -31,8 +36,21 @@ pub fn check_metrics(exposition: &str) -> Option<Result<(), String>> {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool runs");
-    child.stdin.take().expect("stdin is piped").write_all(exposition.as_bytes()).expect("promtool reads the exposition");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(exposition.as_bytes())
+        .expect("promtool reads the exposition");
     let out = child.wait_with_output().expect("promtool finishes");
-    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    Some(if out.status.success() && report.trim().is_empty() { Ok(()) } else { Err(report) })
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(if out.status.success() && report.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(report)
+    })
 }

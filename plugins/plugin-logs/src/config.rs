@@ -26,10 +26,16 @@ pub fn parse(options: &Map<String, Value>) -> Result<Config, Vec<String>> {
     let mut errors = Vec::new();
     let max_entries = match options.get("maxEntries") {
         None | Some(Value::Null) => 1000,
-        Some(v) => match v.as_u64().and_then(|n| usize::try_from(n).ok()).filter(|n| (1..=MAX_ENTRIES).contains(n)) {
+        Some(v) => match v
+            .as_u64()
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|n| (1..=MAX_ENTRIES).contains(n))
+        {
             Some(n) => n,
             None => {
-                errors.push(format!("key `maxEntries`: `{v}` is not a whole number from 1 to {MAX_ENTRIES}"));
+                errors.push(format!(
+                    "key `maxEntries`: `{v}` is not a whole number from 1 to {MAX_ENTRIES}"
+                ));
                 1000
             }
         },
@@ -44,7 +50,14 @@ pub fn parse(options: &Map<String, Value>) -> Result<Config, Vec<String>> {
             }
         },
     };
-    if errors.is_empty() { Ok(Config { max_entries, sse_interval }) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(Config {
+            max_entries,
+            sse_interval,
+        })
+    } else {
+        Err(errors)
+    }
 }
 
 /// Reads a whole number of milliseconds, or a string `<n>`, `<n>ms` or `<n>s`.
@@ -76,15 +89,30 @@ mod tests {
 
     #[test]
     fn defaults_and_valid_values() {
-        assert_eq!(parse(&opts(json!({}))).unwrap(), Config { max_entries: 1000, sse_interval: Duration::from_secs(1) });
-        assert_eq!(parse(&opts(json!({"maxEntries": 5, "sseInterval": "2s"}))).unwrap(), Config { max_entries: 5, sse_interval: Duration::from_secs(2) });
+        assert_eq!(
+            parse(&opts(json!({}))).unwrap(),
+            Config {
+                max_entries: 1000,
+                sse_interval: Duration::from_secs(1)
+            }
+        );
+        assert_eq!(
+            parse(&opts(json!({"maxEntries": 5, "sseInterval": "2s"}))).unwrap(),
+            Config {
+                max_entries: 5,
+                sse_interval: Duration::from_secs(2)
+            }
+        );
     }
 
     #[test]
     fn every_bad_key_is_named() {
         let errors = parse(&opts(json!({"maxEntries": 0, "sseInterval": 10}))).unwrap_err();
         assert_eq!(errors.len(), 2);
-        assert!(errors[0].contains("maxEntries") && errors[1].contains("sseInterval"), "{errors:?}");
+        assert!(
+            errors[0].contains("maxEntries") && errors[1].contains("sseInterval"),
+            "{errors:?}"
+        );
         assert!(parse(&opts(json!({"maxEntries": "lots"}))).is_err());
         assert!(parse(&opts(json!({"maxEntries": 100_001}))).is_err());
     }

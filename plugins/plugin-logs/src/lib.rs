@@ -5,9 +5,9 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+mod routes;
 pub mod service;
 pub mod store;
-mod routes;
 
 use std::any::Any;
 use std::sync::{Arc, Mutex};
@@ -44,7 +44,8 @@ impl LogsPlugin {
     /// # Errors
     /// A bad `maxEntries` or `sseInterval`, each naming its key.
     pub fn new(cx: &PluginContext) -> Result<Self, PluginError> {
-        let config = config::parse(cx.config()).map_err(|e| PluginError::new(ErrorKind::Internal, e.join("; ")))?;
+        let config = config::parse(cx.config())
+            .map_err(|e| PluginError::new(ErrorKind::Internal, e.join("; ")))?;
         Ok(Self {
             store: LogStore::open(cx.dir(), config.max_entries),
             config,
@@ -76,7 +77,10 @@ impl Plugin for LogsPlugin {
         if let Ok(mut f) = self.feeder.lock() {
             *f = Some(task);
         }
-        self.logger.info(format!("logs ready: keeping the last {} entries", self.config.max_entries));
+        self.logger.info(format!(
+            "logs ready: keeping the last {} entries",
+            self.config.max_entries
+        ));
         Ok(())
     }
 
@@ -102,7 +106,10 @@ impl Plugin for LogsPlugin {
     }
 
     fn provides_json(&self) -> Option<Arc<dyn buntime_core::services::JsonService>> {
-        Some(Arc::new(service::LogsJson { service: self.service(), max: self.config.max_entries }))
+        Some(Arc::new(service::LogsJson {
+            service: self.service(),
+            max: self.config.max_entries,
+        }))
     }
 
     fn hooks(&self) -> Hooks {

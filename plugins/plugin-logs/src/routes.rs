@@ -46,8 +46,17 @@ fn invalid(message: &str) -> Response {
 
 async fn list(State(st): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
     let get = |k: &str| q.get(k).map(String::as_str);
-    match filter_from(get("level"), get("search"), get("source"), get("limit"), st.max) {
-        Ok(filter) => axum::Json(json!({"logs": st.store.query(&filter), "stats": st.store.stats()})).into_response(),
+    match filter_from(
+        get("level"),
+        get("search"),
+        get("source"),
+        get("limit"),
+        st.max,
+    ) {
+        Ok(filter) => {
+            axum::Json(json!({"logs": st.store.query(&filter), "stats": st.store.stats()}))
+                .into_response()
+        }
         Err(e) => invalid(&format!("query parameter {e}")),
     }
 }
@@ -79,27 +88,34 @@ async fn clear(State(st): State<AppState>) -> axum::Json<Value> {
 /// first, each exactly once (ids, not positions: trimming the ring cannot skip or repeat any).
 /// The event id is the newest entry's id; a reconnecting client that sends `Last-Event-ID` goes
 /// on from there, and `missed` says how many entries left the ring before it could see them.
-async fn sse(State(st): State<AppState>, headers: HeaderMap) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+async fn sse(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
     let last = resume.unwrap_or_else(|| st.store.last_id());
     let mut tick = tokio::time::interval(st.sse_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let stream = futures_util::stream::unfold((tick, st, last), |(mut tick, mut st, last)| async move {
-        if *st.stopping.borrow() {
-            return None;
-        }
-        tokio::select! {
-            _ = tick.tick() => {
-                let got = st.store.since(last);
-                let mut data = json!({"logs": got.logs, "stats": st.store.stats()});
-                if got.missed > 0 {
-                    data["missed"] = json!(got.missed);
-                }
-                let event = Event::default().id(got.last_id.to_string()).data(data.to_string());
-                Some((Ok(event), (tick, st, got.last_id)))
+    let stream =
+        futures_util::stream::unfold((tick, st, last), |(mut tick, mut st, last)| async move {
+            if *st.stopping.borrow() {
+                return None;
             }
-            _ = st.stopping.changed() => None,
-        }
-    });
+            tokio::select! {
+                _ = tick.tick() => {
+                    let got = st.store.since(last);
+                    let mut data = json!({"logs": got.logs, "stats": st.store.stats()});
+                    if got.missed > 0 {
+                        data["missed"] = json!(got.missed);
+                    }
+                    let event = Event::default().id(got.last_id.to_string()).data(data.to_string());
+                    Some((Ok(event), (tick, st, got.last_id)))
+                }
+                _ = st.stopping.changed() => None,
+            }
+        });
     Sse::new(stream)
 }

@@ -47,16 +47,40 @@ impl LogsService {
 ///
 /// # Errors
 /// The field that is wrong, named.
-pub fn filter_from(level: Option<&str>, search: Option<&str>, source: Option<&str>, limit: Option<&str>, max: usize) -> Result<Filter, String> {
+pub fn filter_from(
+    level: Option<&str>,
+    search: Option<&str>,
+    source: Option<&str>,
+    limit: Option<&str>,
+    max: usize,
+) -> Result<Filter, String> {
     let level = match level.filter(|l| !l.is_empty()) {
         None => None,
-        Some(l) => Some(LogLevel::parse(l).ok_or_else(|| format!("`level`: `{l}` is not one of debug, info, warn, error"))?),
+        Some(l) => Some(
+            LogLevel::parse(l)
+                .ok_or_else(|| format!("`level`: `{l}` is not one of debug, info, warn, error"))?,
+        ),
     };
     let limit = match limit.filter(|l| !l.is_empty()) {
         None => None,
-        Some(l) => Some(l.parse::<usize>().ok().filter(|n| (1..=max.max(DEFAULT_LIMIT)).contains(n)).ok_or_else(|| format!("`limit`: `{l}` is not a whole number from 1 to {}", max.max(DEFAULT_LIMIT)))?),
+        Some(l) => Some(
+            l.parse::<usize>()
+                .ok()
+                .filter(|n| (1..=max.max(DEFAULT_LIMIT)).contains(n))
+                .ok_or_else(|| {
+                    format!(
+                        "`limit`: `{l}` is not a whole number from 1 to {}",
+                        max.max(DEFAULT_LIMIT)
+                    )
+                })?,
+        ),
     };
-    Ok(Filter { level, search: search.map(str::to_owned), source: source.filter(|s| !s.is_empty()).map(str::to_owned), limit })
+    Ok(Filter {
+        level,
+        search: search.map(str::to_owned),
+        source: source.filter(|s| !s.is_empty()).map(str::to_owned),
+        limit,
+    })
 }
 
 /// The JSON face of [`LogsService`].
@@ -75,7 +99,8 @@ impl JsonService for LogsJson {
     async fn call(&self, method: &str, args: Vec<Value>) -> Result<Value, PluginError> {
         match method {
             "addLog" => {
-                let entry = NewEntry::from_json(args.first().unwrap_or(&Value::Null)).map_err(|e| bad(format!("addLog: {e}")))?;
+                let entry = NewEntry::from_json(args.first().unwrap_or(&Value::Null))
+                    .map_err(|e| bad(format!("addLog: {e}")))?;
                 let id = self.service.add_log(entry);
                 Ok(json!({"success": true, "id": id}))
             }
@@ -90,8 +115,20 @@ impl JsonService for LogsJson {
                     None | Some(Value::Null) => Ok(None),
                     Some(_) => Err(bad(format!("getLogs: `{k}` must be a string"))),
                 };
-                let (level, search, source, limit) = (text("level")?, text("search")?, text("source")?, text("limit")?);
-                let filter = filter_from(level.as_deref(), search.as_deref(), source.as_deref(), limit.as_deref(), self.max).map_err(|e| bad(format!("getLogs: {e}")))?;
+                let (level, search, source, limit) = (
+                    text("level")?,
+                    text("search")?,
+                    text("source")?,
+                    text("limit")?,
+                );
+                let filter = filter_from(
+                    level.as_deref(),
+                    search.as_deref(),
+                    source.as_deref(),
+                    limit.as_deref(),
+                    self.max,
+                )
+                .map_err(|e| bad(format!("getLogs: {e}")))?;
                 Ok(serde_json::to_value(self.service.get_logs(&filter)).unwrap_or(Value::Null))
             }
             "getStats" => Ok(self.service.get_stats()),
@@ -99,7 +136,12 @@ impl JsonService for LogsJson {
                 self.service.clear_logs();
                 Ok(json!({"success": true}))
             }
-            other => Err(PluginError::new(ErrorKind::NotFound, format!("@buntime/plugin-logs has no method `{other}` (addLog, getLogs, getStats, clearLogs)"))),
+            other => Err(PluginError::new(
+                ErrorKind::NotFound,
+                format!(
+                    "@buntime/plugin-logs has no method `{other}` (addLog, getLogs, getStats, clearLogs)"
+                ),
+            )),
         }
     }
 }

@@ -52,10 +52,20 @@ impl NewEntry {
     /// # Errors
     /// The first field that is missing or of the wrong kind, named.
     pub fn from_json(v: &Value) -> Result<Self, String> {
-        let Some(o) = v.as_object() else { return Err("the body must be a JSON object {level, message, source?, meta?}".to_owned()) };
+        let Some(o) = v.as_object() else {
+            return Err(
+                "the body must be a JSON object {level, message, source?, meta?}".to_owned(),
+            );
+        };
         let level = match o.get("level") {
-            Some(Value::String(s)) => LogLevel::parse(s).ok_or_else(|| format!("field `level`: `{s}` is not one of debug, info, warn, error"))?,
-            Some(other) => return Err(format!("field `level`: expected one of debug, info, warn, error, found {other}")),
+            Some(Value::String(s)) => LogLevel::parse(s).ok_or_else(|| {
+                format!("field `level`: `{s}` is not one of debug, info, warn, error")
+            })?,
+            Some(other) => {
+                return Err(format!(
+                    "field `level`: expected one of debug, info, warn, error, found {other}"
+                ));
+            }
             None => return Err("field `level` is required (debug, info, warn or error)".to_owned()),
         };
         let message = match o.get("message") {
@@ -69,7 +79,12 @@ impl NewEntry {
             Some(_) => return Err("field `source` must be a non-empty string".to_owned()),
         };
         let meta = o.get("meta").filter(|m| !m.is_null()).cloned();
-        Ok(Self { level, message, meta, source })
+        Ok(Self {
+            level,
+            message,
+            meta,
+            source,
+        })
     }
 }
 
@@ -109,7 +124,8 @@ struct Ring {
 }
 
 /// The newest store per plugin directory, for [`LogStore::open`].
-static LATEST: LazyLock<Mutex<HashMap<PathBuf, Vec<Weak<LogStore>>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+static LATEST: LazyLock<Mutex<HashMap<PathBuf, Vec<Weak<LogStore>>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// The ring buffer, shared by the routes, the service and the feed task.
 pub struct LogStore {
@@ -121,7 +137,9 @@ pub struct LogStore {
 
 impl std::fmt::Debug for LogStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogStore").field("max", &self.max).finish_non_exhaustive()
+        f.debug_struct("LogStore")
+            .field("max", &self.max)
+            .finish_non_exhaustive()
     }
 }
 
@@ -135,7 +153,9 @@ fn level_index(l: LogLevel) -> usize {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Formats milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (what JavaScript's
@@ -154,7 +174,13 @@ pub fn iso8601(ms: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem % 3600 / 60, rem % 60, ms % 1000)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
 }
 
 /// Redacts secrets in every string of `v`, and drops the values of keys that name secrets.
@@ -184,7 +210,12 @@ impl LogStore {
     pub fn new(max: usize) -> Self {
         let max = max.max(1);
         Self {
-            ring: Mutex::new(Ring { entries: VecDeque::with_capacity(max.min(4096)), next_id: 1, cleared_through: 0, counts: [0; 4] }),
+            ring: Mutex::new(Ring {
+                entries: VecDeque::with_capacity(max.min(4096)),
+                next_id: 1,
+                cleared_through: 0,
+                counts: [0; 4],
+            }),
             max,
             // Enough room for a burst between two drains; older undrained events are dropped.
             feed: logsink::subscribe(max.max(1024)),
@@ -195,12 +226,18 @@ impl LogStore {
     /// Opens the store of the logs plugin in `dir`: a plugin reloaded from the same directory
     /// takes over the entries (and ids) of the instance it replaces, so a reload loses no log.
     pub fn open(dir: &Path, max: usize) -> Arc<Self> {
-        let mut latest = LATEST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut latest = LATEST
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let stores = latest.entry(dir.to_path_buf()).or_default();
         stores.retain(|s| s.strong_count() > 0);
         // The newest store still attached: a refused reload's instance is shut down (detached)
         // and must not hand its copy on; the generation that kept serving still has the logs.
-        let previous = stores.iter().rev().filter_map(Weak::upgrade).find(|s| !s.detached.load(Ordering::Acquire));
+        let previous = stores
+            .iter()
+            .rev()
+            .filter_map(Weak::upgrade)
+            .find(|s| !s.detached.load(Ordering::Acquire));
         let store = Arc::new(match previous {
             Some(old) => old.successor(max),
             None => Self::new(max),
@@ -229,7 +266,9 @@ impl LogStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, Ring> {
-        self.ring.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.ring
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Stops receiving the runtime's log events (shutdown); the entries stay readable.
@@ -268,7 +307,15 @@ impl LogStore {
         let id = ring.next_id;
         ring.next_id += 1;
         ring.counts[level_index(e.level)] += 1;
-        ring.entries.push_back(Entry { id, level: e.level, message: e.message, meta: e.meta, source: e.source, timestamp: iso8601(timestamp_ms), timestamp_ms });
+        ring.entries.push_back(Entry {
+            id,
+            level: e.level,
+            message: e.message,
+            meta: e.meta,
+            source: e.source,
+            timestamp: iso8601(timestamp_ms),
+            timestamp_ms,
+        });
         while ring.entries.len() > self.max {
             if let Some(old) = ring.entries.pop_front() {
                 ring.counts[level_index(old.level)] -= 1;
@@ -280,7 +327,11 @@ impl LogStore {
     /// Returns the entries `filter` selects, newest first.
     pub fn query(&self, filter: &Filter) -> Vec<Entry> {
         self.absorb();
-        let needle = filter.search.as_deref().map(str::to_lowercase).filter(|s| !s.is_empty());
+        let needle = filter
+            .search
+            .as_deref()
+            .map(str::to_lowercase)
+            .filter(|s| !s.is_empty());
         let limit = filter.limit.unwrap_or(DEFAULT_LIMIT);
         let ring = self.lock();
         ring.entries
@@ -288,7 +339,11 @@ impl LogStore {
             .rev()
             .filter(|e| filter.level.is_none_or(|l| e.level == l))
             .filter(|e| filter.source.as_deref().is_none_or(|s| e.source == s))
-            .filter(|e| needle.as_deref().is_none_or(|n| e.message.to_lowercase().contains(n) || e.source.to_lowercase().contains(n)))
+            .filter(|e| {
+                needle.as_deref().is_none_or(|n| {
+                    e.message.to_lowercase().contains(n) || e.source.to_lowercase().contains(n)
+                })
+            })
             .take(limit)
             .cloned()
             .collect()
@@ -301,10 +356,19 @@ impl LogStore {
         let ring = self.lock();
         let last_id = ring.next_id - 1;
         let after = after.min(last_id);
-        let logs: Vec<Entry> = ring.entries.iter().filter(|e| e.id > after).cloned().collect();
+        let logs: Vec<Entry> = ring
+            .entries
+            .iter()
+            .filter(|e| e.id > after)
+            .cloned()
+            .collect();
         let first_kept = logs.first().map_or(ring.next_id, |e| e.id);
         let missed = first_kept.saturating_sub(after.max(ring.cleared_through) + 1);
-        Since { logs, missed, last_id }
+        Since {
+            logs,
+            missed,
+            last_id,
+        }
     }
 
     /// Returns the id of the newest entry (0 before the first).
@@ -349,7 +413,15 @@ fn from_record(r: LogRecord) -> (NewEntry, u64) {
     let mut meta = Map::new();
     meta.insert("target".to_owned(), Value::String(r.target));
     meta.extend(r.fields);
-    (NewEntry { level: r.level, message: r.message, meta: Some(Value::Object(meta)), source }, r.timestamp_ms)
+    (
+        NewEntry {
+            level: r.level,
+            message: r.message,
+            meta: Some(Value::Object(meta)),
+            source,
+        },
+        r.timestamp_ms,
+    )
 }
 
 #[cfg(test)]
@@ -360,11 +432,18 @@ mod tests {
     static SERIAL: Mutex<()> = Mutex::new(());
 
     fn serial() -> MutexGuard<'static, ()> {
-        SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn entry(level: LogLevel, message: &str, source: &str) -> NewEntry {
-        NewEntry { level, message: message.to_owned(), meta: None, source: source.to_owned() }
+        NewEntry {
+            level,
+            message: message.to_owned(),
+            meta: None,
+            source: source.to_owned(),
+        }
     }
 
     #[test]
@@ -379,26 +458,82 @@ mod tests {
         let _serial = serial();
         let s = LogStore::new(3);
         for i in 0..5 {
-            s.add(entry(if i % 2 == 0 { LogLevel::Info } else { LogLevel::Error }, &format!("m{i}"), "t"));
+            s.add(entry(
+                if i % 2 == 0 {
+                    LogLevel::Info
+                } else {
+                    LogLevel::Error
+                },
+                &format!("m{i}"),
+                "t",
+            ));
         }
         let logs = s.query(&Filter::default());
-        assert_eq!(logs.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["m4", "m3", "m2"]);
+        assert_eq!(
+            logs.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+            ["m4", "m3", "m2"]
+        );
         let stats = s.stats();
-        assert_eq!((stats["total"].as_u64(), stats["counts"]["info"].as_u64(), stats["counts"]["error"].as_u64()), (Some(3), Some(2), Some(1)));
+        assert_eq!(
+            (
+                stats["total"].as_u64(),
+                stats["counts"]["info"].as_u64(),
+                stats["counts"]["error"].as_u64()
+            ),
+            (Some(3), Some(2), Some(1))
+        );
     }
 
     #[test]
     fn filters_by_level_source_and_case_insensitive_search_with_a_limit() {
         let _serial = serial();
         let s = LogStore::new(10);
-        s.add(entry(LogLevel::Info, "Database Ready", "@buntime/plugin-database"));
-        s.add(entry(LogLevel::Warn, "slow query", "@buntime/plugin-database"));
+        s.add(entry(
+            LogLevel::Info,
+            "Database Ready",
+            "@buntime/plugin-database",
+        ));
+        s.add(entry(
+            LogLevel::Warn,
+            "slow query",
+            "@buntime/plugin-database",
+        ));
         s.add(entry(LogLevel::Info, "hello", "Greeter"));
-        let msgs = |f: Filter| s.query(&f).into_iter().map(|e| e.message).collect::<Vec<_>>();
-        assert_eq!(msgs(Filter { search: Some("ready".into()), ..Filter::default() }), ["Database Ready"]);
-        assert_eq!(msgs(Filter { search: Some("greet".into()), ..Filter::default() }), ["hello"]);
-        assert_eq!(msgs(Filter { level: Some(LogLevel::Warn), ..Filter::default() }), ["slow query"]);
-        assert_eq!(msgs(Filter { source: Some("@buntime/plugin-database".into()), limit: Some(1), ..Filter::default() }), ["slow query"]);
+        let msgs = |f: Filter| {
+            s.query(&f)
+                .into_iter()
+                .map(|e| e.message)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            msgs(Filter {
+                search: Some("ready".into()),
+                ..Filter::default()
+            }),
+            ["Database Ready"]
+        );
+        assert_eq!(
+            msgs(Filter {
+                search: Some("greet".into()),
+                ..Filter::default()
+            }),
+            ["hello"]
+        );
+        assert_eq!(
+            msgs(Filter {
+                level: Some(LogLevel::Warn),
+                ..Filter::default()
+            }),
+            ["slow query"]
+        );
+        assert_eq!(
+            msgs(Filter {
+                source: Some("@buntime/plugin-database".into()),
+                limit: Some(1),
+                ..Filter::default()
+            }),
+            ["slow query"]
+        );
     }
 
     #[test]
@@ -416,8 +551,13 @@ mod tests {
             last = got.last_id;
             seen.extend(got.logs.into_iter().map(|e| e.message));
         }
-        let expected: Vec<String> = (0..4).flat_map(|r| (0..2).map(move |i| format!("r{r}-{i}"))).collect();
-        assert_eq!(seen, expected, "every entry exactly once, in order, although the ring holds only 3");
+        let expected: Vec<String> = (0..4)
+            .flat_map(|r| (0..2).map(move |i| format!("r{r}-{i}")))
+            .collect();
+        assert_eq!(
+            seen, expected,
+            "every entry exactly once, in order, although the ring holds only 3"
+        );
         // A reader that falls behind by more than the ring learns how many it lost.
         for i in 0..5 {
             s.add(entry(LogLevel::Info, &format!("burst{i}"), "t"));
@@ -451,7 +591,13 @@ mod tests {
             old.add(entry(LogLevel::Warn, m, "t"));
         }
         let new = LogStore::open(dir, 2);
-        assert_eq!(new.query(&Filter::default()).iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["c", "b"]);
+        assert_eq!(
+            new.query(&Filter::default())
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>(),
+            ["c", "b"]
+        );
         assert_eq!(new.stats()["counts"]["warn"], 2);
         assert_eq!(new.add(entry(LogLevel::Info, "d", "t")), 4, "ids go on");
         // A refused reload's instance is shut down; the next one copies the serving store.
@@ -469,7 +615,12 @@ mod tests {
         let _serial = serial();
         let s = LogStore::new(10);
         let meta = json!({"headers": {"x-api-key": "k-123", "accept": "text/html"}, "note": "used btk_abcdefghijklmnop"});
-        s.add(NewEntry { level: LogLevel::Warn, message: "Authorization: Bearer abc.def.ghi".into(), meta: Some(meta), source: "t".into() });
+        s.add(NewEntry {
+            level: LogLevel::Warn,
+            message: "Authorization: Bearer abc.def.ghi".into(),
+            meta: Some(meta),
+            source: "t".into(),
+        });
         let e = &s.query(&Filter::default())[0];
         let text = serde_json::to_string(e).unwrap();
         for secret in ["k-123", "abcdefghijklmnop", "abc.def.ghi"] {
@@ -490,7 +641,10 @@ mod tests {
             fields: Map::from_iter([("request_id".to_owned(), json!("r-9"))]),
             timestamp_ms: 0,
         });
-        let e = s.query(&Filter { search: Some("store ready".into()), ..Filter::default() });
+        let e = s.query(&Filter {
+            search: Some("store ready".into()),
+            ..Filter::default()
+        });
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].source, "@acme/plugin-store");
         assert_eq!(e[0].meta.as_ref().unwrap()["request_id"], "r-9");

@@ -57,10 +57,28 @@ mod tests {
 
     #[test]
     fn sse_interval_accepts_numbers_and_unit_strings_and_names_the_key_when_bad() {
-        assert_eq!(parse(&opts(json!({}))).unwrap().sse_interval, Duration::from_millis(1000));
-        assert_eq!(parse(&opts(json!({"sseInterval": 250}))).unwrap().sse_interval, Duration::from_millis(250));
-        assert_eq!(parse(&opts(json!({"sseInterval": "2s"}))).unwrap().sse_interval, Duration::from_secs(2));
-        assert_eq!(parse(&opts(json!({"sseInterval": "500ms"}))).unwrap().sse_interval, Duration::from_millis(500));
+        assert_eq!(
+            parse(&opts(json!({}))).unwrap().sse_interval,
+            Duration::from_millis(1000)
+        );
+        assert_eq!(
+            parse(&opts(json!({"sseInterval": 250})))
+                .unwrap()
+                .sse_interval,
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            parse(&opts(json!({"sseInterval": "2s"})))
+                .unwrap()
+                .sse_interval,
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            parse(&opts(json!({"sseInterval": "500ms"})))
+                .unwrap()
+                .sse_interval,
+            Duration::from_millis(500)
+        );
         for bad in [json!(5), json!(-1), json!("soon"), json!(true), json!(1.5)] {
             let e = parse(&opts(json!({ "sseInterval": bad }))).unwrap_err();
             assert!(e.contains("sseInterval"), "{e}");

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use axum::Router;
 use buntime_core::app::PoolView;
-use buntime_core::{ErrorKind, Hooks, Plugin, PluginContext, PluginError, PluginLogger, RuntimeMetrics};
+use buntime_core::{
+    ErrorKind, Hooks, Plugin, PluginContext, PluginError, PluginLogger, RuntimeMetrics,
+};
 use tokio::sync::watch;
 
 /// The name this plugin is registered under; its manifest's `name`.
@@ -29,7 +31,10 @@ pub struct MetricsPlugin {
 
 impl std::fmt::Debug for MetricsPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetricsPlugin").field("config", &self.config).field("pool", &self.pool.is_some()).finish_non_exhaustive()
+        f.debug_struct("MetricsPlugin")
+            .field("config", &self.config)
+            .field("pool", &self.pool.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -39,7 +44,8 @@ impl MetricsPlugin {
     /// # Errors
     /// A bad `sseInterval`, naming the key.
     pub fn new(cx: &PluginContext) -> Result<Self, PluginError> {
-        let config = config::parse(cx.config()).map_err(|e| PluginError::new(ErrorKind::Internal, e))?;
+        let config =
+            config::parse(cx.config()).map_err(|e| PluginError::new(ErrorKind::Internal, e))?;
         Ok(Self {
             config,
             pool: cx.pool().cloned(),
@@ -53,9 +59,18 @@ impl MetricsPlugin {
 #[async_trait]
 impl Plugin for MetricsPlugin {
     async fn on_init(&self, _cx: &PluginContext) -> Result<(), PluginError> {
-        let pool = if self.pool.is_some() { "worker pool attached" } else { "no worker pool (pool endpoints answer 503)" };
-        let measuring = if self.runtime.enabled() { "" } else { "; RUNTIME_METRICS=false: requests and hooks are not measured" };
-        self.logger.info(format!("metrics ready: {pool}{measuring}"));
+        let pool = if self.pool.is_some() {
+            "worker pool attached"
+        } else {
+            "no worker pool (pool endpoints answer 503)"
+        };
+        let measuring = if self.runtime.enabled() {
+            ""
+        } else {
+            "; RUNTIME_METRICS=false: requests and hooks are not measured"
+        };
+        self.logger
+            .info(format!("metrics ready: {pool}{measuring}"));
         Ok(())
     }
 

@@ -21,7 +21,10 @@ pub fn snake_case(key: &str) -> String {
         if c.is_ascii_uppercase() && i > 0 {
             let prev = chars[i - 1];
             let next_lower = chars.get(i + 1).is_some_and(char::is_ascii_lowercase);
-            if prev.is_ascii_lowercase() || prev.is_ascii_digit() || (prev.is_ascii_uppercase() && next_lower) {
+            if prev.is_ascii_lowercase()
+                || prev.is_ascii_digit()
+                || (prev.is_ascii_uppercase() && next_lower)
+            {
                 out.push('_');
             }
         }
@@ -41,7 +44,10 @@ pub fn snake_case(key: &str) -> String {
 fn gauge(prefix: &str, key: &str, n: &serde_json::Number) -> (String, String) {
     let scaled = |stem: &str, unit: &str, factor: f64| {
         let v = n.as_f64().map_or(0.0, |v| v * factor);
-        (format!("buntime_{prefix}{}_{unit}", snake_case(stem)), format!("{v}"))
+        (
+            format!("buntime_{prefix}{}_{unit}", snake_case(stem)),
+            format!("{v}"),
+        )
     };
     if let Some(stem) = key.strip_suffix("Ms") {
         scaled(stem, "seconds", 0.001)
@@ -49,9 +55,15 @@ fn gauge(prefix: &str, key: &str, n: &serde_json::Number) -> (String, String) {
         scaled(stem, "bytes", 1024.0 * 1024.0)
     } else if let Some(stem) = key.strip_suffix("Count").filter(|s| !s.is_empty()) {
         // `_count` is reserved for histograms and summaries: `requestCount` → `requests`.
-        (format!("buntime_{prefix}{}s", snake_case(stem)), n.to_string())
+        (
+            format!("buntime_{prefix}{}s", snake_case(stem)),
+            n.to_string(),
+        )
     } else {
-        (format!("buntime_{prefix}{}", snake_case(key)), n.to_string())
+        (
+            format!("buntime_{prefix}{}", snake_case(key)),
+            n.to_string(),
+        )
     }
 }
 
@@ -59,7 +71,9 @@ fn gauge(prefix: &str, key: &str, n: &serde_json::Number) -> (String, String) {
 fn pool_help(key: &str) -> &'static str {
     match key {
         "activeWorkers" => "Warm workers alive now.",
-        "avgResponseTimeMs" => "Average time to response head of the last 100 pool requests, in seconds.",
+        "avgResponseTimeMs" => {
+            "Average time to response head of the last 100 pool requests, in seconds."
+        }
         "ephemeralConcurrency" => "Ephemeral (ttl 0) requests allowed to run at once.",
         "ephemeralQueueDepth" => "Ephemeral requests waiting now.",
         "ephemeralQueueLimit" => "Ephemeral requests allowed to wait.",
@@ -80,7 +94,9 @@ fn pool_help(key: &str) -> &'static str {
 
 /// Appends the pool's numeric fields as gauges; non-numeric fields are skipped.
 pub fn render_pool(out: &mut String, metrics: &Value) {
-    let Some(fields) = metrics.as_object() else { return };
+    let Some(fields) = metrics.as_object() else {
+        return;
+    };
     for (key, value) in fields {
         let Value::Number(n) = value else { continue };
         let (name, value) = gauge("", key, n);
@@ -92,19 +108,29 @@ pub fn render_pool(out: &mut String, metrics: &Value) {
 /// Appends each worker statistic as one gauge family `buntime_worker_<field>` with an `app`
 /// label per app key (families must be contiguous, so samples are grouped by field first).
 pub fn render_workers(out: &mut String, stats: &Value) {
-    let Some(apps) = stats.as_object() else { return };
+    let Some(apps) = stats.as_object() else {
+        return;
+    };
     let mut families: BTreeMap<(String, &str), Vec<(&str, String)>> = BTreeMap::new();
     for (app, stat) in apps {
-        let Some(fields) = stat.as_object() else { continue };
+        let Some(fields) = stat.as_object() else {
+            continue;
+        };
         for (key, value) in fields {
             if let Value::Number(n) = value {
                 let (name, value) = gauge("worker_", key, n);
-                families.entry((name, key.as_str())).or_default().push((app.as_str(), value));
+                families
+                    .entry((name, key.as_str()))
+                    .or_default()
+                    .push((app.as_str(), value));
             }
         }
     }
     for ((name, key), samples) in families {
-        let _ = writeln!(out, "# HELP {name} Per-app worker statistic `{key}` of GET /metrics/api/stats.");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Per-app worker statistic `{key}` of GET /metrics/api/stats."
+        );
         let _ = writeln!(out, "# TYPE {name} gauge");
         for (app, n) in samples {
             let _ = writeln!(out, "{name}{{app=\"{}\"}} {n}", escape_label(app));
@@ -120,7 +146,9 @@ pub fn render(pool: Option<&dyn PoolView>, runtime: &RuntimeMetrics) -> String {
             render_pool(&mut out, &p.metrics());
             render_workers(&mut out, &p.worker_stats());
         }
-        None => out.push_str("# The worker pool is not running (no Bun): no buntime_* pool gauges.\n"),
+        None => {
+            out.push_str("# The worker pool is not running (no Bun): no buntime_* pool gauges.\n")
+        }
     }
     runtime.render(&mut out);
     out
@@ -149,20 +177,35 @@ mod tests {
     #[test]
     fn pool_gauges_skip_non_numeric_fields_and_keep_any_number() {
         let mut out = String::new();
-        render_pool(&mut out, &json!({"hits": 0, "note": "x", "ok": true, "delta": -3, "big": 18446744073709551615u64, "hitRate": 66.67, "uptimeMs": 1500, "memoryUsageMB": 2.5}));
-        assert!(out.contains("# TYPE buntime_hits gauge\nbuntime_hits 0\n"), "{out}");
+        render_pool(
+            &mut out,
+            &json!({"hits": 0, "note": "x", "ok": true, "delta": -3, "big": 18446744073709551615u64, "hitRate": 66.67, "uptimeMs": 1500, "memoryUsageMB": 2.5}),
+        );
+        assert!(
+            out.contains("# TYPE buntime_hits gauge\nbuntime_hits 0\n"),
+            "{out}"
+        );
         assert!(out.contains("buntime_delta -3\n"));
         assert!(out.contains("buntime_big 18446744073709551615\n"));
         assert!(out.contains("buntime_hit_rate 66.67\n"));
-        assert!(!out.contains("note") && !out.contains("buntime_ok"), "{out}");
+        assert!(
+            !out.contains("note") && !out.contains("buntime_ok"),
+            "{out}"
+        );
         assert!(out.contains("buntime_uptime_seconds 1.5\n"), "{out}");
-        assert!(out.contains("buntime_memory_usage_bytes 2621440\n"), "{out}");
+        assert!(
+            out.contains("buntime_memory_usage_bytes 2621440\n"),
+            "{out}"
+        );
     }
 
     #[test]
     fn worker_gauges_are_grouped_by_field_with_escaped_app_labels() {
         let mut out = String::new();
-        render_workers(&mut out, &json!({"a@1": {"requestCount": 2, "status": "active"}, "b\"@1": {"requestCount": 5}}));
+        render_workers(
+            &mut out,
+            &json!({"a@1": {"requestCount": 2, "status": "active"}, "b\"@1": {"requestCount": 5}}),
+        );
         let expected = "# TYPE buntime_worker_requests gauge\nbuntime_worker_requests{app=\"a@1\"} 2\nbuntime_worker_requests{app=\"b\\\"@1\"} 5\n";
         assert!(out.contains(expected), "{out}");
         assert!(!out.contains("status"));

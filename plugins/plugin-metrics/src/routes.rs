@@ -47,7 +47,11 @@ pub(crate) fn router(state: AppState) -> Router {
 async fn metrics(State(st): State<AppState>) -> Response {
     match &st.pool {
         Some(pool) => axum::Json(pool.metrics()).into_response(),
-        None => (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"error": "Pool not initialized"}))).into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"error": "Pool not initialized"})),
+        )
+            .into_response(),
     }
 }
 

@@ -35,7 +35,11 @@ fn pool() -> Arc<dyn PoolView> {
     })
 }
 
-async fn start(manifest: &str, pool: Option<Arc<dyn PoolView>>, metrics: Arc<RuntimeMetrics>) -> StartedHarness {
+async fn start(
+    manifest: &str,
+    pool: Option<Arc<dyn PoolView>>,
+    metrics: Arc<RuntimeMetrics>,
+) -> StartedHarness {
     let mut h = PluginHarness::new(manifest, MetricsPlugin::new).metrics(metrics);
     if let Some(p) = pool {
         h = h.pool(p);
@@ -68,11 +72,17 @@ async fn without_a_pool_metrics_answer_503_and_stats_are_empty() {
     let res = h.get("/metrics/api").await;
     assert_eq!(res.status, 503);
     assert_eq!(res.json(), json!({"error": "Pool not initialized"}));
-    assert_eq!(h.get("/metrics/api/stats").await.json(), json!({"pool": {}, "workers": {}}));
+    assert_eq!(
+        h.get("/metrics/api/stats").await.json(),
+        json!({"pool": {}, "workers": {}})
+    );
     // The runtime's own metrics do not need a pool: the exposition still answers.
     let res = h.get("/metrics/api/prometheus").await;
     assert_eq!(res.status, 200);
-    assert!(res.text().contains("# TYPE buntime_http_requests_total counter"));
+    assert!(
+        res.text()
+            .contains("# TYPE buntime_http_requests_total counter")
+    );
     assert!(!res.text().contains("buntime_active_workers"));
 }
 
@@ -81,12 +91,19 @@ async fn the_exposition_holds_pool_gauges_worker_gauges_and_runtime_metrics_and_
     let metrics = Arc::new(RuntimeMetrics::default());
     let h = start(MANIFEST, Some(pool()), metrics.clone()).await;
     metrics.request(RouteKind::App, http::StatusCode::OK, metrics.clock());
-    metrics.request(RouteKind::App, http::StatusCode::PAYLOAD_TOO_LARGE, metrics.clock());
+    metrics.request(
+        RouteKind::App,
+        http::StatusCode::PAYLOAD_TOO_LARGE,
+        metrics.clock(),
+    );
     metrics.set_generation(4);
     for path in ["/metrics/api/prometheus", "/metrics/api/metrics/prometheus"] {
         let res = h.get(path).await;
         assert_eq!(res.status, 200);
-        assert_eq!(res.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+        assert_eq!(
+            res.headers["content-type"],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
         let text = res.text();
         for line in [
             "# TYPE buntime_active_workers gauge\nbuntime_active_workers 3\n",
@@ -106,9 +123,14 @@ async fn the_exposition_holds_pool_gauges_worker_gauges_and_runtime_metrics_and_
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }
-        assert!(!text.contains("status=\"active\"") && !text.contains("buntime_worker_status"), "non-numeric fields are skipped");
+        assert!(
+            !text.contains("status=\"active\"") && !text.contains("buntime_worker_status"),
+            "non-numeric fields are skipped"
+        );
         if let Some(result) = buntime_testkit::promtool::check_metrics(&text) {
-            result.unwrap_or_else(|report| panic!("promtool rejected the exposition:\n{report}\n{text}"));
+            result.unwrap_or_else(|report| {
+                panic!("promtool rejected the exposition:\n{report}\n{text}")
+            });
         }
     }
 }
@@ -123,17 +145,32 @@ async fn every_metric_the_grafana_dashboard_queries_is_in_the_exposition() {
     };
     let h = start(MANIFEST, Some(Arc::new(full)), Arc::default()).await;
     let text = h.get("/metrics/api/prometheus").await.text();
-    let dashboard = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/grafana-buntime.json")).unwrap();
-    let mut names: Vec<&str> = dashboard.match_indices("buntime_").map(|(i, _)| {
-        let rest = &dashboard[i..];
-        &rest[..rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len())]
-    }).collect();
+    let dashboard = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/grafana-buntime.json"
+    ))
+    .unwrap();
+    let mut names: Vec<&str> = dashboard
+        .match_indices("buntime_")
+        .map(|(i, _)| {
+            let rest = &dashboard[i..];
+            &rest[..rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len())]
+        })
+        .collect();
     names.sort_unstable();
     names.dedup();
     assert!(names.len() > 10, "{names:?}");
     for name in names {
-        let family = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
-        assert!(text.contains(&format!("# TYPE {family} ")), "the dashboard queries {name}, which the exposition lacks");
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name);
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "the dashboard queries {name}, which the exposition lacks"
+        );
     }
 }
 
@@ -141,7 +178,10 @@ async fn every_metric_the_grafana_dashboard_queries_is_in_the_exposition() {
 async fn sse_sends_stats_as_data_events_every_interval() {
     let manifest = MANIFEST.replace("sseInterval: 1000", "sseInterval: 100");
     let h = start(&manifest, Some(pool()), Arc::default()).await;
-    let req = http::Request::builder().uri("/metrics/api/metrics/sse").body(axum::body::Body::empty()).unwrap();
+    let req = http::Request::builder()
+        .uri("/metrics/api/metrics/sse")
+        .body(axum::body::Body::empty())
+        .unwrap();
     let res = h.send_streaming(req).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "text/event-stream");
@@ -149,14 +189,23 @@ async fn sse_sends_stats_as_data_events_every_interval() {
     let mut text = String::new();
     let started = std::time::Instant::now();
     while text.matches("\n\n").count() < 2 {
-        let frame = tokio::time::timeout(Duration::from_secs(5), body.frame()).await.expect("an event within 5 s").expect("the stream goes on").unwrap();
+        let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+            .await
+            .expect("an event within 5 s")
+            .expect("the stream goes on")
+            .unwrap();
         if let Ok(data) = frame.into_data() {
             text.push_str(&String::from_utf8_lossy(&data));
         }
     }
-    assert!(started.elapsed() >= Duration::from_millis(90), "the second event waits for the interval");
+    assert!(
+        started.elapsed() >= Duration::from_millis(90),
+        "the second event waits for the interval"
+    );
     for event in text.split("\n\n").filter(|e| !e.is_empty()).take(2) {
-        let data = event.strip_prefix("data: ").unwrap_or_else(|| panic!("not a data event: {event:?}"));
+        let data = event
+            .strip_prefix("data: ")
+            .unwrap_or_else(|| panic!("not a data event: {event:?}"));
         let v: Value = serde_json::from_str(data).unwrap();
         assert_eq!(v["pool"]["activeWorkers"], 3);
         assert_eq!(v["workers"]["todo@1.0.0"]["requestCount"], 7);
@@ -166,6 +215,9 @@ async fn sse_sends_stats_as_data_events_every_interval() {
 #[tokio::test]
 async fn a_bad_sse_interval_stops_the_plugin_from_loading_and_names_the_key() {
     let manifest = MANIFEST.replace("sseInterval: 1000", "sseInterval: 5");
-    let err = PluginHarness::new(&manifest, MetricsPlugin::new).start().await.unwrap_err();
+    let err = PluginHarness::new(&manifest, MetricsPlugin::new)
+        .start()
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("sseInterval"), "{err}");
 }

@@ -9,7 +9,10 @@ use serde_json::Value;
 pub const MANIFEST: &str = include_str!("../../manifest.yaml");
 
 pub async fn start(manifest: &str) -> StartedHarness {
-    PluginHarness::new(manifest, LogsPlugin::new).start().await.unwrap()
+    PluginHarness::new(manifest, LogsPlugin::new)
+        .start()
+        .await
+        .unwrap()
 }
 
 /// The shipped manifest with `key: value` lines replaced.
@@ -23,16 +26,27 @@ pub fn manifest_with(replacements: &[(&str, &str)]) -> String {
 }
 
 pub async fn post(h: &StartedHarness, path: &str, body: &str) -> TestResponse {
-    let req = http::Request::builder().method(Method::POST).uri(path).header("content-type", "application/json").body(axum::body::Body::from(body.to_owned())).unwrap();
+    let req = http::Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_owned()))
+        .unwrap();
     h.send(req).await
 }
 
 pub async fn add(h: &StartedHarness, level: &str, message: &str, source: &str) {
-    let body = serde_json::json!({"level": level, "message": message, "source": source}).to_string();
+    let body =
+        serde_json::json!({"level": level, "message": message, "source": source}).to_string();
     let res = post(h, "/logs/api", &body).await;
     assert_eq!(res.status, 200, "{}", res.text());
 }
 
 pub fn messages(v: &Value) -> Vec<String> {
-    v["logs"].as_array().unwrap().iter().map(|e| e["message"].as_str().unwrap().to_owned()).collect()
+    v["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap().to_owned())
+        .collect()
 }
