@@ -2,8 +2,10 @@
 //!
 //! This crate owns runtime configuration (env vars and `.env` files), plugin manifests, plugin
 //! discovery and dependency ordering, the native [`Plugin`] trait and its contexts, and the
-//! immutable [`Generation`] that one `ArcSwap` serves. It does not own the HTTP listener, the REST
-//! API or process supervision: those live in `buntime-server` and the app/JS crates.
+//! immutable [`Generation`] that one `ArcSwap` serves, the runtime's metrics registry
+//! ([`metrics`]) and the log sink the logs plugin reads ([`logsink`]). It does not own the HTTP
+//! listener, the REST API or process supervision: those live in `buntime-server` and the app/JS
+//! crates.
 #![forbid(unsafe_code)]
 
 pub mod app;

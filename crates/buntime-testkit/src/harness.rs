@@ -260,4 +260,31 @@ mod tests {
         let res = h.get("/anything").await;
         assert_eq!((res.status.as_u16(), res.text().as_str()), (200, "fetched"));
     }
+
+    /// Sleeps a little in `on_request` and does nothing in `on_response`.
+    struct Slow;
+
+    #[async_trait::async_trait]
+    impl Plugin for Slow {
+        async fn on_request(&self, _req: &mut buntime_core::Request, _cx: &RequestContext) -> Result<buntime_core::Flow, PluginError> {
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+            Ok(buntime_core::Flow::Continue)
+        }
+    }
+
+    #[tokio::test]
+    async fn the_pipeline_times_each_hook_into_the_plugins_series() {
+        let metrics = Arc::new(RuntimeMetrics::default());
+        let h = PluginHarness::new("name: slow
+", |_| Ok(Slow)).metrics(metrics.clone()).start().await.unwrap();
+        h.get("/x").await;
+        h.get("/y").await;
+        let t = metrics.plugin_hooks("slow");
+        assert_eq!((t.on_request.count(), t.on_response.count(), t.server_fetch.count()), (2, 2, 0));
+        let mut text = String::new();
+        metrics.render(&mut text);
+        // Two 3 ms sleeps: both land above the 2.5 ms bucket.
+        assert!(text.contains("buntime_plugin_hook_duration_seconds_bucket{plugin=\"slow\",hook=\"on_request\",le=\"0.0025\"} 0\n"), "{text}");
+        assert!(text.contains("buntime_plugin_hook_duration_seconds_count{plugin=\"slow\",hook=\"on_request\"} 2\n"), "{text}");
+    }
 }
