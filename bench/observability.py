@@ -124,7 +124,7 @@ def hello_on_off(work):
     """The hello route with the registry on and off, alternating so drift hits both alike."""
     plugins = os.path.join(work, "hello-plugins")
     os.makedirs(plugins)
-    for p in ("plugin-hello", "plugin-metrics"):
+    for p in ("plugin-hello", "plugin-metrics", "plugin-logs"):
         copy_plugin(p, plugins)
     apps = os.path.join(work, "no-apps")
     os.makedirs(apps)
