@@ -169,6 +169,8 @@ pub async fn build_generation(inputs: &LoadInputs, number: u64) -> LoadOutcome {
         let public_routes = spec.manifest.raw.get("publicRoutes").and_then(|v| PublicRoutes::from_json(v).ok());
         let hooks = plugin.hooks();
         let menus = plugin.menus().unwrap_or_else(|| spec.manifest.menus.clone());
+        let hook_timings = inputs.metrics.plugin_hooks(name);
+        hook_timings.implements(hooks);
         tracing::info!(plugin = %name, dir = %spec.dir.display(), generation = number, "Loaded plugin.");
         loaded_names.insert(name.to_owned());
         loaded.push(LoadedPlugin {
@@ -180,7 +182,7 @@ pub async fn build_generation(inputs: &LoadInputs, number: u64) -> LoadOutcome {
             public_routes,
             hooks,
             menus,
-            hook_timings: inputs.metrics.plugin_hooks(name),
+            hook_timings,
         });
     }
     tracing::info!(generation = number, plugins = loaded.len(), failed = problems.len(), elapsed_ms = started.elapsed().as_millis() as u64, "Loaded {} plugin(s).", loaded.len());

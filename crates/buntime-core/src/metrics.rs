@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -186,6 +186,9 @@ pub struct HookTimings {
     enabled: bool,
     /// `plugin="…",hook="…"` for each hook, escaped once.
     labels: [String; 3],
+    /// Which hooks some loaded instance of the plugin implements (`on_request`, `server_fetch`,
+    /// `on_response`): only those are exported, so a plugin without hooks adds no series.
+    implemented: [AtomicBool; 3],
     /// `on_request`.
     pub on_request: Histogram,
     /// `server_fetch`.
@@ -202,9 +205,24 @@ impl HookTimings {
         Self {
             enabled,
             labels,
+            implemented: std::array::from_fn(|_| AtomicBool::new(false)),
             on_request: Histogram::new(HOOK_BOUNDS),
             server_fetch: Histogram::new(HOOK_BOUNDS),
             on_response: Histogram::new(HOOK_BOUNDS),
+        }
+    }
+
+    /// Records which hooks a loaded instance implements (a reload may add some; none is
+    /// forgotten, so a series never disappears).
+    pub fn implements(&self, hooks: crate::plugin::Hooks) {
+        for (flag, on) in
+            self.implemented
+                .iter()
+                .zip([hooks.on_request, hooks.server_fetch, hooks.on_response])
+        {
+            if on {
+                flag.store(true, Ordering::Relaxed);
+            }
         }
     }
 
@@ -371,7 +389,7 @@ impl RuntimeMetrics {
             out,
             "buntime_plugin_hook_duration_seconds",
             "histogram",
-            "Time spent in a plugin's request hooks, by plugin and hook.",
+            "Time spent in a plugin's request hooks, by plugin and hook (hooks it implements).",
         );
         let plugins: Vec<Arc<HookTimings>> = self
             .plugins
@@ -381,12 +399,11 @@ impl RuntimeMetrics {
             .cloned()
             .collect();
         for t in &plugins {
-            for (labels, h) in t
-                .labels
-                .iter()
-                .zip([&t.on_request, &t.server_fetch, &t.on_response])
-            {
-                h.render(out, "buntime_plugin_hook_duration_seconds", labels);
+            let series = [&t.on_request, &t.server_fetch, &t.on_response];
+            for ((labels, h), flag) in t.labels.iter().zip(series).zip(&t.implemented) {
+                if flag.load(Ordering::Relaxed) || h.count() > 0 {
+                    h.render(out, "buntime_plugin_hook_duration_seconds", labels);
+                }
             }
         }
         family(
@@ -549,6 +566,19 @@ mod tests {
         let mut out = String::new();
         m.render(&mut out);
         assert!(out.contains("buntime_plugin_hook_duration_seconds_count{plugin=\"we\\\"ird\",hook=\"on_request\"} 1\n"), "{out}");
+    }
+
+    #[test]
+    fn only_the_hooks_a_plugin_implements_are_exported() {
+        let m = RuntimeMetrics::default();
+        m.plugin_hooks("quiet").implements(crate::plugin::Hooks::NONE);
+        m.plugin_hooks("busy").implements(crate::plugin::Hooks::DEFAULT);
+        let mut out = String::new();
+        m.render(&mut out);
+        assert!(!out.contains("plugin=\"quiet\""), "{out}");
+        assert!(out.contains("buntime_plugin_hook_duration_seconds_count{plugin=\"busy\",hook=\"on_request\"} 0\n"));
+        assert!(out.contains("buntime_plugin_hook_duration_seconds_count{plugin=\"busy\",hook=\"on_response\"} 0\n"));
+        assert!(!out.contains("hook=\"server_fetch\""), "{out}");
     }
 
     #[test]

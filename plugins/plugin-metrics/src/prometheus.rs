@@ -37,34 +37,35 @@ pub fn snake_case(key: &str) -> String {
     out
 }
 
-/// A gauge's name and value for a JSON field: `buntime_<prefix><snake_case>`, with a field in
+/// A gauge's name, and the factor its value is scaled by, for a JSON field: `buntime_<prefix><snake_case>`, with a field in
 /// milliseconds (`…Ms`) or MiB (`…MB`) converted to seconds or bytes, since Prometheus names carry
 /// base units (promtool rejects abbreviated ones), and a `…Count` field plural (`_count` is a
 /// histogram's).
-fn gauge(prefix: &str, key: &str, n: &serde_json::Number) -> (String, String) {
-    let scaled = |stem: &str, unit: &str, factor: f64| {
-        let v = n.as_f64().map_or(0.0, |v| v * factor);
-        (
-            format!("buntime_{prefix}{}_{unit}", snake_case(stem)),
-            format!("{v}"),
-        )
-    };
+fn gauge(prefix: &str, key: &str) -> (String, Option<f64>) {
     if let Some(stem) = key.strip_suffix("Ms") {
-        scaled(stem, "seconds", 0.001)
+        (
+            format!("buntime_{prefix}{}_seconds", snake_case(stem)),
+            Some(0.001),
+        )
     } else if let Some(stem) = key.strip_suffix("MB") {
-        scaled(stem, "bytes", 1024.0 * 1024.0)
+        (
+            format!("buntime_{prefix}{}_bytes", snake_case(stem)),
+            Some(1024.0 * 1024.0),
+        )
     } else if let Some(stem) = key.strip_suffix("Count").filter(|s| !s.is_empty()) {
         // `_count` is reserved for histograms and summaries: `requestCount` → `requests`.
-        (
-            format!("buntime_{prefix}{}s", snake_case(stem)),
-            n.to_string(),
-        )
+        (format!("buntime_{prefix}{}s", snake_case(stem)), None)
     } else {
-        (
-            format!("buntime_{prefix}{}", snake_case(key)),
-            n.to_string(),
-        )
+        (format!("buntime_{prefix}{}", snake_case(key)), None)
     }
+}
+
+/// Writes `n`, scaled by `factor` when the name converted its unit.
+fn write_value(out: &mut String, n: &serde_json::Number, factor: Option<f64>) {
+    let _ = match factor {
+        Some(f) => writeln!(out, "{}", n.as_f64().map_or(0.0, |v| v * f)),
+        None => writeln!(out, "{n}"),
+    };
 }
 
 /// What the pool's fields mean, for `# HELP` (fields not listed get a generic line).
@@ -98,10 +99,13 @@ pub fn render_pool(out: &mut String, metrics: &Value) {
         return;
     };
     for (key, value) in fields {
-        let Value::Number(n) = value else { continue };
-        let (name, value) = gauge("", key, n);
+        let Value::Number(n) = value else {
+            continue;
+        };
+        let (name, factor) = gauge("", key);
         let _ = writeln!(out, "# HELP {name} {}", pool_help(key));
-        let _ = writeln!(out, "# TYPE {name} gauge\n{name} {value}");
+        let _ = write!(out, "# TYPE {name} gauge\n{name} ");
+        write_value(out, n, factor);
     }
 }
 
@@ -111,36 +115,38 @@ pub fn render_workers(out: &mut String, stats: &Value) {
     let Some(apps) = stats.as_object() else {
         return;
     };
-    let mut families: BTreeMap<(String, &str), Vec<(&str, String)>> = BTreeMap::new();
+    // Grouped by field without copying: one name per family, values written as they are.
+    let mut families: BTreeMap<&str, Vec<(&str, &serde_json::Number)>> = BTreeMap::new();
     for (app, stat) in apps {
         let Some(fields) = stat.as_object() else {
             continue;
         };
         for (key, value) in fields {
             if let Value::Number(n) = value {
-                let (name, value) = gauge("worker_", key, n);
                 families
-                    .entry((name, key.as_str()))
+                    .entry(key.as_str())
                     .or_default()
-                    .push((app.as_str(), value));
+                    .push((app.as_str(), n));
             }
         }
     }
-    for ((name, key), samples) in families {
+    for (key, samples) in families {
+        let (name, factor) = gauge("worker_", key);
         let _ = writeln!(
             out,
             "# HELP {name} Per-app worker statistic `{key}` of GET /metrics/api/stats."
         );
         let _ = writeln!(out, "# TYPE {name} gauge");
         for (app, n) in samples {
-            let _ = writeln!(out, "{name}{{app=\"{}\"}} {n}", escape_label(app));
+            let _ = write!(out, "{name}{{app=\"{}\"}} ", escape_label(app));
+            write_value(out, n, factor);
         }
     }
 }
 
 /// Renders the whole exposition: pool (when there is one), workers, runtime.
 pub fn render(pool: Option<&dyn PoolView>, runtime: &RuntimeMetrics) -> String {
-    let mut out = String::with_capacity(16 * 1024);
+    let mut out = String::with_capacity(64 * 1024);
     match pool {
         Some(p) => {
             render_pool(&mut out, &p.metrics());

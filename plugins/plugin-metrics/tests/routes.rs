@@ -119,10 +119,14 @@ async fn the_exposition_holds_pool_gauges_worker_gauges_and_runtime_metrics_and_
             "buntime_http_body_limit_rejections_total 1\n",
             "buntime_http_request_duration_seconds_count{kind=\"app\"} 2\n",
             "buntime_generation 4\n",
-            "buntime_plugin_hook_duration_seconds_count{plugin=\"@buntime/plugin-metrics\",hook=\"on_request\"} 0\n",
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }
+        assert!(
+            text.contains("# TYPE buntime_plugin_hook_duration_seconds histogram\n")
+                && !text.contains("plugin=\"@buntime/plugin-metrics\""),
+            "a plugin without hooks adds no hook series"
+        );
         assert!(
             !text.contains("status=\"active\"") && !text.contains("buntime_worker_status"),
             "non-numeric fields are skipped"
