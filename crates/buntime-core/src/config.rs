@@ -218,6 +218,9 @@ pub struct RuntimeConfig {
     pub max_uploads: usize,
     /// `RUNTIME_HOMEPAGE`: where `GET /` redirects when nothing is mounted at `/` (`None`: off).
     pub homepage: Option<String>,
+    /// `RUNTIME_METRICS`: measure every request and plugin hook (on by default; off only to
+    /// measure what the measuring costs).
+    pub metrics: bool,
     /// The directory relative paths resolve against (the working directory).
     pub base_dir: PathBuf,
 }
@@ -319,17 +322,8 @@ impl RuntimeConfig {
             .get_non_blank("RUNTIME_MASTER_KEY")
             .or_else(|| env.get_non_blank("BUNTIME_MASTER_KEY"))
             .map(str::to_owned);
-        let trust_proxy = match env.get_non_blank("RUNTIME_TRUST_PROXY").map(str::to_ascii_lowercase).as_deref() {
-            None | Some("false" | "0" | "no") => false,
-            Some("true" | "1" | "yes") => true,
-            Some(_) => {
-                return Err(ConfigError::Invalid {
-                    var: "RUNTIME_TRUST_PROXY",
-                    value: env.get("RUNTIME_TRUST_PROXY").unwrap_or_default().to_owned(),
-                    accepted: "true or false",
-                });
-            }
-        };
+        let trust_proxy = boolean(env, "RUNTIME_TRUST_PROXY", false)?;
+        let metrics = boolean(env, "RUNTIME_METRICS", true)?;
         let public_origins = match env.get_non_blank("RUNTIME_PUBLIC_URL") {
             None => Vec::new(),
             Some(raw) => raw
@@ -367,6 +361,7 @@ impl RuntimeConfig {
             body_read_timeout,
             max_uploads,
             homepage,
+            metrics,
             base_dir: base_dir.to_path_buf(),
         })
     }
@@ -409,6 +404,7 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
     ("RUNTIME_PLUGIN_HOST_HEARTBEAT_TIMEOUT_MS", "5000", "unanswered ping time before the plugin host is restarted"),
     ("RUNTIME_PLUGIN_LOAD_TIMEOUT_MS", "30000", "budget for loading one JS plugin (import, factory, onInit)"),
     ("RUNTIME_WORKER_MAX_MEMORY", "unset (no limit)", "default heap limit per app worker, e.g. 512mb (manifest maxMemory wins)"),
+    ("RUNTIME_METRICS", "true", "measure requests and plugin hooks for /metrics (false only to measure the cost)"),
     ("BUNTIME_BUN", "unset", "path to the bun binary (else the project's copy, else PATH)"),
 ];
 
@@ -429,6 +425,16 @@ fn homepage(env: &Env) -> Result<Option<String>, ConfigError> {
         });
     }
     Ok(Some(value.to_owned()))
+}
+
+/// Reads `true|1|yes` or `false|0|no` (any case).
+fn boolean(env: &Env, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match env.get_non_blank(var).map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("false" | "0" | "no") => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some(_) => Err(ConfigError::Invalid { var, value: env.get(var).unwrap_or_default().to_owned(), accepted: "true or false" }),
+    }
 }
 
 /// Reads a whole number greater than 0.

@@ -51,6 +51,8 @@ pub struct LoadedPlugin {
     pub hooks: Hooks,
     /// Its menus as they are after `on_init` ([`Plugin::menus`], else the manifest's).
     pub menus: serde_json::Value,
+    /// Where the pipeline records how long its hooks take.
+    pub hook_timings: Arc<crate::metrics::HookTimings>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -284,7 +286,7 @@ mod tests {
 
     fn loaded(name: &str, plugin: Arc<dyn Plugin>) -> LoadedPlugin {
         let (manifest, _) = crate::manifest::Manifest::parse(&format!("name: {name}\n"), std::path::Path::new("m.yaml"), &[]).unwrap();
-        LoadedPlugin { manifest: Arc::new(manifest), dir: PathBuf::new(), kind: PluginKind::Native, plugin, router: None, public_routes: None, hooks: Hooks::NONE, menus: serde_json::Value::Array(Vec::new()) }
+        LoadedPlugin { manifest: Arc::new(manifest), dir: PathBuf::new(), kind: PluginKind::Native, plugin, router: None, public_routes: None, hooks: Hooks::NONE, menus: serde_json::Value::Array(Vec::new()), hook_timings: Arc::default() }
     }
 
     #[tokio::test]

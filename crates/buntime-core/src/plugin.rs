@@ -248,6 +248,7 @@ struct ContextInner {
     pool: Option<Arc<dyn PoolView>>,
     apps: Option<Arc<dyn AppBackend>>,
     generation: u64,
+    metrics: Arc<crate::metrics::RuntimeMetrics>,
 }
 
 impl std::fmt::Debug for PluginContext {
@@ -280,6 +281,8 @@ pub struct ContextParts {
     pub apps: Option<Arc<dyn AppBackend>>,
     /// The generation number being loaded.
     pub generation: u64,
+    /// The runtime's own metrics.
+    pub metrics: Arc<crate::metrics::RuntimeMetrics>,
 }
 
 impl PluginContext {
@@ -299,6 +302,7 @@ impl PluginContext {
                 pool: parts.pool,
                 apps: parts.apps,
                 generation: parts.generation,
+                metrics: parts.metrics,
             }),
         }
     }
@@ -377,6 +381,12 @@ impl PluginContext {
     /// Returns pool metrics and worker stats, once apps are hosted.
     pub fn pool(&self) -> Option<&Arc<dyn PoolView>> {
         self.inner.pool.as_ref()
+    }
+
+    /// Returns the runtime's own metrics (requests, hooks, reloads, restarts), for exporters such
+    /// as the metrics plugin.
+    pub fn metrics(&self) -> &Arc<crate::metrics::RuntimeMetrics> {
+        &self.inner.metrics
     }
 
     /// Returns app hosting, once apps are hosted: the app resolver

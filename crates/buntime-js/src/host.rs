@@ -55,6 +55,8 @@ pub struct HostOptions {
     /// `RUNTIME_PLUGIN_HOST_HEARTBEAT_TIMEOUT_MS`). A JS event loop blocked by a busy hook or a
     /// top-level loop cannot answer.
     pub heartbeat_timeout: Duration,
+    /// Where restarts are counted (the runtime's registry; a detached one by default).
+    pub metrics: Arc<buntime_core::RuntimeMetrics>,
 }
 
 impl HostOptions {
@@ -93,6 +95,7 @@ impl Default for HostOptions {
             max_restart_backoff: Duration::from_secs(5),
             heartbeat_interval: Duration::from_secs(1),
             heartbeat_timeout: Duration::from_secs(5),
+            metrics: Arc::default(),
         }
     }
 }
@@ -505,6 +508,7 @@ impl HostInner {
             self.quick_restarts.fetch_add(1, Ordering::AcqRel);
             match self.ensure_running(&mut proc).await {
                 Ok(conn) if !conn.is_closed() => {
+                    self.opts.metrics.plugin_host_restarted();
                     tracing::info!(generation = self.generation, pid = conn.pid, "Plugin host restarted; its plugins are back.");
                     return;
                 }

@@ -77,6 +77,8 @@ pub struct PoolConfig {
     pub runtime_dir: Option<PathBuf>,
     /// Variables the host processes get (the host env is otherwise cleared): `PATH` and `HOME`.
     pub host_env: Vec<(String, String)>,
+    /// Where host restarts are counted (the runtime's registry; a detached one by default).
+    pub metrics: std::sync::Arc<buntime_core::RuntimeMetrics>,
 }
 
 impl PoolConfig {
@@ -106,6 +108,7 @@ impl PoolConfig {
             worker_max_memory_bytes: None,
             runtime_dir: None,
             host_env,
+            metrics: std::sync::Arc::default(),
         }
     }
 

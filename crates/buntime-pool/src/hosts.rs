@@ -74,6 +74,7 @@ pub(crate) struct HostSet {
     slots: Mutex<HashMap<HostClass, Slot>>,
     seq: AtomicU64,
     me: Weak<HostSet>,
+    metrics: Arc<buntime_core::RuntimeMetrics>,
 }
 
 impl HostSet {
@@ -94,6 +95,7 @@ impl HostSet {
             slots: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(0),
             me: me.clone(),
+            metrics: cfg.metrics.clone(),
         })
     }
 
@@ -210,10 +212,12 @@ impl HostSet {
                 tracing::warn!(host = %class.label(), failures = slot.failures, "Worker host died.");
                 !matches!(class, HostClass::Isolated { .. }) && slot.failures < 8
             };
-            if restart
-                && let Err(err) = set.acquire(&class).await {
-                    tracing::warn!(host = %class.label(), error = %err, "Worker host restart failed.");
+            if restart {
+                match set.acquire(&class).await {
+                    Ok(_) => set.metrics.worker_host_restarted(),
+                    Err(err) => tracing::warn!(host = %class.label(), error = %err, "Worker host restart failed."),
                 }
+            }
         });
     }
 

@@ -25,6 +25,7 @@ mod capture;
 mod harness;
 pub mod mariadb;
 pub mod pg;
+pub mod promtool;
 
 pub use capture::LogCapture;
 pub use harness::{HarnessError, PluginHarness, StartedHarness, TestResponse};
