@@ -224,7 +224,8 @@ impl Builder {
                 let a = self.arg(Sql::Text(s.clone()));
                 let b = self.arg(Sql::Text(s.clone()));
                 let c = self.arg(Sql::Text(s.clone()));
-                format!("(length({a}) = 0 OR substr({x}, -length({b})) = {c})")
+                // Arguments bind in text order: `x` was pushed first, so it comes first.
+                format!("(substr({x}, -length({a})) = {b} OR length({c}) = 0)")
             }
             _ => {
                 let pattern = match op {
