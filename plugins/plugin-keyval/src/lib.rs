@@ -145,6 +145,9 @@ impl Plugin for KeyvalPlugin {
         {
             self.logger.warn(format!("final metrics flush failed: {e}"));
         }
+        if let Some(kv) = self.kv.get() {
+            kv.release_idle();
+        }
         self.logger.info("keyval stopped");
     }
 
