@@ -121,7 +121,7 @@ pub(crate) async fn put(
             ],
         )
     };
-    tx.execute(stmt).await?;
+    tx.execute_point(stmt).await?;
     tx.changed(Change {
         key: key.clone(),
         encoded,
@@ -138,7 +138,7 @@ pub(crate) async fn read_in(
     now: i64,
 ) -> Result<Option<(Value, String)>, KvError> {
     let res = tx
-        .execute(Statement::with_args(
+        .execute_point(Statement::with_args(
             format!("SELECT value, versionstamp FROM kv_entries WHERE key = ? AND {LIVE}"),
             [Sql::Blob(key.encode()), Sql::Integer(now)],
         ))

@@ -258,6 +258,21 @@ impl Tx {
         Ok(self.conn_mut()?.execute(stmt).await?)
     }
 
+    /// Runs a single-row statement (a lookup or an upsert by key) inside the transaction, on the
+    /// calling thread when the engine allows it. Inside a write transaction such a statement only
+    /// touches cached pages; the `BEGIN` (which may wait for the lock) and the `COMMIT` (which may
+    /// checkpoint) still run on a blocking thread.
+    ///
+    /// # Errors
+    /// The statement failed (the transaction stays open; roll it back or drop it).
+    pub async fn execute_point(&mut self, stmt: Statement) -> Result<StmtResult, KvError> {
+        let conn = self.conn_mut()?;
+        match conn.execute_inline(&stmt) {
+            Some(r) => Ok(r?),
+            None => Ok(conn.execute(stmt).await?),
+        }
+    }
+
     /// Records a change to announce when the transaction commits.
     pub fn changed(&mut self, change: Change) {
         self.changes.push(change);
