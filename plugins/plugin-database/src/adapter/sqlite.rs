@@ -401,6 +401,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn inline_statements_share_the_connection_and_its_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = adapter(dir.path(), 10);
+        let mut c = a.connect(None).await.unwrap();
+        c.execute(Statement::new("CREATE TABLE t (v)")).await.unwrap();
+        c.execute(Statement::new("BEGIN IMMEDIATE")).await.unwrap();
+        c.execute_inline(&Statement::with_args("INSERT INTO t VALUES (?)", [Value::Integer(7)])).unwrap().unwrap();
+        let r = c.execute_inline(&Statement::new("SELECT v FROM t")).unwrap().unwrap();
+        assert_eq!(r.rows, vec![vec![Value::Integer(7)]], "an inline read sees the open transaction's write");
+        c.execute(Statement::new("ROLLBACK")).await.unwrap();
+        let r = c.execute_inline(&Statement::new("SELECT count(*) FROM t")).unwrap().unwrap();
+        assert_eq!(r.rows[0][0], Value::Integer(0));
+        assert!(c.execute_inline(&Statement::new("SELEC nonsense")).unwrap().is_err(), "errors come back, not panics");
+    }
+
+    #[tokio::test]
     async fn a_connection_dropped_mid_transaction_is_rolled_back() {
         let dir = tempfile::tempdir().unwrap();
         let a = adapter(dir.path(), 10);
