@@ -209,8 +209,9 @@ impl Kv {
     pub async fn atomic(&self, op: &AtomicOp) -> Result<Option<String>, KvError> {
         self.timed("atomic_commit", async {
             let now = now_ms();
-            let vs = versionstamp();
             let mut tx = self.begin().await?;
+            // Taken under the write turn, so versionstamps grow in commit order.
+            let vs = versionstamp();
             match apply(self, &mut tx, op, &vs, now).await {
                 Ok(true) => {
                     tx.commit().await?;

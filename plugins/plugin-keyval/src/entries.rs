@@ -225,8 +225,9 @@ impl Kv {
             let now = now_ms();
             let text = prepare_value(self, value, now)?;
             let expires_at = expires_at(expires_in, now)?;
-            let vs = versionstamp();
             let mut tx = self.begin().await?;
+            // Taken under the write turn, so versionstamps grow in commit order.
+            let vs = versionstamp();
             put(&mut tx, self, key, text, &vs, expires_at).await?;
             // Full-text indexes whose prefix covers `key` are updated here, in the same transaction.
             tx.commit().await?;

@@ -211,3 +211,35 @@ async fn polling_diffs_against_the_versionstamps_sent_back() {
         json!({"entries": [{"key": ["p", "a"], "value": null, "versionstamp": null}], "versionstamps": format!("p/b:{vs_b}")})
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_reach_a_watcher_in_commit_order() {
+    let kv = std::sync::Arc::new(start().await);
+    let (_, mut events) = Events::open(&kv, "/keyval/api/watch?keys=hot&initial=false").await;
+    let writers: Vec<_> = (0..20)
+        .map(|i| {
+            let kv = kv.clone();
+            tokio::spawn(async move {
+                assert_eq!(kv.put("/keyval/api/keys/hot", json!(i)).await.status, 200)
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let last = kv.get("/keyval/api/keys/hot").await.json()["versionstamp"].clone();
+    let mut seen = Vec::new();
+    while seen.last() != Some(&last) {
+        let (_, data) = events.next(SOON).await.expect("every write arrives");
+        seen.extend(
+            data.as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["versionstamp"].clone()),
+        );
+    }
+    assert_eq!(seen.len(), 20, "one event per commit, the stored one last");
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    assert_eq!(seen, sorted, "in commit order (UUIDv7 versionstamps grow)");
+}
