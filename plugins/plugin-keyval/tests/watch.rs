@@ -243,3 +243,42 @@ async fn concurrent_writes_reach_a_watcher_in_commit_order() {
     sorted.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
     assert_eq!(seen, sorted, "in commit order (UUIDv7 versionstamps grow)");
 }
+
+#[tokio::test]
+async fn a_watcher_that_falls_behind_the_feed_resyncs_to_the_final_state() {
+    let kv = start().await;
+    let (_, mut events) =
+        Events::open(&kv, "/keyval/api/watch/prefix?prefix=lagp&initial=false").await;
+    // `a` is reported; then, while nobody reads the stream, `a` is deleted and 1100 more commits
+    // push that deletion out of the feed's buffer (1024 commits).
+    assert_eq!(
+        kv.put("/keyval/api/keys/lagp/a", json!("a")).await.status,
+        200
+    );
+    for i in 0..20 {
+        kv.put("/keyval/api/keys/lagp/b", json!(i)).await;
+    }
+    assert_eq!(
+        kv.delete("/keyval/api/keys/lagp/a", None).await.json()["deletedCount"],
+        1
+    );
+    for i in 0..1100 {
+        kv.put("/keyval/api/keys/lagp/b", json!(i)).await;
+    }
+    let last = kv.get("/keyval/api/keys/lagp/b").await.json()["versionstamp"].clone();
+    let (mut a_deleted, mut b_final) = (false, false);
+    while !(a_deleted && b_final) {
+        let Some((_, data)) = events.next(Duration::from_secs(5)).await else {
+            break;
+        };
+        for e in data.as_array().unwrap() {
+            a_deleted |= e["key"] == json!(["lagp", "a"]) && e["value"].is_null();
+            b_final |= e["versionstamp"] == last;
+        }
+    }
+    assert!(
+        a_deleted,
+        "the deletion that fell out of the buffer is still reported"
+    );
+    assert!(b_final, "the last write arrives");
+}
