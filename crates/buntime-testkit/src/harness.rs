@@ -38,6 +38,7 @@ pub struct PluginHarness {
     files: Vec<(String, String)>,
     pool: Option<Arc<dyn PoolView>>,
     metrics: Arc<RuntimeMetrics>,
+    others: Vec<(String, Factory)>,
 }
 
 impl std::fmt::Debug for PluginHarness {
@@ -60,7 +61,19 @@ impl PluginHarness {
             files: Vec::new(),
             pool: None,
             metrics: Arc::default(),
+            others: Vec::new(),
         }
+    }
+
+    /// Loads another plugin alongside, from its own manifest: a dependency the tested plugin
+    /// gets with `get_plugin` (the real loader orders them by their `dependencies`).
+    pub fn with_plugin<F, P>(mut self, manifest_yaml: &str, factory: F) -> Self
+    where
+        F: Fn(&PluginContext) -> Result<P, PluginError> + Send + Sync + 'static,
+        P: Plugin,
+    {
+        self.others.push((manifest_yaml.to_owned(), Arc::new(move |cx| factory(cx).map(|p| Arc::new(p) as Arc<dyn Plugin>))));
+        self
     }
 
     /// Tests the plugin with the manifest file at `path` (e.g. the crate's own `manifest.yaml`).
@@ -128,6 +141,13 @@ impl PluginHarness {
         let name = Manifest::parse(&self.manifest, &dir.join("manifest.yaml"), &[]).map(|(m, _)| m.name.as_str().to_owned()).unwrap_or_default();
         let mut natives = NativeRegistry::default();
         natives.register_factory(&name, self.factory.clone());
+        for (i, (manifest, factory)) in self.others.iter().enumerate() {
+            let other = root.path().join("plugins").join(format!("with-{i}"));
+            std::fs::create_dir_all(&other)?;
+            std::fs::write(other.join("manifest.yaml"), manifest)?;
+            let other_name = Manifest::parse(manifest, &other.join("manifest.yaml"), &[]).map(|(m, _)| m.name.as_str().to_owned()).unwrap_or_default();
+            natives.register_factory(&other_name, factory.clone());
+        }
         let inputs = LoadInputs {
             config: Arc::new(config),
             env: Arc::new(env),

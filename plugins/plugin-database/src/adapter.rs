@@ -102,6 +102,14 @@ pub trait Connection: Send + std::fmt::Debug {
     /// Returns the statement that opens a write transaction in this engine's dialect
     /// (`BEGIN IMMEDIATE` on SQLite, so the write lock is taken up front; `BEGIN` on PostgreSQL).
     fn begin_statement(&self) -> &'static str;
+    /// Runs a short statement on the calling thread, when the engine can do that without waiting on
+    /// the network (an embedded engine reading cached pages); `None` means "use
+    /// [`Connection::execute`]". Callers use it for point reads, where handing the work to a
+    /// blocking thread costs more than the read itself.
+    fn execute_inline(&mut self, stmt: &Statement) -> Option<Result<StmtResult, DbError>> {
+        let _ = stmt;
+        None
+    }
 
     /// Runs `stmts` in one transaction: all of them, or none if one fails.
     ///

@@ -287,6 +287,12 @@ impl Connection for SqliteConnection {
         .await
     }
 
+    fn execute_inline(&mut self, stmt: &Statement) -> Option<Result<StmtResult, DbError>> {
+        // WAL readers never wait for the writer, so a point read only touches the page cache and,
+        // at worst, the file: microseconds, fine on an async worker.
+        self.conn.as_mut().map(|c| execute(&c.0, stmt))
+    }
+
     async fn is_autocommit(&mut self) -> Result<bool, DbError> {
         // A flag read, no I/O: fine on the async thread.
         self.conn.as_ref().map(|c| c.0.is_autocommit()).ok_or_else(|| DbError::unavailable("the connection was lost"))
@@ -320,7 +326,9 @@ fn named_index(st: &rusqlite::Statement<'_>, name: &str) -> Result<usize, DbErro
 
 fn execute(c: &rusqlite::Connection, stmt: &Statement) -> Result<StmtResult, DbError> {
     let start = Instant::now();
-    let mut st = c.prepare(&stmt.sql)?;
+    // Cached: the same statements come back (keyval's point reads, HRANA clients' queries), and
+    // preparing costs more than the read itself.
+    let mut st = c.prepare_cached(&stmt.sql)?;
     let count = st.parameter_count();
     if stmt.args.len() > count {
         return Err(DbError::Sql { code: "SQLITE_RANGE".into(), message: format!("{} arguments given, the statement takes {count}", stmt.args.len()) });
@@ -394,6 +402,22 @@ mod tests {
         assert_eq!(r.last_insert_rowid, None);
         let mode = c.execute(Statement::new("PRAGMA journal_mode")).await.unwrap();
         assert_eq!(mode.rows[0][0], Value::Text("wal".into()));
+    }
+
+    #[tokio::test]
+    async fn inline_statements_share_the_connection_and_its_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = adapter(dir.path(), 10);
+        let mut c = a.connect(None).await.unwrap();
+        c.execute(Statement::new("CREATE TABLE t (v)")).await.unwrap();
+        c.execute(Statement::new("BEGIN IMMEDIATE")).await.unwrap();
+        c.execute_inline(&Statement::with_args("INSERT INTO t VALUES (?)", [Value::Integer(7)])).unwrap().unwrap();
+        let r = c.execute_inline(&Statement::new("SELECT v FROM t")).unwrap().unwrap();
+        assert_eq!(r.rows, vec![vec![Value::Integer(7)]], "an inline read sees the open transaction's write");
+        c.execute(Statement::new("ROLLBACK")).await.unwrap();
+        let r = c.execute_inline(&Statement::new("SELECT count(*) FROM t")).unwrap().unwrap();
+        assert_eq!(r.rows[0][0], Value::Integer(0));
+        assert!(c.execute_inline(&Statement::new("SELEC nonsense")).unwrap().is_err(), "errors come back, not panics");
     }
 
     #[tokio::test]
