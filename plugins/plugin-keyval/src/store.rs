@@ -51,6 +51,7 @@ struct Inner {
     config: Config,
     changes: broadcast::Sender<ChangeBatch>,
     metrics: Metrics,
+    queue: crate::queue::Shared,
 }
 
 impl Kv {
@@ -65,6 +66,7 @@ impl Kv {
             config,
             changes,
             metrics: Metrics::default(),
+            queue: crate::queue::Shared::default(),
         }))
     }
 
@@ -81,6 +83,11 @@ impl Kv {
     /// Returns the operation metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    /// Returns the queue's in-process state (listener wake-ups, SSE deliveries); see [`crate::queue`].
+    pub fn queue_shared(&self) -> &crate::queue::Shared {
+        &self.0.queue
     }
 
     /// Returns the adapter type the entries live in.
