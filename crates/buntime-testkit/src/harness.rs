@@ -214,6 +214,13 @@ impl StartedHarness {
         TestResponse { status: parts.status, headers: parts.headers, body }
     }
 
+    /// Sends a request and returns the response without reading its body (for streams such as
+    /// SSE, read incrementally with `into_body().into_data_stream()`).
+    pub async fn respond(&self, req: buntime_core::Request) -> buntime_core::Response {
+        let _guard = tracing::dispatcher::set_default(&self.logs.dispatch());
+        self.pipeline.handle(self.generation.clone(), req).await
+    }
+
     /// Returns the log lines captured so far (init logs included).
     pub fn logs(&self) -> &LogCapture {
         &self.logs

@@ -24,6 +24,8 @@ pub struct Config {
     pub queue_cleanup_interval: Option<Duration>,
     /// How long a dequeued message stays locked.
     pub queue_lock_duration: Duration,
+    /// How long a quiet watch stream waits before sending `event: ping`.
+    pub watch_heartbeat: Duration,
 }
 
 impl Default for Config {
@@ -36,6 +38,7 @@ impl Default for Config {
             metrics_flush_interval: Duration::from_secs(30),
             queue_cleanup_interval: Some(Duration::from_secs(60)),
             queue_lock_duration: Duration::from_secs(30),
+            watch_heartbeat: Duration::from_secs(15),
         }
     }
 }

@@ -6,30 +6,41 @@
 //! `docs/keyval.md`.
 #![forbid(unsafe_code)]
 
+pub mod atomic;
 pub mod config;
 pub mod dialect;
+pub mod entries;
 pub mod error;
 pub mod expiry;
+pub mod filter;
 pub mod fts;
+pub mod json_service;
 pub mod keys;
+pub mod list;
 pub mod metrics;
 pub mod queue;
+pub mod request;
 pub mod routes;
 pub mod schema;
 pub mod store;
 pub mod value;
+pub mod watch;
 
 use std::any::Any;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use axum::Router;
+use buntime_core::services::JsonService;
 use buntime_core::{ErrorKind, Hooks, Plugin, PluginContext, PluginError, PluginLogger};
 use buntime_plugin_database::DatabaseService;
 
 pub use config::Config;
 pub use error::KvError;
 pub use keys::{Key, KeyPart};
+pub use atomic::{AtomicOp, Check, Mutation, MutationKind};
+pub use entries::{DeleteOptions, Entry};
+pub use list::{ListOptions, Page, Selector};
 pub use store::{Change, Kv};
 
 /// The name this plugin is registered under; its manifest's `name`.
@@ -129,6 +140,10 @@ impl Plugin for KeyvalPlugin {
         self.kv
             .get()
             .map(|kv| Arc::new(kv.clone()) as Arc<dyn Any + Send + Sync>)
+    }
+
+    fn provides_json(&self) -> Option<Arc<dyn JsonService>> {
+        self.kv.get().map(|kv| Arc::new(json_service::KvJson(kv.clone())) as Arc<dyn JsonService>)
     }
 
     fn hooks(&self) -> Hooks {

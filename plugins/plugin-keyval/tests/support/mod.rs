@@ -21,10 +21,11 @@ pub async fn start() -> Kv {
     start_with("").await
 }
 
-/// Starts the plugin with the shipped manifest plus `extra` YAML appended (later keys win).
+/// Starts the plugin with the shipped manifest, its top-level keys named in `extra` replaced by
+/// `extra`'s (the loader refuses duplicate keys).
 pub async fn start_with(extra: &str) -> Kv {
     let state = tempfile::tempdir().unwrap();
-    let manifest = format!("{MANIFEST}\n{extra}");
+    let manifest = format!("{}\n{extra}", without_keys(MANIFEST, extra));
     let h = PluginHarness::new(&manifest, KeyvalPlugin::new)
         .with_plugin(DATABASE_MANIFEST, DatabasePlugin::new)
         .env("RUNTIME_STATE_DIR", state.path().to_str().unwrap())
@@ -32,6 +33,26 @@ pub async fn start_with(extra: &str) -> Kv {
         .await
         .unwrap();
     Kv { h, state }
+}
+
+/// `manifest` without the top-level blocks whose keys `extra` sets.
+fn without_keys(manifest: &str, extra: &str) -> String {
+    let top = |l: &str| (!l.starts_with([' ', '#', '-']) && l.contains(':')).then(|| l.split(':').next().unwrap_or_default().to_owned());
+    let replaced: Vec<String> = extra.lines().filter_map(top).collect();
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in manifest.lines() {
+        if let Some(k) = top(line) {
+            skipping = replaced.contains(&k);
+        } else if !line.starts_with([' ', '-']) {
+            skipping = false;
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 impl Kv {
