@@ -3,8 +3,8 @@
 //!
 //! The FTS table is `kv_fts_<16 hex of sha256(encoded prefix)>` with columns `doc_key UNINDEXED`
 //! (the entry's encoded key) and `f0, f1, …` (the index's fields, in order); its rowid is the
-//! entry's `kv_entries` rowid. Searches join on both rowid and key, so a row left behind by a
-//! subtree delete or the expiry sweeper can never surface (it is replaced on the key's next set).
+//! entry's `kv_entries` rowid. Searches join on both rowid and key, so a row left behind by the
+//! expiry sweeper can never surface (it is replaced on the key's next set).
 
 use buntime_plugin_database::{Connection, DbError, Statement, StmtResult, Value as Sql};
 use serde_json::{Value, json};
@@ -203,20 +203,21 @@ pub async fn on_set(conn: &mut dyn Connection, encoded: &[u8], value: &Value) ->
     Ok(())
 }
 
-/// Removes the entries `encoded` from every index. Call it inside the deleting transaction,
-/// before the entry rows are deleted (it finds the FTS rows by the entries' rowids); calling it
-/// after is harmless but leaves the rows for the next set of those keys to replace.
+/// Removes deleted entries, given as `(encoded key, kv_entries rowid)`, from every index that
+/// covers them. Call it inside the deleting transaction (a `DELETE … RETURNING key, rowid` gives
+/// both).
 ///
 /// # Errors
 /// The database failed.
-pub async fn on_delete(conn: &mut dyn Connection, encoded: &[Vec<u8>]) -> Result<(), KvError> {
-    let indexes = list(conn).await?;
-    for index in &indexes {
+pub async fn on_delete(conn: &mut dyn Connection, deleted: &[(Vec<u8>, i64)]) -> Result<(), KvError> {
+    if deleted.is_empty() {
+        return Ok(());
+    }
+    for index in &list(conn).await? {
         let prefix = index.prefix.encode();
         let table = index.table_name();
-        for key in encoded.iter().filter(|k| is_descendant(k, &prefix)) {
-            conn.execute(Statement::with_args(format!("DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM kv_entries WHERE key = ?)"), [Sql::Blob(key.clone())]))
-                .await?;
+        for (_, rowid) in deleted.iter().filter(|(k, _)| is_descendant(k, &prefix)) {
+            conn.execute(Statement::with_args(format!("DELETE FROM {table} WHERE rowid = ?"), [Sql::Integer(*rowid)])).await?;
         }
     }
     Ok(())
@@ -321,17 +322,22 @@ impl Kv {
     }
 }
 
+/// Parses a stored value (JSON text, in a TEXT or BLOB column).
+fn stored(v: &Sql) -> Value {
+    match v {
+        Sql::Blob(b) => from_stored(b),
+        Sql::Text(t) => from_stored(t.as_bytes()),
+        _ => Value::Null,
+    }
+}
+
 fn rows_to_entries(res: StmtResult) -> Vec<(Key, Value, String)> {
     res.rows
         .into_iter()
         .filter_map(|r| {
             let mut it = r.into_iter();
             let (Some(Sql::Blob(k)), Some(v), Some(Sql::Text(vs))) = (it.next(), it.next(), it.next()) else { return None };
-            let value = match v {
-                Sql::Blob(b) => from_stored(&b),
-                Sql::Text(t) => from_stored(t.as_bytes()),
-                _ => Value::Null,
-            };
+            let value = stored(&v);
             Some((Key::decode(&k).ok()?, value, vs))
         })
         .collect()
@@ -381,10 +387,7 @@ async fn backfill(conn: &mut dyn Connection, index: &Index, table: &str) -> Resu
         let n = res.rows.len();
         for row in res.rows {
             let (Sql::Integer(rowid), Sql::Blob(key)) = (&row[0], &row[1]) else { continue };
-            let value = match &row[2] {
-                Sql::Blob(b) => from_stored(b),
-                _ => continue,
-            };
+            let value = stored(&row[2]);
             conn.execute(insert_row(table, index, *rowid, key, &value)).await?;
             after = Some(key.clone());
         }

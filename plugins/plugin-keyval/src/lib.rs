@@ -114,6 +114,9 @@ impl Plugin for KeyvalPlugin {
             self.config.sweep_interval,
             self.logger.clone(),
         ));
+        if let Some(every) = self.config.queue_cleanup_interval {
+            self.keep_task(queue::spawn_cleanup(kv.clone(), every, self.logger.clone()));
+        }
         let _ = self.kv.set(kv);
         self.logger
             .info(format!("keyval ready on the {adapter} root database"));
@@ -126,6 +129,9 @@ impl Plugin for KeyvalPlugin {
             .lock()
             .map(|mut t| std::mem::take(&mut *t))
             .unwrap_or_default();
+        if let Some(kv) = self.kv.get() {
+            kv.queue_shared().shutdown();
+        }
         for t in tasks {
             t.abort();
         }

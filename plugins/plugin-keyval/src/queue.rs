@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use crate::error::KvError;
 use crate::keys::Key;
-use crate::store::{Change, Kv, Tx};
+use crate::store::{Kv, Tx};
 use crate::value::{from_stored, now_ms, resolve_now, to_stored};
 
 /// The retry delays used when a message names none (ms): 4 attempts in all.
@@ -553,20 +553,17 @@ async fn nack_in(kv: &Kv, tx: &mut Tx, id: &str, now: i64) -> Result<Nacked, KvE
         return Ok(Nacked::Retrying(ready_at));
     }
     let stored = bytes(&row[0]);
-    let value = from_stored(&stored);
     let keys: Vec<Key> = match &row[4] {
         Sql::Text(t) => serde_json::from_str::<Vec<Value>>(t).unwrap_or_default().iter().filter_map(|k| Key::from_json(k).ok()).collect(),
         _ => Vec::new(),
     };
     if !keys.is_empty() {
-        // One versionstamp for the whole commit, as an atomic commit would have.
-        let versionstamp = uuid::Uuid::now_v7().to_string();
-        for key in keys {
-            let encoded = key.encode();
-            let args = [Sql::Blob(encoded.clone()), Sql::Blob(stored.clone()), Sql::Text(versionstamp.clone()), Sql::Null];
-            tx.execute(Statement::with_args(kv.dialect().upsert_entry(), args)).await?;
-            crate::fts::on_set(tx.conn(), &encoded, &value).await?;
-            tx.changed(Change { key, encoded, value: Some(value.clone()), versionstamp: Some(versionstamp.clone()) });
+        // One versionstamp for the whole commit, as an atomic commit would have; `put` also
+        // re-indexes the keys for full-text search and announces them to watchers on commit.
+        let versionstamp = crate::entries::versionstamp();
+        let text = String::from_utf8_lossy(&stored).into_owned();
+        for key in &keys {
+            crate::entries::put(tx, kv, key, text.clone(), &versionstamp, None).await?;
         }
     }
     tx.execute(Statement::with_args(
