@@ -25,13 +25,18 @@ impl KeyTemplate {
     /// # Errors
     /// As [`Key::from_json`] (checked with a versionstamp in place of each placeholder).
     pub fn from_json(v: &Value) -> Result<Self, KvError> {
-        let Value::Array(items) = v else { return Err(KvError::invalid("key must be an array")) };
+        let Value::Array(items) = v else {
+            return Err(KvError::invalid("key must be an array"));
+        };
         let mut parts = Vec::with_capacity(items.len());
         for (i, p) in items.iter().enumerate() {
             if p.get("__type").and_then(Value::as_str) == Some("uuidv7") {
                 parts.push(None);
             } else {
-                parts.push(Some(KeyPart::from_json(p).map_err(|e| KvError::invalid(format!("key part {i}: {}", e.0)))?));
+                parts
+                    .push(Some(KeyPart::from_json(p).map_err(|e| {
+                        KvError::invalid(format!("key part {i}: {}", e.0))
+                    })?));
             }
         }
         let t = Self(parts);
@@ -44,7 +49,12 @@ impl KeyTemplate {
     /// # Errors
     /// The key is empty or too long.
     pub fn resolve(&self, vs: &str) -> Result<Key, KvError> {
-        Ok(Key::new(self.0.iter().map(|p| p.clone().unwrap_or_else(|| KeyPart::String(vs.to_owned()))).collect())?)
+        Ok(Key::new(
+            self.0
+                .iter()
+                .map(|p| p.clone().unwrap_or_else(|| KeyPart::String(vs.to_owned())))
+                .collect(),
+        )?)
     }
 }
 
@@ -105,28 +115,38 @@ impl AtomicOp {
     /// # Errors
     /// A malformed body; the message names the field (`mutations[2].value`).
     pub fn from_json(body: &Value) -> Result<Self, KvError> {
-        let Value::Object(obj) = body else { return Err(KvError::invalid("body must be an object with `mutations`")) };
+        let Value::Object(obj) = body else {
+            return Err(KvError::invalid("body must be an object with `mutations`"));
+        };
         let list = |name: &str| -> Result<Vec<Value>, KvError> {
             match obj.get(name) {
                 None | Some(Value::Null) => Ok(Vec::new()),
                 Some(Value::Array(a)) if a.len() <= MAX_BATCH => Ok(a.clone()),
-                Some(Value::Array(_)) => Err(KvError::invalid(format!("{name}: at most {MAX_BATCH} per atomic operation"))),
+                Some(Value::Array(_)) => Err(KvError::invalid(format!(
+                    "{name}: at most {MAX_BATCH} per atomic operation"
+                ))),
                 Some(_) => Err(KvError::invalid(format!("{name} must be an array"))),
             }
         };
         let mut op = Self::default();
         for (i, c) in list("checks")?.iter().enumerate() {
-            let key = Key::from_json(c.get("key").unwrap_or(&Value::Null)).map_err(|e| KvError::invalid(format!("checks[{i}].key: {}", e.0)))?;
+            let key = Key::from_json(c.get("key").unwrap_or(&Value::Null))
+                .map_err(|e| KvError::invalid(format!("checks[{i}].key: {}", e.0)))?;
             let versionstamp = match c.get("versionstamp") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(s)) => Some(s.clone()),
-                Some(_) => return Err(KvError::invalid(format!("checks[{i}].versionstamp must be a string or null"))),
+                Some(_) => {
+                    return Err(KvError::invalid(format!(
+                        "checks[{i}].versionstamp must be a string or null"
+                    )));
+                }
             };
             op.checks.push(Check { key, versionstamp });
         }
         for (i, m) in list("mutations")?.iter().enumerate() {
             let at = |field: &str| format!("mutations[{i}].{field}");
-            let key = KeyTemplate::from_json(m.get("key").unwrap_or(&Value::Null)).map_err(|e| KvError::invalid(format!("{}: {e}", at("key"))))?;
+            let key = KeyTemplate::from_json(m.get("key").unwrap_or(&Value::Null))
+                .map_err(|e| KvError::invalid(format!("{}: {e}", at("key"))))?;
             let ty = m.get("type").and_then(Value::as_str).unwrap_or("");
             let value = m.get("value");
             let int = |name: &str| -> Result<i64, KvError> {
@@ -146,9 +166,19 @@ impl AtomicOp {
                 "set" => {
                     let expires_in = match m.get("expiresIn") {
                         None | Some(Value::Null) => None,
-                        Some(v) => Some(v.as_f64().ok_or_else(|| KvError::invalid(format!("{} must be a number of milliseconds", at("expiresIn"))))?),
+                        Some(v) => Some(v.as_f64().ok_or_else(|| {
+                            KvError::invalid(format!(
+                                "{} must be a number of milliseconds",
+                                at("expiresIn")
+                            ))
+                        })?),
                     };
-                    MutationKind::Set { value: value.cloned().ok_or_else(|| KvError::invalid(format!("{} is required for set", at("value"))))?, expires_in }
+                    MutationKind::Set {
+                        value: value.cloned().ok_or_else(|| {
+                            KvError::invalid(format!("{} is required for set", at("value")))
+                        })?,
+                        expires_in,
+                    }
                 }
                 "delete" => MutationKind::Delete,
                 "sum" => MutationKind::Sum(int("sum")?),
@@ -156,7 +186,12 @@ impl AtomicOp {
                 "min" => MutationKind::Min(int("min")?),
                 "append" => MutationKind::Append(array("append")?),
                 "prepend" => MutationKind::Prepend(array("prepend")?),
-                _ => return Err(KvError::invalid(format!("{} must be one of set, delete, sum, max, min, append, prepend", at("type")))),
+                _ => {
+                    return Err(KvError::invalid(format!(
+                        "{} must be one of set, delete, sum, max, min, append, prepend",
+                        at("type")
+                    )));
+                }
             };
             op.mutations.push(Mutation { key, kind });
         }
@@ -206,15 +241,26 @@ async fn apply(kv: &Kv, tx: &mut Tx, op: &AtomicOp, vs: &str, now: i64) -> Resul
         let key = m.key.resolve(vs)?;
         let new_value = match &m.kind {
             MutationKind::Set { value, expires_in } => {
-                let text = prepare_value(kv, value.clone(), now).map_err(|e| KvError::invalid(format!("mutations[{i}].{e}")))?;
-                let exp = expires_at(*expires_in, now).map_err(|e| KvError::invalid(format!("mutations[{i}].{e}")))?;
+                let text = prepare_value(kv, value.clone(), now)
+                    .map_err(|e| KvError::invalid(format!("mutations[{i}].{e}")))?;
+                let exp = expires_at(*expires_in, now)
+                    .map_err(|e| KvError::invalid(format!("mutations[{i}].{e}")))?;
                 put(tx, kv, &key, text, vs, exp).await?;
                 continue;
             }
             MutationKind::Delete => {
                 let encoded = key.encode();
-                tx.execute(buntime_plugin_database::Statement::with_args("DELETE FROM kv_entries WHERE key = ?", [buntime_plugin_database::Value::Blob(encoded.clone())])).await?;
-                tx.changed(Change { key, encoded, value: None, versionstamp: None });
+                tx.execute(buntime_plugin_database::Statement::with_args(
+                    "DELETE FROM kv_entries WHERE key = ?",
+                    [buntime_plugin_database::Value::Blob(encoded.clone())],
+                ))
+                .await?;
+                tx.changed(Change {
+                    key,
+                    encoded,
+                    value: None,
+                    versionstamp: None,
+                });
                 continue;
             }
             kind => {
@@ -237,18 +283,30 @@ fn combine(kind: &MutationKind, current: Option<Value>, i: usize) -> Result<Valu
                 .filter(|_| !v.is_string())
                 .and_then(|n| i64::try_from(n).ok())
                 .map(Some)
-                .ok_or_else(|| KvError::invalid(format!("mutations[{i}]: {name} needs the stored value to be an integer"))),
+                .ok_or_else(|| {
+                    KvError::invalid(format!(
+                        "mutations[{i}]: {name} needs the stored value to be an integer"
+                    ))
+                }),
         }
     };
     let array = |name: &str| -> Result<Vec<Value>, KvError> {
         match &current {
             None => Ok(Vec::new()),
             Some(Value::Array(a)) => Ok(a.clone()),
-            Some(_) => Err(KvError::invalid(format!("mutations[{i}]: {name} needs the stored value to be an array"))),
+            Some(_) => Err(KvError::invalid(format!(
+                "mutations[{i}]: {name} needs the stored value to be an array"
+            ))),
         }
     };
     let safe = |n: i64| -> Result<Value, KvError> {
-        if n.abs() <= MAX_SAFE_INTEGER { Ok(json!(n)) } else { Err(KvError::invalid(format!("mutations[{i}]: the result is outside the safe integer range"))) }
+        if n.abs() <= MAX_SAFE_INTEGER {
+            Ok(json!(n))
+        } else {
+            Err(KvError::invalid(format!(
+                "mutations[{i}]: the result is outside the safe integer range"
+            )))
+        }
     };
     match kind {
         MutationKind::Sum(x) => safe(number("sum")?.unwrap_or(0) + x),
@@ -264,7 +322,9 @@ fn combine(kind: &MutationKind, current: Option<Value>, i: usize) -> Result<Valu
             a.extend(array("prepend")?);
             Ok(Value::Array(a))
         }
-        MutationKind::Set { .. } | MutationKind::Delete => Err(KvError::Internal("combine called for set/delete".into())),
+        MutationKind::Set { .. } | MutationKind::Delete => {
+            Err(KvError::Internal("combine called for set/delete".into()))
+        }
     }
 }
 
@@ -289,12 +349,27 @@ mod tests {
         .unwrap();
         assert_eq!(op.checks.len(), 2);
         assert_eq!(op.mutations[1].kind, MutationKind::Sum(5));
-        assert_eq!(op.mutations[4].key.resolve("VS").unwrap().to_json(), json!(["l", "VS"]));
+        assert_eq!(
+            op.mutations[4].key.resolve("VS").unwrap().to_json(),
+            json!(["l", "VS"])
+        );
         for (body, needle) in [
-            (json!({"mutations": [{"type": "append", "key": ["l"], "value": 1}]}), "append value must be an array"),
-            (json!({"mutations": [{"type": "sum", "key": ["l"], "value": 1.5}]}), "mutations[0].value: sum value must be a safe integer"),
-            (json!({"mutations": [{"type": "nope", "key": ["l"]}]}), "mutations[0].type must be one of"),
-            (json!({"mutations": [{"type": "set", "key": []}]}), "mutations[0].key"),
+            (
+                json!({"mutations": [{"type": "append", "key": ["l"], "value": 1}]}),
+                "append value must be an array",
+            ),
+            (
+                json!({"mutations": [{"type": "sum", "key": ["l"], "value": 1.5}]}),
+                "mutations[0].value: sum value must be a safe integer",
+            ),
+            (
+                json!({"mutations": [{"type": "nope", "key": ["l"]}]}),
+                "mutations[0].type must be one of",
+            ),
+            (
+                json!({"mutations": [{"type": "set", "key": []}]}),
+                "mutations[0].key",
+            ),
             (json!({"checks": [{"key": "x"}]}), "checks[0].key"),
             (json!({"mutations": {}}), "mutations must be an array"),
         ] {
@@ -306,11 +381,28 @@ mod tests {
     #[test]
     fn combines_numbers_and_arrays() {
         assert_eq!(combine(&MutationKind::Sum(2), None, 0).unwrap(), json!(2));
-        assert_eq!(combine(&MutationKind::Sum(2), Some(json!(40)), 0).unwrap(), json!(42));
-        assert_eq!(combine(&MutationKind::Max(2), Some(json!(5)), 0).unwrap(), json!(5));
+        assert_eq!(
+            combine(&MutationKind::Sum(2), Some(json!(40)), 0).unwrap(),
+            json!(42)
+        );
+        assert_eq!(
+            combine(&MutationKind::Max(2), Some(json!(5)), 0).unwrap(),
+            json!(5)
+        );
         assert_eq!(combine(&MutationKind::Min(2), None, 0).unwrap(), json!(2));
-        assert_eq!(combine(&MutationKind::Append(vec![json!(3)]), Some(json!([1, 2])), 0).unwrap(), json!([1, 2, 3]));
-        assert_eq!(combine(&MutationKind::Prepend(vec![json!(0)]), Some(json!([1])), 0).unwrap(), json!([0, 1]));
+        assert_eq!(
+            combine(
+                &MutationKind::Append(vec![json!(3)]),
+                Some(json!([1, 2])),
+                0
+            )
+            .unwrap(),
+            json!([1, 2, 3])
+        );
+        assert_eq!(
+            combine(&MutationKind::Prepend(vec![json!(0)]), Some(json!([1])), 0).unwrap(),
+            json!([0, 1])
+        );
         assert!(combine(&MutationKind::Sum(1), Some(json!("1")), 0).is_err());
         assert!(combine(&MutationKind::Sum(1), Some(json!(MAX_SAFE_INTEGER)), 0).is_err());
         assert!(combine(&MutationKind::Append(vec![]), Some(json!({})), 0).is_err());

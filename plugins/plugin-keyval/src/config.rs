@@ -160,6 +160,12 @@ pub fn parse(cfg: &Map<String, Value>) -> Result<Config, Vec<String>> {
         Some(_) => errors.push("`queue.lockDuration` must be above 0".into()),
         None => {}
     }
+    let watch = section(cfg, "watch", &mut errors);
+    match duration(watch, "watch.heartbeat", "heartbeat", &mut errors) {
+        Some(d) if d >= Duration::from_millis(10) => c.watch_heartbeat = d,
+        Some(_) => errors.push("`watch.heartbeat` must be at least 10 ms".into()),
+        None => {}
+    }
     if errors.is_empty() {
         Ok(c)
     } else {

@@ -46,11 +46,14 @@ impl Entry {
             _ => return None,
         };
         let value = stored_value(it.next()?);
-        let versionstamp = match it.next()? {
-            Sql::Text(t) => t,
-            _ => return None,
+        let Sql::Text(versionstamp) = it.next()? else {
+            return None;
         };
-        Some(Self { key, value, versionstamp })
+        Some(Self {
+            key,
+            value,
+            versionstamp,
+        })
     }
 }
 
@@ -73,10 +76,14 @@ pub fn versionstamp() -> String {
 /// A value ready to store: `$now` resolved, size checked.
 pub(crate) fn prepare_value(kv: &Kv, mut value: Value, now: i64) -> Result<String, KvError> {
     resolve_now(&mut value, now);
-    let text = String::from_utf8(to_stored(&value)).map_err(|_| KvError::Internal("value is not UTF-8".into()))?;
+    let text = String::from_utf8(to_stored(&value))
+        .map_err(|_| KvError::Internal("value is not UTF-8".into()))?;
     let max = kv.config().max_value_bytes;
     if text.len() > max {
-        return Err(KvError::invalid(format!("value is {} bytes; the limit (maxValueBytes) is {max}", text.len())));
+        return Err(KvError::invalid(format!(
+            "value is {} bytes; the limit (maxValueBytes) is {max}",
+            text.len()
+        )));
     }
     Ok(text)
 }
@@ -86,24 +93,58 @@ pub(crate) fn expires_at(expires_in: Option<f64>, now: i64) -> Result<Option<i64
     match expires_in {
         None => Ok(None),
         Some(ms) if ms.is_finite() && ms > 0.0 && ms < 1e15 => Ok(Some(now + ms.ceil() as i64)),
-        Some(_) => Err(KvError::invalid("expiresIn must be a positive number of milliseconds")),
+        Some(_) => Err(KvError::invalid(
+            "expiresIn must be a positive number of milliseconds",
+        )),
     }
 }
 
 /// Upserts one entry inside `tx` and records the change.
-pub(crate) async fn put(tx: &mut Tx, kv: &Kv, key: &Key, text: String, versionstamp: &str, expires_at: Option<i64>) -> Result<(), KvError> {
+pub(crate) async fn put(
+    tx: &mut Tx,
+    kv: &Kv,
+    key: &Key,
+    text: String,
+    versionstamp: &str,
+    expires_at: Option<i64>,
+) -> Result<(), KvError> {
     let encoded = key.encode();
-    let stmt = Statement { want_rows: false, ..Statement::with_args(kv.dialect().upsert_entry(), [Sql::Blob(encoded.clone()), Sql::Text(text.clone()), Sql::Text(versionstamp.to_owned()), expires_at.into()]) };
+    let stmt = Statement {
+        want_rows: false,
+        ..Statement::with_args(
+            kv.dialect().upsert_entry(),
+            [
+                Sql::Blob(encoded.clone()),
+                Sql::Text(text.clone()),
+                Sql::Text(versionstamp.to_owned()),
+                expires_at.into(),
+            ],
+        )
+    };
     tx.execute(stmt).await?;
     let value = from_stored(text.as_bytes());
-    crate::fts::on_set(tx.conn(), &encoded, &value).await?;
-    tx.changed(Change { key: key.clone(), encoded, value: Some(value), versionstamp: Some(versionstamp.to_owned()) });
+    crate::fts::on_set(tx, &encoded, &value).await?;
+    tx.changed(Change {
+        key: key.clone(),
+        encoded,
+        value: Some(value),
+        versionstamp: Some(versionstamp.to_owned()),
+    });
     Ok(())
 }
 
 /// Reads the live value and versionstamp of one key inside `tx`.
-pub(crate) async fn read_in(tx: &mut Tx, key: &Key, now: i64) -> Result<Option<(Value, String)>, KvError> {
-    let res = tx.execute(Statement::with_args(format!("SELECT value, versionstamp FROM kv_entries WHERE key = ? AND {LIVE}"), [Sql::Blob(key.encode()), Sql::Integer(now)])).await?;
+pub(crate) async fn read_in(
+    tx: &mut Tx,
+    key: &Key,
+    now: i64,
+) -> Result<Option<(Value, String)>, KvError> {
+    let res = tx
+        .execute(Statement::with_args(
+            format!("SELECT value, versionstamp FROM kv_entries WHERE key = ? AND {LIVE}"),
+            [Sql::Blob(key.encode()), Sql::Integer(now)],
+        ))
+        .await?;
     Ok(res.rows.into_iter().next().and_then(|row| {
         let mut it = row.into_iter();
         let value = stored_value(it.next()?);
@@ -130,8 +171,17 @@ impl Kv {
     /// The database failed.
     pub async fn get(&self, key: &Key) -> Result<Option<Entry>, KvError> {
         self.timed("get", async {
-            let stmt = Statement::with_args(format!("SELECT key, value, versionstamp FROM kv_entries WHERE key = ? AND {LIVE}"), [Sql::Blob(key.encode()), Sql::Integer(now_ms())]);
-            Ok(self.query(stmt).await?.rows.into_iter().next().and_then(Entry::from_row))
+            let stmt = Statement::with_args(
+                format!("SELECT key, value, versionstamp FROM kv_entries WHERE key = ? AND {LIVE}"),
+                [Sql::Blob(key.encode()), Sql::Integer(now_ms())],
+            );
+            Ok(self
+                .query(stmt)
+                .await?
+                .rows
+                .into_iter()
+                .next()
+                .and_then(Entry::from_row))
         })
         .await
     }
@@ -142,7 +192,9 @@ impl Kv {
     /// More than [`MAX_BATCH`] keys, or the database failed.
     pub async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Entry>>, KvError> {
         if keys.len() > MAX_BATCH {
-            return Err(KvError::invalid(format!("keys: at most {MAX_BATCH} keys per batch")));
+            return Err(KvError::invalid(format!(
+                "keys: at most {MAX_BATCH} keys per batch"
+            )));
         }
         self.timed("get", async {
             if keys.is_empty() {
@@ -163,7 +215,12 @@ impl Kv {
     ///
     /// # Errors
     /// A value over `maxValueBytes`, a bad `expires_in`, or the database failed.
-    pub async fn set(&self, key: &Key, value: Value, expires_in: Option<f64>) -> Result<String, KvError> {
+    pub async fn set(
+        &self,
+        key: &Key,
+        value: Value,
+        expires_in: Option<f64>,
+    ) -> Result<String, KvError> {
         self.timed("set", async {
             let now = now_ms();
             let text = prepare_value(self, value, now)?;
@@ -192,7 +249,9 @@ impl Kv {
     /// More than [`MAX_BATCH`] keys, or the database failed (nothing is deleted).
     pub async fn delete_many(&self, keys: &[Key], opts: &DeleteOptions) -> Result<u64, KvError> {
         if keys.len() > MAX_BATCH {
-            return Err(KvError::invalid(format!("keys: at most {MAX_BATCH} keys per batch")));
+            return Err(KvError::invalid(format!(
+                "keys: at most {MAX_BATCH} keys per batch"
+            )));
         }
         self.timed("delete", async {
             let now = now_ms();
@@ -230,14 +289,19 @@ async fn delete_in(tx: &mut Tx, key: &Key, opts: &DeleteOptions, now: i64) -> Re
     args.push(Sql::Integer(now));
     let res = tx.execute(Statement::with_args(sql, args)).await?;
     let gone: Vec<(Vec<u8>, i64)> = res.rows.iter().filter_map(|r| match (r.first(), r.get(2)) { (Some(Sql::Blob(k)), Some(Sql::Integer(id))) => Some((k.clone(), *id)), _ => None }).collect();
-    crate::fts::on_delete(tx.conn(), &gone).await?;
+    crate::fts::on_delete(tx, &gone).await?;
     let mut n = 0;
     for row in res.rows {
         let mut it = row.into_iter();
         if let (Some(Sql::Blob(enc)), Some(Sql::Integer(1))) = (it.next(), it.next()) {
             n += 1;
             if let Ok(key) = Key::decode(&enc) {
-                tx.changed(Change { key, encoded: enc, value: None, versionstamp: None });
+                tx.changed(Change {
+                    key,
+                    encoded: enc,
+                    value: None,
+                    versionstamp: None,
+                });
             }
         }
     }

@@ -41,8 +41,15 @@ fn bad(msg: impl Into<String>) -> KvError {
 /// An unknown operator, an operand of the wrong type, or a filter over the size limits; the
 /// message names the field and operator.
 pub fn compile(filter: &Value, d: Dialect, now: i64) -> Result<Filter, KvError> {
-    let Value::Object(map) = filter else { return Err(bad("must be an object")) };
-    let mut b = Builder { d, now, args: Vec::new(), conditions: 0 };
+    let Value::Object(map) = filter else {
+        return Err(bad("must be an object"));
+    };
+    let mut b = Builder {
+        d,
+        now,
+        args: Vec::new(),
+        conditions: 0,
+    };
     let sql = b.object(map, 0)?;
     Ok(Filter { sql, args: b.args })
 }
@@ -64,7 +71,10 @@ pub fn json_path(field: &str) -> Result<String, KvError> {
         if seg.bytes().all(|b| b.is_ascii_digit()) {
             path.push_str(&format!("[{seg}]"));
         } else {
-            path.push_str(&format!(".\"{}\"", seg.replace('\\', "\\\\").replace('"', "\\\"")));
+            path.push_str(&format!(
+                ".\"{}\"",
+                seg.replace('\\', "\\\\").replace('"', "\\\"")
+            ));
         }
     }
     Ok(path)
@@ -83,7 +93,11 @@ pub fn like_escape(s: &str) -> String {
 }
 
 fn and(parts: Vec<String>) -> String {
-    if parts.is_empty() { "1".into() } else { format!("({})", parts.join(" AND ")) }
+    if parts.is_empty() {
+        "1".into()
+    } else {
+        format!("({})", parts.join(" AND "))
+    }
 }
 
 impl Builder {
@@ -95,10 +109,14 @@ impl Builder {
         for (k, v) in map {
             let part = match k.as_str() {
                 "$and" | "$or" => {
-                    let Value::Array(items) = v else { return Err(bad(format!("{k} must be an array of filters"))) };
+                    let Value::Array(items) = v else {
+                        return Err(bad(format!("{k} must be an array of filters")));
+                    };
                     let mut subs = Vec::new();
                     for item in items {
-                        let Value::Object(m) = item else { return Err(bad(format!("{k} must be an array of filters"))) };
+                        let Value::Object(m) = item else {
+                            return Err(bad(format!("{k} must be an array of filters")));
+                        };
                         subs.push(self.object(m, depth + 1)?);
                     }
                     match (k.as_str(), subs.is_empty()) {
@@ -108,7 +126,9 @@ impl Builder {
                     }
                 }
                 "$not" => {
-                    let Value::Object(m) = v else { return Err(bad("$not must be a filter object")) };
+                    let Value::Object(m) = v else {
+                        return Err(bad("$not must be a filter object"));
+                    };
                     let inner = self.object(m, depth + 1)?;
                     format!("(NOT COALESCE({inner}, 0))")
                 }
@@ -122,7 +142,10 @@ impl Builder {
     fn field(&mut self, field: &str, cond: &Value) -> Result<String, KvError> {
         let path = json_path(field)?;
         match cond {
-            Value::Object(ops) if ops.keys().any(|k| k.starts_with('$')) && now_placeholder(ops, self.now).is_none() => {
+            Value::Object(ops)
+                if ops.keys().any(|k| k.starts_with('$'))
+                    && now_placeholder(ops, self.now).is_none() =>
+            {
                 let mut parts = Vec::new();
                 for (op, operand) in ops {
                     parts.push(self.op(field, &path, op, operand)?);
@@ -135,7 +158,13 @@ impl Builder {
 
     fn count(&mut self) -> Result<(), KvError> {
         self.conditions += 1;
-        if self.conditions > MAX_CONDITIONS { Err(bad(format!("filters hold at most {MAX_CONDITIONS} conditions"))) } else { Ok(()) }
+        if self.conditions > MAX_CONDITIONS {
+            Err(bad(format!(
+                "filters hold at most {MAX_CONDITIONS} conditions"
+            )))
+        } else {
+            Ok(())
+        }
     }
 
     /// `json_extract(value, ?)` with the path bound.
@@ -158,7 +187,7 @@ impl Builder {
     /// Resolves `$now` placeholders in a comparison operand.
     fn operand(&self, v: &Value) -> Value {
         match v {
-            Value::Object(m) => now_placeholder(m, self.now).map_or_else(|| v.clone(), |ms| Value::from(ms)),
+            Value::Object(m) => now_placeholder(m, self.now).map_or_else(|| v.clone(), Value::from),
             _ => v.clone(),
         }
     }
@@ -193,12 +222,23 @@ impl Builder {
         }
     }
 
-    fn compare(&mut self, field: &str, path: &str, op: &str, sql_op: &str, v: &Value) -> Result<String, KvError> {
+    fn compare(
+        &mut self,
+        field: &str,
+        path: &str,
+        op: &str,
+        sql_op: &str,
+        v: &Value,
+    ) -> Result<String, KvError> {
         let v = self.operand(v);
         let (ty, arg) = match &v {
             Value::Number(n) => ("IN ('integer', 'real')", num(n)),
             Value::String(s) => ("= 'text'", Sql::Text(s.clone())),
-            _ => return Err(bad(format!("`{field}`: {op} needs a number, a string or {{\"$now\":true}}"))),
+            _ => {
+                return Err(bad(format!(
+                    "`{field}`: {op} needs a number, a string or {{\"$now\":true}}"
+                )));
+            }
         };
         let t = self.jtype(path);
         let x = self.extract(path);
@@ -207,7 +247,9 @@ impl Builder {
     }
 
     fn text_op(&mut self, field: &str, path: &str, op: &str, v: &Value) -> Result<String, KvError> {
-        let Value::String(s) = v else { return Err(bad(format!("`{field}`: {op} needs a string"))) };
+        let Value::String(s) = v else {
+            return Err(bad(format!("`{field}`: {op} needs a string")));
+        };
         let t = self.jtype(path);
         let x = self.extract(path);
         let expr = match op {
@@ -224,7 +266,8 @@ impl Builder {
                 let a = self.arg(Sql::Text(s.clone()));
                 let b = self.arg(Sql::Text(s.clone()));
                 let c = self.arg(Sql::Text(s.clone()));
-                format!("(length({a}) = 0 OR substr({x}, -length({b})) = {c})")
+                // Arguments bind in text order: `x` was pushed first, so it comes first.
+                format!("(substr({x}, -length({a})) = {b} OR length({c}) = 0)")
             }
             _ => {
                 let pattern = match op {
@@ -237,7 +280,11 @@ impl Builder {
             }
         };
         let positive = format!("({t} = 'text' AND {expr})");
-        Ok(if op.starts_with("$not") { format!("(NOT COALESCE({positive}, 0))") } else { positive })
+        Ok(if op.starts_with("$not") {
+            format!("(NOT COALESCE({positive}, 0))")
+        } else {
+            positive
+        })
     }
 
     fn empty(&mut self, path: &str) -> String {
@@ -248,12 +295,17 @@ impl Builder {
         let t4 = self.jtype(path);
         self.args.push(Sql::Text(path.to_owned()));
         let len = self.d.json_array_length();
-        format!("({t1} IS NULL OR {t2} = 'null' OR ({t3} = 'text' AND {x} = '') OR ({t4} = 'array' AND {len} = 0))")
+        format!(
+            "({t1} IS NULL OR {t2} = 'null' OR ({t3} = 'text' AND {x} = '') OR ({t4} = 'array' AND {len} = 0))"
+        )
     }
 
     fn op(&mut self, field: &str, path: &str, op: &str, v: &Value) -> Result<String, KvError> {
         self.count()?;
-        let flag = |v: &Value| v.as_bool().ok_or_else(|| bad(format!("`{field}`: {op} needs true or false")));
+        let flag = |v: &Value| {
+            v.as_bool()
+                .ok_or_else(|| bad(format!("`{field}`: {op} needs true or false")))
+        };
         Ok(match op {
             "$eq" => {
                 let v = self.operand(v);
@@ -269,7 +321,10 @@ impl Builder {
             "$lt" => self.compare(field, path, op, "<", v)?,
             "$lte" => self.compare(field, path, op, "<=", v)?,
             "$between" => {
-                let Some([lo, hi]) = v.as_array().and_then(|a| <&[Value; 2]>::try_from(a.as_slice()).ok()) else {
+                let Some([lo, hi]) = v
+                    .as_array()
+                    .and_then(|a| <&[Value; 2]>::try_from(a.as_slice()).ok())
+                else {
                     return Err(bad(format!("`{field}`: $between needs [low, high]")));
                 };
                 let a = self.compare(field, path, op, ">=", lo)?;
@@ -277,26 +332,47 @@ impl Builder {
                 format!("({a} AND {b})")
             }
             "$in" | "$nin" => {
-                let Value::Array(items) = v else { return Err(bad(format!("`{field}`: {op} needs an array"))) };
+                let Value::Array(items) = v else {
+                    return Err(bad(format!("`{field}`: {op} needs an array")));
+                };
                 let mut alts = Vec::new();
                 for item in items {
                     self.count()?;
                     let item = self.operand(item);
                     alts.push(self.eq(path, &item));
                 }
-                let any = if alts.is_empty() { "0".to_owned() } else { format!("({})", alts.join(" OR ")) };
-                if op == "$in" { any } else { format!("(NOT COALESCE({any}, 0))") }
+                let any = if alts.is_empty() {
+                    "0".to_owned()
+                } else {
+                    format!("({})", alts.join(" OR "))
+                };
+                if op == "$in" {
+                    any
+                } else {
+                    format!("(NOT COALESCE({any}, 0))")
+                }
             }
-            "$contains" | "$notContains" | "$startsWith" | "$endsWith" | "$containsi" | "$notContainsi" | "$startsWithi" | "$endsWithi" => self.text_op(field, path, op, v)?,
+            "$contains" | "$notContains" | "$startsWith" | "$endsWith" | "$containsi"
+            | "$notContainsi" | "$startsWithi" | "$endsWithi" => {
+                self.text_op(field, path, op, v)?
+            }
             "$null" => {
                 let t1 = self.jtype(path);
                 let t2 = self.jtype(path);
                 let is_null = format!("({t1} IS NULL OR {t2} = 'null')");
-                if flag(v)? { is_null } else { format!("(NOT {is_null})") }
+                if flag(v)? {
+                    is_null
+                } else {
+                    format!("(NOT {is_null})")
+                }
             }
             "$empty" | "$notEmpty" => {
                 let e = self.empty(path);
-                if flag(v)? == (op == "$empty") { e } else { format!("(NOT {e})") }
+                if flag(v)? == (op == "$empty") {
+                    e
+                } else {
+                    format!("(NOT {e})")
+                }
             }
             other => return Err(bad(format!("`{field}`: unknown operator {other}"))),
         })
@@ -304,7 +380,8 @@ impl Builder {
 }
 
 fn num(n: &serde_json::Number) -> Sql {
-    n.as_i64().map_or_else(|| Sql::Float(n.as_f64().unwrap_or(0.0)), Sql::Integer)
+    n.as_i64()
+        .map_or_else(|| Sql::Float(n.as_f64().unwrap_or(0.0)), Sql::Integer)
 }
 
 #[cfg(test)]
@@ -315,7 +392,10 @@ mod tests {
     #[test]
     fn paths_are_quoted_and_indexed() {
         assert_eq!(json_path("a.b").unwrap(), "$.\"a\".\"b\"");
-        assert_eq!(json_path("items.0.name").unwrap(), "$.\"items\"[0].\"name\"");
+        assert_eq!(
+            json_path("items.0.name").unwrap(),
+            "$.\"items\"[0].\"name\""
+        );
         assert_eq!(json_path("we\"ird").unwrap(), "$.\"we\\\"ird\"");
         assert_eq!(json_path("$.x[1]").unwrap(), "$.x[1]");
         assert!(json_path("a..b").is_err() && json_path("").is_err());
@@ -323,9 +403,16 @@ mod tests {
 
     #[test]
     fn operands_are_bound_never_spliced() {
-        let f = compile(&json!({"name": "x' OR 1=1 --", "n": {"$gt": 3}}), Dialect::Sqlite, 0).unwrap();
+        let f = compile(
+            &json!({"name": "x' OR 1=1 --", "n": {"$gt": 3}}),
+            Dialect::Sqlite,
+            0,
+        )
+        .unwrap();
         assert!(!f.sql.contains("OR 1=1"), "{}", f.sql);
-        assert!(f.args.contains(&Sql::Text("x' OR 1=1 --".into())) && f.args.contains(&Sql::Integer(3)));
+        assert!(
+            f.args.contains(&Sql::Text("x' OR 1=1 --".into())) && f.args.contains(&Sql::Integer(3))
+        );
         assert_eq!(f.sql.matches('?').count(), f.args.len());
     }
 
@@ -339,7 +426,10 @@ mod tests {
         let cases = [
             (json!({"a": {"$gt": [1]}}), "`a`: $gt"),
             (json!({"a": {"$nope": 1}}), "unknown operator $nope"),
-            (json!({"a": {"$between": [1]}}), "$between needs [low, high]"),
+            (
+                json!({"a": {"$between": [1]}}),
+                "$between needs [low, high]",
+            ),
             (json!({"a": {"$in": 3}}), "$in needs an array"),
             (json!({"a": {"$null": "yes"}}), "$null needs true or false"),
             (json!({"$or": {}}), "$or must be an array"),

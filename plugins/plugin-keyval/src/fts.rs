@@ -6,13 +6,13 @@
 //! entry's `kv_entries` rowid. Searches join on both rowid and key, so a row left behind by the
 //! expiry sweeper can never surface (it is replaced on the key's next set).
 
-use buntime_plugin_database::{Connection, DbError, Statement, StmtResult, Value as Sql};
+use buntime_plugin_database::{DbError, Statement, StmtResult, Value as Sql};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::error::KvError;
 use crate::keys::{Key, descendants_range, is_descendant};
-use crate::store::Kv;
+use crate::store::{Kv, Tx};
 use crate::value::{from_stored, now_ms};
 
 /// The most fields one index may have.
@@ -153,13 +153,15 @@ fn flatten(v: &Value, out: &mut String) {
     }
 }
 
-/// Reads every index definition.
-///
-/// # Errors
-/// The database failed.
-pub async fn list(conn: &mut dyn Connection) -> Result<Vec<Index>, KvError> {
-    let res = conn.execute(Statement::new("SELECT prefix, fields, tokenize FROM kv_indexes ORDER BY prefix")).await?;
-    Ok(res.rows.iter().filter_map(|r| index_from_row(&r[0], &r[1], &r[2])).collect())
+const LIST_SQL: &str = "SELECT prefix, fields, tokenize FROM kv_indexes ORDER BY prefix";
+
+fn indexes_of(res: &StmtResult) -> Vec<Index> {
+    res.rows.iter().filter_map(|r| index_from_row(&r[0], &r[1], &r[2])).collect()
+}
+
+/// Reads every index definition inside `tx`.
+async fn list(tx: &mut Tx) -> Result<Vec<Index>, KvError> {
+    Ok(indexes_of(&tx.execute(Statement::new(LIST_SQL)).await?))
 }
 
 fn index_from_row(prefix: &Sql, fields: &Sql, tokenize: &Sql) -> Option<Index> {
@@ -178,8 +180,8 @@ fn index_from_row(prefix: &Sql, fields: &Sql, tokenize: &Sql) -> Option<Index> {
     Some(Index { prefix, fields, tokenize })
 }
 
-async fn index_of(conn: &mut dyn Connection, encoded_prefix: &[u8]) -> Result<Option<Index>, KvError> {
-    let res = conn.execute(Statement::with_args("SELECT prefix, fields, tokenize FROM kv_indexes WHERE prefix = ?", [Sql::Blob(encoded_prefix.to_vec())])).await?;
+async fn index_of(kv: &Kv, encoded_prefix: &[u8]) -> Result<Option<Index>, KvError> {
+    let res = kv.query(Statement::with_args("SELECT prefix, fields, tokenize FROM kv_indexes WHERE prefix = ?", [Sql::Blob(encoded_prefix.to_vec())])).await?;
     Ok(res.rows.first().and_then(|r| index_from_row(&r[0], &r[1], &r[2])))
 }
 
@@ -188,7 +190,7 @@ async fn index_of(conn: &mut dyn Connection, encoded_prefix: &[u8]) -> Result<Op
 ///
 /// # Errors
 /// The database failed.
-pub async fn on_set(conn: &mut dyn Connection, encoded: &[u8], value: &Value) -> Result<(), KvError> {
+pub async fn on_set(conn: &mut Tx, encoded: &[u8], value: &Value) -> Result<(), KvError> {
     let indexes: Vec<Index> = list(conn).await?.into_iter().filter(|i| is_descendant(encoded, &i.prefix.encode())).collect();
     if indexes.is_empty() {
         return Ok(());
@@ -209,7 +211,7 @@ pub async fn on_set(conn: &mut dyn Connection, encoded: &[u8], value: &Value) ->
 ///
 /// # Errors
 /// The database failed.
-pub async fn on_delete(conn: &mut dyn Connection, deleted: &[(Vec<u8>, i64)]) -> Result<(), KvError> {
+pub async fn on_delete(conn: &mut Tx, deleted: &[(Vec<u8>, i64)]) -> Result<(), KvError> {
     if deleted.is_empty() {
         return Ok(());
     }
@@ -239,7 +241,7 @@ impl Kv {
     /// The database failed (nothing changed).
     pub async fn create_index(&self, index: &Index) -> Result<(), KvError> {
         let mut tx = self.begin().await?;
-        let out = create_in(tx.conn(), index).await;
+        let out = create_in(&mut tx, index).await;
         match out {
             Ok(()) => tx.commit().await,
             Err(e) => {
@@ -278,7 +280,7 @@ impl Kv {
     /// # Errors
     /// The database failed.
     pub async fn list_indexes(&self) -> Result<Vec<Index>, KvError> {
-        list(self.connect().await?.as_mut()).await
+        Ok(indexes_of(&self.query(Statement::new(LIST_SQL)).await?))
     }
 
     /// Searches the index on exactly `prefix` for `query` (FTS5 syntax: words, `"phrases"`,
@@ -296,9 +298,8 @@ impl Kv {
         if query.len() > MAX_QUERY_LEN {
             return Err(KvError::invalid(format!("query is limited to {MAX_QUERY_LEN} bytes")));
         }
-        let mut conn = self.connect().await?;
         let encoded = prefix.encode();
-        if index_of(conn.as_mut(), &encoded).await?.is_none() {
+        if index_of(self, &encoded).await?.is_none() {
             return Err(KvError::NotFound(format!("No search index on prefix {}; create one with POST /api/indexes", prefix.to_json())));
         }
         let t = table_name(&encoded);
@@ -310,13 +311,13 @@ impl Kv {
         let mut args = vec![Sql::from(query), Sql::Integer(now_ms())];
         args.append(&mut extra);
         args.push(Sql::Integer(i64::from(limit)));
-        let res = match conn.execute(Statement::with_args(sql, args)).await {
+        let res = match self.query(Statement::with_args(sql, args)).await {
             Ok(r) => r,
             // Our statement is fixed; a plain SQLITE_ERROR from it is the user's FTS5 expression.
-            Err(DbError::Sql { code, message }) if code == "SQLITE_ERROR" => {
+            Err(KvError::Storage(DbError::Sql { code, message })) if code == "SQLITE_ERROR" => {
                 return Err(KvError::invalid(format!("query is not a valid full-text query: {message}")));
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         };
         Ok(rows_to_entries(res))
     }
@@ -343,7 +344,7 @@ fn rows_to_entries(res: StmtResult) -> Vec<(Key, Value, String)> {
         .collect()
 }
 
-async fn create_in(conn: &mut dyn Connection, index: &Index) -> Result<(), KvError> {
+async fn create_in(conn: &mut Tx, index: &Index) -> Result<(), KvError> {
     let encoded = index.prefix.encode();
     let table = index.table_name();
     let cols: String = (0..index.fields.len()).map(|i| format!(", f{i}")).collect();
@@ -361,7 +362,7 @@ async fn create_in(conn: &mut dyn Connection, index: &Index) -> Result<(), KvErr
 }
 
 /// Indexes the live entries under the prefix, in key order, a chunk at a time.
-async fn backfill(conn: &mut dyn Connection, index: &Index, table: &str) -> Result<(), KvError> {
+async fn backfill(conn: &mut Tx, index: &Index, table: &str) -> Result<(), KvError> {
     let (start, end) = descendants_range(&index.prefix);
     let mut after: Option<Vec<u8>> = None;
     loop {

@@ -37,19 +37,29 @@ impl KvJson {
         match method {
             "get" => {
                 let key = request::key(arg(0), "key")?;
-                Ok(kv.get(&key).await?.map_or_else(|| Entry::missing_json(&key), |e| e.to_json()))
+                Ok(kv
+                    .get(&key)
+                    .await?
+                    .map_or_else(|| Entry::missing_json(&key), |e| e.to_json()))
             }
             "set" => {
                 let key = request::key(arg(0), "key")?;
-                let value = arg(1).cloned().ok_or_else(|| KvError::invalid("value is required"))?;
+                let value = arg(1)
+                    .cloned()
+                    .ok_or_else(|| KvError::invalid("value is required"))?;
                 let opts = request::object(arg(2), "options")?;
-                let vs = kv.set(&key, value, request::expires_in(opts.get("expiresIn"))?).await?;
+                let vs = kv
+                    .set(&key, value, request::expires_in(opts.get("expiresIn"))?)
+                    .await?;
                 Ok(json!({"ok": true, "versionstamp": vs}))
             }
             "delete" => {
                 let opts = request::delete_options(kv, &request::object(arg(1), "options")?)?;
                 let n = match arg(0) {
-                    Some(Value::Array(items)) if items.first().is_some_and(Value::is_array) => kv.delete_many(&request::keys(arg(0), "keys")?, &opts).await?,
+                    Some(Value::Array(items)) if items.first().is_some_and(Value::is_array) => {
+                        kv.delete_many(&request::keys(arg(0), "keys")?, &opts)
+                            .await?
+                    }
                     _ => kv.delete(&request::key(arg(0), "key")?, &opts).await?,
                 };
                 Ok(json!({"deletedCount": n}))
@@ -65,8 +75,12 @@ impl KvJson {
             "paginate" => {
                 let obj = request::object(arg(0), "options")?;
                 let (sel, opts) = request::list(kv, &obj)?;
-                let page = kv.paginate(&sel, &opts, obj.get("cursor").and_then(Value::as_str)).await?;
-                Ok(json!({"entries": entries(page.entries), "cursor": page.cursor, "hasMore": page.has_more}))
+                let page = kv
+                    .paginate(&sel, &opts, obj.get("cursor").and_then(Value::as_str))
+                    .await?;
+                Ok(
+                    json!({"entries": entries(page.entries), "cursor": page.cursor, "hasMore": page.has_more}),
+                )
             }
             "atomic" => {
                 let op = AtomicOp::from_json(arg(0).unwrap_or(&Value::Null))?;
@@ -75,7 +89,9 @@ impl KvJson {
                     None => json!({"ok": false}),
                 })
             }
-            other => Err(KvError::invalid(format!("unknown method `{other}`; the keyval service has get, set, delete, list, count, paginate, atomic"))),
+            other => Err(KvError::invalid(format!(
+                "unknown method `{other}`; the keyval service has get, set, delete, list, count, paginate, atomic"
+            ))),
         }
     }
 }

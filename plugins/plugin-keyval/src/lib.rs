@@ -35,11 +35,11 @@ use buntime_core::services::JsonService;
 use buntime_core::{ErrorKind, Hooks, Plugin, PluginContext, PluginError, PluginLogger};
 use buntime_plugin_database::DatabaseService;
 
+pub use atomic::{AtomicOp, Check, Mutation, MutationKind};
 pub use config::Config;
+pub use entries::{DeleteOptions, Entry};
 pub use error::KvError;
 pub use keys::{Key, KeyPart};
-pub use atomic::{AtomicOp, Check, Mutation, MutationKind};
-pub use entries::{DeleteOptions, Entry};
 pub use list::{ListOptions, Page, Selector};
 pub use store::{Change, Kv};
 
@@ -52,6 +52,7 @@ pub struct KeyvalPlugin {
     config: Config,
     kv: OnceLock<Kv>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    flushed: Arc<metrics::Flushed>,
     logger: PluginLogger,
 }
 
@@ -67,6 +68,7 @@ impl KeyvalPlugin {
             config,
             kv: OnceLock::new(),
             tasks: Mutex::new(Vec::new()),
+            flushed: Arc::default(),
             logger: cx.logger().clone(),
         })
     }
@@ -117,6 +119,14 @@ impl Plugin for KeyvalPlugin {
         if let Some(every) = self.config.queue_cleanup_interval {
             self.keep_task(queue::spawn_cleanup(kv.clone(), every, self.logger.clone()));
         }
+        if self.config.metrics_persistent {
+            self.keep_task(metrics::spawn_flusher(
+                kv.clone(),
+                self.flushed.clone(),
+                self.config.metrics_flush_interval,
+                self.logger.clone(),
+            ));
+        }
         let _ = self.kv.set(kv);
         self.logger
             .info(format!("keyval ready on the {adapter} root database"));
@@ -135,6 +145,15 @@ impl Plugin for KeyvalPlugin {
         for t in tasks {
             t.abort();
         }
+        if self.config.metrics_persistent
+            && let Some(kv) = self.kv.get()
+            && let Err(e) = metrics::flush(kv, &self.flushed).await
+        {
+            self.logger.warn(format!("final metrics flush failed: {e}"));
+        }
+        if let Some(kv) = self.kv.get() {
+            kv.release_idle();
+        }
         self.logger.info("keyval stopped");
     }
 
@@ -149,7 +168,9 @@ impl Plugin for KeyvalPlugin {
     }
 
     fn provides_json(&self) -> Option<Arc<dyn JsonService>> {
-        self.kv.get().map(|kv| Arc::new(json_service::KvJson(kv.clone())) as Arc<dyn JsonService>)
+        self.kv
+            .get()
+            .map(|kv| Arc::new(json_service::KvJson(kv.clone())) as Arc<dyn JsonService>)
     }
 
     fn hooks(&self) -> Hooks {

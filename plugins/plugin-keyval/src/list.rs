@@ -41,7 +41,10 @@ pub struct ListOptions {
 
 impl Default for ListOptions {
     fn default() -> Self {
-        Self { limit: DEFAULT_LIMIT, reverse: false }
+        Self {
+            limit: DEFAULT_LIMIT,
+            reverse: false,
+        }
     }
 }
 
@@ -99,13 +102,22 @@ fn clamp(limit: usize) -> usize {
 /// # Errors
 /// Not base64 or not a key encoding.
 pub fn decode_cursor(cursor: &str) -> Result<Vec<u8>, KvError> {
-    let bytes = B64.decode(cursor.trim()).map_err(|_| KvError::invalid("cursor is not a cursor returned by paginate"))?;
-    Key::decode(&bytes).map_err(|_| KvError::invalid("cursor is not a cursor returned by paginate"))?;
+    let bytes = B64
+        .decode(cursor.trim())
+        .map_err(|_| KvError::invalid("cursor is not a cursor returned by paginate"))?;
+    Key::decode(&bytes)
+        .map_err(|_| KvError::invalid("cursor is not a cursor returned by paginate"))?;
     Ok(bytes)
 }
 
 impl Kv {
-    async fn select(&self, sel: &Selector, limit: usize, reverse: bool, after: Option<&[u8]>) -> Result<Vec<Entry>, KvError> {
+    async fn select(
+        &self,
+        sel: &Selector,
+        limit: usize,
+        reverse: bool,
+        after: Option<&[u8]>,
+    ) -> Result<Vec<Entry>, KvError> {
         let (clause, mut args) = sel.clause(now_ms(), after.map(|c| (c, reverse)));
         args.push(Sql::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
         let order = if reverse { "DESC" } else { "ASC" };
@@ -118,7 +130,11 @@ impl Kv {
     /// # Errors
     /// The database failed.
     pub async fn list(&self, sel: &Selector, opts: &ListOptions) -> Result<Vec<Entry>, KvError> {
-        self.timed("list", self.select(sel, clamp(opts.limit), opts.reverse, None)).await
+        self.timed(
+            "list",
+            self.select(sel, clamp(opts.limit), opts.reverse, None),
+        )
+        .await
     }
 
     /// Counts the live entries a list with the same selector would return (without a limit).
@@ -128,7 +144,12 @@ impl Kv {
     pub async fn count(&self, sel: &Selector) -> Result<u64, KvError> {
         self.timed("count", async {
             let (clause, args) = sel.clause(now_ms(), None);
-            let res = self.query(Statement::with_args(format!("SELECT COUNT(*) FROM kv_entries WHERE {clause}"), args)).await?;
+            let res = self
+                .query(Statement::with_args(
+                    format!("SELECT COUNT(*) FROM kv_entries WHERE {clause}"),
+                    args,
+                ))
+                .await?;
             match res.rows.first().and_then(|r| r.first()) {
                 Some(Sql::Integer(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
                 _ => Err(KvError::Internal("COUNT returned no integer".into())),
@@ -141,15 +162,33 @@ impl Kv {
     ///
     /// # Errors
     /// A bad cursor, or the database failed.
-    pub async fn paginate(&self, sel: &Selector, opts: &ListOptions, cursor: Option<&str>) -> Result<Page, KvError> {
-        let after = cursor.filter(|c| !c.is_empty()).map(decode_cursor).transpose()?;
+    pub async fn paginate(
+        &self,
+        sel: &Selector,
+        opts: &ListOptions,
+        cursor: Option<&str>,
+    ) -> Result<Page, KvError> {
+        let after = cursor
+            .filter(|c| !c.is_empty())
+            .map(decode_cursor)
+            .transpose()?;
         self.timed("paginate", async {
             let limit = clamp(opts.limit).max(1);
-            let mut entries = self.select(sel, limit + 1, opts.reverse, after.as_deref()).await?;
+            let mut entries = self
+                .select(sel, limit + 1, opts.reverse, after.as_deref())
+                .await?;
             let has_more = entries.len() > limit;
             entries.truncate(limit);
-            let cursor = if has_more { entries.last().map(|e| B64.encode(e.key.encode())) } else { None };
-            Ok(Page { entries, cursor, has_more })
+            let cursor = if has_more {
+                entries.last().map(|e| B64.encode(e.key.encode()))
+            } else {
+                None
+            };
+            Ok(Page {
+                entries,
+                cursor,
+                has_more,
+            })
         })
         .await
     }

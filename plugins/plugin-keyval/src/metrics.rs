@@ -172,6 +172,67 @@ impl Metrics {
     }
 }
 
+/// What was last written to `kv_metrics`, so each flush adds only the difference.
+pub type Flushed = tokio::sync::Mutex<BTreeMap<String, OpSnapshot>>;
+
+/// Adds the counters accumulated since the previous flush to `kv_metrics` (one row per operation).
+///
+/// # Errors
+/// The database failed (the deltas are kept for the next flush).
+pub async fn flush(kv: &crate::store::Kv, flushed: &Flushed) -> Result<(), crate::error::KvError> {
+    use buntime_plugin_database::{Statement, Value as Sql};
+    let mut last = flushed.lock().await;
+    let now = kv.metrics().snapshot();
+    let mut stmts = Vec::new();
+    for (op, s) in &now {
+        let before = last.get(op).cloned().unwrap_or_default();
+        let (count, errors) = (s.count - before.count, s.errors - before.errors);
+        if count == 0 && errors == 0 {
+            continue;
+        }
+        let latency = s.latency_sum_ms - before.latency_sum_ms;
+        stmts.push(Statement {
+            want_rows: false,
+            ..Statement::with_args(
+                "INSERT INTO kv_metrics (id, operation, count, errors, latency_sum, updated_at) VALUES (?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT(operation) DO UPDATE SET count = kv_metrics.count + excluded.count, errors = kv_metrics.errors + excluded.errors, \
+                 latency_sum = kv_metrics.latency_sum + excluded.latency_sum, updated_at = excluded.updated_at",
+                [
+                    Sql::Text(op.clone()),
+                    Sql::Text(op.clone()),
+                    Sql::Integer(i64::try_from(count).unwrap_or(i64::MAX)),
+                    Sql::Integer(i64::try_from(errors).unwrap_or(i64::MAX)),
+                    Sql::Float(latency),
+                    Sql::Integer(crate::value::now_ms()),
+                ],
+            )
+        });
+    }
+    if !stmts.is_empty() {
+        kv.transaction(stmts).await?;
+    }
+    *last = now;
+    Ok(())
+}
+
+/// Flushes every `interval` until aborted.
+pub fn spawn_flusher(
+    kv: crate::store::Kv,
+    flushed: std::sync::Arc<Flushed>,
+    interval: Duration,
+    logger: buntime_core::PluginLogger,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        loop {
+            tick.tick().await;
+            if let Err(e) = flush(&kv, &flushed).await {
+                logger.warn(format!("metrics flush failed: {e}"));
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,9 +20,15 @@ use crate::value::now_ms;
 /// Missing or invalid; the message names `name`.
 pub fn key(v: Option<&Value>, name: &str) -> Result<Key, KvError> {
     let k = match v {
-        Some(Value::String(s)) => Key::prefix_from_path(s).and_then(|k| Key::new(k.parts().to_vec())),
+        Some(Value::String(s)) => {
+            Key::prefix_from_path(s).and_then(|k| Key::new(k.parts().to_vec()))
+        }
         Some(v @ Value::Array(_)) => Key::from_json(v),
-        _ => return Err(KvError::invalid(format!("{name} must be a key (an array of parts)"))),
+        _ => {
+            return Err(KvError::invalid(format!(
+                "{name} must be a key (an array of parts)"
+            )));
+        }
     };
     k.map_err(|e| KvError::invalid(format!("{name}: {}", e.0)))
 }
@@ -36,7 +42,11 @@ pub fn opt_key(v: Option<&Value>, name: &str, empty_ok: bool) -> Result<Option<K
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => Key::prefix_from_path(s),
         Some(v @ Value::Array(_)) => Key::prefix_from_json(v),
-        Some(_) => return Err(KvError::invalid(format!("{name} must be a key (an array of parts)"))),
+        Some(_) => {
+            return Err(KvError::invalid(format!(
+                "{name} must be a key (an array of parts)"
+            )));
+        }
     }
     .map_err(|e| KvError::invalid(format!("{name}: {}", e.0)))?;
     if k.is_empty() && !empty_ok {
@@ -50,14 +60,22 @@ pub fn opt_key(v: Option<&Value>, name: &str, empty_ok: bool) -> Result<Option<K
 /// # Errors
 /// Not an array, empty, too long, or a bad key (named by index).
 pub fn keys(v: Option<&Value>, name: &str) -> Result<Vec<Key>, KvError> {
-    let Some(Value::Array(items)) = v else { return Err(KvError::invalid(format!("{name} must be an array of keys"))) };
+    let Some(Value::Array(items)) = v else {
+        return Err(KvError::invalid(format!("{name} must be an array of keys")));
+    };
     if items.is_empty() {
         return Err(KvError::invalid(format!("{name} must not be empty")));
     }
     if items.len() > MAX_BATCH {
-        return Err(KvError::invalid(format!("{name}: at most {MAX_BATCH} keys per batch")));
+        return Err(KvError::invalid(format!(
+            "{name}: at most {MAX_BATCH} keys per batch"
+        )));
     }
-    items.iter().enumerate().map(|(i, k)| key(Some(k), &format!("{name}[{i}]"))).collect()
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, k)| key(Some(k), &format!("{name}[{i}]")))
+        .collect()
 }
 
 /// Parses a `limit`: a positive integer (values above the maximum are capped later).
@@ -68,7 +86,10 @@ pub fn limit(v: Option<&Value>) -> Result<usize, KvError> {
     match v {
         None | Some(Value::Null) => Ok(DEFAULT_LIMIT),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(DEFAULT_LIMIT),
-        Some(Value::String(s)) => s.trim().parse::<i64>().ok().map_or_else(|| Err(KvError::invalid("limit must be a positive integer")), |n| limit(Some(&Value::from(n)))),
+        Some(Value::String(s)) => s.trim().parse::<i64>().ok().map_or_else(
+            || Err(KvError::invalid("limit must be a positive integer")),
+            |n| limit(Some(&Value::from(n))),
+        ),
         Some(Value::Number(n)) => match n.as_i64() {
             Some(n) if n > 0 => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
             _ => Err(KvError::invalid("limit must be a positive integer")),
@@ -114,7 +135,13 @@ pub fn list(kv: &Kv, obj: &Map<String, Value>) -> Result<(Selector, ListOptions)
         end: opt_key(obj.get("end"), "end", false)?,
         filter: filter_of(kv, obj.get("where"))?,
     };
-    Ok((sel, ListOptions { limit: limit(obj.get("limit"))?, reverse: flag(obj.get("reverse"), "reverse")? }))
+    Ok((
+        sel,
+        ListOptions {
+            limit: limit(obj.get("limit"))?,
+            reverse: flag(obj.get("reverse"), "reverse")?,
+        },
+    ))
 }
 
 /// Reads `{exact?, where?}`.
@@ -122,7 +149,10 @@ pub fn list(kv: &Kv, obj: &Map<String, Value>) -> Result<(Selector, ListOptions)
 /// # Errors
 /// Any field invalid.
 pub fn delete_options(kv: &Kv, obj: &Map<String, Value>) -> Result<DeleteOptions, KvError> {
-    Ok(DeleteOptions { exact: flag(obj.get("exact"), "exact")?, filter: filter_of(kv, obj.get("where"))? })
+    Ok(DeleteOptions {
+        exact: flag(obj.get("exact"), "exact")?,
+        filter: filter_of(kv, obj.get("where"))?,
+    })
 }
 
 /// Reads an optional `expiresIn` (ms, > 0), as a number or a numeric string.
@@ -134,11 +164,17 @@ pub fn expires_in(v: Option<&Value>) -> Result<Option<f64>, KvError> {
     let ms = match v {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) if s.is_empty() => return Ok(None),
-        Some(Value::String(s)) => crate::config::parse_duration(&Value::String(s.clone())).map(|d| d.as_secs_f64() * 1000.0).ok_or_else(bad)?,
+        Some(Value::String(s)) => crate::config::parse_duration(&Value::String(s.clone()))
+            .map(|d| d.as_secs_f64() * 1000.0)
+            .ok_or_else(bad)?,
         Some(Value::Number(n)) => n.as_f64().ok_or_else(bad)?,
         Some(_) => return Err(bad()),
     };
-    if ms > 0.0 && ms.is_finite() { Ok(Some(ms)) } else { Err(bad()) }
+    if ms > 0.0 && ms.is_finite() {
+        Ok(Some(ms))
+    } else {
+        Err(bad())
+    }
 }
 
 /// Returns the object, or an empty one for `null`/absent.

@@ -35,10 +35,17 @@ pub fn json_body(body: &[u8]) -> Result<Value, KvError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(KvError::invalid("body must be a JSON object"));
     }
-    serde_json::from_slice(body).map_err(|e| KvError::invalid(format!("body is not valid JSON: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| KvError::invalid(format!("body is not valid JSON: {e}")))
 }
 
 /// The named query parameters as a JSON object of strings (the shape `request` parses).
 pub fn query_object(q: &HashMap<String, String>, names: &[&str]) -> Map<String, Value> {
-    names.iter().filter_map(|n| q.get(*n).map(|v| ((*n).to_owned(), Value::String(v.clone())))).collect()
+    names
+        .iter()
+        .filter_map(|n| {
+            q.get(*n)
+                .map(|v| ((*n).to_owned(), Value::String(v.clone())))
+        })
+        .collect()
 }

@@ -55,9 +55,22 @@ impl Watcher {
             Target::Keys(keys) => (Vec::new(), keys.iter().map(Key::encode).collect()),
             Target::Prefix { prefix, .. } => (prefix.encode(), HashSet::new()),
         };
-        let mut w = Self { kv: kv.clone(), target, prefix_enc, keys_enc, known: HashMap::new(), rx };
+        let mut w = Self {
+            kv: kv.clone(),
+            target,
+            prefix_enc,
+            keys_enc,
+            known: HashMap::new(),
+            rx,
+        };
         let snapshot = w.read().await?;
-        let items = snapshot.iter().map(|(k, e)| e.as_ref().map_or_else(|| Entry::missing_json(k), Entry::to_json)).collect();
+        let items = snapshot
+            .iter()
+            .map(|(k, e)| {
+                e.as_ref()
+                    .map_or_else(|| Entry::missing_json(k), Entry::to_json)
+            })
+            .collect();
         for (k, e) in snapshot {
             w.known.insert(k.encode(), e.map(|e| e.versionstamp));
         }
@@ -67,11 +80,30 @@ impl Watcher {
     /// The current state of the target: each key with its entry, or `None` when absent.
     async fn read(&self) -> Result<Vec<(Key, Option<Entry>)>, KvError> {
         match &self.target {
-            Target::Keys(keys) => Ok(keys.iter().cloned().zip(self.kv.get_many(keys).await?).collect()),
+            Target::Keys(keys) => Ok(keys
+                .iter()
+                .cloned()
+                .zip(self.kv.get_many(keys).await?)
+                .collect()),
             Target::Prefix { prefix, limit } => {
-                let sel = Selector { prefix: Some(prefix.clone()), ..Selector::default() };
-                let entries = self.kv.list(&sel, &ListOptions { limit: *limit, reverse: false }).await?;
-                Ok(entries.into_iter().map(|e| (e.key.clone(), Some(e))).collect())
+                let sel = Selector {
+                    prefix: Some(prefix.clone()),
+                    ..Selector::default()
+                };
+                let entries = self
+                    .kv
+                    .list(
+                        &sel,
+                        &ListOptions {
+                            limit: *limit,
+                            reverse: false,
+                        },
+                    )
+                    .await?;
+                Ok(entries
+                    .into_iter()
+                    .map(|e| (e.key.clone(), Some(e)))
+                    .collect())
             }
         }
     }
@@ -108,7 +140,11 @@ impl Watcher {
                             continue; // deleting what was already absent is no change
                         }
                         self.known.insert(c.encoded.clone(), c.versionstamp.clone());
-                        out.push(change_json(&c.key, c.value.as_ref(), c.versionstamp.as_ref()));
+                        out.push(change_json(
+                            &c.key,
+                            c.value.as_ref(),
+                            c.versionstamp.as_ref(),
+                        ));
                     }
                     if !out.is_empty() {
                         return Ok(Some(out));
@@ -134,13 +170,21 @@ impl Watcher {
             let enc = k.encode();
             let vs = e.as_ref().map(|e| e.versionstamp.clone());
             if self.known.get(&enc).cloned().flatten() != vs {
-                out.push(e.as_ref().map_or_else(|| Entry::missing_json(&k), Entry::to_json));
+                out.push(
+                    e.as_ref()
+                        .map_or_else(|| Entry::missing_json(&k), Entry::to_json),
+                );
             }
             self.known.insert(enc.clone(), vs);
             seen.insert(enc);
         }
         // Prefix entries no longer listed are gone.
-        let gone: Vec<Vec<u8>> = self.known.iter().filter(|(k, v)| v.is_some() && !seen.contains(*k)).map(|(k, _)| k.clone()).collect();
+        let gone: Vec<Vec<u8>> = self
+            .known
+            .iter()
+            .filter(|(k, v)| v.is_some() && !seen.contains(*k))
+            .map(|(k, _)| k.clone())
+            .collect();
         for enc in gone {
             if let Ok(k) = Key::decode(&enc) {
                 out.push(Entry::missing_json(&k));

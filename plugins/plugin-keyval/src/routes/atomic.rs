@@ -21,7 +21,9 @@ pub fn router() -> Router<Kv> {
 async fn atomic(State(kv): State<Kv>, body: Bytes) -> Result<Response, KvError> {
     let op = AtomicOp::from_json(&json_body(&body)?)?;
     Ok(match kv.atomic(&op).await? {
-        Some(versionstamp) => Json(json!({"ok": true, "versionstamp": versionstamp})).into_response(),
+        Some(versionstamp) => {
+            Json(json!({"ok": true, "versionstamp": versionstamp})).into_response()
+        }
         None => Json(json!({"ok": false})).into_response(),
     })
 }

@@ -36,7 +36,11 @@ pub fn router() -> Router<Kv> {
 
 /// Parses `keys=a/b,c/d`.
 fn keys_param(q: &HashMap<String, String>) -> Result<Vec<Key>, KvError> {
-    let raw = q.get("keys").map(|s| s.trim()).filter(|s| !s.is_empty()).ok_or_else(|| KvError::invalid("Missing 'keys' query parameter"))?;
+    let raw = q
+        .get("keys")
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| KvError::invalid("Missing 'keys' query parameter"))?;
     let keys: Vec<Key> = raw
         .split(',')
         .filter(|s| !s.is_empty())
@@ -44,15 +48,22 @@ fn keys_param(q: &HashMap<String, String>) -> Result<Vec<Key>, KvError> {
         .map(|(i, p)| request::key(Some(&Value::String(p.to_owned())), &format!("keys[{i}]")))
         .collect::<Result<_, _>>()?;
     if keys.len() > crate::entries::MAX_BATCH {
-        return Err(KvError::invalid(format!("keys: at most {} keys per watch", crate::entries::MAX_BATCH)));
+        return Err(KvError::invalid(format!(
+            "keys: at most {} keys per watch",
+            crate::entries::MAX_BATCH
+        )));
     }
     Ok(keys)
 }
 
 fn prefix_param(q: &HashMap<String, String>) -> Result<(Key, usize), KvError> {
-    let raw = q.get("prefix").ok_or_else(|| KvError::invalid("Missing 'prefix' query parameter"))?;
-    let prefix = Key::prefix_from_path(raw).map_err(|e| KvError::invalid(format!("prefix: {}", e.0)))?;
-    let limit = request::limit(q.get("limit").map(|s| Value::String(s.clone())).as_ref())?.min(MAX_LIMIT);
+    let raw = q
+        .get("prefix")
+        .ok_or_else(|| KvError::invalid("Missing 'prefix' query parameter"))?;
+    let prefix =
+        Key::prefix_from_path(raw).map_err(|e| KvError::invalid(format!("prefix: {}", e.0)))?;
+    let limit =
+        request::limit(q.get("limit").map(|s| Value::String(s.clone())).as_ref())?.min(MAX_LIMIT);
     Ok((prefix, limit))
 }
 
@@ -64,12 +75,18 @@ fn initial(q: &HashMap<String, String>) -> Result<bool, KvError> {
 }
 
 fn change_event(items: &[Value]) -> Event {
-    Event::default().event("change").data(Value::Array(items.to_vec()).to_string())
+    Event::default()
+        .event("change")
+        .data(Value::Array(items.to_vec()).to_string())
 }
 
 /// Streams a watcher: the snapshot first (when `initial`), then each relevant commit, with a
 /// `ping` after every quiet heartbeat interval. Ends when the client goes away.
-fn stream(heartbeat: std::time::Duration, mut watcher: Watcher, snapshot: Option<Vec<Value>>) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
+fn stream(
+    heartbeat: std::time::Duration,
+    mut watcher: Watcher,
+    snapshot: Option<Vec<Value>>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>> + use<>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(16);
     tokio::spawn(async move {
         if let Some(items) = snapshot
@@ -102,36 +119,68 @@ fn stream(heartbeat: std::time::Duration, mut watcher: Watcher, snapshot: Option
             }
         }
     });
-    let events = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) });
+    let events =
+        futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
+        );
     Sse::new(events)
 }
 
-async fn watch_keys(State(kv): State<Kv>, Query(q): Query<HashMap<String, String>>) -> Result<Response, KvError> {
+async fn watch_keys(
+    State(kv): State<Kv>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, KvError> {
     let keys = keys_param(&q)?;
     let initial = initial(&q)?;
     let (watcher, snapshot) = Watcher::start(&kv, Target::Keys(keys)).await?;
-    Ok(stream(kv.config().watch_heartbeat, watcher, initial.then_some(snapshot)).into_response())
+    Ok(stream(
+        kv.config().watch_heartbeat,
+        watcher,
+        initial.then_some(snapshot),
+    )
+    .into_response())
 }
 
-async fn watch_prefix(State(kv): State<Kv>, Query(q): Query<HashMap<String, String>>) -> Result<Response, KvError> {
+async fn watch_prefix(
+    State(kv): State<Kv>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, KvError> {
     let (prefix, limit) = prefix_param(&q)?;
     let initial = initial(&q)?;
     let (watcher, snapshot) = Watcher::start(&kv, Target::Prefix { prefix, limit }).await?;
-    Ok(stream(kv.config().watch_heartbeat, watcher, initial.then_some(snapshot)).into_response())
+    Ok(stream(
+        kv.config().watch_heartbeat,
+        watcher,
+        initial.then_some(snapshot),
+    )
+    .into_response())
 }
 
 /// `?keys=…&versionstamps=v1,v2` (positional): the entries whose versionstamp differs from the
 /// client's, and every key's current versionstamp (`""` when absent).
-async fn poll_keys(State(kv): State<Kv>, Query(q): Query<HashMap<String, String>>) -> Result<Response, KvError> {
+async fn poll_keys(
+    State(kv): State<Kv>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, KvError> {
     let keys = keys_param(&q)?;
-    let given: Vec<&str> = q.get("versionstamps").map(|s| s.split(',').collect()).unwrap_or_default();
+    let given: Vec<&str> = q
+        .get("versionstamps")
+        .map(|s| s.split(',').collect())
+        .unwrap_or_default();
     let found = kv.get_many(&keys).await?;
     let mut entries = Vec::new();
     let mut current = Vec::new();
     for (i, (key, e)) in keys.iter().zip(found).enumerate() {
-        let vs = e.as_ref().map_or("", |e| e.versionstamp.as_str()).to_owned();
+        let vs = e
+            .as_ref()
+            .map_or("", |e| e.versionstamp.as_str())
+            .to_owned();
         if given.get(i).copied().unwrap_or("") != vs {
-            entries.push(e.as_ref().map_or_else(|| Entry::missing_json(key), Entry::to_json));
+            entries.push(
+                e.as_ref()
+                    .map_or_else(|| Entry::missing_json(key), Entry::to_json),
+            );
         }
         current.push(vs);
     }
@@ -139,19 +188,42 @@ async fn poll_keys(State(kv): State<Kv>, Query(q): Query<HashMap<String, String>
 }
 
 fn path_of(key: &Key) -> String {
-    key.parts().iter().map(|p| utf8_percent_encode(&p.to_path_segment(), SEGMENT).to_string()).collect::<Vec<_>>().join("/")
+    key.parts()
+        .iter()
+        .map(|p| utf8_percent_encode(&p.to_path_segment(), SEGMENT).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// `?prefix=…&limit=…&versionstamps=k1:vs1,…`: entries added or changed since, deletions as null
 /// entries, and the new `key:versionstamp` list to send next time.
-async fn poll_prefix(State(kv): State<Kv>, Query(q): Query<HashMap<String, String>>) -> Result<Response, KvError> {
+async fn poll_prefix(
+    State(kv): State<Kv>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, KvError> {
     let (prefix, limit) = prefix_param(&q)?;
     let mut given: HashMap<String, String> = q
         .get("versionstamps")
-        .map(|s| s.split(',').filter_map(|kv| kv.rsplit_once(':')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+        .map(|s| {
+            s.split(',')
+                .filter_map(|kv| kv.rsplit_once(':'))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
         .unwrap_or_default();
-    let sel = Selector { prefix: Some(prefix), ..Selector::default() };
-    let list = kv.list(&sel, &ListOptions { limit, reverse: false }).await?;
+    let sel = Selector {
+        prefix: Some(prefix),
+        ..Selector::default()
+    };
+    let list = kv
+        .list(
+            &sel,
+            &ListOptions {
+                limit,
+                reverse: false,
+            },
+        )
+        .await?;
     let mut entries = Vec::new();
     let mut current = Vec::new();
     for e in &list {

@@ -37,7 +37,10 @@ pub async fn start_with(extra: &str) -> Kv {
 
 /// `manifest` without the top-level blocks whose keys `extra` sets.
 fn without_keys(manifest: &str, extra: &str) -> String {
-    let top = |l: &str| (!l.starts_with([' ', '#', '-']) && l.contains(':')).then(|| l.split(':').next().unwrap_or_default().to_owned());
+    let top = |l: &str| {
+        (!l.starts_with([' ', '#', '-']) && l.contains(':'))
+            .then(|| l.split(':').next().unwrap_or_default().to_owned())
+    };
     let replaced: Vec<String> = extra.lines().filter_map(top).collect();
     let mut out = String::new();
     let mut skipping = false;
