@@ -46,7 +46,10 @@ impl Tokenizer {
             "unicode61" => Ok(Self::Unicode61),
             "porter" => Ok(Self::Porter),
             "ascii" => Ok(Self::Ascii),
-            other => Err(KvError::invalid(format!("options.tokenize must be one of unicode61, porter, ascii (got `{}`)", other.chars().take(40).collect::<String>()))),
+            other => Err(KvError::invalid(format!(
+                "options.tokenize must be one of unicode61, porter, ascii (got `{}`)",
+                other.chars().take(40).collect::<String>()
+            ))),
         }
     }
 
@@ -89,17 +92,27 @@ impl Index {
             return Err(KvError::invalid("At least one field must be specified"));
         }
         if fields.len() > MAX_FIELDS {
-            return Err(KvError::invalid(format!("options.fields is limited to {MAX_FIELDS} fields")));
+            return Err(KvError::invalid(format!(
+                "options.fields is limited to {MAX_FIELDS} fields"
+            )));
         }
         for (i, f) in fields.iter().enumerate() {
             if f.is_empty() || f.len() > MAX_FIELD_LEN {
-                return Err(KvError::invalid(format!("options.fields[{i}] must be a non-empty path of at most {MAX_FIELD_LEN} bytes")));
+                return Err(KvError::invalid(format!(
+                    "options.fields[{i}] must be a non-empty path of at most {MAX_FIELD_LEN} bytes"
+                )));
             }
             if fields[..i].contains(f) {
-                return Err(KvError::invalid(format!("options.fields[{i}] repeats `{f}`")));
+                return Err(KvError::invalid(format!(
+                    "options.fields[{i}] repeats `{f}`"
+                )));
             }
         }
-        Ok(Self { prefix, fields, tokenize })
+        Ok(Self {
+            prefix,
+            fields,
+            tokenize,
+        })
     }
 
     /// Returns the FTS5 table name of this prefix.
@@ -156,7 +169,10 @@ fn flatten(v: &Value, out: &mut String) {
 const LIST_SQL: &str = "SELECT prefix, fields, tokenize FROM kv_indexes ORDER BY prefix";
 
 fn indexes_of(res: &StmtResult) -> Vec<Index> {
-    res.rows.iter().filter_map(|r| index_from_row(&r[0], &r[1], &r[2])).collect()
+    res.rows
+        .iter()
+        .filter_map(|r| index_from_row(&r[0], &r[1], &r[2]))
+        .collect()
 }
 
 /// Reads every index definition inside `tx`.
@@ -177,12 +193,24 @@ fn index_from_row(prefix: &Sql, fields: &Sql, tokenize: &Sql) -> Option<Index> {
         Sql::Text(t) => Tokenizer::parse(t).ok()?,
         _ => return None,
     };
-    Some(Index { prefix, fields, tokenize })
+    Some(Index {
+        prefix,
+        fields,
+        tokenize,
+    })
 }
 
 async fn index_of(kv: &Kv, encoded_prefix: &[u8]) -> Result<Option<Index>, KvError> {
-    let res = kv.query(Statement::with_args("SELECT prefix, fields, tokenize FROM kv_indexes WHERE prefix = ?", [Sql::Blob(encoded_prefix.to_vec())])).await?;
-    Ok(res.rows.first().and_then(|r| index_from_row(&r[0], &r[1], &r[2])))
+    let res = kv
+        .query(Statement::with_args(
+            "SELECT prefix, fields, tokenize FROM kv_indexes WHERE prefix = ?",
+            [Sql::Blob(encoded_prefix.to_vec())],
+        ))
+        .await?;
+    Ok(res
+        .rows
+        .first()
+        .and_then(|r| index_from_row(&r[0], &r[1], &r[2])))
 }
 
 /// Indexes (or re-indexes) the entry `encoded` with `value` in every index whose prefix it is
@@ -191,16 +219,32 @@ async fn index_of(kv: &Kv, encoded_prefix: &[u8]) -> Result<Option<Index>, KvErr
 /// # Errors
 /// The database failed.
 pub async fn on_set(conn: &mut Tx, encoded: &[u8], value: &Value) -> Result<(), KvError> {
-    let indexes: Vec<Index> = list(conn).await?.into_iter().filter(|i| is_descendant(encoded, &i.prefix.encode())).collect();
+    let indexes: Vec<Index> = list(conn)
+        .await?
+        .into_iter()
+        .filter(|i| is_descendant(encoded, &i.prefix.encode()))
+        .collect();
     if indexes.is_empty() {
         return Ok(());
     }
-    let res = conn.execute(Statement::with_args("SELECT rowid FROM kv_entries WHERE key = ?", [Sql::Blob(encoded.to_vec())])).await?;
-    let Some(Sql::Integer(rowid)) = res.rows.first().and_then(|r| r.first()).cloned() else { return Ok(()) };
+    let res = conn
+        .execute(Statement::with_args(
+            "SELECT rowid FROM kv_entries WHERE key = ?",
+            [Sql::Blob(encoded.to_vec())],
+        ))
+        .await?;
+    let Some(Sql::Integer(rowid)) = res.rows.first().and_then(|r| r.first()).cloned() else {
+        return Ok(());
+    };
     for index in &indexes {
         let table = index.table_name();
-        conn.execute(Statement::with_args(format!("DELETE FROM {table} WHERE rowid = ?"), [Sql::Integer(rowid)])).await?;
-        conn.execute(insert_row(&table, index, rowid, encoded, value)).await?;
+        conn.execute(Statement::with_args(
+            format!("DELETE FROM {table} WHERE rowid = ?"),
+            [Sql::Integer(rowid)],
+        ))
+        .await?;
+        conn.execute(insert_row(&table, index, rowid, encoded, value))
+            .await?;
     }
     Ok(())
 }
@@ -219,7 +263,11 @@ pub async fn on_delete(conn: &mut Tx, deleted: &[(Vec<u8>, i64)]) -> Result<(), 
         let prefix = index.prefix.encode();
         let table = index.table_name();
         for (_, rowid) in deleted.iter().filter(|(k, _)| is_descendant(k, &prefix)) {
-            conn.execute(Statement::with_args(format!("DELETE FROM {table} WHERE rowid = ?"), [Sql::Integer(*rowid)])).await?;
+            conn.execute(Statement::with_args(
+                format!("DELETE FROM {table} WHERE rowid = ?"),
+                [Sql::Integer(*rowid)],
+            ))
+            .await?;
         }
     }
     Ok(())
@@ -229,8 +277,16 @@ fn insert_row(table: &str, index: &Index, rowid: i64, encoded: &[u8], value: &Va
     let cols: String = (0..index.fields.len()).map(|i| format!(", f{i}")).collect();
     let marks: String = (0..index.fields.len()).map(|_| ", ?").collect();
     let mut args = vec![Sql::Integer(rowid), Sql::Blob(encoded.to_vec())];
-    args.extend(index.fields.iter().map(|f| extract(value, f).map_or(Sql::Null, Sql::Text)));
-    Statement::with_args(format!("INSERT INTO {table} (rowid, doc_key{cols}) VALUES (?, ?{marks})"), args)
+    args.extend(
+        index
+            .fields
+            .iter()
+            .map(|f| extract(value, f).map_or(Sql::Null, Sql::Text)),
+    );
+    Statement::with_args(
+        format!("INSERT INTO {table} (rowid, doc_key{cols}) VALUES (?, ?{marks})"),
+        args,
+    )
 }
 
 impl Kv {
@@ -259,8 +315,20 @@ impl Kv {
         let encoded = prefix.encode();
         let mut tx = self.begin().await?;
         let out = async {
-            tx.execute(Statement::new(format!("DROP TABLE IF EXISTS {}", table_name(&encoded)))).await?;
-            Ok::<_, KvError>(tx.execute(Statement::with_args("DELETE FROM kv_indexes WHERE prefix = ?", [Sql::Blob(encoded.clone())])).await?.affected_row_count > 0)
+            tx.execute(Statement::new(format!(
+                "DROP TABLE IF EXISTS {}",
+                table_name(&encoded)
+            )))
+            .await?;
+            Ok::<_, KvError>(
+                tx.execute(Statement::with_args(
+                    "DELETE FROM kv_indexes WHERE prefix = ?",
+                    [Sql::Blob(encoded.clone())],
+                ))
+                .await?
+                .affected_row_count
+                    > 0,
+            )
         }
         .await;
         match out {
@@ -291,19 +359,32 @@ impl Kv {
     /// # Errors
     /// [`KvError::NotFound`] when no index covers exactly `prefix`; [`KvError::Invalid`] naming
     /// `query` when it is empty, too long or not valid FTS5 syntax; or the database failed.
-    pub async fn search(&self, prefix: &Key, query: &str, limit: u32, filter: Option<(String, Vec<Sql>)>) -> Result<Vec<(Key, Value, String)>, KvError> {
+    pub async fn search(
+        &self,
+        prefix: &Key,
+        query: &str,
+        limit: u32,
+        filter: Option<(String, Vec<Sql>)>,
+    ) -> Result<Vec<(Key, Value, String)>, KvError> {
         if query.trim().is_empty() {
             return Err(KvError::invalid("query is required"));
         }
         if query.len() > MAX_QUERY_LEN {
-            return Err(KvError::invalid(format!("query is limited to {MAX_QUERY_LEN} bytes")));
+            return Err(KvError::invalid(format!(
+                "query is limited to {MAX_QUERY_LEN} bytes"
+            )));
         }
         let encoded = prefix.encode();
         if index_of(self, &encoded).await?.is_none() {
-            return Err(KvError::NotFound(format!("No search index on prefix {}; create one with POST /api/indexes", prefix.to_json())));
+            return Err(KvError::NotFound(format!(
+                "No search index on prefix {}; create one with POST /api/indexes",
+                prefix.to_json()
+            )));
         }
         let t = table_name(&encoded);
-        let (cond, mut extra) = filter.map_or((String::new(), Vec::new()), |(sql, args)| (format!(" AND ({sql})"), args));
+        let (cond, mut extra) = filter.map_or((String::new(), Vec::new()), |(sql, args)| {
+            (format!(" AND ({sql})"), args)
+        });
         let sql = format!(
             "SELECT e.key, e.value, e.versionstamp FROM {t} JOIN kv_entries e ON e.rowid = {t}.rowid AND e.key = {t}.doc_key \
              WHERE {t} MATCH ? AND (e.expires_at IS NULL OR e.expires_at > ?){cond} ORDER BY {t}.rank LIMIT ?"
@@ -315,7 +396,9 @@ impl Kv {
             Ok(r) => r,
             // Our statement is fixed; a plain SQLITE_ERROR from it is the user's FTS5 expression.
             Err(KvError::Storage(DbError::Sql { code, message })) if code == "SQLITE_ERROR" => {
-                return Err(KvError::invalid(format!("query is not a valid full-text query: {message}")));
+                return Err(KvError::invalid(format!(
+                    "query is not a valid full-text query: {message}"
+                )));
             }
             Err(e) => return Err(e),
         };
@@ -337,7 +420,11 @@ fn rows_to_entries(res: StmtResult) -> Vec<(Key, Value, String)> {
         .into_iter()
         .filter_map(|r| {
             let mut it = r.into_iter();
-            let (Some(Sql::Blob(k)), Some(v), Some(Sql::Text(vs))) = (it.next(), it.next(), it.next()) else { return None };
+            let (Some(Sql::Blob(k)), Some(v), Some(Sql::Text(vs))) =
+                (it.next(), it.next(), it.next())
+            else {
+                return None;
+            };
             let value = stored(&v);
             Some((Key::decode(&k).ok()?, value, vs))
         })
@@ -349,9 +436,15 @@ async fn create_in(conn: &mut Tx, index: &Index) -> Result<(), KvError> {
     let table = index.table_name();
     let cols: String = (0..index.fields.len()).map(|i| format!(", f{i}")).collect();
     // A re-created index may have other fields: start from an empty table either way.
-    conn.execute(Statement::new(format!("DROP TABLE IF EXISTS {table}"))).await?;
-    conn.execute(Statement::new(format!("CREATE VIRTUAL TABLE {table} USING fts5(doc_key UNINDEXED{cols}, tokenize = '{}')", index.tokenize.fts5_option()))).await?;
-    let fields = serde_json::to_string(&index.fields).map_err(|e| KvError::Internal(e.to_string()))?;
+    conn.execute(Statement::new(format!("DROP TABLE IF EXISTS {table}")))
+        .await?;
+    conn.execute(Statement::new(format!(
+        "CREATE VIRTUAL TABLE {table} USING fts5(doc_key UNINDEXED{cols}, tokenize = '{}')",
+        index.tokenize.fts5_option()
+    )))
+    .await?;
+    let fields =
+        serde_json::to_string(&index.fields).map_err(|e| KvError::Internal(e.to_string()))?;
     conn.execute(Statement::with_args(
         "INSERT INTO kv_indexes (prefix, fields, tokenize, created_at) VALUES (?, ?, ?, ?) \
          ON CONFLICT(prefix) DO UPDATE SET fields = excluded.fields, tokenize = excluded.tokenize, created_at = excluded.created_at",
@@ -366,7 +459,9 @@ async fn backfill(conn: &mut Tx, index: &Index, table: &str) -> Result<(), KvErr
     let (start, end) = descendants_range(&index.prefix);
     let mut after: Option<Vec<u8>> = None;
     loop {
-        let mut sql = String::from("SELECT rowid, key, value FROM kv_entries WHERE (expires_at IS NULL OR expires_at > ?)");
+        let mut sql = String::from(
+            "SELECT rowid, key, value FROM kv_entries WHERE (expires_at IS NULL OR expires_at > ?)",
+        );
         let mut args = vec![Sql::Integer(now_ms())];
         match &after {
             Some(k) => {
@@ -387,9 +482,12 @@ async fn backfill(conn: &mut Tx, index: &Index, table: &str) -> Result<(), KvErr
         let res = conn.execute(Statement::with_args(sql, args)).await?;
         let n = res.rows.len();
         for row in res.rows {
-            let (Sql::Integer(rowid), Sql::Blob(key)) = (&row[0], &row[1]) else { continue };
+            let (Sql::Integer(rowid), Sql::Blob(key)) = (&row[0], &row[1]) else {
+                continue;
+            };
             let value = stored(&row[2]);
-            conn.execute(insert_row(table, index, *rowid, key, &value)).await?;
+            conn.execute(insert_row(table, index, *rowid, key, &value))
+                .await?;
             after = Some(key.clone());
         }
         if i64::try_from(n).unwrap_or(0) < BACKFILL_CHUNK {
@@ -426,9 +524,29 @@ mod tests {
     #[test]
     fn index_fields_are_validated() {
         let p = Key::prefix(vec![]).unwrap();
-        assert_eq!(Index::new(p.clone(), vec![], Tokenizer::Porter).unwrap_err().to_string(), "At least one field must be specified");
-        assert!(Index::new(p.clone(), vec!["a".into(), "a".into()], Tokenizer::Porter).unwrap_err().to_string().starts_with("options.fields[1]"));
-        assert!(Index::new(p, vec![String::new()], Tokenizer::Porter).unwrap_err().to_string().starts_with("options.fields[0]"));
-        assert!(Tokenizer::parse("trigram").unwrap_err().to_string().starts_with("options.tokenize"));
+        assert_eq!(
+            Index::new(p.clone(), vec![], Tokenizer::Porter)
+                .unwrap_err()
+                .to_string(),
+            "At least one field must be specified"
+        );
+        assert!(
+            Index::new(p.clone(), vec!["a".into(), "a".into()], Tokenizer::Porter)
+                .unwrap_err()
+                .to_string()
+                .starts_with("options.fields[1]")
+        );
+        assert!(
+            Index::new(p, vec![String::new()], Tokenizer::Porter)
+                .unwrap_err()
+                .to_string()
+                .starts_with("options.fields[0]")
+        );
+        assert!(
+            Tokenizer::parse("trigram")
+                .unwrap_err()
+                .to_string()
+                .starts_with("options.tokenize")
+        );
     }
 }

@@ -47,16 +47,30 @@ impl EnqueueOptions {
     /// # Errors
     /// A field of the wrong type or out of range; the message names it (`options.delay: …`).
     pub fn from_json(v: Option<&Value>) -> Result<Self, KvError> {
-        let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(Self::default()) };
-        let Value::Object(map) = v else { return Err(KvError::invalid("options must be an object")) };
+        let Some(v) = v.filter(|v| !v.is_null()) else {
+            return Ok(Self::default());
+        };
+        let Value::Object(map) = v else {
+            return Err(KvError::invalid("options must be an object"));
+        };
         let mut out = Self::default();
         if let Some(d) = map.get("delay").filter(|d| !d.is_null()) {
-            out.delay_ms = duration_ms(d).ok_or_else(|| KvError::invalid(format!("options.delay must be a number of milliseconds between 0 and {MAX_DELAY_MS}")))?;
+            out.delay_ms = duration_ms(d).ok_or_else(|| {
+                KvError::invalid(format!(
+                    "options.delay must be a number of milliseconds between 0 and {MAX_DELAY_MS}"
+                ))
+            })?;
         }
         if let Some(b) = map.get("backoffSchedule").filter(|b| !b.is_null()) {
-            let Value::Array(items) = b else { return Err(KvError::invalid("options.backoffSchedule must be an array of milliseconds")) };
+            let Value::Array(items) = b else {
+                return Err(KvError::invalid(
+                    "options.backoffSchedule must be an array of milliseconds",
+                ));
+            };
             if items.len() > MAX_BACKOFF_STEPS {
-                return Err(KvError::invalid(format!("options.backoffSchedule is limited to {MAX_BACKOFF_STEPS} steps")));
+                return Err(KvError::invalid(format!(
+                    "options.backoffSchedule is limited to {MAX_BACKOFF_STEPS} steps"
+                )));
             }
             let steps = items
                 .iter()
@@ -66,21 +80,33 @@ impl EnqueueOptions {
             out.backoff_schedule = Some(steps);
         }
         if let Some(k) = map.get("keysIfUndelivered").filter(|k| !k.is_null()) {
-            let Value::Array(items) = k else { return Err(KvError::invalid("options.keysIfUndelivered must be an array of keys")) };
+            let Value::Array(items) = k else {
+                return Err(KvError::invalid(
+                    "options.keysIfUndelivered must be an array of keys",
+                ));
+            };
             if items.len() > MAX_UNDELIVERED_KEYS {
-                return Err(KvError::invalid(format!("options.keysIfUndelivered is limited to {MAX_UNDELIVERED_KEYS} keys")));
+                return Err(KvError::invalid(format!(
+                    "options.keysIfUndelivered is limited to {MAX_UNDELIVERED_KEYS} keys"
+                )));
             }
             out.keys_if_undelivered = items
                 .iter()
                 .enumerate()
-                .map(|(i, key)| Key::from_json(key).map_err(|e| KvError::invalid(format!("options.keysIfUndelivered[{i}]: {}", e.0))))
+                .map(|(i, key)| {
+                    Key::from_json(key).map_err(|e| {
+                        KvError::invalid(format!("options.keysIfUndelivered[{i}]: {}", e.0))
+                    })
+                })
                 .collect::<Result<_, _>>()?;
         }
         Ok(out)
     }
 
     fn backoff(&self) -> &[u64] {
-        self.backoff_schedule.as_deref().unwrap_or(&DEFAULT_BACKOFF_MS)
+        self.backoff_schedule
+            .as_deref()
+            .unwrap_or(&DEFAULT_BACKOFF_MS)
     }
 }
 
@@ -179,7 +205,12 @@ pub struct Shared {
 
 impl Default for Shared {
     fn default() -> Self {
-        Self { wake: watch::channel(0).0, stop: watch::channel(false).0, next_listener: AtomicU64::new(1), deliveries: Mutex::default() }
+        Self {
+            wake: watch::channel(0).0,
+            stop: watch::channel(false).0,
+            next_listener: AtomicU64::new(1),
+            deliveries: Mutex::default(),
+        }
     }
 }
 
@@ -264,8 +295,21 @@ impl Queue<'_> {
 
     async fn claim(&self) -> Result<Option<Message>, KvError> {
         let now = now_ms();
-        let res = self.0.query(Statement::with_args(CLAIM_SQL, [Sql::Integer(now.saturating_add(self.lock_ms())), Sql::Integer(now)])).await?;
-        Ok(res.rows.into_iter().next().map(|row| Message { id: text(&row[0]), value: from_stored(&bytes(&row[1])), attempts: int(&row[2]) }))
+        let res = self
+            .0
+            .query(Statement::with_args(
+                CLAIM_SQL,
+                [
+                    Sql::Integer(now.saturating_add(self.lock_ms())),
+                    Sql::Integer(now),
+                ],
+            ))
+            .await?;
+        Ok(res.rows.into_iter().next().map(|row| Message {
+            id: text(&row[0]),
+            value: from_stored(&bytes(&row[1])),
+            attempts: int(&row[2]),
+        }))
     }
 
     /// Acknowledges a message: deletes it. Returns whether it existed (acking twice is harmless).
@@ -276,7 +320,13 @@ impl Queue<'_> {
         self.0
             .timed("queue_ack", async {
                 self.shared().forget(id);
-                let res = self.0.query(Statement::with_args("DELETE FROM kv_queue WHERE id = ?", [Sql::from(id)])).await?;
+                let res = self
+                    .0
+                    .query(Statement::with_args(
+                        "DELETE FROM kv_queue WHERE id = ?",
+                        [Sql::from(id)],
+                    ))
+                    .await?;
                 Ok(res.affected_row_count > 0)
             })
             .await
@@ -333,7 +383,12 @@ impl Queue<'_> {
     /// # Errors
     /// The database failed.
     pub async fn next_ready_at(&self) -> Result<Option<i64>, KvError> {
-        let res = self.0.query(Statement::new("SELECT MIN(ready_at) FROM kv_queue WHERE status = 'pending'")).await?;
+        let res = self
+            .0
+            .query(Statement::new(
+                "SELECT MIN(ready_at) FROM kv_queue WHERE status = 'pending'",
+            ))
+            .await?;
         Ok(res.rows.first().and_then(|r| match r.first() {
             Some(Sql::Integer(n)) => Some(*n),
             _ => None,
@@ -351,8 +406,15 @@ impl Queue<'_> {
                 "SELECT (SELECT COUNT(*) FROM kv_queue WHERE status = 'pending'), (SELECT COUNT(*) FROM kv_queue WHERE status = 'processing'), (SELECT COUNT(*) FROM kv_dlq)",
             ))
             .await?;
-        let row = res.rows.first().ok_or_else(|| KvError::Internal("queue stats returned no row".into()))?;
-        Ok(Stats { pending: int(&row[0]), processing: int(&row[1]), dlq: int(&row[2]) })
+        let row = res
+            .rows
+            .first()
+            .ok_or_else(|| KvError::Internal("queue stats returned no row".into()))?;
+        Ok(Stats {
+            pending: int(&row[0]),
+            processing: int(&row[1]),
+            dlq: int(&row[2]),
+        })
     }
 
     /// Lists dead-lettered messages, newest first.
@@ -361,7 +423,16 @@ impl Queue<'_> {
     /// The database failed.
     pub async fn dlq_list(&self, limit: u32, offset: u64) -> Result<Vec<DlqMessage>, KvError> {
         let sql = format!("{DLQ_SELECT} ORDER BY failed_at DESC, id DESC LIMIT ? OFFSET ?");
-        let res = self.0.query(Statement::with_args(sql, [Sql::Integer(i64::from(limit)), Sql::Integer(i64::try_from(offset).unwrap_or(i64::MAX))])).await?;
+        let res = self
+            .0
+            .query(Statement::with_args(
+                sql,
+                [
+                    Sql::Integer(i64::from(limit)),
+                    Sql::Integer(i64::try_from(offset).unwrap_or(i64::MAX)),
+                ],
+            ))
+            .await?;
         Ok(dlq_rows(res))
     }
 
@@ -370,7 +441,13 @@ impl Queue<'_> {
     /// # Errors
     /// The database failed.
     pub async fn dlq_get(&self, id: &str) -> Result<Option<DlqMessage>, KvError> {
-        let res = self.0.query(Statement::with_args(format!("{DLQ_SELECT} WHERE id = ?"), [Sql::from(id)])).await?;
+        let res = self
+            .0
+            .query(Statement::with_args(
+                format!("{DLQ_SELECT} WHERE id = ?"),
+                [Sql::from(id)],
+            ))
+            .await?;
         Ok(dlq_rows(res).into_iter().next())
     }
 
@@ -382,12 +459,25 @@ impl Queue<'_> {
     pub async fn dlq_requeue(&self, id: &str) -> Result<Option<String>, KvError> {
         let mut tx = self.0.begin().await?;
         let out = async {
-            let res = tx.execute(Statement::with_args("DELETE FROM kv_dlq WHERE id = ? RETURNING value", [Sql::from(id)])).await?;
-            let Some(row) = res.rows.into_iter().next() else { return Ok(None) };
+            let res = tx
+                .execute(Statement::with_args(
+                    "DELETE FROM kv_dlq WHERE id = ? RETURNING value",
+                    [Sql::from(id)],
+                ))
+                .await?;
+            let Some(row) = res.rows.into_iter().next() else {
+                return Ok(None);
+            };
             let value = from_stored(&bytes(&row[0]));
             let now = now_ms();
             let new_id = uuid::Uuid::now_v7().to_string();
-            tx.execute(insert_stmt(&new_id, &value, &EnqueueOptions::default(), now)?).await?;
+            tx.execute(insert_stmt(
+                &new_id,
+                &value,
+                &EnqueueOptions::default(),
+                now,
+            )?)
+            .await?;
             Ok(Some(new_id))
         }
         .await;
@@ -411,7 +501,13 @@ impl Queue<'_> {
     /// # Errors
     /// The database failed.
     pub async fn dlq_delete(&self, id: &str) -> Result<bool, KvError> {
-        let res = self.0.query(Statement::with_args("DELETE FROM kv_dlq WHERE id = ?", [Sql::from(id)])).await?;
+        let res = self
+            .0
+            .query(Statement::with_args(
+                "DELETE FROM kv_dlq WHERE id = ?",
+                [Sql::from(id)],
+            ))
+            .await?;
         Ok(res.affected_row_count > 0)
     }
 
@@ -420,7 +516,11 @@ impl Queue<'_> {
     /// # Errors
     /// The database failed.
     pub async fn dlq_purge(&self) -> Result<u64, KvError> {
-        Ok(self.0.query(Statement::new("DELETE FROM kv_dlq")).await?.affected_row_count)
+        Ok(self
+            .0
+            .query(Statement::new("DELETE FROM kv_dlq"))
+            .await?
+            .affected_row_count)
     }
 
     /// Registers a new SSE listener and returns its id (see [`Queue::claim_for`]).
@@ -452,8 +552,14 @@ impl Queue<'_> {
     pub async fn release_listener(&self, listener: u64) -> Result<u64, KvError> {
         let held: Vec<(String, i64)> = match self.shared().deliveries.lock() {
             Ok(mut d) => {
-                let ids: Vec<String> = d.iter().filter(|(_, (l, _))| *l == listener).map(|(id, _)| id.clone()).collect();
-                ids.into_iter().filter_map(|id| d.remove(&id).map(|(_, attempts)| (id, attempts))).collect()
+                let ids: Vec<String> = d
+                    .iter()
+                    .filter(|(_, (l, _))| *l == listener)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                ids.into_iter()
+                    .filter_map(|id| d.remove(&id).map(|(_, attempts)| (id, attempts)))
+                    .collect()
             }
             Err(_) => Vec::new(),
         };
@@ -470,7 +576,13 @@ impl Queue<'_> {
                 )
             })
             .collect();
-        let released: u64 = self.0.transaction(stmts).await?.iter().map(|r| r.affected_row_count).sum();
+        let released: u64 = self
+            .0
+            .transaction(stmts)
+            .await?
+            .iter()
+            .map(|r| r.affected_row_count)
+            .sum();
         if released > 0 {
             self.shared().wake();
         }
@@ -498,10 +610,17 @@ fn dlq_rows(res: StmtResult) -> Vec<DlqMessage> {
         .collect()
 }
 
-fn insert_stmt(id: &str, value: &Value, opts: &EnqueueOptions, now: i64) -> Result<Statement, KvError> {
+fn insert_stmt(
+    id: &str,
+    value: &Value,
+    opts: &EnqueueOptions,
+    now: i64,
+) -> Result<Statement, KvError> {
     let backoff = opts.backoff();
     let keys: Vec<Value> = opts.keys_if_undelivered.iter().map(Key::to_json).collect();
-    let max_attempts = i64::try_from(backoff.len()).unwrap_or(i64::MAX).saturating_add(1);
+    let max_attempts = i64::try_from(backoff.len())
+        .unwrap_or(i64::MAX)
+        .saturating_add(1);
     let ready_at = now.saturating_add(i64::try_from(opts.delay_ms).unwrap_or(i64::MAX));
     Ok(Statement::with_args(
         "INSERT INTO kv_queue (id, value, ready_at, attempts, max_attempts, backoff_schedule, keys_if_undelivered, status, locked_until, created_at, updated_at) \
@@ -511,19 +630,32 @@ fn insert_stmt(id: &str, value: &Value, opts: &EnqueueOptions, now: i64) -> Resu
             Sql::Blob(to_stored(value)),
             Sql::Integer(ready_at),
             Sql::Integer(max_attempts),
-            Sql::Text(serde_json::to_string(backoff).map_err(|e| KvError::Internal(e.to_string()))?),
-            if keys.is_empty() { Sql::Null } else { Sql::Text(Value::Array(keys).to_string()) },
+            Sql::Text(
+                serde_json::to_string(backoff).map_err(|e| KvError::Internal(e.to_string()))?,
+            ),
+            if keys.is_empty() {
+                Sql::Null
+            } else {
+                Sql::Text(Value::Array(keys).to_string())
+            },
             Sql::Integer(now),
             Sql::Integer(now),
         ],
     ))
 }
 
-async fn insert(kv: &Kv, value: &Value, opts: &EnqueueOptions, now: i64) -> Result<String, KvError> {
+async fn insert(
+    kv: &Kv,
+    value: &Value,
+    opts: &EnqueueOptions,
+    now: i64,
+) -> Result<String, KvError> {
     let max = kv.config().max_value_bytes;
     let size = to_stored(value).len();
     if size > max {
-        return Err(KvError::invalid(format!("value is {size} bytes; the limit is {max} (maxValueBytes)")));
+        return Err(KvError::invalid(format!(
+            "value is {size} bytes; the limit is {max} (maxValueBytes)"
+        )));
     }
     let id = uuid::Uuid::now_v7().to_string();
     kv.query(insert_stmt(&id, value, opts, now)?).await?;
@@ -537,12 +669,17 @@ async fn nack_in(kv: &Kv, tx: &mut Tx, id: &str, now: i64) -> Result<Nacked, KvE
             [Sql::from(id)],
         ))
         .await?;
-    let Some(row) = res.rows.into_iter().next() else { return Ok(Nacked::NotProcessing) };
+    let Some(row) = res.rows.into_iter().next() else {
+        return Ok(Nacked::NotProcessing);
+    };
     let (attempts, max_attempts) = (int(&row[1]), int(&row[2]));
     if attempts < max_attempts {
-        let backoff: Vec<u64> = serde_json::from_str(&text(&row[3])).unwrap_or_else(|_| DEFAULT_BACKOFF_MS.to_vec());
+        let backoff: Vec<u64> =
+            serde_json::from_str(&text(&row[3])).unwrap_or_else(|_| DEFAULT_BACKOFF_MS.to_vec());
         // attempts ≥ 1 here (the message was claimed); a short schedule repeats its last step.
-        let step = usize::try_from(attempts - 1).unwrap_or(0).min(backoff.len().saturating_sub(1));
+        let step = usize::try_from(attempts - 1)
+            .unwrap_or(0)
+            .min(backoff.len().saturating_sub(1));
         let delay = backoff.get(step).copied().unwrap_or(0);
         let ready_at = now.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX));
         tx.execute(Statement::with_args(
@@ -554,7 +691,11 @@ async fn nack_in(kv: &Kv, tx: &mut Tx, id: &str, now: i64) -> Result<Nacked, KvE
     }
     let stored = bytes(&row[0]);
     let keys: Vec<Key> = match &row[4] {
-        Sql::Text(t) => serde_json::from_str::<Vec<Value>>(t).unwrap_or_default().iter().filter_map(|k| Key::from_json(k).ok()).collect(),
+        Sql::Text(t) => serde_json::from_str::<Vec<Value>>(t)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|k| Key::from_json(k).ok())
+            .collect(),
         _ => Vec::new(),
     };
     if !keys.is_empty() {
@@ -579,13 +720,21 @@ async fn nack_in(kv: &Kv, tx: &mut Tx, id: &str, now: i64) -> Result<Nacked, KvE
         ],
     ))
     .await?;
-    tx.execute(Statement::with_args("DELETE FROM kv_queue WHERE id = ?", [Sql::from(id)])).await?;
+    tx.execute(Statement::with_args(
+        "DELETE FROM kv_queue WHERE id = ?",
+        [Sql::from(id)],
+    ))
+    .await?;
     Ok(Nacked::DeadLettered)
 }
 
 /// Starts stuck-lock recovery: every `interval`, expired locks return to `pending`, until the task
 /// is aborted (plugin shutdown).
-pub fn spawn_cleanup(kv: Kv, interval: Duration, logger: buntime_core::PluginLogger) -> tokio::task::JoinHandle<()> {
+pub fn spawn_cleanup(
+    kv: Kv,
+    interval: Duration,
+    logger: buntime_core::PluginLogger,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -594,7 +743,9 @@ pub fn spawn_cleanup(kv: Kv, interval: Duration, logger: buntime_core::PluginLog
             tick.tick().await;
             match kv.queue().reset_expired_locks(now_ms()).await {
                 Ok(0) => {}
-                Ok(n) => logger.debug(format!("returned {n} queue messages with expired locks to pending")),
+                Ok(n) => logger.debug(format!(
+                    "returned {n} queue messages with expired locks to pending"
+                )),
                 Err(e) => logger.warn(format!("queue lock recovery failed: {e}")),
             }
         }
@@ -634,17 +785,35 @@ mod tests {
     fn options_default_and_validate_each_field_by_name() {
         let o = EnqueueOptions::from_json(None).unwrap();
         assert_eq!(o.backoff(), &DEFAULT_BACKOFF_MS);
-        let o = EnqueueOptions::from_json(Some(&json!({"delay": 250.7, "backoffSchedule": [0, 10], "keysIfUndelivered": [["a", 1]]}))).unwrap();
-        assert_eq!((o.delay_ms, o.backoff().to_vec(), o.keys_if_undelivered.len()), (250, vec![0, 10], 1));
+        let o = EnqueueOptions::from_json(Some(
+            &json!({"delay": 250.7, "backoffSchedule": [0, 10], "keysIfUndelivered": [["a", 1]]}),
+        ))
+        .unwrap();
+        assert_eq!(
+            (
+                o.delay_ms,
+                o.backoff().to_vec(),
+                o.keys_if_undelivered.len()
+            ),
+            (250, vec![0, 10], 1)
+        );
         for (bad, field) in [
             (json!({"delay": -1}), "options.delay"),
             (json!({"delay": "5"}), "options.delay"),
             (json!({"backoffSchedule": 5}), "options.backoffSchedule"),
-            (json!({"backoffSchedule": [1, -2]}), "options.backoffSchedule[1]"),
-            (json!({"keysIfUndelivered": [["ok"], []]}), "options.keysIfUndelivered[1]"),
+            (
+                json!({"backoffSchedule": [1, -2]}),
+                "options.backoffSchedule[1]",
+            ),
+            (
+                json!({"keysIfUndelivered": [["ok"], []]}),
+                "options.keysIfUndelivered[1]",
+            ),
             (json!([1]), "options"),
         ] {
-            let err = EnqueueOptions::from_json(Some(&bad)).unwrap_err().to_string();
+            let err = EnqueueOptions::from_json(Some(&bad))
+                .unwrap_err()
+                .to_string();
             assert!(err.starts_with(field), "{bad}: {err}");
         }
     }

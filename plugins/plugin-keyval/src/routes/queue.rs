@@ -47,8 +47,14 @@ pub fn router() -> Router<Kv> {
 
 async fn enqueue(State(kv): State<Kv>, body: Bytes) -> Result<Response, KvError> {
     let body = json_body(&body)?;
-    let Value::Object(mut obj) = body else { return Err(KvError::invalid("body must be a JSON object {value, options?}")) };
-    let Some(value) = obj.remove("value") else { return Err(KvError::invalid("value is required")) };
+    let Value::Object(mut obj) = body else {
+        return Err(KvError::invalid(
+            "body must be a JSON object {value, options?}",
+        ));
+    };
+    let Some(value) = obj.remove("value") else {
+        return Err(KvError::invalid("value is required"));
+    };
     let opts = EnqueueOptions::from_json(obj.get("options"))?;
     let id = kv.queue().enqueue(value, opts).await?;
     Ok(Json(json!({"ok": true, "id": id})).into_response())
@@ -88,11 +94,17 @@ async fn stats(State(kv): State<Kv>) -> Result<Response, KvError> {
 fn count_param(q: &HashMap<String, String>, name: &str) -> Result<Option<u64>, KvError> {
     match q.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) => s.parse::<u64>().map(Some).map_err(|_| KvError::invalid(format!("{name} must be a non-negative integer"))),
+        Some(s) => s
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| KvError::invalid(format!("{name} must be a non-negative integer"))),
     }
 }
 
-async fn dlq_list(State(kv): State<Kv>, q: Result<Query<HashMap<String, String>>, QueryRejection>) -> Result<Response, KvError> {
+async fn dlq_list(
+    State(kv): State<Kv>,
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Response, KvError> {
     let Query(q) = q.map_err(|e| KvError::invalid(format!("bad query string: {e}")))?;
     let limit = match count_param(&q, "limit")? {
         None => 100,
@@ -133,7 +145,9 @@ async fn listen(State(kv): State<Kv>) -> impl IntoResponse {
     // connection, so a slow client does not hoard claimed messages in a buffer.
     let (tx, rx) = mpsc::channel::<Event>(1);
     tokio::spawn(deliver(kv, tx));
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx)) });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
+    });
     Sse::new(stream)
 }
 
@@ -151,10 +165,17 @@ async fn deliver(kv: Kv, tx: mpsc::Sender<Event>) {
         }
         // Mark the signal seen before looking, so a wake-up during the claim is not lost.
         wake.borrow_and_update();
-        let Ok(permit) = tx.reserve().await else { break };
+        let Ok(permit) = tx.reserve().await else {
+            break;
+        };
         let next_ready = match queue.claim_for(listener).await {
             Ok(Some(msg)) => {
-                permit.send(Event::default().event("message").id(msg.id.clone()).data(msg.to_json().to_string()));
+                permit.send(
+                    Event::default()
+                        .event("message")
+                        .id(msg.id.clone())
+                        .data(msg.to_json().to_string()),
+                );
                 last_sent = Instant::now();
                 continue;
             }
@@ -164,7 +185,10 @@ async fn deliver(kv: Kv, tx: mpsc::Sender<Event>) {
             }
             Err(e) => {
                 drop(permit);
-                tracing::warn!(plugin = crate::NAME, "queue listener could not claim a message: {e}");
+                tracing::warn!(
+                    plugin = crate::NAME,
+                    "queue listener could not claim a message: {e}"
+                );
                 // Back off a little, then try again (the database may be briefly unavailable).
                 Some(now_ms() + 1000)
             }
@@ -189,6 +213,9 @@ async fn deliver(kv: Kv, tx: mpsc::Sender<Event>) {
         }
     }
     if let Err(e) = queue.release_listener(listener).await {
-        tracing::warn!(plugin = crate::NAME, "queue listener could not release its messages (they return when their lock expires): {e}");
+        tracing::warn!(
+            plugin = crate::NAME,
+            "queue listener could not release its messages (they return when their lock expires): {e}"
+        );
     }
 }

@@ -24,7 +24,9 @@ use crate::store::Kv;
 
 /// The index and search routes.
 pub fn router() -> Router<Kv> {
-    Router::new().route("/api/indexes", post(create).get(list).delete(remove)).route("/api/search", get(search_query).post(search_body))
+    Router::new()
+        .route("/api/indexes", post(create).get(list).delete(remove))
+        .route("/api/search", get(search_query).post(search_body))
 }
 
 fn body_object(body: &[u8]) -> Result<Map<String, Value>, KvError> {
@@ -39,8 +41,11 @@ fn prefix(v: Option<&Value>) -> Result<Key, KvError> {
     request::opt_key(v, "prefix", true)?.ok_or_else(|| KvError::invalid("prefix is required"))
 }
 
-fn params(q: Result<Query<HashMap<String, String>>, QueryRejection>) -> Result<HashMap<String, String>, KvError> {
-    q.map(|Query(q)| q).map_err(|e| KvError::invalid(format!("bad query string: {e}")))
+fn params(
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<HashMap<String, String>, KvError> {
+    q.map(|Query(q)| q)
+        .map_err(|e| KvError::invalid(format!("bad query string: {e}")))
 }
 
 async fn create(State(kv): State<Kv>, body: Bytes) -> Result<Response, KvError> {
@@ -52,18 +57,29 @@ async fn create(State(kv): State<Kv>, body: Bytes) -> Result<Response, KvError> 
         None | Some(Value::Null) => obj.clone(),
         Some(_) => return Err(KvError::invalid("options must be an object")),
     };
-    let Some(Value::Array(items)) = options.get("fields") else { return Err(KvError::invalid("options.fields must be a non-empty array")) };
+    let Some(Value::Array(items)) = options.get("fields") else {
+        return Err(KvError::invalid("options.fields must be a non-empty array"));
+    };
     let fields = items
         .iter()
         .enumerate()
-        .map(|(i, f)| f.as_str().map(str::to_owned).ok_or_else(|| KvError::invalid(format!("options.fields[{i}] must be a string"))))
+        .map(|(i, f)| {
+            f.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| KvError::invalid(format!("options.fields[{i}] must be a string")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let tokenize = match options.get("tokenize") {
         None | Some(Value::Null) => Tokenizer::default(),
         Some(Value::String(t)) => Tokenizer::parse(t)?,
-        Some(_) => return Err(KvError::invalid("options.tokenize must be one of unicode61, porter, ascii")),
+        Some(_) => {
+            return Err(KvError::invalid(
+                "options.tokenize must be one of unicode61, porter, ascii",
+            ));
+        }
     };
-    kv.create_index(&Index::new(prefix, fields, tokenize)?).await?;
+    kv.create_index(&Index::new(prefix, fields, tokenize)?)
+        .await?;
     Ok(Json(json!({"ok": true})).into_response())
 }
 
@@ -72,7 +88,10 @@ async fn list(State(kv): State<Kv>) -> Result<Response, KvError> {
     Ok(Json(Value::Array(indexes.iter().map(Index::to_json).collect())).into_response())
 }
 
-async fn remove(State(kv): State<Kv>, q: Result<Query<HashMap<String, String>>, QueryRejection>) -> Result<Response, KvError> {
+async fn remove(
+    State(kv): State<Kv>,
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Response, KvError> {
     let q = params(q)?;
     let prefix = prefix(q.get("prefix").map(|p| Value::String(p.clone())).as_ref())?;
     // Idempotent, like DLQ deletes: removing an index that is not there is not an error.
@@ -81,10 +100,18 @@ async fn remove(State(kv): State<Kv>, q: Result<Query<HashMap<String, String>>, 
 }
 
 /// Runs a search: `limit` as for lists (default 100, capped at 1000), `where` as §A.8.
-async fn run(kv: &Kv, prefix: &Key, query: Option<&Value>, limit: Option<&Value>, filter: Option<&Value>) -> Result<Response, KvError> {
+async fn run(
+    kv: &Kv,
+    prefix: &Key,
+    query: Option<&Value>,
+    limit: Option<&Value>,
+    filter: Option<&Value>,
+) -> Result<Response, KvError> {
     let query = match query {
         Some(Value::String(s)) if !s.trim().is_empty() => s.as_str(),
-        Some(Value::String(_)) | None | Some(Value::Null) => return Err(KvError::invalid("query is required")),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            return Err(KvError::invalid("query is required"));
+        }
         Some(_) => return Err(KvError::invalid("query must be a string")),
     };
     let limit = u32::try_from(request::limit(limit)?.min(MAX_LIMIT)).unwrap_or(u32::MAX);
@@ -94,11 +121,21 @@ async fn run(kv: &Kv, prefix: &Key, query: Option<&Value>, limit: Option<&Value>
     Ok(Json(Value::Array(out)).into_response())
 }
 
-async fn search_query(State(kv): State<Kv>, q: Result<Query<HashMap<String, String>>, QueryRejection>) -> Result<Response, KvError> {
+async fn search_query(
+    State(kv): State<Kv>,
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Response, KvError> {
     let q = params(q)?;
     let prefix = prefix(q.get("prefix").map(|p| Value::String(p.clone())).as_ref())?;
     let text = |n: &str| q.get(n).map(|v| Value::String(v.clone()));
-    run(&kv, &prefix, text("query").as_ref(), text("limit").as_ref(), None).await
+    run(
+        &kv,
+        &prefix,
+        text("query").as_ref(),
+        text("limit").as_ref(),
+        None,
+    )
+    .await
 }
 
 async fn search_body(State(kv): State<Kv>, body: Bytes) -> Result<Response, KvError> {
