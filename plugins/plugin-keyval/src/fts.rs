@@ -273,6 +273,27 @@ pub async fn on_delete(conn: &mut Tx, deleted: &[(Vec<u8>, i64)]) -> Result<(), 
     Ok(())
 }
 
+/// Removes the entry `encoded` from every index that covers it; call it inside the deleting
+/// transaction *before* the row is deleted (it finds the FTS row by the entry's rowid).
+///
+/// # Errors
+/// The database failed.
+pub async fn on_delete_key(tx: &mut Tx, encoded: &[u8]) -> Result<(), KvError> {
+    for index in list(tx)
+        .await?
+        .iter()
+        .filter(|i| is_descendant(encoded, &i.prefix.encode()))
+    {
+        let sql = format!(
+            "DELETE FROM {} WHERE rowid IN (SELECT rowid FROM kv_entries WHERE key = ?)",
+            index.table_name()
+        );
+        tx.execute(Statement::with_args(sql, [Sql::Blob(encoded.to_vec())]))
+            .await?;
+    }
+    Ok(())
+}
+
 fn insert_row(table: &str, index: &Index, rowid: i64, encoded: &[u8], value: &Value) -> Statement {
     let cols: String = (0..index.fields.len()).map(|i| format!(", f{i}")).collect();
     let marks: String = (0..index.fields.len()).map(|_| ", ?").collect();

@@ -228,6 +228,33 @@ async fn sets_updates_and_deletes_keep_the_index_in_step() {
         search(&kv, json!(["docs"]), "epsilon").await,
         [json!(["docs", "c"])]
     );
+    let res = kv
+        .post(
+            "/keyval/api/atomic",
+            json!({"mutations": [{"type": "delete", "key": ["docs", "c"]}]}),
+        )
+        .await;
+    assert_eq!(res.json()["ok"], true, "{}", res.text());
+    assert_eq!(
+        search(&kv, json!(["docs"]), "epsilon").await,
+        Vec::<Value>::new()
+    );
+    let table = kv.get("/keyval/api/indexes").await.json()[0]["tableName"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rows = kv
+        .engine()
+        .query(buntime_plugin_database::Statement::new(format!(
+            "SELECT COUNT(*) FROM {table}"
+        )))
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.rows[0][0],
+        buntime_plugin_database::Value::Integer(2),
+        "one row per live entry (a, b): deletes remove theirs"
+    );
 }
 
 #[tokio::test]
