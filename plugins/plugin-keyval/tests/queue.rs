@@ -559,3 +559,16 @@ async fn sse_delivery_latency_is_far_below_a_polling_interval() {
     // The original polled every 100 ms per connection.
     assert!(p99 < Duration::from_millis(100), "p50 {p50:?}, p99 {p99:?}");
 }
+
+#[tokio::test]
+async fn plugin_shutdown_ends_open_sse_listeners() {
+    let kv = start().await;
+    let mut sse = listen(&kv).await;
+    let Kv { h, state: _state } = kv;
+    h.shutdown().await;
+    let end = tokio::time::timeout(Duration::from_secs(2), sse.body.next()).await;
+    assert!(
+        matches!(end, Ok(None)),
+        "the stream ends instead of hanging"
+    );
+}
