@@ -288,7 +288,14 @@ async fn delete_in(tx: &mut Tx, key: &Key, opts: &DeleteOptions, now: i64) -> Re
     sql.push_str(&format!(" RETURNING key, {LIVE}, rowid"));
     args.push(Sql::Integer(now));
     let res = tx.execute(Statement::with_args(sql, args)).await?;
-    let gone: Vec<(Vec<u8>, i64)> = res.rows.iter().filter_map(|r| match (r.first(), r.get(2)) { (Some(Sql::Blob(k)), Some(Sql::Integer(id))) => Some((k.clone(), *id)), _ => None }).collect();
+    let gone: Vec<(Vec<u8>, i64)> = res
+        .rows
+        .iter()
+        .filter_map(|r| match (r.first(), r.get(2)) {
+            (Some(Sql::Blob(k)), Some(Sql::Integer(id))) => Some((k.clone(), *id)),
+            _ => None,
+        })
+        .collect();
     crate::fts::on_delete(tx, &gone).await?;
     let mut n = 0;
     for row in res.rows {
