@@ -5,6 +5,8 @@
 //! lock (`locked_until` = claim time + `queue.lockDuration`); ack deletes it, nack re-schedules it
 //! or dead-letters it, an expired lock returns it to `pending`. Delivery is at-least-once.
 
+mod listener;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +20,8 @@ use crate::error::KvError;
 use crate::keys::Key;
 use crate::store::{Kv, Tx};
 use crate::value::{from_stored, now_ms, resolve_now, to_stored};
+
+pub use listener::{ListenOptions, Listener};
 
 /// The retry delays used when a message names none (ms): 4 attempts in all.
 pub const DEFAULT_BACKOFF_MS: [u64; 3] = [1000, 5000, 10000];

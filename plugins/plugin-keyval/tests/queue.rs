@@ -572,3 +572,123 @@ async fn plugin_shutdown_ends_open_sse_listeners() {
         "the stream ends instead of hanging"
     );
 }
+
+/// Waits until `cond` holds, up to `within`.
+async fn eventually(within: Duration, cond: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    while !cond() {
+        if start.elapsed() > within {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    true
+}
+
+#[tokio::test]
+async fn the_in_process_listener_acks_successes_and_nacks_failures() {
+    use std::sync::{Arc, Mutex};
+    let kv = start().await;
+    let engine = kv.engine();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let failed = Arc::new(Mutex::new(Vec::new()));
+    let (s, f) = (seen.clone(), failed.clone());
+    let listener = engine.queue().listen(
+        move |m: buntime_plugin_keyval::queue::Message| {
+            let s = s.clone();
+            async move {
+                s.lock().unwrap().push(m.value.clone());
+                if m.value == json!("bad") {
+                    Err("cannot handle".to_owned())
+                } else {
+                    Ok(())
+                }
+            }
+        },
+        move |m, e: &String| f.lock().unwrap().push((m.id.clone(), e.clone())),
+        buntime_plugin_keyval::queue::ListenOptions::default(),
+    );
+    enqueue(&kv, json!({"value": "one"})).await;
+    let bad = enqueue(
+        &kv,
+        json!({"value": "bad", "options": {"backoffSchedule": []}}),
+    )
+    .await;
+    enqueue(&kv, json!({"value": "three"})).await;
+    assert!(
+        eventually(Duration::from_secs(3), || seen.lock().unwrap().len() == 3).await,
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [json!("one"), json!("bad"), json!("three")],
+        "concurrency 1 keeps FIFO order"
+    );
+    listener.stop().await;
+    assert_eq!(*failed.lock().unwrap(), [(bad, "cannot handle".to_owned())]);
+    assert_eq!(
+        stats(&kv).await,
+        json!({"pending": 0, "processing": 0, "dlq": 1, "total": 1}),
+        "acked, and the failure dead-lettered"
+    );
+}
+
+#[tokio::test]
+async fn the_in_process_listener_bounds_concurrency_and_stop_waits_for_handlers() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let kv = start().await;
+    let engine = kv.engine();
+    let (running, peak, done) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    for i in 0..6 {
+        enqueue(&kv, json!({ "value": i })).await;
+    }
+    let (r, p, d) = (running.clone(), peak.clone(), done.clone());
+    let listener = engine.queue().listen(
+        move |_m| {
+            let (r, p, d) = (r.clone(), p.clone(), d.clone());
+            async move {
+                let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+                p.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                r.fetch_sub(1, Ordering::SeqCst);
+                d.fetch_add(1, Ordering::SeqCst);
+                Ok::<(), String>(())
+            }
+        },
+        |_, _| {},
+        buntime_plugin_keyval::queue::ListenOptions {
+            concurrency: 3,
+            ..Default::default()
+        },
+    );
+    assert!(
+        eventually(Duration::from_secs(3), || running.load(Ordering::SeqCst)
+            == 3)
+        .await,
+        "three handlers start"
+    );
+    listener.stop().await;
+    let finished = done.load(Ordering::SeqCst);
+    assert_eq!(
+        running.load(Ordering::SeqCst),
+        0,
+        "stop returned only after the running handlers finished"
+    );
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        3,
+        "never more than `concurrency` at once"
+    );
+    let s = stats(&kv).await;
+    assert_eq!(
+        (s["processing"].clone(), s["pending"].clone()),
+        (json!(0), json!(6 - finished)),
+        "finished ones acked, the rest untouched: {s}"
+    );
+}
