@@ -56,6 +56,7 @@ struct Inner {
     config: Config,
     changes: broadcast::Sender<ChangeBatch>,
     metrics: Metrics,
+    queue: crate::queue::Shared,
     idle: std::sync::Mutex<Vec<Box<dyn Connection>>>,
     /// Held by every open write transaction. SQLite has one writer at a time anyway; queueing
     /// writers here, in arrival order, keeps them from holding pool connections while they spin
@@ -75,6 +76,7 @@ impl Kv {
             config,
             changes,
             metrics: Metrics::default(),
+            queue: crate::queue::Shared::default(),
             idle: std::sync::Mutex::new(Vec::new()),
             writer: Arc::default(),
         }))
@@ -93,6 +95,11 @@ impl Kv {
     /// Returns the operation metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.0.metrics
+    }
+
+    /// Returns the queue's in-process state (listener wake-ups, SSE deliveries); see [`crate::queue`].
+    pub fn queue_shared(&self) -> &crate::queue::Shared {
+        &self.0.queue
     }
 
     /// Returns the adapter type the entries live in.
@@ -140,7 +147,8 @@ impl Kv {
         drop(conns);
     }
 
-    /// Runs one read-only statement on a pooled connection.
+    /// Runs one statement on a pooled connection, in autocommit (so a single-statement write, such
+    /// as the queue's claim, is atomic on its own).
     ///
     /// # Errors
     /// The database failed.
