@@ -1,9 +1,11 @@
 /**
  * `@buntime/database` against the real runtime: `target/debug/buntime` serving the repository's
- * `plugins/` (plugin-database with SQLite) on a free port. No fetch is mocked.
+ * `plugins/` (plugin-database with SQLite) and `apps/` (the `notes` example) on a free port. No
+ * fetch is mocked.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type RunningRuntime, startRuntime } from "@buntime/shared/testing/runtime";
+import { join } from "node:path";
+import { REPO_ROOT, type RunningRuntime, startRuntime } from "@buntime/shared/testing/runtime";
 import { DatabaseClient, DatabaseError, resolveBaseUrl } from "./index.ts";
 
 let runtime: RunningRuntime;
@@ -11,7 +13,7 @@ let base: string;
 let db: DatabaseClient;
 
 beforeAll(async () => {
-  runtime = await startRuntime();
+  runtime = await startRuntime({ workerDirs: [join(REPO_ROOT, "apps")] });
   base = `${runtime.url}/database/api`;
   db = new DatabaseClient({ adapter: "sqlite", baseUrl: base });
 });
@@ -339,5 +341,21 @@ describe("configuration", () => {
       if (saved === undefined) delete process.env.DATABASE_API_URL;
       else process.env.DATABASE_API_URL = saved;
     }
+  });
+});
+
+describe("a worker app (apps/notes)", () => {
+  test("reaches the database through RUNTIME_API_URL, which the pool sets", async () => {
+    const added = await fetch(`${runtime.url}/notes`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text: "from the test" }) });
+    expect(added.status).toBe(201);
+    const { id } = (await added.json()) as { id: number };
+    const list = (await (await fetch(`${runtime.url}/notes`)).json()) as { notes: { id: number; text: string }[]; added: number };
+    expect(list.notes).toContainEqual({ id, text: "from the test" });
+    expect(list.added).toBe(list.notes.length);
+    // It wrote to its own tenant database, not the root one.
+    const notes = new DatabaseClient({ adapter: "sqlite", baseUrl: base, namespace: "notes" });
+    expect((await notes.execute("SELECT text FROM notes WHERE id = ?", [id])).rows).toEqual([{ text: "from the test" }]);
+    const bad = await fetch(`${runtime.url}/notes`, { method: "POST", body: "{}" });
+    expect(bad.status).toBe(400);
   });
 });
