@@ -282,7 +282,7 @@ export class Kv implements AtomicCommitter {
   /**
    * Runs `fn` optimistically: its reads are remembered and checked at commit, its writes are sent
    * in one atomic commit. A conflict (someone wrote a key `fn` read) reruns `fn`, up to
-   * `maxRetries` times, with exponential backoff and jitter.
+   * `maxRetries` times, with exponential backoff (capped at 1 s) and jitter.
    */
   async transaction<T>(fn: (tx: KvTransaction) => Promise<T> | T, options: KvTransactionOptions = {}): Promise<KvTransactionResult<T>> {
     const maxRetries = options.maxRetries ?? 0;
@@ -299,7 +299,8 @@ export class Kv implements AtomicCommitter {
       const res = await tx.commit();
       if (res.ok) return { ok: true, value, versionstamp: res.versionstamp };
       if (attempt >= maxRetries) return { ok: false, error: "conflict" };
-      await sleep(delay * 2 ** attempt * (0.5 + Math.random()));
+      // Doubling, capped at 1 s (or retryDelay if larger), with ±50% jitter so retriers spread out.
+      await sleep(Math.min(delay * 2 ** attempt, Math.max(delay, 1000)) * (0.5 + Math.random()));
     }
   }
 
