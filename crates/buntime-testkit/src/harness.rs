@@ -35,6 +35,7 @@ pub struct PluginHarness {
     factory: Factory,
     env: Vec<(String, String)>,
     files: Vec<(String, String)>,
+    others: Vec<(String, Factory)>,
 }
 
 impl std::fmt::Debug for PluginHarness {
@@ -55,7 +56,19 @@ impl PluginHarness {
             factory: Arc::new(move |cx| factory(cx).map(|p| Arc::new(p) as Arc<dyn Plugin>)),
             env: Vec::new(),
             files: Vec::new(),
+            others: Vec::new(),
         }
+    }
+
+    /// Loads another plugin alongside, from its own manifest: a dependency the tested plugin
+    /// gets with `get_plugin` (the real loader orders them by their `dependencies`).
+    pub fn with_plugin<F, P>(mut self, manifest_yaml: &str, factory: F) -> Self
+    where
+        F: Fn(&PluginContext) -> Result<P, PluginError> + Send + Sync + 'static,
+        P: Plugin,
+    {
+        self.others.push((manifest_yaml.to_owned(), Arc::new(move |cx| factory(cx).map(|p| Arc::new(p) as Arc<dyn Plugin>))));
+        self
     }
 
     /// Tests the plugin with the manifest file at `path` (e.g. the crate's own `manifest.yaml`).
@@ -111,6 +124,13 @@ impl PluginHarness {
         let name = Manifest::parse(&self.manifest, &dir.join("manifest.yaml"), &[]).map(|(m, _)| m.name.as_str().to_owned()).unwrap_or_default();
         let mut natives = NativeRegistry::default();
         natives.register_factory(&name, self.factory.clone());
+        for (i, (manifest, factory)) in self.others.iter().enumerate() {
+            let other = root.path().join("plugins").join(format!("with-{i}"));
+            std::fs::create_dir_all(&other)?;
+            std::fs::write(other.join("manifest.yaml"), manifest)?;
+            let other_name = Manifest::parse(manifest, &other.join("manifest.yaml"), &[]).map(|(m, _)| m.name.as_str().to_owned()).unwrap_or_default();
+            natives.register_factory(&other_name, factory.clone());
+        }
         let inputs = LoadInputs {
             config: Arc::new(config),
             env: Arc::new(env),
@@ -192,6 +212,13 @@ impl StartedHarness {
         let (parts, body) = res.into_parts();
         let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
         TestResponse { status: parts.status, headers: parts.headers, body }
+    }
+
+    /// Sends a request and returns the response without reading its body (for streams such as
+    /// SSE, read incrementally with `into_body().into_data_stream()`).
+    pub async fn respond(&self, req: buntime_core::Request) -> buntime_core::Response {
+        let _guard = tracing::dispatcher::set_default(&self.logs.dispatch());
+        self.pipeline.handle(self.generation.clone(), req).await
     }
 
     /// Returns the log lines captured so far (init logs included).

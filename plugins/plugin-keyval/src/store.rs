@@ -1,0 +1,227 @@
+//! [`Kv`], the engine: the database service and target it stores into, its limits, its metrics and
+//! the broadcast channel of committed changes; plus [`Tx`], one write transaction on one connection.
+//!
+//! The operations themselves live in `entries`, `list`, `atomic` (and `queue`, `fts`); they all
+//! write through [`Kv::begin`] so that every check, count and write of one call happens under one
+//! `BEGIN IMMEDIATE` lock (§S-3), and announce what they changed when the transaction commits.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use buntime_plugin_database::{Connection, DatabaseService, Statement, StmtResult, Target};
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::config::Config;
+use crate::dialect::Dialect;
+use crate::error::KvError;
+use crate::keys::Key;
+use crate::metrics::Metrics;
+
+/// How many committed batches a slow watcher may fall behind before it re-reads (it never misses
+/// the end state: a lagging watcher re-reads its keys).
+const CHANGE_BUFFER: usize = 1024;
+
+/// One committed change to an entry: its new value and versionstamp, or `None` for a deletion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The key.
+    pub key: Key,
+    /// The key's encoding (watchers match on it).
+    pub encoded: Vec<u8>,
+    /// The new value; `None` when the entry was deleted (or expired).
+    pub value: Option<Value>,
+    /// The new versionstamp; `None` when deleted.
+    pub versionstamp: Option<String>,
+}
+
+/// The changes of one commit, in the order they were made.
+pub type ChangeBatch = Arc<[Change]>;
+
+/// The KeyVal engine. Cheap to clone; this is what `get_plugin("@buntime/plugin-keyval")` returns.
+#[derive(Debug, Clone)]
+pub struct Kv(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    db: DatabaseService,
+    adapter: String,
+    dialect: Dialect,
+    config: Config,
+    changes: broadcast::Sender<ChangeBatch>,
+    metrics: Metrics,
+}
+
+impl Kv {
+    /// Builds the engine over the root database of adapter `adapter` (the schema must exist; see
+    /// [`crate::schema::create`]).
+    pub fn new(db: DatabaseService, adapter: String, dialect: Dialect, config: Config) -> Self {
+        let (changes, _) = broadcast::channel(CHANGE_BUFFER);
+        Self(Arc::new(Inner {
+            db,
+            adapter,
+            dialect,
+            config,
+            changes,
+            metrics: Metrics::default(),
+        }))
+    }
+
+    /// Returns the SQL dialect of the database.
+    pub fn dialect(&self) -> Dialect {
+        self.0.dialect
+    }
+
+    /// Returns the plugin configuration (limits, intervals).
+    pub fn config(&self) -> &Config {
+        &self.0.config
+    }
+
+    /// Returns the operation metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.0.metrics
+    }
+
+    /// Returns the adapter type the entries live in.
+    pub fn adapter(&self) -> &str {
+        &self.0.adapter
+    }
+
+    /// Checks out a connection to the root database (no transaction).
+    ///
+    /// # Errors
+    /// The database is unavailable.
+    pub async fn connect(&self) -> Result<Box<dyn Connection>, KvError> {
+        Ok(self
+            .0
+            .db
+            .connect(Target {
+                adapter: Some(&self.0.adapter),
+                tenant: None,
+            })
+            .await?)
+    }
+
+    /// Runs one read-only statement on a pooled connection.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn query(&self, stmt: Statement) -> Result<StmtResult, KvError> {
+        Ok(self.connect().await?.execute(stmt).await?)
+    }
+
+    /// Opens a write transaction (the dialect's write-locking `BEGIN`) on one connection.
+    ///
+    /// # Errors
+    /// The database is unavailable or the lock could not be taken within the busy timeout.
+    pub async fn begin(&self) -> Result<Tx, KvError> {
+        let mut conn = self.connect().await?;
+        conn.execute(Statement::new(self.0.dialect.begin_write()))
+            .await?;
+        Ok(Tx {
+            conn,
+            changes: Vec::new(),
+            sender: self.0.changes.clone(),
+            open: true,
+        })
+    }
+
+    /// Runs `stmts` in one write transaction: all of them, or none.
+    ///
+    /// # Errors
+    /// The first failing statement's error (nothing is kept).
+    pub async fn transaction(&self, stmts: Vec<Statement>) -> Result<Vec<StmtResult>, KvError> {
+        let mut tx = self.begin().await?;
+        let mut out = Vec::with_capacity(stmts.len());
+        for s in stmts {
+            match tx.execute(s).await {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    tx.rollback().await;
+                    return Err(e);
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Subscribes to committed changes (each item is one commit's changes).
+    pub fn subscribe(&self) -> broadcast::Receiver<ChangeBatch> {
+        self.0.changes.subscribe()
+    }
+
+    /// Announces changes committed outside a [`Tx`] (none today; for engine extensions).
+    pub fn publish(&self, changes: Vec<Change>) {
+        if !changes.is_empty() {
+            // No receiver is not an error: nobody is watching.
+            let _ = self.0.changes.send(changes.into());
+        }
+    }
+
+    /// Runs `op`, recording its latency and outcome under `name` in the metrics.
+    pub async fn timed<T>(
+        &self,
+        name: &'static str,
+        op: impl Future<Output = Result<T, KvError>>,
+    ) -> Result<T, KvError> {
+        let started = Instant::now();
+        let out = op.await;
+        // Validation errors are the caller's, not the store's: they count as operations, not errors.
+        let ok = !matches!(out, Err(KvError::Storage(_) | KvError::Internal(_)));
+        self.0.metrics.record(name, started.elapsed(), ok);
+        out
+    }
+}
+
+/// One open write transaction. Dropping it without [`Tx::commit`] rolls it back (the pool rolls
+/// back a connection returned mid-transaction); its changes are announced only on commit.
+#[derive(Debug)]
+pub struct Tx {
+    conn: Box<dyn Connection>,
+    changes: Vec<Change>,
+    sender: broadcast::Sender<ChangeBatch>,
+    open: bool,
+}
+
+impl Tx {
+    /// Runs one statement inside the transaction.
+    ///
+    /// # Errors
+    /// The statement failed (the transaction stays open; roll it back or drop it).
+    pub async fn execute(&mut self, stmt: Statement) -> Result<StmtResult, KvError> {
+        Ok(self.conn.execute(stmt).await?)
+    }
+
+    /// Records a change to announce when the transaction commits.
+    pub fn changed(&mut self, change: Change) {
+        self.changes.push(change);
+    }
+
+    /// Returns the connection, for helpers that take one.
+    pub fn conn(&mut self) -> &mut dyn Connection {
+        self.conn.as_mut()
+    }
+
+    /// Commits and announces the recorded changes.
+    ///
+    /// # Errors
+    /// The commit failed (nothing was written, nothing is announced).
+    pub async fn commit(mut self) -> Result<(), KvError> {
+        self.conn.execute(Statement::new("COMMIT")).await?;
+        self.open = false;
+        if !self.changes.is_empty() {
+            let _ = self.sender.send(std::mem::take(&mut self.changes).into());
+        }
+        Ok(())
+    }
+
+    /// Rolls back; a failure is ignored (the pool rolls back a connection left in a transaction).
+    pub async fn rollback(mut self) {
+        if self.open {
+            let _ = self.conn.execute(Statement::new("ROLLBACK")).await;
+            self.open = false;
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Shared helpers: the keyval plugin from its shipped manifest, over the real database plugin and a
+//! real SQLite file in a temporary state dir.
+#![allow(dead_code, unreachable_pub)]
+
+use buntime_plugin_database::DatabasePlugin;
+use buntime_plugin_keyval::KeyvalPlugin;
+use buntime_testkit::{PluginHarness, StartedHarness, TestResponse};
+use http::Method;
+use serde_json::Value;
+
+pub const MANIFEST: &str = include_str!("../../manifest.yaml");
+pub const DATABASE_MANIFEST: &str = include_str!("../../../plugin-database/manifest.yaml");
+
+/// A started keyval plugin (and its database plugin) and the directory holding their state.
+pub struct Kv {
+    pub h: StartedHarness,
+    pub state: tempfile::TempDir,
+}
+
+pub async fn start() -> Kv {
+    start_with("").await
+}
+
+/// Starts the plugin with the shipped manifest, its top-level keys named in `extra` replaced by
+/// `extra`'s (the loader refuses duplicate keys).
+pub async fn start_with(extra: &str) -> Kv {
+    let state = tempfile::tempdir().unwrap();
+    let manifest = format!("{}\n{extra}", without_keys(MANIFEST, extra));
+    let h = PluginHarness::new(&manifest, KeyvalPlugin::new)
+        .with_plugin(DATABASE_MANIFEST, DatabasePlugin::new)
+        .env("RUNTIME_STATE_DIR", state.path().to_str().unwrap())
+        .start()
+        .await
+        .unwrap();
+    Kv { h, state }
+}
+
+/// `manifest` without the top-level blocks whose keys `extra` sets.
+fn without_keys(manifest: &str, extra: &str) -> String {
+    let top = |l: &str| {
+        (!l.starts_with([' ', '#', '-']) && l.contains(':'))
+            .then(|| l.split(':').next().unwrap_or_default().to_owned())
+    };
+    let replaced: Vec<String> = extra.lines().filter_map(top).collect();
+    let mut out = String::new();
+    let mut skipping = false;
+    for line in manifest.lines() {
+        if let Some(k) = top(line) {
+            skipping = replaced.contains(&k);
+        } else if !line.starts_with([' ', '-']) {
+            skipping = false;
+        }
+        if !skipping {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+impl Kv {
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.h.get(path).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> TestResponse {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> TestResponse {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, body: Option<Value>) -> TestResponse {
+        self.send(Method::DELETE, path, body).await
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> TestResponse {
+        let mut req = http::Request::builder().method(method).uri(path);
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        self.h
+            .send(req.body(axum::body::Body::from(body)).unwrap())
+            .await
+    }
+
+    /// The typed engine the plugin provides.
+    pub fn engine(&self) -> std::sync::Arc<buntime_plugin_keyval::Kv> {
+        self.h
+            .generation()
+            .services
+            .get::<buntime_plugin_keyval::Kv>(buntime_plugin_keyval::NAME)
+            .expect("the keyval engine is provided")
+    }
+}
