@@ -8,7 +8,9 @@
 #   set       PUT  /keyval/api/keys/bench/set/<n>           (one write transaction, fresh keys)
 #   list-100  GET  /keyval/api/keys?prefix=bench/list&limit=100
 #   atomic-3  POST /keyval/api/atomic with one check and three mutations (set, sum, delete)
-# Prints req/s, p50/p95/p99 and errors per scenario, then each one's ratio to hello.
+# Prints req/s, p50/p95/p99 and errors per scenario, each one's ratio to hello and to the same
+# statements run in-process on rusqlite (examples/sqlite_limit.rs, the limit), and the watch
+# latency (PUT sent -> SSE change event received, p50/p99).
 # The goal for get is >= 40 000 req/s. Env: DURATION (10s), CONNS (50), PORT (18075).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +25,9 @@ if ! command -v wrk >/dev/null; then
   (apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; })
 fi
 if [ "${SKIP_BUILD:-0}" != "1" ]; then
-  echo "==> building the runtime (release)"
+  echo "==> building the runtime and the in-process limit (release)"
   cargo build --release -q -p buntime-cli
+  cargo build --release -q -p buntime-plugin-keyval --example sqlite_limit
 fi
 BIN="$ROOT/target/release/buntime"
 
@@ -108,6 +111,47 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 echo
 echo "ratios to hello: get $(ratio "$RPS_get" "$RPS_hello"), set $(ratio "$RPS_set" "$RPS_hello")," \
   "list-100 $(ratio "$RPS_list_100" "$RPS_hello"), atomic-3 $(ratio "$RPS_atomic_3" "$RPS_hello")"
+
+echo "==> the in-process limit: the same statements on rusqlite directly (examples/sqlite_limit.rs)"
+LIMITS=$("$ROOT/target/release/examples/sqlite_limit" "${DURATION%s}")
+echo "$LIMITS"
+lim() { echo "$LIMITS" | awk -v n="$1" '$2 == n { print $3 }'; }
+echo "ratios to the in-process limit: get $(ratio "$RPS_get" "$(lim get)"), set $(ratio "$RPS_set" "$(lim set)")," \
+  "list-100 $(ratio "$RPS_list_100" "$(lim list-100)"), atomic-3 $(ratio "$RPS_atomic_3" "$(lim atomic-3)")"
 echo "get goal: 40000 req/s -> $(awk -v a="$RPS_get" 'BEGIN { print (a >= 40000) ? "met" : "not met" }')"
+
+echo
+echo "==> watch latency: PUT sent -> its SSE change event received (one watcher, 500 writes)"
+python3 - "$PORT" <<'PY'
+import http.client, socket, statistics, sys, time
+port = int(sys.argv[1])
+sse = socket.create_connection(("127.0.0.1", port))
+sse.sendall(b"GET /keyval/api/watch?keys=bench/watch&initial=false HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+sse.settimeout(5)
+buf = b""
+def next_event():
+    global buf
+    while b"event: change" not in buf:
+        buf += sse.recv(65536)
+    i = buf.index(b"event: change")
+    end = buf.index(b"\n\n", i) if b"\n\n" in buf[i:] else None
+    while end is None:
+        buf += sse.recv(65536)
+        end = buf.find(b"\n\n", i)
+        end = None if end < 0 else end
+    buf = buf[end + 2:]
+put = http.client.HTTPConnection("127.0.0.1", port)
+put.request("GET", "/keyval/api/keys/count"); put.getresponse().read()
+time.sleep(0.2)
+lat = []
+for n in range(500):
+    t0 = time.perf_counter()
+    put.request("PUT", "/keyval/api/keys/bench/watch", body=str(n), headers={"Content-Type": "application/json"})
+    next_event()
+    lat.append((time.perf_counter() - t0) * 1000)
+    put.getresponse().read()
+lat.sort()
+print(f"watch latency ms: p50 {statistics.median(lat):.2f}  p99 {lat[int(len(lat) * 0.99) - 1]:.2f}  max {lat[-1]:.2f} (goal p99 <= 5)")
+PY
 curl -s "$BASE/keyval/api/metrics" | head -c 2000; echo
 grep -m5 -iE "error|panic" "$WORK/runtime.log" || true

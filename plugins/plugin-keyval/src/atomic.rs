@@ -250,6 +250,7 @@ async fn apply(kv: &Kv, tx: &mut Tx, op: &AtomicOp, vs: &str, now: i64) -> Resul
             }
             MutationKind::Delete => {
                 let encoded = key.encode();
+                crate::fts::on_delete_key(tx, &encoded).await?;
                 tx.execute(buntime_plugin_database::Statement::with_args(
                     "DELETE FROM kv_entries WHERE key = ?",
                     [buntime_plugin_database::Value::Blob(encoded.clone())],

@@ -122,10 +122,12 @@ pub(crate) async fn put(
         )
     };
     tx.execute(stmt).await?;
+    let value = from_stored(text.as_bytes());
+    crate::fts::on_set(tx, &encoded, &value).await?;
     tx.changed(Change {
         key: key.clone(),
         encoded,
-        value: Some(from_stored(text.as_bytes())),
+        value: Some(value),
         versionstamp: Some(versionstamp.to_owned()),
     });
     Ok(())
@@ -226,7 +228,6 @@ impl Kv {
             let vs = versionstamp();
             let mut tx = self.begin().await?;
             put(&mut tx, self, key, text, &vs, expires_at).await?;
-            // Full-text indexes whose prefix covers `key` are updated here, in the same transaction.
             tx.commit().await?;
             Ok(vs)
         })
@@ -284,9 +285,18 @@ async fn delete_in(tx: &mut Tx, key: &Key, opts: &DeleteOptions, now: i64) -> Re
         sql.push_str(&f.sql);
         args.extend(f.args.iter().cloned());
     }
-    sql.push_str(&format!(" RETURNING key, {LIVE}"));
+    sql.push_str(&format!(" RETURNING key, {LIVE}, rowid"));
     args.push(Sql::Integer(now));
     let res = tx.execute(Statement::with_args(sql, args)).await?;
+    let gone: Vec<(Vec<u8>, i64)> = res
+        .rows
+        .iter()
+        .filter_map(|r| match (r.first(), r.get(2)) {
+            (Some(Sql::Blob(k)), Some(Sql::Integer(id))) => Some((k.clone(), *id)),
+            _ => None,
+        })
+        .collect();
+    crate::fts::on_delete(tx, &gone).await?;
     let mut n = 0;
     for row in res.rows {
         let mut it = row.into_iter();

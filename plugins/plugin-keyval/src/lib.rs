@@ -116,6 +116,9 @@ impl Plugin for KeyvalPlugin {
             self.config.sweep_interval,
             self.logger.clone(),
         ));
+        if let Some(every) = self.config.queue_cleanup_interval {
+            self.keep_task(queue::spawn_cleanup(kv.clone(), every, self.logger.clone()));
+        }
         if self.config.metrics_persistent {
             self.keep_task(metrics::spawn_flusher(
                 kv.clone(),
@@ -136,6 +139,9 @@ impl Plugin for KeyvalPlugin {
             .lock()
             .map(|mut t| std::mem::take(&mut *t))
             .unwrap_or_default();
+        if let Some(kv) = self.kv.get() {
+            kv.queue_shared().shutdown();
+        }
         for t in tasks {
             t.abort();
         }
@@ -144,6 +150,9 @@ impl Plugin for KeyvalPlugin {
             && let Err(e) = metrics::flush(kv, &self.flushed).await
         {
             self.logger.warn(format!("final metrics flush failed: {e}"));
+        }
+        if let Some(kv) = self.kv.get() {
+            kv.release_idle();
         }
         self.logger.info("keyval stopped");
     }

@@ -36,6 +36,11 @@ pub struct Change {
     pub versionstamp: Option<String>,
 }
 
+/// Idle connections the engine keeps checked out, so a read does not wait for the pool's blocking
+/// check-out (one thread hop less per request). Small, so the database pool keeps connections for
+/// everyone else.
+const IDLE_MAX: usize = 2;
+
 /// The changes of one commit, in the order they were made.
 pub type ChangeBatch = Arc<[Change]>;
 
@@ -51,6 +56,8 @@ struct Inner {
     config: Config,
     changes: broadcast::Sender<ChangeBatch>,
     metrics: Metrics,
+    queue: crate::queue::Shared,
+    idle: std::sync::Mutex<Vec<Box<dyn Connection>>>,
 }
 
 impl Kv {
@@ -65,6 +72,8 @@ impl Kv {
             config,
             changes,
             metrics: Metrics::default(),
+            queue: crate::queue::Shared::default(),
+            idle: std::sync::Mutex::new(Vec::new()),
         }))
     }
 
@@ -83,16 +92,25 @@ impl Kv {
         &self.0.metrics
     }
 
+    /// Returns the queue's in-process state (listener wake-ups, SSE deliveries); see [`crate::queue`].
+    pub fn queue_shared(&self) -> &crate::queue::Shared {
+        &self.0.queue
+    }
+
     /// Returns the adapter type the entries live in.
     pub fn adapter(&self) -> &str {
         &self.0.adapter
     }
 
-    /// Checks out a connection to the root database (no transaction).
+    /// Checks out a connection to the root database (no transaction): an idle one the engine kept,
+    /// else one from the database plugin's pool.
     ///
     /// # Errors
     /// The database is unavailable.
     pub async fn connect(&self) -> Result<Box<dyn Connection>, KvError> {
+        if let Some(c) = self.0.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            return Ok(c);
+        }
         Ok(self
             .0
             .db
@@ -103,12 +121,36 @@ impl Kv {
             .await?)
     }
 
+    /// Keeps a connection that is outside any transaction for the next [`Kv::connect`] (or lets it
+    /// go back to the pool when enough are kept).
+    pub fn release(&self, conn: Box<dyn Connection>) {
+        if let Ok(mut idle) = self.0.idle.lock()
+            && idle.len() < IDLE_MAX
+        {
+            idle.push(conn);
+        }
+    }
+
+    /// Returns the kept connections to the database plugin's pool (at shutdown).
+    pub fn release_idle(&self) {
+        let conns = self
+            .0
+            .idle
+            .lock()
+            .map(|mut idle| std::mem::take(&mut *idle))
+            .unwrap_or_default();
+        drop(conns);
+    }
+
     /// Runs one read-only statement on a pooled connection.
     ///
     /// # Errors
     /// The database failed.
     pub async fn query(&self, stmt: Statement) -> Result<StmtResult, KvError> {
-        Ok(self.connect().await?.execute(stmt).await?)
+        let mut conn = self.connect().await?;
+        let res = conn.execute(stmt).await?;
+        self.release(conn);
+        Ok(res)
     }
 
     /// Opens a write transaction (the dialect's write-locking `BEGIN`) on one connection.
@@ -120,10 +162,9 @@ impl Kv {
         conn.execute(Statement::new(self.0.dialect.begin_write()))
             .await?;
         Ok(Tx {
-            conn,
+            conn: Some(conn),
             changes: Vec::new(),
-            sender: self.0.changes.clone(),
-            open: true,
+            kv: self.clone(),
         })
     }
 
@@ -179,19 +220,25 @@ impl Kv {
 /// back a connection returned mid-transaction); its changes are announced only on commit.
 #[derive(Debug)]
 pub struct Tx {
-    conn: Box<dyn Connection>,
+    /// `None` once committed or rolled back.
+    conn: Option<Box<dyn Connection>>,
     changes: Vec<Change>,
-    sender: broadcast::Sender<ChangeBatch>,
-    open: bool,
+    kv: Kv,
 }
 
 impl Tx {
+    fn conn_mut(&mut self) -> Result<&mut Box<dyn Connection>, KvError> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| KvError::Internal("the transaction is already finished".into()))
+    }
+
     /// Runs one statement inside the transaction.
     ///
     /// # Errors
     /// The statement failed (the transaction stays open; roll it back or drop it).
     pub async fn execute(&mut self, stmt: Statement) -> Result<StmtResult, KvError> {
-        Ok(self.conn.execute(stmt).await?)
+        Ok(self.conn_mut()?.execute(stmt).await?)
     }
 
     /// Records a change to announce when the transaction commits.
@@ -199,29 +246,34 @@ impl Tx {
         self.changes.push(change);
     }
 
-    /// Returns the connection, for helpers that take one.
-    pub fn conn(&mut self) -> &mut dyn Connection {
-        self.conn.as_mut()
-    }
-
     /// Commits and announces the recorded changes.
     ///
     /// # Errors
     /// The commit failed (nothing was written, nothing is announced).
     pub async fn commit(mut self) -> Result<(), KvError> {
-        self.conn.execute(Statement::new("COMMIT")).await?;
-        self.open = false;
+        let mut conn = self
+            .conn
+            .take()
+            .ok_or_else(|| KvError::Internal("the transaction is already finished".into()))?;
+        conn.execute(Statement::new("COMMIT")).await?;
+        self.kv.release(conn);
         if !self.changes.is_empty() {
-            let _ = self.sender.send(std::mem::take(&mut self.changes).into());
+            // No receiver is not an error: nobody is watching.
+            let _ = self
+                .kv
+                .0
+                .changes
+                .send(std::mem::take(&mut self.changes).into());
         }
         Ok(())
     }
 
-    /// Rolls back; a failure is ignored (the pool rolls back a connection left in a transaction).
+    /// Rolls back. On failure the connection is dropped, and the pool rolls it back.
     pub async fn rollback(mut self) {
-        if self.open {
-            let _ = self.conn.execute(Statement::new("ROLLBACK")).await;
-            self.open = false;
+        if let Some(mut conn) = self.conn.take()
+            && conn.execute(Statement::new("ROLLBACK")).await.is_ok()
+        {
+            self.kv.release(conn);
         }
     }
 }

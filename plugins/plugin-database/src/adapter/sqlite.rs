@@ -316,7 +316,9 @@ fn named_index(st: &rusqlite::Statement<'_>, name: &str) -> Result<usize, DbErro
 
 fn execute(c: &rusqlite::Connection, stmt: &Statement) -> Result<StmtResult, DbError> {
     let start = Instant::now();
-    let mut st = c.prepare(&stmt.sql)?;
+    // Cached: the same statements come back (keyval's point reads, HRANA clients' queries), and
+    // preparing costs more than the read itself.
+    let mut st = c.prepare_cached(&stmt.sql)?;
     let count = st.parameter_count();
     if stmt.args.len() > count {
         return Err(DbError::Sql { code: "SQLITE_RANGE".into(), message: format!("{} arguments given, the statement takes {count}", stmt.args.len()) });

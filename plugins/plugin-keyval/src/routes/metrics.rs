@@ -52,6 +52,7 @@ async fn gauges(kv: &Kv) -> Result<Gauges, KvError> {
             "SELECT (SELECT COUNT(*) FROM kv_queue WHERE status = 'pending'), (SELECT COUNT(*) FROM kv_queue WHERE status = 'processing'), (SELECT COUNT(*) FROM kv_dlq)",
         ))
         .await?;
+    kv.release(conn);
     let q = queue.rows.first().cloned().unwrap_or_default();
     Ok(Gauges {
         entries: int(entries.rows.first().and_then(|r| r.first())),
