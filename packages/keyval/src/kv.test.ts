@@ -84,9 +84,9 @@ describe.skipIf(!loaded)("keys", () => {
   });
 
   test("expiresIn hides the entry once it has passed", async () => {
-    await kv.set(["ttl", "short"], "soon gone", { expiresIn: "1s" });
+    await kv.set(["ttl", "short"], "soon gone", { expiresIn: "400ms" });
     expect((await kv.get(["ttl", "short"])).value).toBe("soon gone");
-    await Bun.sleep(2100);
+    await Bun.sleep(700);
     expect((await kv.get(["ttl", "short"])).versionstamp).toBeNull();
   });
 
@@ -499,6 +499,64 @@ describe.skipIf(!loaded)("watch", () => {
     }
     expect(seen.map((e) => e.value)).toEqual(["typed"]);
     expect(seen[0]?.key).toEqual([...prefix, "x"]);
+  });
+});
+
+describe.skipIf(!loaded)("wire shapes (what the SDK sends, read off the real fetch)", () => {
+  type Sent = { method: string; path: string; query: Record<string, string>; body: unknown };
+  const sent: Sent[] = [];
+  const watching: typeof fetch = Object.assign(
+    async (input: RequestInfo | URL, init?: RequestInit) => {
+      const url = new URL(String(input));
+      sent.push({
+        method: init?.method ?? "GET",
+        path: url.pathname.replace(/^\/keyval\/api/, ""),
+        query: Object.fromEntries(url.searchParams),
+        body: typeof init?.body === "string" ? JSON.parse(init.body) : undefined,
+      });
+      return fetch(input, init);
+    },
+    { preconnect: fetch.preconnect },
+  );
+  const wkv = new Kv(`${runtime.url}/keyval/api`, { fetch: watching });
+
+  test("S-2: createIndex nests its options; search sends options.limit and options.where", async () => {
+    sent.length = 0;
+    await wkv.createIndex(["wire"], { fields: ["title"], tokenize: "unicode61" });
+    await all(wkv.search(["wire"], "x", { limit: 5, where: { a: 1 } }));
+    await wkv.removeIndex(["wire"]);
+    expect(sent).toEqual([
+      { method: "POST", path: "/indexes", query: {}, body: { prefix: ["wire"], options: { fields: ["title"], tokenize: "unicode61" } } },
+      { method: "POST", path: "/search", query: {}, body: { prefix: ["wire"], query: "x", options: { limit: 5, where: { a: 1 } } } },
+      { method: "DELETE", path: "/indexes", query: { prefix: "wire" }, body: undefined },
+    ]);
+  });
+
+  test("S-2: now() offsets are `$offset`; keys that the path form would change go in JSON bodies", async () => {
+    sent.length = 0;
+    await all(wkv.list(["wire"], { where: { at: { $lt: wkv.now().sub("5m") } } }));
+    await wkv.get(["wire", "123"]);
+    await wkv.get(["wire", 123]);
+    await wkv.set(["wire", true], 1);
+    await wkv.delete(["wire", new Uint8Array([1])]);
+    expect(sent.map((s) => [s.method, s.path, s.body])).toEqual([
+      ["POST", "/keys/list", { prefix: ["wire"], limit: 100, reverse: false, where: { at: { $lt: { $now: true, $offset: -300_000 } } } }],
+      ["POST", "/keys/batch", { keys: [["wire", "123"]] }],
+      ["GET", "/keys/wire/123", undefined],
+      ["POST", "/atomic", { checks: [], mutations: [{ type: "set", key: ["wire", true], value: 1 }] }],
+      ["POST", "/keys/delete-batch", { keys: [["wire", { __type: "bytes", value: "AQ==" }]] }],
+    ]);
+  });
+
+  test("S-2: a prefix watch names one `prefix` (the original sent `prefixes`)", async () => {
+    sent.length = 0;
+    const h = wkv.watch([["wire", "a"], ["wire", "b"]], () => {}, { emitInitial: false });
+    await until(() => sent.length === 2);
+    await h.stop();
+    expect(sent.map((s) => [s.path, s.query.prefix]).sort()).toEqual([
+      ["/watch/prefix", "wire/a"],
+      ["/watch/prefix", "wire/b"],
+    ]);
   });
 });
 

@@ -19,7 +19,7 @@ export interface KvEntry<T = unknown> {
 
 /** Options of `set`. */
 export interface KvSetOptions {
-  /** Time to live; the server stores whole seconds (so at least 1 s). */
+  /** Time to live (ms or a duration string); must be positive. */
   expiresIn?: Duration;
 }
 
