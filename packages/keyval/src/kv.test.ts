@@ -484,6 +484,27 @@ describe.skipIf(!loaded)("watch", () => {
     });
   }
 
+  for (const mode of modes) {
+    test(`deleted children of a prefix keep their key types (${mode})`, async () => {
+      const children: KvKey[] = [
+        ["wd", mode, true],
+        ["wd", mode, new Uint8Array([1, 2])],
+        ["wd", mode, "12"],
+      ];
+      for (const k of children) await kv.set(k, "x");
+      const deleted: KvKey[] = [];
+      const handle = kv.watch(["wd", mode], (entries) => void deleted.push(...entries.filter((e) => e.value === null).map((e) => e.key)), { mode, pollInterval: 50 });
+      try {
+        await Bun.sleep(200);
+        await kv.delete(children);
+        await until(() => deleted.length === 3);
+      } finally {
+        await handle.stop();
+      }
+      expect(deleted).toEqual(expect.arrayContaining(children));
+    });
+  }
+
   test("a prefix the path form cannot carry is watched by polling reads", async () => {
     const prefix: KvKey = ["wt", true, 7n];
     const seen: KvEntry[] = [];

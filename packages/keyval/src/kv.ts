@@ -443,8 +443,9 @@ export class Kv implements AtomicCommitter {
 
   /**
    * Calls `callback` with the entries that change under `keys` (prefixes by default; exact keys
-   * with `exact`), deletions as `value: null`. Uses the server's SSE or poll routes; keys the
-   * path form cannot carry are watched by polling `POST` reads instead.
+   * with `exact`), deletions as `value: null`. SSE uses the server's `/watch` and `/watch/prefix`
+   * streams; exact-key polling uses `/watch/poll`. Prefix polling, and keys the path form cannot
+   * carry, poll `POST /keys/batch` or `/keys/list` and diff in the client.
    */
   watch<T = unknown>(keys: KvKey | KvKey[], callback: KvWatchCallback<T>, options: KvWatchOptions = {}): KvListenHandle {
     const list = Array.isArray(keys) && isKeyList(keys) ? keys : [keys as KvKey];
@@ -483,23 +484,12 @@ export class Kv implements AtomicCommitter {
       );
     }
 
-    const handles = list.map((prefix) => {
-      const prefixParam = toPath(prefix);
-      if (!polling) return loop((signal) => this.sse<T>("/watch/prefix", { prefix: prefixParam, initial: String(initial), limit }, out, signal), reconnect, onError);
-      let stamps: string | null = null;
-      return loop(
-        async (signal) => {
-          while (!signal.aborted) {
-            const res = await this.http.must<{ entries: KvEntry<T>[]; versionstamps: string }>({ path: "/watch/prefix/poll", query: { prefix: prefixParam, limit, versionstamps: stamps ?? undefined }, signal });
-            if (stamps !== null || initial) out.push(res.entries);
-            stamps = res.versionstamps;
-            await sleep(pollInterval, signal);
-          }
-        },
-        reconnect,
-        onError,
-      );
-    });
+    // Prefix polling diffs in the client over `POST /keys/list`: `/watch/prefix/poll` rebuilds a
+    // deleted key from its `/`-joined path, so `["p", true]` would come back as `["p", "true"]`.
+    if (polling) return loop((signal) => this.watchByReads<T>(list, false, limit, initial, pollInterval, out, signal), reconnect, onError, idle);
+    const handles = list.map((prefix) =>
+      loop((signal) => this.sse<T>("/watch/prefix", { prefix: toPath(prefix), initial: String(initial), limit }, out, signal), reconnect, onError),
+    );
     return allHandles(handles, idle);
   }
 
