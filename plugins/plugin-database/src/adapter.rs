@@ -96,6 +96,15 @@ pub trait Connection: Send + std::fmt::Debug {
     /// Returns whether the connection is outside any transaction.
     async fn is_autocommit(&mut self) -> Result<bool, DbError>;
 
+    /// Runs a short statement on the calling thread, when the engine can do that without waiting on
+    /// the network (an embedded engine reading cached pages); `None` means "use
+    /// [`Connection::execute`]". Callers use it for point reads, where handing the work to a
+    /// blocking thread costs more than the read itself.
+    fn execute_inline(&mut self, stmt: &Statement) -> Option<Result<StmtResult, DbError>> {
+        let _ = stmt;
+        None
+    }
+
     /// Runs `stmts` in one transaction: all of them, or none if one fails.
     ///
     /// # Errors

@@ -176,7 +176,7 @@ impl Kv {
                 [Sql::Blob(key.encode()), Sql::Integer(now_ms())],
             );
             Ok(self
-                .query(stmt)
+                .query_point(stmt)
                 .await?
                 .rows
                 .into_iter()
@@ -204,7 +204,9 @@ impl Kv {
             let marks = vec!["?"; keys.len()].join(", ");
             let mut args: Vec<Sql> = encoded.iter().cloned().map(Sql::Blob).collect();
             args.push(Sql::Integer(now_ms()));
-            let res = self.query(Statement::with_args(format!("SELECT key, value, versionstamp FROM kv_entries WHERE key IN ({marks}) AND {LIVE}"), args)).await?;
+            let stmt = Statement::with_args(format!("SELECT key, value, versionstamp FROM kv_entries WHERE key IN ({marks}) AND {LIVE}"), args);
+            // A few keys are a few index lookups: read them in place; big batches go to a blocking thread.
+            let res = if keys.len() <= 16 { self.query_point(stmt).await? } else { self.query(stmt).await? };
             let found: std::collections::HashMap<Vec<u8>, Entry> = res.rows.into_iter().filter_map(Entry::from_row).map(|e| (e.key.encode(), e)).collect();
             Ok(encoded.iter().map(|e| found.get(e).cloned()).collect())
         })

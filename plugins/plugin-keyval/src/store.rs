@@ -58,6 +58,10 @@ struct Inner {
     metrics: Metrics,
     queue: crate::queue::Shared,
     idle: std::sync::Mutex<Vec<Box<dyn Connection>>>,
+    /// Held by every open write transaction. SQLite has one writer at a time anyway; queueing
+    /// writers here, in arrival order, keeps them from holding pool connections while they spin
+    /// in SQLite's busy handler (which sleeps in steps of up to 100 ms).
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Kv {
@@ -74,6 +78,7 @@ impl Kv {
             metrics: Metrics::default(),
             queue: crate::queue::Shared::default(),
             idle: std::sync::Mutex::new(Vec::new()),
+            writer: Arc::default(),
         }))
     }
 
@@ -153,11 +158,27 @@ impl Kv {
         Ok(res)
     }
 
+    /// Runs one short read (a point lookup) on the calling thread when the engine allows it (see
+    /// `Connection::execute_inline`), else like [`Kv::query`].
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn query_point(&self, stmt: Statement) -> Result<StmtResult, KvError> {
+        let mut conn = self.connect().await?;
+        let res = match conn.execute_inline(&stmt) {
+            Some(r) => r?,
+            None => conn.execute(stmt).await?,
+        };
+        self.release(conn);
+        Ok(res)
+    }
+
     /// Opens a write transaction (the dialect's write-locking `BEGIN`) on one connection.
     ///
     /// # Errors
     /// The database is unavailable or the lock could not be taken within the busy timeout.
     pub async fn begin(&self) -> Result<Tx, KvError> {
+        let writer = self.0.writer.clone().lock_owned().await;
         let mut conn = self.connect().await?;
         conn.execute(Statement::new(self.0.dialect.begin_write()))
             .await?;
@@ -165,6 +186,7 @@ impl Kv {
             conn: Some(conn),
             changes: Vec::new(),
             kv: self.clone(),
+            _writer: writer,
         })
     }
 
@@ -224,6 +246,8 @@ pub struct Tx {
     conn: Option<Box<dyn Connection>>,
     changes: Vec<Change>,
     kv: Kv,
+    /// This process's write turn, released when the transaction ends (or is dropped).
+    _writer: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl Tx {

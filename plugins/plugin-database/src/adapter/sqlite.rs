@@ -287,6 +287,12 @@ impl Connection for SqliteConnection {
         .await
     }
 
+    fn execute_inline(&mut self, stmt: &Statement) -> Option<Result<StmtResult, DbError>> {
+        // WAL readers never wait for the writer, so a point read only touches the page cache and,
+        // at worst, the file: microseconds, fine on an async worker.
+        self.conn.as_mut().map(|c| execute(&c.0, stmt))
+    }
+
     async fn is_autocommit(&mut self) -> Result<bool, DbError> {
         // A flag read, no I/O: fine on the async thread.
         self.conn.as_ref().map(|c| c.0.is_autocommit()).ok_or_else(|| DbError::unavailable("the connection was lost"))
