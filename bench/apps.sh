@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Benchmarks JS apps through Buntime's worker pool against the same apps on Bun.serve directly.
 #
-# Scenarios (wrk, 10 s each by default): warm-noop, echo-1kb (POST 1 KiB, echoed), slow-50ms
-# (concurrency 50) and ephemeral-noop (ttl: 0, concurrency 5). Prints req/s, p50/p95/p99, errors,
-# and RSS: runtime idle/after, hosts, and RSS per extra warm worker at 1, 10 and 50 distinct apps.
+# Scenarios (wrk, 10 s each by default): warm-noop with the DEFAULT manifest (`ttl: 5m` and nothing
+# else, so workers are recycled every 1000 requests: the headline, as users run apps) and with the
+# tuned one (`maxRequests: 1000000000`, `idleTimeout: 1h`: never recycled), echo-1kb (POST 1 KiB,
+# echoed), slow-50ms (concurrency 50) and ephemeral-noop (ttl: 0, concurrency 5); all but the
+# headline use the tuned manifest. Prints req/s, p50/p95/p99, errors, ratios to the same app on
+# Bun.serve in the same run, and RSS: runtime idle/after, hosts, and RSS per extra warm worker at
+# 1, 10 and 50 distinct apps.
 #
 # Three ways in: `via=pool` is the `buntime-pool-bench` harness (a bare hyper server calling
 # Pool::dispatch), `via=runtime` the real `buntime` binary (plugins pipeline, app resolution,
@@ -65,6 +69,9 @@ for name in noop echo slow; do
   cp "$WORK/apps/$name/index.ts" "$WORK/rt-apps/$name/index.ts"
   printf 'ttl: 1h\nidleTimeout: 1h\ntimeout: 30s\nmaxRequests: 1000000000\n' > "$WORK/rt-apps/$name/manifest.yaml"
 done
+mkdir -p "$WORK/rt-apps/noop-default"
+cp "$WORK/apps/noop/index.ts" "$WORK/rt-apps/noop-default/index.ts"
+printf 'ttl: 5m\n' > "$WORK/rt-apps/noop-default/manifest.yaml"
 mkdir -p "$WORK/rt-apps/eph" "$WORK/rt-apps/spa"
 cp "$WORK/apps/noop/index.ts" "$WORK/rt-apps/eph/index.ts"
 printf 'ttl: 0\ntimeout: 30s\n' > "$WORK/rt-apps/eph/manifest.yaml"
@@ -144,8 +151,13 @@ run() { # name url conns [body-bytes]
 
 echo
 printf "%-16s %-7s %10s %9s %9s %9s %7s\n" scenario via "req/s" "p50 ms" "p95 ms" "p99 ms" errors
-run warm-noop      "http://127.0.0.1:$POOL_PORT/noop/"           "$CONNS"     ""   pool
 run warm-noop      "http://127.0.0.1:$((DIRECT_BASE + 0))/"      "$CONNS"     ""   direct
+if [ -n "$RT_PID" ]; then
+  run default-noop   "http://127.0.0.1:$RT_PORT/noop-default/"     "$CONNS"     ""   runtime
+  run warm-noop      "http://127.0.0.1:$RT_PORT/noop/"             "$CONNS"     ""   runtime
+fi
+run default-noop   "http://127.0.0.1:$POOL_PORT/noop-default/"   "$CONNS"     ""   pool
+run warm-noop      "http://127.0.0.1:$POOL_PORT/noop/"           "$CONNS"     ""   pool
 run echo-1kb       "http://127.0.0.1:$POOL_PORT/echo/"           "$CONNS"     1024 pool
 run echo-1kb       "http://127.0.0.1:$((DIRECT_BASE + 1))/"      "$CONNS"     1024 direct
 run slow-50ms      "http://127.0.0.1:$POOL_PORT/slow/"           "$CONNS"     ""   pool
@@ -153,7 +165,6 @@ run slow-50ms      "http://127.0.0.1:$((DIRECT_BASE + 2))/"      "$CONNS"     ""
 run ephemeral-noop "http://127.0.0.1:$POOL_PORT/eph/"            "$EPH_CONNS" ""   pool
 run ephemeral-noop "http://127.0.0.1:$((DIRECT_BASE + 0))/"      "$EPH_CONNS" ""   direct
 if [ -n "$RT_PID" ]; then
-  run warm-noop      "http://127.0.0.1:$RT_PORT/noop/"             "$CONNS"     ""   runtime
   run echo-1kb       "http://127.0.0.1:$RT_PORT/echo/"             "$CONNS"     1024 runtime
   run slow-50ms      "http://127.0.0.1:$RT_PORT/slow/"             "$CONNS"     ""   runtime
   run ephemeral-noop "http://127.0.0.1:$RT_PORT/eph/"              "$EPH_CONNS" ""   runtime
@@ -162,7 +173,11 @@ fi
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo
-echo "ratios (pool / direct Bun): warm-noop $(ratio "$RPS_pool_warm_noop" "$RPS_direct_warm_noop")," \
+if [ -n "$RT_PID" ]; then
+  echo "HEADLINE warm-noop / direct Bun.serve: default manifest (ttl: 5m) $(ratio "$RPS_runtime_default_noop" "$RPS_direct_warm_noop")," \
+    "tuned manifest $(ratio "$RPS_runtime_warm_noop" "$RPS_direct_warm_noop") (via=runtime)"
+fi
+echo "ratios (pool / direct Bun): default-noop $(ratio "$RPS_pool_default_noop" "$RPS_direct_warm_noop"), warm-noop $(ratio "$RPS_pool_warm_noop" "$RPS_direct_warm_noop")," \
   "echo-1kb $(ratio "$RPS_pool_echo_1kb" "$RPS_direct_echo_1kb")," \
   "slow-50ms vs ideal $(ratio "$RPS_pool_slow_50ms" "$((CONNS * 20))")"
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Sets up everything Buntime needs on a fresh machine: a pinned Bun (from the npm registry, into
-# .tools/), the JS packages of the examples, and a release build of the runtime.
+# .tools/), the JS packages of the examples, the admin shell's bundle, and a release build of the runtime.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BUN_VERSION="${BUN_VERSION:-1.3.10}"
+BUN_VERSION="${BUN_VERSION:-1.4.5}"
 BUN=".tools/node_modules/bun/bin/bun.exe"
 
 if [ ! -x "$BUN" ] || [ "$("$BUN" --version 2>/dev/null)" != "$BUN_VERSION" ]; then
@@ -21,6 +21,12 @@ echo "==> bun $("$BUN" --version) (add $PWD/.tools/bin to PATH to run \`bun\` di
 if [ -f package.json ]; then
   echo "==> installing JS dependencies"
   "$BUN" install --frozen-lockfile 2>/dev/null || "$BUN" install
+fi
+
+# The admin shell served at /cpanel (apps/cpanel/dist, not committed).
+if [ -f apps/cpanel/build.ts ]; then
+  echo "==> building the admin shell (apps/cpanel/dist)"
+  "$BUN" apps/cpanel/build.ts
 fi
 
 if [ "${SKIP_CARGO_BUILD:-0}" != "1" ]; then

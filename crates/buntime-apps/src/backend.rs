@@ -478,6 +478,13 @@ impl AppBackend for Apps {
         Ok(self.prepare(&cfg, &name, "/", format!("{name}@{version}"), false))
     }
 
+    fn route_kind(&self, app: &ResolvedApp) -> buntime_core::RouteKind {
+        match app.target.downcast_ref::<Target>() {
+            Some(Target::Static(_)) => buntime_core::RouteKind::Static,
+            _ => buntime_core::RouteKind::App,
+        }
+    }
+
     async fn serve(&self, app: &ResolvedApp, req: Request) -> Response {
         let Some(target) = app.target.downcast_ref::<Target>() else {
             tracing::error!(app = %app.info.name, "Resolved app was not created by this backend.");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use buntime_apps::{Apps, Dispatcher};
 use buntime_auth::{AccessControl, WORKER_TOKEN_ENV, WorkerToken};
 use buntime_core::app::PoolView;
-use buntime_core::{Env, RuntimeConfig, WorkerNotice};
+use buntime_core::{Env, RuntimeConfig, RuntimeMetrics, WorkerNotice};
 use buntime_pool::{Pool, PoolConfig, WorkerEventKind};
 use buntime_server::Runtime;
 
@@ -18,12 +18,17 @@ pub(crate) fn build(config: RuntimeConfig, env: Env, port: u16) -> Runtime {
     if let Some(t) = &token {
         access = access.with_worker_token(t.clone());
     }
-    let pool = start_pool(&config, &env, port, token.as_ref());
+    // One registry for the whole process: requests, hooks, reloads, and both kinds of host restarts.
+    let metrics = Arc::new(RuntimeMetrics::new(config.metrics));
+    let pool = start_pool(&config, &env, port, token.as_ref(), &metrics);
     let dispatcher = pool.clone().map(|p| p as Arc<dyn Dispatcher>);
     let view = pool.clone().map(|p| p as Arc<dyn PoolView>);
     let apps = Apps::new(Arc::new(config.clone()), Arc::new(env.clone()), dispatcher);
-    let scripts = buntime_js::BunScriptHosts::discover(&env, &config.base_dir).shared();
+    let scripts = buntime_js::BunScriptHosts::discover(&env, &config.base_dir);
+    let options = buntime_js::HostOptions { metrics: metrics.clone(), ..buntime_js::HostOptions::from_env(&env) };
+    let scripts = scripts.with_options(options).shared();
     let mut builder = Runtime::builder(config, env)
+        .metrics(metrics)
         .access_control(Arc::new(access))
         .scripts(scripts)
         .apps(Arc::new(apps.clone()), view)
@@ -39,7 +44,7 @@ pub(crate) fn build(config: RuntimeConfig, env: Env, port: u16) -> Runtime {
 }
 
 /// Starts the worker pool; without Bun, JS apps answer 503 and everything else still works.
-fn start_pool(config: &RuntimeConfig, env: &Env, port: u16, token: Option<&WorkerToken>) -> Option<Arc<Pool>> {
+fn start_pool(config: &RuntimeConfig, env: &Env, port: u16, token: Option<&WorkerToken>, metrics: &Arc<RuntimeMetrics>) -> Option<Arc<Pool>> {
     let bun = match buntime_core::bun::find_bun(env, &config.base_dir) {
         Ok(bun) => bun,
         Err(e) => {
@@ -48,6 +53,7 @@ fn start_pool(config: &RuntimeConfig, env: &Env, port: u16, token: Option<&Worke
         }
     };
     let mut pool_config = PoolConfig::from_runtime(config, env, bun);
+    pool_config.metrics = metrics.clone();
     let api_port = env.get_non_blank("RUNTIME_PORT").map_or_else(|| port.to_string(), str::to_owned);
     pool_config.worker_env.runtime_api_url = format!("http://127.0.0.1:{api_port}");
     if let Some(t) = token {

@@ -64,6 +64,13 @@ pub trait AppBackend: Send + Sync + 'static {
     /// Serves `req` (whose path still includes `app.base_path`) with `app`.
     async fn serve(&self, app: &ResolvedApp, req: Request) -> Response;
 
+    /// Says how `app` is served, for the request metrics' `kind` label; the default says a
+    /// worker app.
+    fn route_kind(&self, app: &ResolvedApp) -> crate::metrics::RouteKind {
+        let _ = app;
+        crate::metrics::RouteKind::App
+    }
+
     /// Resolves `name[@range]` the way request paths are resolved (the runtime's app resolver,
     /// for plugins such as vhosts): the app's directory, version and config, or `None`.
     ///

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use crate::config::Env;
 
 /// The methods Bun's HTTP server parses (Node's `http.METHODS`, case-sensitive; checked against
-/// Bun 1.3). On any other it drops the connection without a response, which must never look like
-/// a dead worker or plugin host, so the runtime answers 501 itself.
+/// Bun 1.3.10 and 1.4.5 by `crates/buntime-pool/quirks/methods.ts`). On any other it drops the
+/// connection without a response, which must never look like a dead worker or plugin host, so
+/// the runtime answers 501 itself.
 pub const SERVABLE_METHODS: &[&str] = &[
     "ACL", "BIND", "CHECKOUT", "CONNECT", "COPY", "DELETE", "GET", "HEAD", "LINK", "LOCK", "M-SEARCH", "MERGE", "MKACTIVITY", "MKCALENDAR", "MKCOL",
     "MOVE", "NOTIFY", "OPTIONS", "PATCH", "POST", "PROPFIND", "PROPPATCH", "PURGE", "PUT", "QUERY", "REBIND", "REPORT", "SEARCH", "SOURCE",

@@ -216,6 +216,11 @@ pub struct RuntimeConfig {
     pub body_read_timeout: Duration,
     /// `RUNTIME_MAX_UPLOADS`: app and plugin uploads processed at once; more answer 429.
     pub max_uploads: usize,
+    /// `RUNTIME_HOMEPAGE`: where `GET /` redirects when nothing is mounted at `/` (`None`: off).
+    pub homepage: Option<String>,
+    /// `RUNTIME_METRICS`: measure every request and plugin hook (on by default; off only to
+    /// measure what the measuring costs).
+    pub metrics: bool,
     /// The directory relative paths resolve against (the working directory).
     pub base_dir: PathBuf,
 }
@@ -317,17 +322,8 @@ impl RuntimeConfig {
             .get_non_blank("RUNTIME_MASTER_KEY")
             .or_else(|| env.get_non_blank("BUNTIME_MASTER_KEY"))
             .map(str::to_owned);
-        let trust_proxy = match env.get_non_blank("RUNTIME_TRUST_PROXY").map(str::to_ascii_lowercase).as_deref() {
-            None | Some("false" | "0" | "no") => false,
-            Some("true" | "1" | "yes") => true,
-            Some(_) => {
-                return Err(ConfigError::Invalid {
-                    var: "RUNTIME_TRUST_PROXY",
-                    value: env.get("RUNTIME_TRUST_PROXY").unwrap_or_default().to_owned(),
-                    accepted: "true or false",
-                });
-            }
-        };
+        let trust_proxy = boolean(env, "RUNTIME_TRUST_PROXY", false)?;
+        let metrics = boolean(env, "RUNTIME_METRICS", true)?;
         let public_origins = match env.get_non_blank("RUNTIME_PUBLIC_URL") {
             None => Vec::new(),
             Some(raw) => raw
@@ -344,6 +340,7 @@ impl RuntimeConfig {
         let header_read_timeout = millis(env, "RUNTIME_HEADER_READ_TIMEOUT_MS", 15_000)?;
         let body_read_timeout = millis(env, "RUNTIME_BODY_READ_TIMEOUT_MS", 30_000)?;
         let max_uploads = positive(env, "RUNTIME_MAX_UPLOADS", 2)?;
+        let homepage = homepage(env)?;
         Ok(Self {
             node_env,
             port,
@@ -363,6 +360,8 @@ impl RuntimeConfig {
             header_read_timeout,
             body_read_timeout,
             max_uploads,
+            homepage,
+            metrics,
             base_dir: base_dir.to_path_buf(),
         })
     }
@@ -400,12 +399,43 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
     ("RUNTIME_HEADER_READ_TIMEOUT_MS", "15000", "time to send a request head; also the keep-alive idle timeout"),
     ("RUNTIME_BODY_READ_TIMEOUT_MS", "30000", "longest silence while a request body is being sent (408)"),
     ("RUNTIME_MAX_UPLOADS", "2", "app/plugin uploads processed at once (more answer 429)"),
+    ("RUNTIME_HOMEPAGE", "/cpanel", "where GET / redirects when nothing is mounted at / (empty = off)"),
     ("RUNTIME_PLUGIN_HOST_HEARTBEAT_MS", "1000", "how often the plugin host is pinged (0 = no heartbeat)"),
     ("RUNTIME_PLUGIN_HOST_HEARTBEAT_TIMEOUT_MS", "5000", "unanswered ping time before the plugin host is restarted"),
     ("RUNTIME_PLUGIN_LOAD_TIMEOUT_MS", "30000", "budget for loading one JS plugin (import, factory, onInit)"),
     ("RUNTIME_WORKER_MAX_MEMORY", "unset (no limit)", "default heap limit per app worker, e.g. 512mb (manifest maxMemory wins)"),
+    ("RUNTIME_METRICS", "true", "measure requests and plugin hooks for /metrics (false only to measure the cost)"),
     ("BUNTIME_BUN", "unset", "path to the bun binary (else the project's copy, else PATH)"),
 ];
+
+/// Reads `RUNTIME_HOMEPAGE`: unset means the admin shell, blank turns the redirect off, anything
+/// else must be a local path (`/x`, never `//host`, which a browser would take for another site).
+fn homepage(env: &Env) -> Result<Option<String>, ConfigError> {
+    let Some(raw) = env.get("RUNTIME_HOMEPAGE") else { return Ok(Some("/cpanel".to_owned())) };
+    let value = raw.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let local = value.starts_with('/') && !value.starts_with("//") && !value.contains('\\');
+    if !local || value.parse::<http::uri::PathAndQuery>().is_err() {
+        return Err(ConfigError::Invalid {
+            var: "RUNTIME_HOMEPAGE",
+            value: raw.to_owned(),
+            accepted: "a path on this runtime such as /cpanel, or empty to turn the redirect off",
+        });
+    }
+    Ok(Some(value.to_owned()))
+}
+
+/// Reads `true|1|yes` or `false|0|no` (any case).
+fn boolean(env: &Env, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match env.get_non_blank(var).map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("false" | "0" | "no") => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some(_) => Err(ConfigError::Invalid { var, value: env.get(var).unwrap_or_default().to_owned(), accepted: "true or false" }),
+    }
+}
 
 /// Reads a whole number greater than 0.
 fn positive(env: &Env, var: &'static str, default: usize) -> Result<usize, ConfigError> {
@@ -536,6 +566,9 @@ mod tests {
             ("RUNTIME_BODY_READ_TIMEOUT_MS", "10s", "a whole number of milliseconds greater than 0"),
             ("RUNTIME_PUBLIC_URL", "buntime.example.com", "comma-separated http(s) URLs such as https://buntime.example.com"),
             ("RUNTIME_PUBLIC_URL", "ftp://a.example", "comma-separated http(s) URLs such as https://buntime.example.com"),
+            ("RUNTIME_HOMEPAGE", "cpanel", "a path on this runtime such as /cpanel, or empty to turn the redirect off"),
+            ("RUNTIME_HOMEPAGE", "//evil.example", "a path on this runtime such as /cpanel, or empty to turn the redirect off"),
+            ("RUNTIME_HOMEPAGE", "https://evil.example/", "a path on this runtime such as /cpanel, or empty to turn the redirect off"),
         ];
         for (var, value, accepted) in cases {
             let err = parse(&[(var, value)]).unwrap_err();
@@ -543,6 +576,13 @@ mod tests {
             let line = err.to_string();
             assert!(line.contains(var) && line.contains(value), "{line}");
         }
+    }
+
+    #[test]
+    fn the_homepage_defaults_to_the_shell_and_blank_turns_it_off() {
+        assert_eq!(parse(&[]).unwrap().homepage.as_deref(), Some("/cpanel"));
+        assert_eq!(parse(&[("RUNTIME_HOMEPAGE", " ")]).unwrap().homepage, None);
+        assert_eq!(parse(&[("RUNTIME_HOMEPAGE", "/todo?from=home")]).unwrap().homepage.as_deref(), Some("/todo?from=home"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use axum::Router;
 use futures_util::FutureExt;
 use tokio::sync::Notify;
 
+use crate::batch::{self, HookStep};
 use crate::manifest::Manifest;
 use crate::plugin::{Hooks, Plugin, ServerInfo};
 use crate::problem::Problem;
@@ -50,6 +51,8 @@ pub struct LoadedPlugin {
     pub hooks: Hooks,
     /// Its menus as they are after `on_init` ([`Plugin::menus`], else the manifest's).
     pub menus: serde_json::Value,
+    /// Where the pipeline records how long its hooks take.
+    pub hook_timings: Arc<crate::metrics::HookTimings>,
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -76,6 +79,10 @@ pub struct Generation {
     pub request_hooks: Vec<usize>,
     /// Indices of plugins with `on_response`, in order.
     pub response_hooks: Vec<usize>,
+    /// `request_hooks` as the pipeline walks them: neighbours of one host batched.
+    pub request_steps: Vec<HookStep>,
+    /// `response_hooks` as the pipeline walks them: neighbours of one host batched.
+    pub response_steps: Vec<HookStep>,
     /// Indices of plugins with `server_fetch`, in order.
     pub server_fetch_hooks: Vec<usize>,
     /// Base path → plugin index.
@@ -122,8 +129,12 @@ impl Drop for InflightGuard {
 impl Generation {
     /// Assembles a generation from loaded plugins, computing hook lists and the base table.
     pub fn new(number: u64, plugins: Vec<LoadedPlugin>, services: Services, script_host: Option<Arc<dyn ScriptHost>>, problems: Vec<Problem>) -> Self {
-        let request_hooks = (0..plugins.len()).filter(|&i| plugins[i].hooks.on_request).collect();
-        let response_hooks = (0..plugins.len()).filter(|&i| plugins[i].hooks.on_response).collect();
+        let request_hooks: Vec<usize> = (0..plugins.len()).filter(|&i| plugins[i].hooks.on_request).collect();
+        let response_hooks: Vec<usize> = (0..plugins.len()).filter(|&i| plugins[i].hooks.on_response).collect();
+        let batch_of = |i: usize| plugins[i].plugin.hook_batch();
+        let name_of = |i: usize| Arc::<str>::from(plugins[i].name());
+        let request_steps = batch::group(&request_hooks, batch_of, name_of);
+        let response_steps = batch::group(&response_hooks, batch_of, name_of);
         let server_fetch_hooks = (0..plugins.len()).filter(|&i| plugins[i].hooks.server_fetch).collect();
         let by_base = plugins
             .iter()
@@ -138,6 +149,8 @@ impl Generation {
             plugins,
             request_hooks,
             response_hooks,
+            request_steps,
+            response_steps,
             server_fetch_hooks,
             by_base,
             global_public,
@@ -273,7 +286,7 @@ mod tests {
 
     fn loaded(name: &str, plugin: Arc<dyn Plugin>) -> LoadedPlugin {
         let (manifest, _) = crate::manifest::Manifest::parse(&format!("name: {name}\n"), std::path::Path::new("m.yaml"), &[]).unwrap();
-        LoadedPlugin { manifest: Arc::new(manifest), dir: PathBuf::new(), kind: PluginKind::Native, plugin, router: None, public_routes: None, hooks: Hooks::NONE, menus: serde_json::Value::Array(Vec::new()) }
+        LoadedPlugin { manifest: Arc::new(manifest), dir: PathBuf::new(), kind: PluginKind::Native, plugin, router: None, public_routes: None, hooks: Hooks::NONE, menus: serde_json::Value::Array(Vec::new()), hook_timings: Arc::default() }
     }
 
     #[tokio::test]

@@ -2,11 +2,14 @@
 //!
 //! This crate owns runtime configuration (env vars and `.env` files), plugin manifests, plugin
 //! discovery and dependency ordering, the native [`Plugin`] trait and its contexts, and the
-//! immutable [`Generation`] that one `ArcSwap` serves. It does not own the HTTP listener, the REST
-//! API or process supervision: those live in `buntime-server` and the app/JS crates.
+//! immutable [`Generation`] that one `ArcSwap` serves, the runtime's metrics registry
+//! ([`metrics`]) and the log sink the logs plugin reads ([`logsink`]). It does not own the HTTP
+//! listener, the REST API or process supervision: those live in `buntime-server` and the app/JS
+//! crates.
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod batch;
 pub mod body;
 pub mod bun;
 pub mod canonical;
@@ -18,13 +21,16 @@ pub mod generation;
 pub mod hop;
 pub mod loader;
 pub mod logger;
+pub mod logsink;
 pub mod manifest;
+pub mod metrics;
 pub mod order;
 pub mod pipeline;
 pub mod problem;
 pub mod respond;
 pub mod plugin;
 pub mod public_routes;
+pub mod redact;
 pub mod script;
 pub mod services;
 pub mod yaml;
@@ -36,6 +42,7 @@ pub use error::{ErrorKind, PluginError};
 pub use generation::{Generation, Live};
 pub use logger::PluginLogger;
 pub use manifest::{BasePath, Manifest, PluginName};
+pub use metrics::{RouteKind, RuntimeMetrics};
 pub use plugin::{Flow, Hooks, NativeFactory, NativeRegistry, Plugin, PluginContext, RequestContext, RuntimeInfo, ServerInfo};
 pub use services::Services;
 

@@ -41,6 +41,8 @@ pub struct LoadInputs {
     pub apps: Option<Arc<dyn crate::app::AppBackend>>,
     /// How long `on_init` may take (30 s unless a test shortens it).
     pub init_timeout: Duration,
+    /// The runtime's own metrics (plugins read them; the pipeline times their hooks into them).
+    pub metrics: Arc<crate::metrics::RuntimeMetrics>,
 }
 
 /// The result of one load: the generation (possibly with some plugins left out) and every problem.
@@ -124,6 +126,7 @@ pub async fn build_generation(inputs: &LoadInputs, number: u64) -> LoadOutcome {
             pool: inputs.pool.clone(),
             apps: inputs.apps.clone(),
             generation: number,
+            metrics: inputs.metrics.clone(),
         });
         let result = match source {
             Source::Native(factory) => init_native(&factory, &cx, inputs.init_timeout).await.map(|p| (p, PluginKind::Native)),
@@ -166,6 +169,8 @@ pub async fn build_generation(inputs: &LoadInputs, number: u64) -> LoadOutcome {
         let public_routes = spec.manifest.raw.get("publicRoutes").and_then(|v| PublicRoutes::from_json(v).ok());
         let hooks = plugin.hooks();
         let menus = plugin.menus().unwrap_or_else(|| spec.manifest.menus.clone());
+        let hook_timings = inputs.metrics.plugin_hooks(name);
+        hook_timings.implements(hooks);
         tracing::info!(plugin = %name, dir = %spec.dir.display(), generation = number, "Loaded plugin.");
         loaded_names.insert(name.to_owned());
         loaded.push(LoadedPlugin {
@@ -177,6 +182,7 @@ pub async fn build_generation(inputs: &LoadInputs, number: u64) -> LoadOutcome {
             public_routes,
             hooks,
             menus,
+            hook_timings,
         });
     }
     tracing::info!(generation = number, plugins = loaded.len(), failed = problems.len(), elapsed_ms = started.elapsed().as_millis() as u64, "Loaded {} plugin(s).", loaded.len());

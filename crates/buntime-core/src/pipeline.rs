@@ -12,9 +12,11 @@ use http::{HeaderValue, StatusCode, Uri};
 use tower::ServiceExt;
 
 use crate::app::{AppBackend, ResolvedApp};
+use crate::batch::HookStep;
 use crate::body::{GuardedBody, declared_too_large, has_body, limited};
 use crate::config::DEFAULT_BODY_LIMIT;
 use crate::generation::{Generation, LoadedPlugin};
+use crate::metrics::RouteKind;
 use crate::plugin::{Flow, RequestContext};
 use crate::respond;
 use crate::{GENERATION_HEADER, REQUEST_ID_HEADER, Request, Response};
@@ -43,7 +45,19 @@ enum Target {
 
 impl Pipeline {
     /// Serves `req` with `generation`. The request must already carry `x-request-id`.
-    pub async fn handle(&self, generation: Arc<Generation>, mut req: Request) -> Response {
+    pub async fn handle(&self, generation: Arc<Generation>, req: Request) -> Response {
+        self.serve(generation, req).await.0
+    }
+
+    /// Serves `req` like [`Self::handle`] and says where it went (the `kind` label of the request
+    /// metrics), as decided by its path before any hook ran.
+    pub async fn serve(&self, generation: Arc<Generation>, req: Request) -> (Response, RouteKind) {
+        let mut kind = RouteKind::Other;
+        let res = self.run(generation, req, &mut kind).await;
+        (res, kind)
+    }
+
+    async fn run(&self, generation: Arc<Generation>, mut req: Request, kind: &mut RouteKind) -> Response {
         let guard = generation.enter();
         let request_id_header = req.headers().get(REQUEST_ID_HEADER).cloned();
         let request_id: Arc<str> = request_id_header.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default().into();
@@ -73,6 +87,13 @@ impl Pipeline {
             }
             Target::BrokenApp(_) | Target::Nothing => (None, None, DEFAULT_BODY_LIMIT, false),
         };
+        *kind = match (&target, &plugin_app, &self.apps) {
+            (Target::Plugin(i), _, _) if generation.plugins[*i].router.is_some() => RouteKind::Plugin,
+            (Target::Plugin(_), Some(a), Some(apps)) | (Target::App(a), _, Some(apps)) => apps.route_kind(a),
+            (Target::Plugin(_), _, _) => RouteKind::Plugin,
+            (Target::App(_) | Target::BrokenApp(_), _, _) => RouteKind::App,
+            (Target::Nothing, _, _) => RouteKind::Other,
+        };
         let public = public
             || generation.global_public.iter().any(|&i| {
                 generation.plugins[i].public_routes.as_ref().is_some_and(|r| r.matches(req.method().as_str(), path))
@@ -94,13 +115,23 @@ impl Pipeline {
             services: generation.services.clone(),
         };
 
-        for &i in &generation.request_hooks {
-            let p = &generation.plugins[i];
-            match AssertUnwindSafe(p.plugin.on_request(&mut req, &cx)).catch_unwind().await {
+        for step in &generation.request_steps {
+            let started = generation.plugins[step_first(step)].hook_timings.clock();
+            let (outcome, culprit) = match step {
+                HookStep::One(i) => (AssertUnwindSafe(generation.plugins[*i].plugin.on_request(&mut req, &cx)).catch_unwind().await.map(|r| r.map_err(|e| (0, e))), *i),
+                HookStep::Batch { batch, plugins, names } => {
+                    let outcome = AssertUnwindSafe(batch.on_request(names, &mut req, &cx)).catch_unwind().await;
+                    let culprit = blamed(plugins, &outcome);
+                    (outcome, culprit)
+                }
+            };
+            record_step(&generation, step, started, |t| &t.on_request);
+            let p = &generation.plugins[culprit];
+            match outcome {
                 Ok(Ok(Flow::Continue)) => {}
                 Ok(Ok(Flow::Replace(next))) => req = next,
                 Ok(Ok(Flow::Respond(res))) => return finish(res, &request_id, &generation, guard),
-                Ok(Err(e)) => {
+                Ok(Err((_, e))) => {
                     log_hook_error(p, "on_request", &e);
                     return finish(respond::plugin_error(&e), &request_id, &generation, guard);
                 }
@@ -253,7 +284,10 @@ async fn run_server_fetch(generation: &Generation, req: &mut Request, cx: &Reque
         if let Some(bytes) = &body {
             *req.body_mut() = Body::from(bytes.clone());
         }
-        match AssertUnwindSafe(p.plugin.server_fetch(req, cx)).catch_unwind().await {
+        let started = p.hook_timings.clock();
+        let outcome = AssertUnwindSafe(p.plugin.server_fetch(req, cx)).catch_unwind().await;
+        p.hook_timings.server_fetch.observe_since(started);
+        match outcome {
             Ok(Ok(Some(res))) if res.status() != StatusCode::NOT_FOUND => {
                 answer = Some(res);
                 break;
@@ -276,11 +310,21 @@ async fn run_server_fetch(generation: &Generation, req: &mut Request, cx: &Reque
 }
 
 async fn run_response_hooks(generation: &Generation, mut res: Response, cx: &RequestContext) -> Response {
-    for &i in &generation.response_hooks {
-        let p = &generation.plugins[i];
-        match AssertUnwindSafe(p.plugin.on_response(&mut res, cx)).catch_unwind().await {
+    for step in &generation.response_steps {
+        let started = generation.plugins[step_first(step)].hook_timings.clock();
+        let (outcome, culprit) = match step {
+            HookStep::One(i) => (AssertUnwindSafe(generation.plugins[*i].plugin.on_response(&mut res, cx)).catch_unwind().await.map(|r| r.map_err(|e| (0, e))), *i),
+            HookStep::Batch { batch, plugins, names } => {
+                let outcome = AssertUnwindSafe(batch.on_response(names, &mut res, cx)).catch_unwind().await;
+                let culprit = blamed(plugins, &outcome);
+                (outcome, culprit)
+            }
+        };
+        record_step(&generation, step, started, |t| &t.on_response);
+        let p = &generation.plugins[culprit];
+        match outcome {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => {
+            Ok(Err((_, e))) => {
                 log_hook_error(p, "on_response", &e);
                 return respond::plugin_error(&e);
             }
@@ -291,6 +335,38 @@ async fn run_response_hooks(generation: &Generation, mut res: Response, cx: &Req
         }
     }
     res
+}
+
+/// The first plugin a step runs (whose timings say whether the clock is on).
+fn step_first(step: &HookStep) -> usize {
+    match step {
+        HookStep::One(i) => *i,
+        HookStep::Batch { plugins, .. } => plugins[0],
+    }
+}
+
+/// Records a step's duration in its plugins' hook series. The plugins of a batch share one round
+/// trip, so each is charged an equal part of it.
+fn record_step(generation: &Generation, step: &HookStep, started: Option<std::time::Instant>, series: impl Fn(&crate::metrics::HookTimings) -> &crate::metrics::Histogram) {
+    let Some(started) = started else { return };
+    let took = started.elapsed();
+    match step {
+        HookStep::One(i) => series(&generation.plugins[*i].hook_timings).observe(took),
+        HookStep::Batch { plugins, .. } => {
+            let share = took / u32::try_from(plugins.len()).unwrap_or(u32::MAX);
+            for &i in plugins {
+                series(&generation.plugins[i].hook_timings).observe(share);
+            }
+        }
+    }
+}
+
+/// The plugin a batch's outcome is logged against: the failing hook's, else the batch's first.
+fn blamed<T>(plugins: &[usize], outcome: &std::thread::Result<Result<T, (usize, crate::error::PluginError)>>) -> usize {
+    match outcome {
+        Ok(Err((k, _))) => plugins.get(*k).copied().unwrap_or(plugins[0]),
+        _ => plugins[0],
+    }
 }
 
 fn log_hook_error(p: &LoadedPlugin, hook: &str, e: &crate::error::PluginError) {

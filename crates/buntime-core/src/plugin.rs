@@ -131,6 +131,14 @@ pub trait Plugin: Send + Sync + 'static {
         None
     }
 
+    /// Returns the batch that may run this plugin's `on_request` / `on_response` together with
+    /// its neighbours' in one call (plugins of one out-of-process host return the same object).
+    ///
+    /// The default, `None`, runs this plugin's hooks on their own.
+    fn hook_batch(&self) -> Option<Arc<dyn crate::batch::HookBatch>> {
+        None
+    }
+
     /// Returns the plugin's menus as `GET /api/plugins/loaded` lists them, read once after
     /// `on_init` (so `on_init` may build them, e.g. sub-items found at start-up).
     ///
@@ -240,6 +248,7 @@ struct ContextInner {
     pool: Option<Arc<dyn PoolView>>,
     apps: Option<Arc<dyn AppBackend>>,
     generation: u64,
+    metrics: Arc<crate::metrics::RuntimeMetrics>,
 }
 
 impl std::fmt::Debug for PluginContext {
@@ -272,6 +281,8 @@ pub struct ContextParts {
     pub apps: Option<Arc<dyn AppBackend>>,
     /// The generation number being loaded.
     pub generation: u64,
+    /// The runtime's own metrics.
+    pub metrics: Arc<crate::metrics::RuntimeMetrics>,
 }
 
 impl PluginContext {
@@ -291,6 +302,7 @@ impl PluginContext {
                 pool: parts.pool,
                 apps: parts.apps,
                 generation: parts.generation,
+                metrics: parts.metrics,
             }),
         }
     }
@@ -369,6 +381,12 @@ impl PluginContext {
     /// Returns pool metrics and worker stats, once apps are hosted.
     pub fn pool(&self) -> Option<&Arc<dyn PoolView>> {
         self.inner.pool.as_ref()
+    }
+
+    /// Returns the runtime's own metrics (requests, hooks, reloads, restarts), for exporters such
+    /// as the metrics plugin.
+    pub fn metrics(&self) -> &Arc<crate::metrics::RuntimeMetrics> {
+        &self.inner.metrics
     }
 
     /// Returns app hosting, once apps are hosted: the app resolver

@@ -13,7 +13,38 @@ use crate::error::PluginError;
 #[async_trait]
 pub trait JsonService: Send + Sync + 'static {
     /// Calls `method` with JSON `args` and returns a JSON result.
+    ///
+    /// A method of a bound object (see [`ServiceShape::bind`]) arrives as `"<binder>.<method>"`
+    /// with the binder's arguments, as an array, first: `getAdapter("sqlite").execute(sql)` is
+    /// `call("getAdapter.execute", [["sqlite"], sql])`.
     async fn call(&self, method: &str, args: Vec<Value>) -> Result<Value, PluginError>;
+
+    /// Returns what a JS caller may use synchronously, without a round trip per call.
+    fn shape(&self) -> ServiceShape {
+        ServiceShape::default()
+    }
+}
+
+/// The synchronous part of a [`JsonService`], as the JS proxy presents it.
+///
+/// The original's services hand out objects synchronously (`db.getAdapter("sqlite").execute(…)`)
+/// and answer some getters synchronously (`db.getDefaultType()`); a cross-process proxy can keep
+/// both only when it knows them in advance.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ServiceShape {
+    /// Methods that return an object at once, whose own methods call `"<binder>.<method>"`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bind: Vec<String>,
+    /// Methods that return a fixed value at once (the service's shape is sent once per load).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub values: serde_json::Map<String, Value>,
+}
+
+impl ServiceShape {
+    /// Returns whether the proxy needs nothing beyond async calls.
+    pub fn is_empty(&self) -> bool {
+        self.bind.is_empty() && self.values.is_empty()
+    }
 }
 
 #[derive(Clone)]

@@ -245,6 +245,7 @@ async fn main() {
             pool: None,
             apps: None,
             init_timeout: INIT_TIMEOUT,
+            metrics: std::sync::Arc::default(),
         }
     };
     let without = Arc::new(build_generation(&load(&hello_dir), 1).await.generation);

@@ -29,6 +29,9 @@ const EMPTY = new Uint8Array(0);
 const plugins = new Map<string, Loaded>();
 const provided = new Map<string, unknown>();
 const nativeServices = new Set<string>();
+/** The synchronous parts of native services (`JsonService::shape`): binders and fixed values. */
+type ServiceShape = { bind?: string[]; values?: Record<string, unknown> };
+const nativeShapes = new Map<string, ServiceShape>();
 // `raw` calls resolve with the whole reply (header and body), the others with its `value`.
 const pendingCalls = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void; raw?: boolean }>();
 let nextCallId = 1;
@@ -209,17 +212,35 @@ function callCore(plugin: string, method: string, args: unknown[]): Promise<unkn
   });
 }
 
-function nativeProxy(name: string): unknown {
+/**
+ * A native service as an object: every method is an async call to the core. A binder method (the
+ * original's `db.getAdapter("sqlite")`) returns, at once, an object whose methods call
+ * `"<binder>.<method>"` with the binder's arguments first; a fixed value (`db.getDefaultType()`)
+ * is answered at once.
+ */
+function nativeProxy(name: string, binder?: { method: string; args: unknown[] }): unknown {
+  const shape = nativeShapes.get(name) ?? {};
   return new Proxy(
     {},
     {
       get(_t, prop) {
         // Not a thenable, and no symbol-keyed members: only named methods are forwarded.
         if (typeof prop !== "string" || prop === "then") return undefined;
+        if (binder) return (...args: unknown[]) => callCore(name, `${binder.method}.${prop}`, [binder.args, ...args]);
+        if (shape.values && Object.hasOwn(shape.values, prop)) {
+          const value = shape.values[prop];
+          return () => structuredClone(value);
+        }
+        if (shape.bind?.includes(prop)) return (...args: unknown[]) => nativeProxy(name, { method: prop, args });
         return (...args: unknown[]) => callCore(name, prop, args);
       },
     },
   );
+}
+
+function addNativeServices(names: string[] | undefined, shapes: Record<string, ServiceShape> | undefined) {
+  for (const s of names ?? []) nativeServices.add(s);
+  for (const [s, shape] of Object.entries(shapes ?? {})) nativeShapes.set(s, shape);
 }
 
 // ---- worker pool (ctx.pool) ------------------------------------------------------------------
@@ -352,7 +373,7 @@ async function withMiddleware(impl: any, dir: string, name: string): Promise<Loa
 async function load(h: Header) {
   const { name, dir, entry, config } = h;
   if (plugins.has(name)) throw new Error(`plugin \`${name}\` is already loaded`);
-  for (const s of h.services ?? []) nativeServices.add(s);
+  addNativeServices(h.services, h.shapes);
   // Variables the runtime withholds from this host unless a manifest opts them in (`allowEnv`).
   for (const [k, v] of Object.entries(h.env ?? {})) process.env[k] = String(v);
   // One budget for the whole load: the import (top-level await), the factory and onInit.
@@ -434,7 +455,7 @@ async function handle(h: Header, body: Uint8Array) {
     case "load":
       return reply(id, await load(h));
     case "services":
-      for (const s of h.names ?? []) nativeServices.add(s);
+      addNativeServices(h.names, h.shapes);
       return reply(id);
     case "fetch": {
       const fn = plugin(h.plugin).serverFetch;
@@ -444,25 +465,58 @@ async function handle(h: Header, body: Uint8Array) {
       return reply(id, { status: res.status, headers: pairs(res.headers) }, await bytesOf(res));
     }
     case "onRequest": {
-      const out = await plugin(h.plugin).impl.onRequest(toRequest(h, body), h.app ?? undefined);
-      if (out instanceof Response) {
-        return reply(id, { action: "respond", status: out.status, headers: pairs(out.headers) }, await bytesOf(out));
+      // The hooks of `plugins` (consecutive in the core's order) run here in one round trip: each
+      // sees the request the previous one left; the first Response ends the walk. A hook that
+      // throws is skipped (fail-open, as in the original); the core logs it.
+      const names: string[] = h.plugins ?? [h.plugin];
+      let head: Header = h;
+      let bytes = body;
+      let replaced = false;
+      const errors: { index: number; message: string; stack?: string }[] = [];
+      for (let i = 0; i < names.length; i++) {
+        const fresh = i > 0 ? poolReady(names[i]) : undefined;
+        if (fresh) await fresh;
+        let out: unknown;
+        try {
+          out = await plugin(names[i]).impl.onRequest(toRequest(head, bytes), h.app ?? undefined);
+        } catch (e) {
+          errors.push({ index: i, ...errorInfo(e) });
+          continue;
+        }
+        if (out instanceof Response) {
+          return reply(id, { action: "respond", by: i, errors, status: out.status, headers: pairs(out.headers) }, await bytesOf(out));
+        }
+        if (out instanceof Request) {
+          bytes = await bytesOf(out);
+          head = { t: "onRequest", method: out.method, url: out.url, headers: pairs(out.headers) };
+          replaced = true;
+        }
       }
-      if (out instanceof Request) {
-        return reply(id, { action: "replace", method: out.method, url: out.url, headers: pairs(out.headers) }, await bytesOf(out));
-      }
-      return reply(id, { action: "continue" });
+      if (replaced) return reply(id, { action: "replace", errors, method: head.method, url: head.url, headers: head.headers }, bytes);
+      return reply(id, { action: "continue", errors });
     }
     case "onResponse": {
-      // A streaming body stays in the core: the hook gets a stand-in stream, and a response that
-      // keeps it (the same Response, or `new Response(res.body, …)`) keeps the live body.
+      // A streaming body stays in the core: the hooks get a stand-in stream, and a response that
+      // keeps it (the same Response, or `new Response(res.body, …)`) keeps the live body. The
+      // hooks of `plugins` run in order, each on the response the previous one returned.
+      const names: string[] = h.plugins ?? [h.plugin];
       const live = h.live ? liveBody() : undefined;
       const init = live ?? (body.length > 0 ? (body as Uint8Array<ArrayBuffer>) : null);
-      const res = new Response(init, { status: h.status, headers: h.headers });
-      const same = res.body;
-      const out = await plugin(h.plugin).impl.onResponse(res, h.app ?? undefined);
-      const final = out instanceof Response ? out : res;
-      if (final === res || (same !== null && final.body === same)) {
+      const first = new Response(init, { status: h.status, headers: h.headers });
+      const same = first.body;
+      let final = first;
+      for (let i = 0; i < names.length; i++) {
+        const fresh = i > 0 ? poolReady(names[i]) : undefined;
+        if (fresh) await fresh;
+        let out: unknown;
+        try {
+          out = await plugin(names[i]).impl.onResponse(final, h.app ?? undefined);
+        } catch (e) {
+          return reply(id, { action: "error", by: i, ...errorInfo(e) });
+        }
+        if (out instanceof Response) final = out;
+      }
+      if (final === first || (same !== null && final.body === same)) {
         return reply(id, { action: "replace", status: final.status, headers: pairs(final.headers), keepBody: true });
       }
       return reply(id, { action: "replace", status: final.status, headers: pairs(final.headers) }, await bytesOf(final));

@@ -4,17 +4,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use axum::Router;
-use axum::body::Body;
+use buntime_core::batch::HookBatch;
 use buntime_core::services::JsonService;
 use buntime_core::{Flow, Hooks, Plugin, PluginError, Request, RequestContext, Response, ServerInfo, WorkerNotice, respond};
-use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::{HeaderValue, StatusCode};
 use serde_json::Value;
 
-use crate::error::CallError;
+use crate::hooks;
 use crate::host::HostInner;
-use crate::http_conv::{absolute_url, apply_headers, buffer_request_body, pairs, replaced_request, response, to_bytes};
+use crate::http_conv::{absolute_url, buffer_request_body, pairs, response};
 use crate::protocol::{CoreRequest, HttpReply, PluginHooks};
 use crate::route_link::{LinkError, ROUTE_ERROR_HEADER, route_request};
 
@@ -43,20 +41,6 @@ impl JsPlugin {
             tracing::error!(plugin = %self.name, hook, error = %e, "JS hook failed.");
         }
     }
-}
-
-fn app_json(cx: &RequestContext) -> Option<Value> {
-    cx.app.as_ref().and_then(|a| serde_json::to_value(a.as_ref()).ok())
-}
-
-/// The largest body an `onResponse` hook gets buffered; a bigger one reaches it live.
-const MAX_BUFFERED_RESPONSE: u64 = 16 * 1024 * 1024;
-
-/// Returns whether `res` streams: an event stream, or a body whose size is not known up front
-/// (or too big to buffer). Such a body is never awaited before the `onResponse` hooks run.
-fn is_live(res: &Response) -> bool {
-    let event_stream = res.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
-    event_stream || http_body::Body::size_hint(res.body()).exact().is_none_or(|n| n > MAX_BUFFERED_RESPONSE)
 }
 
 /// The 503 JSON of a plugin whose host cannot answer.
@@ -94,7 +78,7 @@ async fn route_error(host: &HostInner, plugin: &str, e: &LinkError) -> Response 
 fn unsupported_method(plugin: &str, method: &http::Method) -> Response {
     respond::json_error(
         StatusCode::NOT_IMPLEMENTED,
-        "NOT_IMPLEMENTED",
+        "METHOD_NOT_IMPLEMENTED",
         &format!("method `{method}` is not supported by the routes of plugin `{plugin}` (methods are case-sensitive: use e.g. `GET`)"),
     )
 }
@@ -105,30 +89,7 @@ impl Plugin for JsPlugin {
         if !self.hooks.on_request {
             return Ok(Flow::Continue);
         }
-        let host = &self.host;
-        host.sync_services().await;
-        let body = match buffer_request_body(req).await {
-            Ok(b) => b,
-            Err(e) => return Ok(Flow::Respond(e.response())),
-        };
-        let (url, headers, app) = (absolute_url(req), pairs(req.headers()), app_json(cx));
-        let msg = CoreRequest::OnRequest { plugin: &self.name, method: req.method().as_str(), url: &url, headers: &headers, app: app.as_ref() };
-        match host.call(&msg, &body, host.opts.call_timeout).await {
-            Ok(frame) => {
-                let head: HttpReply = frame.parse().map_err(|e| PluginError::internal(e.to_string()))?;
-                match head.action.as_deref() {
-                    Some("respond") => Ok(Flow::Respond(response(head.status, &head.headers, frame.body))),
-                    Some("replace") => Ok(Flow::Replace(replaced_request(req, head.method.as_deref(), head.url.as_deref(), &head.headers, frame.body))),
-                    _ => Ok(Flow::Continue),
-                }
-            }
-            // Like the original: a throwing onRequest is logged and skipped (fail-open).
-            Err(CallError::Remote { message, .. }) => {
-                tracing::error!(plugin = %self.name, hook = "onRequest", request_id = %cx.request_id, error = %message, "JS hook threw; continuing.");
-                Ok(Flow::Continue)
-            }
-            Err(e) => Err(e.into_plugin_error(&self.name)),
-        }
+        hooks::on_request(&self.host, std::slice::from_ref(&self.name), req, cx).await.map_err(|(_, e)| e)
     }
 
     async fn server_fetch(&self, req: &mut Request, _cx: &RequestContext) -> Result<Option<Response>, PluginError> {
@@ -153,47 +114,7 @@ impl Plugin for JsPlugin {
         if !self.hooks.on_response {
             return Ok(());
         }
-        let host = &self.host;
-        host.sync_services().await;
-        // A streaming body (SSE, chunked) is not awaited: the hook sees the status and headers
-        // with a live body, and the body keeps streaming to the client after the hook ran.
-        let live = is_live(res);
-        let body = if live {
-            Bytes::new()
-        } else {
-            to_bytes(std::mem::take(res.body_mut())).await.map_err(|_| PluginError::internal("cannot read the response body for onResponse"))?
-        };
-        let (headers, app) = (pairs(res.headers()), app_json(cx));
-        let msg = CoreRequest::OnResponse { plugin: &self.name, status: res.status().as_u16(), headers: &headers, app: app.as_ref(), live };
-        let restore = |res: &mut Response, body: Bytes| {
-            if !live {
-                *res.body_mut() = Body::from(body);
-            }
-        };
-        match host.call(&msg, &body, host.opts.call_timeout).await {
-            Ok(frame) => {
-                let head: HttpReply = frame.parse().map_err(|e| PluginError::internal(e.to_string()))?;
-                if head.action.as_deref() != Some("replace") {
-                    restore(res, body);
-                } else if head.keep_body {
-                    // Same body, new head: status and headers as the hook left them.
-                    restore(res, body);
-                    *res.status_mut() = head.status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(res.status());
-                    let framing = [CONTENT_LENGTH, TRANSFER_ENCODING].map(|h| res.headers().get(&h).cloned());
-                    res.headers_mut().clear();
-                    apply_headers(res.headers_mut(), &head.headers);
-                    for (name, value) in [CONTENT_LENGTH, TRANSFER_ENCODING].into_iter().zip(framing) {
-                        if let Some(v) = value {
-                            res.headers_mut().insert(name, v);
-                        }
-                    }
-                } else {
-                    *res = response(head.status, &head.headers, frame.body);
-                }
-                Ok(())
-            }
-            Err(e) => Err(e.into_plugin_error(&self.name)),
-        }
+        hooks::on_response(&self.host, std::slice::from_ref(&self.name), res, cx).await.map_err(|(_, e)| e)
     }
 
     async fn on_server_start(&self, server: &ServerInfo) {
@@ -264,6 +185,10 @@ impl Plugin for JsPlugin {
 
     fn menus(&self) -> Option<Value> {
         self.menus.clone()
+    }
+
+    fn hook_batch(&self) -> Option<Arc<dyn HookBatch>> {
+        Some(self.host.batch.clone())
     }
 
     fn hooks(&self) -> Hooks {

@@ -362,7 +362,7 @@ mod tests {
     #[tokio::test]
     async fn handshake_welcomes_a_compatible_host_and_rejects_an_incompatible_one() {
         let (mut core, mut host) = UnixStream::pair().unwrap();
-        write(&mut host, json!({"t": "hello", "protocol": {"min": 1, "max": 3}, "bun": "1.3.10", "pid": 9}), b"").await;
+        write(&mut host, json!({"t": "hello", "protocol": {"min": 1, "max": 3}, "bun": "1.4.5", "pid": 9}), b"").await;
         let (hello, version) = handshake(&mut core, Duration::from_secs(1)).await.unwrap();
         assert_eq!((hello.pid, version), (9, PROTOCOL_MAX));
         assert_eq!(read_frame(&mut host).await.unwrap().kind(), "welcome");

@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use buntime_core::app::PoolView;
 use buntime_core::config::Env;
 use buntime_core::script::{ScriptHost, ScriptPluginSpec};
+use buntime_core::services::ServiceShape;
 use buntime_core::{Plugin, PluginContext, PluginError, Services};
 use serde_json::{Map, Value};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -22,6 +23,7 @@ use tokio::process::{Child, Command};
 use crate::adapter::JsPlugin;
 use crate::conn::{Conn, ConnEvents, handshake};
 use crate::error::{CallError, StartError};
+use crate::hooks::JsBatch;
 use crate::protocol::{CoreRequest, Frame, HeaderPairs, LoadReply, LogLine, ServiceCall};
 use crate::route_link::RouteLink;
 
@@ -53,6 +55,8 @@ pub struct HostOptions {
     /// `RUNTIME_PLUGIN_HOST_HEARTBEAT_TIMEOUT_MS`). A JS event loop blocked by a busy hook or a
     /// top-level loop cannot answer.
     pub heartbeat_timeout: Duration,
+    /// Where restarts are counted (the runtime's registry; a detached one by default).
+    pub metrics: Arc<buntime_core::RuntimeMetrics>,
 }
 
 impl HostOptions {
@@ -91,6 +95,7 @@ impl Default for HostOptions {
             max_restart_backoff: Duration::from_secs(5),
             heartbeat_interval: Duration::from_secs(1),
             heartbeat_timeout: Duration::from_secs(5),
+            metrics: Arc::default(),
         }
     }
 }
@@ -163,6 +168,8 @@ pub(crate) struct HostInner {
     stopping: AtomicBool,
     services_synced: AtomicBool,
     quick_restarts: AtomicU32,
+    /// What every JS plugin of this host returns from `hook_batch`, so their hooks batch.
+    pub(crate) batch: Arc<JsBatch>,
     me: Weak<HostInner>,
 }
 
@@ -213,6 +220,7 @@ impl BunScriptHost {
             stopping: AtomicBool::new(false),
             services_synced: AtomicBool::new(false),
             quick_restarts: AtomicU32::new(0),
+            batch: Arc::new(JsBatch { host: me.clone() }),
             me: me.clone(),
         });
         Ok(Self { inner })
@@ -351,20 +359,29 @@ impl HostInner {
         if self.services_synced.swap(true, Ordering::AcqRel) {
             return;
         }
-        let names = self.native_services();
-        if names.is_empty() {
+        let native = self.native_services();
+        if native.names.is_empty() {
             return;
         }
-        if let Err(e) = self.call(&CoreRequest::Services { names: &names }, b"", self.opts.call_timeout).await {
+        if let Err(e) = self.call(&CoreRequest::Services { names: &native.names, shapes: &native.shapes }, b"", self.opts.call_timeout).await {
             self.services_synced.store(false, Ordering::Release);
             tracing::debug!(error = %e, "Could not send native service names to the plugin host.");
         }
     }
 
-    fn native_services(&self) -> Vec<String> {
-        let Some(services) = self.services.get() else { return Vec::new() };
+    fn native_services(&self) -> NativeServices {
+        let mut out = NativeServices::default();
+        let Some(services) = self.services.get() else { return out };
         let js: BTreeSet<String> = lock(&self.loads).iter().map(|r| r.name.clone()).collect();
-        services.names().into_iter().filter(|n| !js.contains(n) && services.get_json(n).is_some()).collect()
+        for name in services.names() {
+            let Some(json) = services.get_json(&name).filter(|_| !js.contains(&name)) else { continue };
+            let shape = json.shape();
+            if !shape.is_empty() {
+                out.shapes.insert(name.clone(), shape);
+            }
+            out.names.push(name);
+        }
+        out
     }
 
     async fn spawn(&self, proc: &mut ProcState) -> Result<Arc<Conn>, StartError> {
@@ -491,6 +508,7 @@ impl HostInner {
             self.quick_restarts.fetch_add(1, Ordering::AcqRel);
             match self.ensure_running(&mut proc).await {
                 Ok(conn) if !conn.is_closed() => {
+                    self.opts.metrics.plugin_host_restarted();
                     tracing::info!(generation = self.generation, pid = conn.pid, "Plugin host restarted; its plugins are back.");
                     return;
                 }
@@ -505,7 +523,14 @@ impl HostInner {
     }
 }
 
-fn load_msg<'a>(r: &'a LoadRecord, opts: &HostOptions, services: &'a [String]) -> CoreRequest<'a> {
+/// The native plugins a JS plugin can reach with `ctx.getPlugin`, and their synchronous parts.
+#[derive(Debug, Default)]
+struct NativeServices {
+    names: Vec<String>,
+    shapes: BTreeMap<String, ServiceShape>,
+}
+
+fn load_msg<'a>(r: &'a LoadRecord, opts: &HostOptions, services: &'a NativeServices) -> CoreRequest<'a> {
     CoreRequest::Load {
         name: &r.name,
         dir: &r.dir,
@@ -515,7 +540,8 @@ fn load_msg<'a>(r: &'a LoadRecord, opts: &HostOptions, services: &'a [String]) -
         global_config: &r.global,
         runtime: &r.runtime,
         init_timeout_ms: opts.init_timeout.as_millis() as u64,
-        services,
+        services: &services.names,
+        shapes: &services.shapes,
         pool: r.pool,
         env: &r.env,
     }

@@ -13,6 +13,7 @@ mod adapter;
 mod conn;
 pub mod error;
 mod factory;
+mod hooks;
 mod host;
 mod http_conv;
 pub mod protocol;

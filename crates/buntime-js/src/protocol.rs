@@ -8,6 +8,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use buntime_core::services::ServiceShape;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -170,7 +173,7 @@ pub struct VersionRange {
     pub max: u32,
 }
 
-/// The host's first frame: `{"t":"hello","protocol":{min,max},"bun":"1.3.10","pid":123}`.
+/// The host's first frame: `{"t":"hello","protocol":{min,max},"bun":"1.4.5","pid":123}`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Hello {
     /// The versions the host speaks.
@@ -211,6 +214,9 @@ pub enum CoreRequest<'a> {
         init_timeout_ms: u64,
         /// Native plugins whose services `ctx.getPlugin` proxies.
         services: &'a [String],
+        /// The synchronous parts of those services, by plugin (only the non-empty ones).
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        shapes: &'a BTreeMap<String, ServiceShape>,
         /// Whether the runtime has a worker pool (`ctx.pool` is defined, read through `pool` calls).
         pool: bool,
         /// Withheld variables the manifest opted in (`allowEnv`), set in the host before the import.
@@ -220,6 +226,9 @@ pub enum CoreRequest<'a> {
     Services {
         /// Provider names.
         names: &'a [String],
+        /// The synchronous parts of those services, by plugin (only the non-empty ones).
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        shapes: &'a BTreeMap<String, ServiceShape>,
     },
     /// Call a plugin's `server.fetch` (the unstripped request; routes go over HTTP instead).
     Fetch {
@@ -234,8 +243,11 @@ pub enum CoreRequest<'a> {
     },
     /// Call `onRequest(req, app)`.
     OnRequest {
-        /// Plugin name.
+        /// Plugin name (the first of `plugins`).
         plugin: &'a str,
+        /// Consecutive plugins whose hooks run in this one call, in order (sent when more than one).
+        #[serde(skip_serializing_if = "is_single", serialize_with = "names")]
+        plugins: &'a [Arc<str>],
         /// HTTP method.
         method: &'a str,
         /// Absolute URL.
@@ -247,8 +259,11 @@ pub enum CoreRequest<'a> {
     },
     /// Call `onResponse(res, app)`.
     OnResponse {
-        /// Plugin name.
+        /// Plugin name (the first of `plugins`).
         plugin: &'a str,
+        /// Consecutive plugins whose hooks run in this one call, in order (sent when more than one).
+        #[serde(skip_serializing_if = "is_single", serialize_with = "names")]
+        plugins: &'a [Arc<str>],
         /// Response status.
         status: u16,
         /// Response headers.
@@ -398,6 +413,32 @@ pub struct HttpReply {
     /// only its status and headers change.
     #[serde(default, rename = "keepBody")]
     pub keep_body: bool,
+    /// For a chain of hooks: the index of the one that answered (`respond`) or threw (`error`).
+    #[serde(default)]
+    pub by: usize,
+    /// `onRequest` hooks that threw and were skipped.
+    #[serde(default)]
+    pub errors: Vec<HookThrow>,
+    /// For `error`: what the hook threw.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// A hook of a chain that threw.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HookThrow {
+    /// Its index in the chain.
+    pub index: usize,
+    /// The JS error message.
+    pub message: String,
+}
+
+fn is_single(plugins: &&[Arc<str>]) -> bool {
+    plugins.len() <= 1
+}
+
+fn names<S: serde::Serializer>(plugins: &&[Arc<str>], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(plugins.iter().map(|n| &**n))
 }
 
 /// A `log` frame from the host.
@@ -521,6 +562,7 @@ mod tests {
             runtime: &v,
             init_timeout_ms: 5,
             services: &[],
+            shapes: &BTreeMap::new(),
             pool: true,
             env: &BTreeMap::new(),
         };

@@ -45,6 +45,7 @@ async fn load(root: &Path, plugins: &[(&str, &str, &str)]) -> Arc<Generation> {
         pool: None,
         apps: None,
         init_timeout: Duration::from_secs(10),
+            metrics: std::sync::Arc::default(),
     };
     let outcome = build_generation(&inputs, 1).await;
     assert!(outcome.problems.is_empty(), "{:?}", outcome.problems);

@@ -138,7 +138,7 @@ async fn unknown_and_lowercase_methods_answer_501_json_and_never_disturb_the_hos
         assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{method}: {body}");
         assert_eq!(headers["content-type"], "application/json");
         let body: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(body["code"], json!("NOT_IMPLEMENTED"), "{method}");
+        assert_eq!(body["code"], json!("METHOD_NOT_IMPLEMENTED"), "{method}");
         assert!(body["message"].as_str().unwrap().contains(&format!("`{method}`")), "{body}");
     }
     let (status, _, body) = send(&g, "PROPFIND", "/m/x", "").await;

@@ -96,8 +96,9 @@ function guard(h) {
   };
 }
 
-// Reports the thread's own heap (objects and array buffers) when it goes over the limit. A thread
-// stuck in synchronous code cannot report: the request timeout and the host memory watchdog cover it.
+// Reports the thread's own heap (objects and array buffers) when it goes over the limit: Bun (still
+// 1.4.5) ignores `Worker` `resourceLimits`, so the thread watches itself. A thread stuck in
+// synchronous code cannot report: the request timeout and the host memory watchdog cover it.
 function watchMemory(limit) {
   if (!(limit > 0)) return;
   const check = () => {

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::OnceCell;
 
@@ -18,11 +18,23 @@ pub(crate) struct Slot {
     pub(crate) dir: PathBuf,
     pub(crate) cell: OnceCell<Result<Arc<Worker>, StartError>>,
     evicted: AtomicBool,
+    /// The slot of the worker warmed to take over from this one (see `recycle`), until it does.
+    successor: Mutex<Option<Arc<Slot>>>,
 }
 
 impl Slot {
     pub(crate) fn new(key: String, dir: PathBuf) -> Arc<Self> {
-        Arc::new(Self { key, dir, cell: OnceCell::new(), evicted: AtomicBool::new(false) })
+        Arc::new(Self { key, dir, cell: OnceCell::new(), evicted: AtomicBool::new(false), successor: Mutex::new(None) })
+    }
+
+    /// The successor being warmed (or warm) for this slot's worker.
+    pub(crate) fn successor(&self) -> MutexGuard<'_, Option<Arc<Slot>>> {
+        self.successor.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the start finished with an error.
+    pub(crate) fn failed(&self) -> bool {
+        matches!(self.cell.get(), Some(Err(_)))
     }
 
     /// The started worker, if its start finished and succeeded.
@@ -87,6 +99,19 @@ impl Cache {
         same
     }
 
+    /// Puts `new` in the place of `old` (same use tick), if `old` is still the one cached for its
+    /// key; `old` counts as evicted. Returns whether it did.
+    pub(crate) fn replace(&mut self, old: &Arc<Slot>, new: Arc<Slot>) -> bool {
+        match self.entries.get_mut(&old.key) {
+            Some((slot, _)) if Arc::ptr_eq(slot, old) => {
+                old.evicted.store(true, Ordering::SeqCst);
+                *slot = new;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Removes and returns the slot of `key`.
     pub(crate) fn remove_key(&mut self, key: &str) -> Option<Arc<Slot>> {
         let (slot, _) = self.entries.remove(key)?;
@@ -140,6 +165,20 @@ mod tests {
         c.insert(new.clone());
         assert!(!c.remove(&old));
         assert!(Arc::ptr_eq(&c.get("a").unwrap(), &new));
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn a_successor_replaces_only_the_slot_it_was_made_for() {
+        let mut c = Cache::new(4);
+        let old = slot("a");
+        c.insert(old.clone());
+        let next = slot("a");
+        assert!(c.replace(&old, next.clone()));
+        assert!(old.is_evicted() && !next.is_evicted());
+        assert!(Arc::ptr_eq(&c.get("a").unwrap(), &next));
+        assert!(!c.replace(&old, slot("a")), "a stale slot replaces nothing");
+        assert!(Arc::ptr_eq(&c.get("a").unwrap(), &next));
         assert_eq!(c.len(), 1);
     }
 }

@@ -17,6 +17,7 @@ mod metrics;
 mod pool;
 pub mod protocol;
 mod proxy;
+mod recycle;
 mod worker;
 
 pub use config::{PoolConfig, WorkerEnvDefaults};

@@ -25,6 +25,7 @@ use crate::hosts::HostSet;
 use crate::metrics::{LiveStats, Metrics};
 use crate::protocol::{Command, Spawn};
 use crate::proxy::{self, OnEnd, ProxyError};
+use crate::recycle;
 use crate::worker::{InflightGuard, Worker};
 
 /// How many times a request looks for a usable warm worker before giving up.
@@ -51,6 +52,8 @@ struct Inner {
     metrics: Metrics,
     events: broadcast::Sender<WorkerEvent>,
     all: Mutex<HashMap<String, Arc<Worker>>>,
+    /// Cached (or formerly cached) slots whose successor has not taken over yet.
+    successors: Mutex<Vec<Arc<Slot>>>,
     closing: AtomicBool,
 }
 
@@ -101,6 +104,7 @@ impl Pool {
             metrics: Metrics::new(),
             events,
             all: Mutex::new(HashMap::new()),
+            successors: Mutex::new(Vec::new()),
             closing: AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&inner);
@@ -208,8 +212,15 @@ impl Inner {
                 }
                 Some(Ok(w)) => {
                     let reason = unhealthy_reason(w, now);
-                    cache.remove(&slot);
+                    let next = self.hand_over(&mut cache, &slot, reason);
+                    if next.is_none() {
+                        cache.remove(&slot);
+                    }
                     self.retire(w.clone(), reason, self.cfg.drain_timeout);
+                    if let Some(next) = next {
+                        Metrics::inc(&self.metrics.hits);
+                        return Ok(next);
+                    }
                 }
                 Some(Err(_)) => {
                     cache.remove(&slot);
@@ -227,13 +238,93 @@ impl Inner {
         Ok(slot)
     }
 
-    /// Removes `worker`'s slot from the cache if it is still the cached one.
+    /// Removes `worker`'s slot from the cache if it is still the cached one (its successor, if
+    /// one is warming, takes its place).
     fn uncache(&self, worker: &Arc<Worker>) {
         let mut cache = lock(&self.cache);
         if let Some(slot) = cache.get(&worker.spec.key)
-            && slot.worker().is_some_and(|w| Arc::ptr_eq(w, worker)) {
-                cache.remove(&slot);
+            && slot.worker().is_some_and(|w| Arc::ptr_eq(w, worker))
+            && self.hand_over(&mut cache, &slot, "failed").is_none()
+        {
+            cache.remove(&slot);
+        }
+    }
+
+    /// Puts the successor of `slot` (if one was asked for and has not failed) in its place in the
+    /// cache and returns it. An app left unused for its TTL (`expired`) keeps no successor: the
+    /// reaper stops it.
+    fn hand_over(&self, cache: &mut Cache, slot: &Arc<Slot>, reason: &str) -> Option<Arc<Slot>> {
+        if reason == "expired" {
+            return None;
+        }
+        let mut pending = slot.successor();
+        if pending.as_ref().is_none_or(|next| next.failed()) {
+            return None;
+        }
+        let next = pending.take()?;
+        if !cache.replace(slot, next.clone()) {
+            *pending = Some(next);
+            return None;
+        }
+        match next.worker() {
+            Some(w) => w.touch(),
+            None => tracing::debug!(app = %slot.key, reason, "Successor still starting at the hand-over: the next requests wait for it."),
+        }
+        Some(next)
+    }
+
+    /// Starts warming a successor for `worker` (the worker of `slot`), at most once per worker.
+    fn warm_successor(self: &Arc<Self>, slot: &Arc<Slot>, worker: &Worker, spec: &Arc<WorkerSpec>) {
+        if worker.successor_requested.swap(true, Ordering::SeqCst) || self.closing.load(Ordering::SeqCst) {
+            return;
+        }
+        let next = Slot::new(spec.key.clone(), spec.dir.clone());
+        *slot.successor() = Some(next.clone());
+        lock(&self.successors).push(slot.clone());
+        let (inner, spec) = (self.clone(), spec.clone());
+        spawn_on_runtime(async move {
+            let _ = next.cell.get_or_init(|| inner.start_worker(spec, false)).await;
+            inner.settle_successors();
+        });
+    }
+
+    /// Replaces a worker that took its last request by its successor (asked for now if no
+    /// request has yet) and retires it once its in-flight requests finish.
+    fn recycle(self: &Arc<Self>, slot: &Arc<Slot>, worker: &Arc<Worker>, spec: &Arc<WorkerSpec>) {
+        self.warm_successor(slot, worker, spec);
+        {
+            let mut cache = lock(&self.cache);
+            if self.hand_over(&mut cache, slot, "recycled").is_none() {
+                cache.remove(slot);
             }
+        }
+        self.retire(worker.clone(), "recycled", self.cfg.drain_timeout);
+    }
+
+    /// Forgets successors that took over or failed, and stops warm ones whose predecessor left
+    /// the cache without handing over (evicted, expired, retired).
+    fn settle_successors(self: &Arc<Self>) {
+        let mut orphans = Vec::new();
+        lock(&self.successors).retain(|slot| {
+            let mut pending = slot.successor();
+            match pending.as_ref() {
+                None => false,
+                Some(next) if next.failed() => {
+                    pending.take();
+                    false
+                }
+                Some(next) if slot.is_evicted() && next.cell.initialized() => {
+                    orphans.extend(pending.take());
+                    false
+                }
+                Some(_) => true,
+            }
+        });
+        for next in orphans {
+            if let Some(w) = next.worker() {
+                self.retire(w.clone(), "evicted", Duration::ZERO);
+            }
+        }
     }
 
     async fn dispatch_warm(self: &Arc<Self>, spec: Arc<WorkerSpec>, req: Request) -> Response {
@@ -250,16 +341,40 @@ impl Inner {
                     return DispatchError::from(e).to_response();
                 }
             };
+            let max = spec.max_requests.max(1);
             let Some(guard) = worker.acquire() else {
-                lock(&self.cache).remove(&slot);
+                // Closed, or concurrent requests took its last `maxRequests`: its successor (if
+                // any) takes over and the request tries again.
+                let reason = unhealthy_reason(&worker, Instant::now());
+                if reason == "recycled" {
+                    self.recycle(&slot, &worker, &spec);
+                } else {
+                    {
+                        let mut cache = lock(&self.cache);
+                        if self.hand_over(&mut cache, &slot, reason).is_none() {
+                            cache.remove(&slot);
+                        }
+                    }
+                    self.retire(worker.clone(), reason, self.cfg.drain_timeout);
+                }
                 continue;
             };
+            let nth = guard.nth();
             if slot.is_evicted() {
-                self.retire(worker.clone(), "evicted", self.cfg.drain_timeout);
-            } else if worker.state().request_count >= spec.max_requests.max(1) {
-                // This request is the last: the worker is recycled once it (and others) finish.
-                lock(&self.cache).remove(&slot);
-                self.retire(worker.clone(), "recycled", self.cfg.drain_timeout);
+                let reason = if nth >= max { "recycled" } else { "evicted" };
+                self.retire(worker.clone(), reason, self.cfg.drain_timeout);
+            } else {
+                // Never due before a quarter of the requests (see `recycle`): skip the clocks.
+                if nth.saturating_mul(4) >= max
+                    && !worker.successor_requested.load(Ordering::Relaxed)
+                    && recycle::successor_due(nth, max, worker.start_took(), worker.serving_for(Instant::now()))
+                {
+                    self.warm_successor(&slot, &worker, &spec);
+                }
+                if nth >= max {
+                    // This request is the last: the successor takes the next ones.
+                    self.recycle(&slot, &worker, &spec);
+                }
             }
             return self.forward(&spec, guard, req, None).await;
         }
@@ -425,6 +540,7 @@ impl Inner {
         lock(&self.all).insert(id, worker.clone());
         match tokio::time::timeout(self.cfg.ready_timeout, ready).await {
             Ok(Ok(Ok(()))) => {
+                worker.mark_ready();
                 worker.announced.store(true, Ordering::SeqCst);
                 self.emit(WorkerEventKind::Spawned, &worker, "");
                 Ok(worker)
@@ -522,12 +638,17 @@ impl Inner {
                 }
             }
         }
+        self.settle_successors();
         let slots = lock(&self.cache).slots();
         for slot in slots {
             let Some(w) = slot.worker() else { continue };
             if !w.is_healthy(now) {
                 let reason = unhealthy_reason(w, now);
-                if lock(&self.cache).remove(&slot) {
+                let removed = {
+                    let mut cache = lock(&self.cache);
+                    self.hand_over(&mut cache, &slot, reason).is_some() || cache.remove(&slot)
+                };
+                if removed {
                     let drain = if reason == "crashed" { Duration::ZERO } else { self.cfg.drain_timeout };
                     self.retire(w.clone(), reason, drain);
                 }

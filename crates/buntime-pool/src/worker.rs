@@ -1,7 +1,7 @@
 //! One app worker as the runtime sees it: identity, health, in-flight count and its connections.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,8 @@ pub(crate) struct WorkerState {
     pub(crate) ttl_start: Instant,
     pub(crate) idle_notified: bool,
     pub(crate) request_count: u64,
+    /// When it took its first request (a successor waits unused until it takes over).
+    pub(crate) first_used: Option<Instant>,
     pub(crate) error_count: u64,
     pub(crate) total_response: Duration,
     pub(crate) last_response: Option<Duration>,
@@ -46,6 +48,10 @@ pub(crate) struct Worker {
     pub(crate) retiring: AtomicBool,
     pub(crate) announced: AtomicBool,
     pub(crate) conns_opened: AtomicUsize,
+    /// How long it took to get ready, in microseconds (0 until it is).
+    start_micros: AtomicU64,
+    /// Whether its successor has been asked for (at most one per worker).
+    pub(crate) successor_requested: AtomicBool,
 }
 
 impl Worker {
@@ -65,6 +71,7 @@ impl Worker {
                 ttl_start: now,
                 idle_notified: false,
                 request_count: 0,
+                first_used: None,
                 error_count: 0,
                 total_response: Duration::ZERO,
                 last_response: None,
@@ -78,7 +85,29 @@ impl Worker {
             retiring: AtomicBool::new(false),
             announced: AtomicBool::new(false),
             conns_opened: AtomicUsize::new(0),
+            start_micros: AtomicU64::new(0),
+            successor_requested: AtomicBool::new(false),
         }
+    }
+
+    /// Records that the worker got ready now.
+    pub(crate) fn mark_ready(&self) {
+        let took = u64::try_from(self.created.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.start_micros.store(took.max(1), Ordering::Relaxed);
+    }
+
+    /// How long the worker took to get ready.
+    pub(crate) fn start_took(&self) -> Duration {
+        Duration::from_micros(self.start_micros.load(Ordering::Relaxed))
+    }
+
+    /// Renews the sliding TTL and the idle clock, as a request would (a successor taking over
+    /// from its predecessor starts its own TTL then, not when it was warmed).
+    pub(crate) fn touch(&self) {
+        let now = Instant::now();
+        let mut st = self.state();
+        st.last_used = now;
+        st.ttl_start = now;
     }
 
     pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, WorkerState> {
@@ -110,19 +139,29 @@ impl Worker {
     }
 
     /// Starts a request: counts it, renews the sliding TTL and re-arms the idle notification.
-    /// Returns `None` when the worker no longer takes requests.
+    /// Returns `None` when the worker no longer takes requests, or (warm workers) when it has
+    /// already been given `maxRequests` requests, so that limit is exact even under concurrency.
     pub(crate) fn acquire(self: &Arc<Self>) -> Option<InflightGuard> {
         let now = Instant::now();
         let mut st = self.state();
         if st.closed || self.has_exited() || self.terminating.load(Ordering::SeqCst) {
             return None;
         }
+        if !self.ephemeral && st.request_count >= self.spec.max_requests.max(1) {
+            return None;
+        }
         st.request_count += 1;
+        st.first_used.get_or_insert(now);
         st.last_used = now;
         st.ttl_start = now;
         st.idle_notified = false;
         self.inflight.fetch_add(1, Ordering::SeqCst);
-        Some(InflightGuard { worker: self.clone() })
+        Some(InflightGuard { worker: self.clone(), nth: st.request_count })
+    }
+
+    /// How long it has been serving since its first request (zero before it).
+    pub(crate) fn serving_for(&self, now: Instant) -> Duration {
+        self.state().first_used.map_or(Duration::ZERO, |t| now.duration_since(t))
     }
 
     /// Returns the number of requests still being served (bodies included).
@@ -191,12 +230,18 @@ impl Worker {
 #[derive(Debug)]
 pub(crate) struct InflightGuard {
     worker: Arc<Worker>,
+    nth: u64,
 }
 
 impl InflightGuard {
     /// The worker this request runs on.
     pub(crate) fn worker(&self) -> &Arc<Worker> {
         &self.worker
+    }
+
+    /// Which of the worker's requests this is (1 for its first).
+    pub(crate) fn nth(&self) -> u64 {
+        self.nth
     }
 }
 

@@ -115,33 +115,61 @@ async fn an_entrypoint_outside_the_app_dir_is_refused() {
     pool.shutdown().await;
 }
 
-#[tokio::test]
-async fn an_infinite_loop_is_cut_off_and_apps_in_other_hosts_keep_serving() {
-    let Some(bun) = bun() else { return };
-    let pool = pool(config(bun));
+/// Requests `path` on an isolated app (which hangs its thread), checks that another app keeps
+/// answering meanwhile and that the hung request gets 504; returns the hung app's spec and its
+/// first worker's id and host pid.
+async fn hang_an_isolated_app(pool: &Arc<buntime_pool::Pool>, good: &Arc<buntime_apps::WorkerSpec>, path: &'static str) -> (Arc<buntime_apps::WorkerSpec>, String, String) {
     let mut bad = spec("kitchen");
     bad.key = "looper@1.0.0".into();
     bad.timeout = Duration::from_millis(300);
     bad.isolated = true;
     let bad = Arc::new(bad);
-    let good = Arc::new(spec("kitchen"));
-    let good_id = get(&pool, &good, "/id").await.1;
-    let (_, bad_pid) = get(&pool, &bad, "/pid").await;
-    let looping = {
+    let good_id = get(pool, good, "/id").await.1;
+    let (_, bad_id) = get(pool, &bad, "/id").await;
+    let (_, bad_pid) = get(pool, &bad, "/pid").await;
+    let hung = {
         let (pool, bad) = (pool.clone(), bad.clone());
-        tokio::spawn(async move { get(&pool, &bad, "/loop").await })
+        tokio::spawn(async move { get(&pool, &bad, path).await })
     };
-    // While the loop spins, the other app answers promptly.
+    // While the thread hangs, the other app answers promptly.
     for _ in 0..5 {
         let t0 = Instant::now();
-        assert_eq!(get(&pool, &good, "/id").await, (StatusCode::OK, good_id.clone()));
+        assert_eq!(get(pool, good, "/id").await, (StatusCode::OK, good_id.clone()));
         assert!(t0.elapsed() < Duration::from_secs(1));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (status, _) = looping.await.unwrap();
+    let (status, _) = hung.await.unwrap();
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
-    // Bun cannot stop a looping thread: its host is killed once its other workers are done, and
-    // the app gets a fresh one.
+    (bad, bad_id, bad_pid)
+}
+
+#[tokio::test]
+async fn an_infinite_loop_is_cut_off_and_apps_in_other_hosts_keep_serving() {
+    let Some(bun) = bun() else { return };
+    let pool = pool(config(bun));
+    let good = Arc::new(spec("kitchen"));
+    let good_id = get(&pool, &good, "/id").await.1;
+    let (bad, bad_id, _) = hang_an_isolated_app(&pool, &good, "/loop").await;
+    // Since Bun 1.4, terminate() interrupts a JS loop: the app gets a fresh worker at once,
+    // without its host being quarantined.
+    let t0 = Instant::now();
+    let (status, id) = get(&pool, &bad, "/id").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(id, bad_id, "the looping worker was replaced");
+    assert!(t0.elapsed() < Duration::from_secs(2), "no wait for a quarantine: {:?}", t0.elapsed());
+    assert_eq!(get(&pool, &good, "/id").await, (StatusCode::OK, good_id));
+    pool.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_thread_blocked_in_native_code_gets_its_host_replaced() {
+    let Some(bun) = bun() else { return };
+    let pool = pool(config(bun));
+    let good = Arc::new(spec("kitchen"));
+    let good_id = get(&pool, &good, "/id").await.1;
+    let (bad, _, bad_pid) = hang_an_isolated_app(&pool, &good, "/block").await;
+    // terminate() cannot interrupt `Bun.sleepSync`: the host is killed once its other workers
+    // are done, and the app gets a fresh one.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let (status, pid) = get(&pool, &bad, "/pid").await;

@@ -9,7 +9,7 @@ use std::future::Future;
 use axum::body::Body;
 use axum::extract::Request;
 use buntime_core::pipeline::rewrite_path;
-use buntime_core::{GENERATION_HEADER, REQUEST_ID_HEADER, Response, VERSION, respond};
+use buntime_core::{GENERATION_HEADER, REQUEST_ID_HEADER, Response, RouteKind, VERSION, respond};
 use http::{HeaderValue, StatusCode};
 use tower::ServiceExt;
 
@@ -24,12 +24,20 @@ pub(crate) fn service(shared: Arc<Shared>) -> impl tower::Service<Request, Respo
     })
 }
 
-async fn dispatch(shared: Arc<Shared>, mut req: Request) -> Response {
+async fn dispatch(shared: Arc<Shared>, req: Request) -> Response {
+    let started = shared.metrics.clock();
+    let (res, kind) = route(&shared, req).await;
+    shared.metrics.request(kind, res.status(), started);
+    res
+}
+
+/// Answers `req` and says where it went (the request metrics' `kind`).
+async fn route(shared: &Arc<Shared>, mut req: Request) -> (Response, RouteKind) {
     let request_id = ensure_request_id(&mut req);
     // One canonical path, before anything reads it: hooks and routing must never disagree.
     if let Err(mut res) = canonicalize_path(&mut req) {
         stamp(&mut res, &request_id, &shared.live.load().header_value);
-        return res;
+        return (res, RouteKind::Other);
     }
     // Bodies without a length (HTTP/2, chunked) count too: ask the body, not the headers.
     if !http_body::Body::is_end_stream(req.body()) {
@@ -40,23 +48,32 @@ async fn dispatch(shared: Arc<Shared>, mut req: Request) -> Response {
     let api_path = shared.config.api_path.as_str();
     if let Some(rest) = path.strip_prefix(api_path).filter(|r| r.is_empty() || r.starts_with('/')) {
         let rel = if rest.is_empty() { "/".to_owned() } else { rest.to_owned() };
-        let mut res = api(&shared, req, &rel).await;
+        let mut res = api(shared, req, &rel).await;
         stamp(&mut res, &request_id, &shared.live.load().header_value);
-        return res;
+        return (res, RouteKind::Api);
     }
     if path == "/.well-known/buntime" {
         let mut res = respond::json(StatusCode::OK, &serde_json::json!({ "api": api_path, "version": VERSION }));
         stamp(&mut res, &request_id, &shared.live.load().header_value);
-        return res;
+        return (res, RouteKind::Other);
     }
     let generation = shared.live.load();
     if generation.number == 0 {
         let mut res = respond::json_error(StatusCode::SERVICE_UNAVAILABLE, "STARTING", "The runtime is still loading its plugins.");
         res.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
         stamp(&mut res, &request_id, &generation.header_value);
-        return res;
+        return (res, RouteKind::Other);
     }
-    shared.pipeline.handle(generation, req).await
+    let homepage = shared.config.homepage.as_deref().filter(|_| path == "/" && matches!(*req.method(), http::Method::GET | http::Method::HEAD));
+    let Some(homepage) = homepage else { return shared.pipeline.serve(generation, req).await };
+    // The pipeline goes first so that a plugin or app answering `/` keeps it; only its 404 redirects.
+    let (res, kind) = shared.pipeline.serve(generation.clone(), req).await;
+    // The config only accepts a path, which is always a valid header value; if not, keep the 404.
+    let (StatusCode::NOT_FOUND, Ok(location)) = (res.status(), HeaderValue::from_str(homepage)) else { return (res, kind) };
+    let mut redirect = respond::text(StatusCode::FOUND, "");
+    redirect.headers_mut().insert(http::header::LOCATION, location);
+    stamp(&mut redirect, &request_id, &generation.header_value);
+    (redirect, RouteKind::Other)
 }
 
 async fn api(shared: &Shared, mut req: Request, rel: &str) -> Response {

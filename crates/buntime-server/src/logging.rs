@@ -1,11 +1,15 @@
 //! Log setup: pretty lines in development, JSON lines in production, level from the config, all
-//! written so that a vanished log reader (a closed pipe) never stops or wedges the runtime.
+//! written so that a vanished log reader (a closed pipe) never stops or wedges the runtime; every
+//! event is also offered to the log sink the logs plugin reads.
 
 use std::io::Write;
 
 use buntime_core::config::{LogFormat, RuntimeConfig};
+use buntime_core::logsink::LogSinkLayer;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// Installs the global logger for `config`. `RUST_LOG`, when set, refines the filter.
 /// Calling it twice keeps the first logger.
@@ -14,10 +18,12 @@ pub fn init(config: &RuntimeConfig) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{level},hyper=warn,h2=warn,tower=warn")));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).with_writer(LossyStdout);
+    let lines = tracing_subscriber::fmt::layer().with_target(false).with_ansi(ansi).with_writer(LossyStdout);
+    // The sink copies events to the logs plugin; with no plugin listening it costs one atomic load.
+    let registry = tracing_subscriber::registry().with(filter).with(LogSinkLayer);
     let result = match config.log_format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+        LogFormat::Json => registry.with(lines.json().flatten_event(true).with_current_span(false)).try_init(),
+        LogFormat::Pretty => registry.with(lines.compact()).try_init(),
     };
     // A logger already installed (tests, embedders) is fine.
     drop(result);

@@ -76,6 +76,7 @@ pub(crate) async fn boot(shared: &Arc<Shared>) {
     }
     let generation = Arc::new(outcome.generation);
     shared.live.swap(generation.clone());
+    shared.metrics.set_generation(1);
     tracing::info!(generation = 1, plugins = generation.plugins.len(), elapsed_ms = started.elapsed().as_millis() as u64, "Runtime ready.");
     if let Some(server) = shared.server.get() {
         generation.server_started(server).await;
@@ -96,10 +97,13 @@ pub(crate) async fn reload(shared: &Arc<Shared>) -> Result<ReloadReport, ReloadE
         tracing::warn!(generation = current.number, problems = outcome.problems.len(), "Reload refused; the current generation keeps serving.");
         // Plugins of the refused generation that did initialise must release what they hold.
         outcome.generation.shut_down().await;
+        shared.metrics.reload(false, started.elapsed());
         return Err(ReloadError { ok: false, generation: current.number, errors: outcome.problems });
     }
     let next = Arc::new(outcome.generation);
     let old = shared.live.swap(next.clone());
+    shared.metrics.set_generation(number);
+    shared.metrics.reload(true, started.elapsed());
     let report = ReloadReport {
         ok: true,
         generation: number,

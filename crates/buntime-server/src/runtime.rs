@@ -10,7 +10,7 @@ use buntime_core::loader::{INIT_TIMEOUT, LoadInputs};
 use buntime_core::pipeline::Pipeline;
 use buntime_core::plugin::{NativeRegistry, Plugin, PluginContext, ServerInfo};
 use buntime_core::script::ScriptHostFactory;
-use buntime_core::{Env, Generation, Live, PluginError, RuntimeConfig};
+use buntime_core::{Env, Generation, Live, PluginError, RuntimeConfig, RuntimeMetrics};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -57,6 +57,7 @@ pub struct RuntimeBuilder {
     access: Option<Arc<buntime_auth::AccessControl>>,
     api_routes: Vec<utoipa_axum::router::OpenApiRouter>,
     init_timeout: Duration,
+    metrics: Option<Arc<RuntimeMetrics>>,
     on_shutdown: Vec<Box<dyn FnOnce() -> futures_like::BoxFuture + Send>>,
 }
 
@@ -117,6 +118,14 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Records the runtime's metrics in `metrics` (shared with the worker pool and the plugin
+    /// host, so their restarts are counted there too); default: a fresh registry, on unless
+    /// `RUNTIME_METRICS=false`.
+    pub fn metrics(mut self, metrics: Arc<RuntimeMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
     /// Shortens the `on_init` timeout (tests).
     pub fn init_timeout(mut self, timeout: Duration) -> Self {
         self.init_timeout = timeout;
@@ -141,6 +150,7 @@ impl RuntimeBuilder {
         }
         let guard = self.guard.take().unwrap_or_else(|| Arc::new(crate::guard::KeyGuard::new(access.clone())));
         self.api_routes.push(buntime_auth::keys_api(access.clone()));
+        let metrics = self.metrics.take().unwrap_or_else(|| Arc::new(RuntimeMetrics::new(self.config.metrics)));
         let config = Arc::new(self.config);
         let inputs = LoadInputs {
             config: config.clone(),
@@ -150,6 +160,7 @@ impl RuntimeBuilder {
             pool: self.pool,
             apps: self.apps.clone(),
             init_timeout: self.init_timeout,
+            metrics: metrics.clone(),
         };
         let shared = Arc::new(Shared {
             api: OnceLock::new(),
@@ -157,6 +168,7 @@ impl RuntimeBuilder {
             inputs,
             live: Live::new(Generation::empty()),
             pipeline: Pipeline { apps: self.apps },
+            metrics,
             guard,
             access,
             reload_lock: tokio::sync::Mutex::new(()),
@@ -178,6 +190,8 @@ pub(crate) struct Shared {
     pub(crate) inputs: LoadInputs,
     pub(crate) live: Live,
     pub(crate) pipeline: Pipeline,
+    /// The runtime's own metrics.
+    pub(crate) metrics: Arc<RuntimeMetrics>,
     pub(crate) guard: Arc<dyn ApiGuard>,
     /// The key store and CSRF origins behind the default guard and the keys API.
     pub(crate) access: Arc<buntime_auth::AccessControl>,
@@ -260,6 +274,7 @@ impl Runtime {
             access: None,
             api_routes: Vec::new(),
             init_timeout: INIT_TIMEOUT,
+            metrics: None,
             on_shutdown: Vec::new(),
         }
     }
@@ -267,6 +282,11 @@ impl Runtime {
     /// Returns the live generation.
     pub fn generation(&self) -> Arc<Generation> {
         self.shared.live.load()
+    }
+
+    /// Returns the runtime's own metrics.
+    pub fn metrics(&self) -> &Arc<RuntimeMetrics> {
+        &self.shared.metrics
     }
 
     /// Returns the configuration.

@@ -9,7 +9,8 @@ use buntime_core::manifest::Manifest;
 use buntime_core::pipeline::Pipeline;
 use buntime_core::plugin::{NativeRegistry, Plugin, PluginContext};
 use buntime_core::problem::Problem;
-use buntime_core::{Generation, PluginError, RuntimeConfig};
+use buntime_core::app::PoolView;
+use buntime_core::{Generation, PluginError, RuntimeConfig, RuntimeMetrics};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 
@@ -35,6 +36,8 @@ pub struct PluginHarness {
     factory: Factory,
     env: Vec<(String, String)>,
     files: Vec<(String, String)>,
+    pool: Option<Arc<dyn PoolView>>,
+    metrics: Arc<RuntimeMetrics>,
     others: Vec<(String, Factory)>,
 }
 
@@ -56,6 +59,8 @@ impl PluginHarness {
             factory: Arc::new(move |cx| factory(cx).map(|p| Arc::new(p) as Arc<dyn Plugin>)),
             env: Vec::new(),
             files: Vec::new(),
+            pool: None,
+            metrics: Arc::default(),
             others: Vec::new(),
         }
     }
@@ -88,6 +93,18 @@ impl PluginHarness {
     /// Sets an environment variable the plugin sees (through `ctx.setting`).
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Shows `pool` to the plugin as `ctx.pool()` (a fake pool for plugins that read its metrics).
+    pub fn pool(mut self, pool: Arc<dyn PoolView>) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+
+    /// Uses `metrics` as the runtime's registry (`ctx.metrics()`; the harness times hooks into it).
+    pub fn metrics(mut self, metrics: Arc<RuntimeMetrics>) -> Self {
+        self.metrics = metrics;
         self
     }
 
@@ -136,9 +153,10 @@ impl PluginHarness {
             env: Arc::new(env),
             natives: Arc::new(natives),
             scripts: None,
-            pool: None,
+            pool: self.pool.clone(),
             apps: None,
             init_timeout: buntime_core::loader::INIT_TIMEOUT,
+            metrics: self.metrics.clone(),
         };
         let outcome = build_generation(&inputs, 1).await;
         if !outcome.problems.is_empty() {
@@ -214,9 +232,8 @@ impl StartedHarness {
         TestResponse { status: parts.status, headers: parts.headers, body }
     }
 
-    /// Sends a request and returns the response without reading its body (for streams such as
-    /// SSE, read incrementally with `into_body().into_data_stream()`).
-    pub async fn respond(&self, req: buntime_core::Request) -> buntime_core::Response {
+    /// Sends a prepared request and returns the response unread, for streamed bodies (SSE).
+    pub async fn send_streaming(&self, req: buntime_core::Request) -> buntime_core::Response {
         let _guard = tracing::dispatcher::set_default(&self.logs.dispatch());
         self.pipeline.handle(self.generation.clone(), req).await
     }
@@ -262,5 +279,32 @@ mod tests {
         let h = PluginHarness::new("name: fetcher\n", |_| Ok(Fetcher)).start().await.unwrap();
         let res = h.get("/anything").await;
         assert_eq!((res.status.as_u16(), res.text().as_str()), (200, "fetched"));
+    }
+
+    /// Sleeps a little in `on_request` and does nothing in `on_response`.
+    struct Slow;
+
+    #[async_trait::async_trait]
+    impl Plugin for Slow {
+        async fn on_request(&self, _req: &mut buntime_core::Request, _cx: &RequestContext) -> Result<buntime_core::Flow, PluginError> {
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+            Ok(buntime_core::Flow::Continue)
+        }
+    }
+
+    #[tokio::test]
+    async fn the_pipeline_times_each_hook_into_the_plugins_series() {
+        let metrics = Arc::new(RuntimeMetrics::default());
+        let h = PluginHarness::new("name: slow
+", |_| Ok(Slow)).metrics(metrics.clone()).start().await.unwrap();
+        h.get("/x").await;
+        h.get("/y").await;
+        let t = metrics.plugin_hooks("slow");
+        assert_eq!((t.on_request.count(), t.on_response.count(), t.server_fetch.count()), (2, 2, 0));
+        let mut text = String::new();
+        metrics.render(&mut text);
+        // Two 3 ms sleeps: both land above the 2.5 ms bucket.
+        assert!(text.contains("buntime_plugin_hook_duration_seconds_bucket{plugin=\"slow\",hook=\"on_request\",le=\"0.0025\"} 0\n"), "{text}");
+        assert!(text.contains("buntime_plugin_hook_duration_seconds_count{plugin=\"slow\",hook=\"on_request\"} 2\n"), "{text}");
     }
 }

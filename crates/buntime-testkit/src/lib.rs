@@ -23,9 +23,14 @@
 
 mod capture;
 mod harness;
+pub mod mariadb;
+pub mod pg;
+pub mod promtool;
 
 pub use capture::LogCapture;
 pub use harness::{HarnessError, PluginHarness, StartedHarness, TestResponse};
+pub use mariadb::MariaDbServer;
+pub use pg::PgServer;
 
 /// The Rust plugin guide; its code blocks run as doctests so the docs cannot drift.
 #[cfg(doctest)]

@@ -1,10 +1,13 @@
 //! The engine abstraction: an [`Adapter`] owns one engine's databases (root and tenants) and hands
 //! out [`Connection`]s; everything above it (routes, HRANA, the typed service) is engine-neutral.
 //!
-//! Adding PostgreSQL, MySQL or a remote libSQL means one more module implementing these two
-//! traits plus a `type` arm in `config.rs`; tenancy maps to a file (sqlite), a schema (postgres),
-//! a database (mysql) or a namespace (libsql) inside the adapter.
+//! Each engine is one module implementing these two traits plus a `type` arm in `config.rs`;
+//! tenancy maps to a file (sqlite), a schema (postgres), a database (mysql), and later a
+//! namespace (libsql) inside the adapter.
 
+pub mod mysql;
+pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -40,7 +43,7 @@ pub struct ColumnInfo {
 /// One engine's databases.
 #[async_trait]
 pub trait Adapter: Send + Sync + std::fmt::Debug + 'static {
-    /// Returns the adapter type as written in the manifest (`sqlite`).
+    /// Returns the adapter type as written in the manifest (`sqlite`, `postgres`).
     fn kind(&self) -> &'static str;
 
     /// Checks out a connection to the root database (`None`) or a tenant's.
@@ -96,6 +99,9 @@ pub trait Connection: Send + std::fmt::Debug {
     /// Returns whether the connection is outside any transaction.
     async fn is_autocommit(&mut self) -> Result<bool, DbError>;
 
+    /// Returns the statement that opens a write transaction in this engine's dialect
+    /// (`BEGIN IMMEDIATE` on SQLite, so the write lock is taken up front; `BEGIN` on PostgreSQL).
+    fn begin_statement(&self) -> &'static str;
     /// Runs a short statement on the calling thread, when the engine can do that without waiting on
     /// the network (an embedded engine reading cached pages); `None` means "use
     /// [`Connection::execute`]". Callers use it for point reads, where handing the work to a
@@ -111,7 +117,7 @@ pub trait Connection: Send + std::fmt::Debug {
     /// The first failing statement's error, with its index in `stmts`.
     async fn transaction(&mut self, stmts: Vec<Statement>) -> Result<Vec<StmtResult>, (usize, DbError)> {
         let begin = |e| (0, e);
-        self.execute(Statement::new("BEGIN IMMEDIATE")).await.map_err(begin)?;
+        self.execute(Statement::new(self.begin_statement())).await.map_err(begin)?;
         let mut out = Vec::with_capacity(stmts.len());
         for (i, stmt) in stmts.into_iter().enumerate() {
             match self.execute(stmt).await {

@@ -6,10 +6,10 @@ use serde_json::{Map, Value};
 
 use crate::tenant::TenantId;
 
-/// Connections per SQLite pool unless `poolSize` says otherwise.
+/// Connections per pool (per SQLite file, per PostgreSQL database) unless `poolSize` says otherwise.
 pub const DEFAULT_POOL_SIZE: u32 = 4;
 
-/// Adapter types the original supports; only `sqlite` is built so far.
+/// Adapter types the original supports; all but `libsql` are built so far.
 const KNOWN_TYPES: [&str; 4] = ["sqlite", "libsql", "postgres", "mysql"];
 
 /// The validated configuration.
@@ -33,13 +33,29 @@ pub enum AdapterConfig {
         /// Connections per database file.
         pool_size: u32,
     },
+    /// A PostgreSQL server; tenants are schemas.
+    Postgres {
+        /// `postgres://user:password@host:port/db` or a `key=value` connection string.
+        url: String,
+        /// Connections in the one pool shared by the root and every tenant.
+        pool_size: u32,
+    },
+    /// A MySQL or MariaDB server; tenants are databases.
+    Mysql {
+        /// `mysql://user:password@host:port/db`; `db` is the root.
+        url: String,
+        /// Connections in the one pool shared by the root and every tenant.
+        pool_size: u32,
+    },
 }
 
 impl AdapterConfig {
-    /// Returns the adapter type (`sqlite`).
+    /// Returns the adapter type (`sqlite`, `postgres`, `mysql`).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Sqlite { .. } => "sqlite",
+            Self::Postgres { .. } => "postgres",
+            Self::Mysql { .. } => "mysql",
         }
     }
 }
@@ -119,24 +135,47 @@ pub fn parse(config: &Map<String, Value>, state_dir: &Path, cwd: &Path) -> Resul
                                 continue;
                             }
                         };
-                        let pool_size = match obj.get("poolSize") {
-                            None | Some(Value::Null) => DEFAULT_POOL_SIZE,
-                            Some(v) => match v.as_u64() {
-                                Some(n @ 1..=64) => n as u32,
-                                _ => {
-                                    errors.push(format!("`adapters[{i}].poolSize` must be a whole number from 1 to 64"));
-                                    continue;
-                                }
-                            },
-                        };
+                        let Some(pool_size) = pool_size(obj, i, &mut errors) else { continue };
                         if obj.get("url").is_some_and(|v| !v.is_null()) {
                             errors.push(format!("`adapters[{i}].url` is not supported for sqlite yet; use `baseDir`"));
                             continue;
                         }
                         adapters.push(AdapterConfig::Sqlite { base_dir, pool_size });
                     }
+                    "postgres" | "mysql" => {
+                        let pool = pool_size(obj, i, &mut errors);
+                        let (example, check): (&str, UrlCheck) = if kind == "postgres" {
+                            ("postgres://user:password@127.0.0.1:5432/app", |u| crate::adapter::postgres::parse_url(u).map(drop))
+                        } else {
+                            ("mysql://user:password@127.0.0.1:3306/app", |u| crate::adapter::mysql::parse_url(u).map(drop))
+                        };
+                        let url = match obj.get("url") {
+                            Some(Value::String(u)) if !u.trim().is_empty() => match check(u.trim()) {
+                                Ok(()) => Some(u.trim().to_owned()),
+                                Err(why) => {
+                                    errors.push(format!("`adapters[{i}].url`: {why}"));
+                                    None
+                                }
+                            },
+                            None | Some(Value::Null) => {
+                                errors.push(format!("`adapters[{i}].url` is required for {kind}, e.g. {example}"));
+                                None
+                            }
+                            Some(_) => {
+                                errors.push(format!("`adapters[{i}].url` must be a string such as {example}"));
+                                None
+                            }
+                        };
+                        if obj.get("baseDir").is_some_and(|v| !v.is_null()) {
+                            errors.push(format!("`adapters[{i}].baseDir` is for sqlite; {kind} takes `url`"));
+                            continue;
+                        }
+                        if let (Some(url), Some(pool_size)) = (url, pool) {
+                            adapters.push(if kind == "postgres" { AdapterConfig::Postgres { url, pool_size } } else { AdapterConfig::Mysql { url, pool_size } });
+                        }
+                    }
                     k if KNOWN_TYPES.contains(&k) => {
-                        errors.push(format!("`adapters[{i}].type`: the `{k}` adapter is not available in this build yet; use `sqlite`"));
+                        errors.push(format!("`adapters[{i}].type`: the `{k}` adapter is not available in this build yet; use `sqlite`, `postgres` or `mysql`"));
                     }
                     k => errors.push(format!("`adapters[{i}].type`: unknown adapter type `{k}`; one of {}", KNOWN_TYPES.join(", "))),
                 }
@@ -156,6 +195,23 @@ pub fn parse(config: &Map<String, Value>, state_dir: &Path, cwd: &Path) -> Resul
     // when there are no errors). Without an explicit default the first adapter wins.
     let default = defaults.first().copied().unwrap_or(0);
     Ok(DatabaseConfig { adapters, default, tenancy })
+}
+
+/// Validates a server adapter's `url`, returning why it is unusable.
+type UrlCheck = fn(&str) -> Result<(), String>;
+
+/// `adapters[i].poolSize`, 1 to 64; `None` (with the error recorded) when invalid.
+fn pool_size(obj: &Map<String, Value>, i: usize, errors: &mut Vec<String>) -> Option<u32> {
+    match obj.get("poolSize") {
+        None | Some(Value::Null) => Some(DEFAULT_POOL_SIZE),
+        Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(n @ 1..=64) => Some(n),
+            _ => {
+                errors.push(format!("`adapters[{i}].poolSize` must be a whole number from 1 to 64"));
+                None
+            }
+        },
+    }
 }
 
 fn parse_tenancy(value: Option<&Value>, errors: &mut Vec<String>) -> TenancyConfig {
@@ -219,7 +275,7 @@ mod tests {
     fn no_adapters_key_means_one_sqlite_under_the_state_dir() {
         let c = parse_json("{}").unwrap();
         assert_eq!(c.adapters.len(), 1);
-        let AdapterConfig::Sqlite { base_dir, pool_size } = &c.adapters[0];
+        let AdapterConfig::Sqlite { base_dir, pool_size } = &c.adapters[0] else { panic!("{c:?}") };
         assert_eq!(base_dir, Path::new("/state/database/sqlite"));
         assert_eq!(*pool_size, DEFAULT_POOL_SIZE);
         assert!(!c.tenancy.auto_create && c.tenancy.max_tenants == 1000 && c.tenancy.header == "x-tenant-id");
@@ -233,7 +289,10 @@ mod tests {
         assert!(e[0].contains("`adapters[1].type`") && e[0].contains("duplicate"), "{e:?}");
         let e = parse_json(r#"{"adapters": [{"type": "sqlite", "default": true}, {"type": "postgres", "default": true}]}"#).unwrap_err();
         assert!(e.iter().any(|m| m.contains("several default adapters") && m.contains("`adapters[1].default`")), "{e:?}");
-        assert!(e.iter().any(|m| m.contains("`postgres` adapter is not available")), "{e:?}");
+        assert!(e.iter().any(|m| m.contains("`adapters[1].url` is required for postgres")), "{e:?}");
+        let e = parse_json(r#"{"adapters": [{"type": "libsql"}, {"type": "mysql", "url": "mysql://u@h:3306"}]}"#).unwrap_err();
+        assert!(e[0].contains("`libsql` adapter is not available"), "{e:?}");
+        assert!(e[1].contains("`adapters[1].url`") && e[1].contains("no database"), "{e:?}");
         let e = parse_json(r#"{"tenancy": {"defaultTenant": "../x", "maxTenants": 0}}"#).unwrap_err();
         assert_eq!(e.len(), 2, "{e:?}");
         assert!(e[0].contains("`tenancy.defaultTenant`"), "{e:?}");
@@ -242,7 +301,22 @@ mod tests {
     #[test]
     fn relative_base_dirs_resolve_against_the_working_directory() {
         let c = parse_json(r#"{"adapters": [{"type": "sqlite", "baseDir": "./data"}]}"#).unwrap();
-        let AdapterConfig::Sqlite { base_dir, .. } = &c.adapters[0];
+        let AdapterConfig::Sqlite { base_dir, .. } = &c.adapters[0] else { panic!("{c:?}") };
         assert_eq!(base_dir, Path::new("/cwd/./data"));
+    }
+
+    #[test]
+    fn postgres_takes_a_url_and_a_pool_size() {
+        let c = parse_json(r#"{"adapters": [{"type": "sqlite"}, {"type": "postgres", "url": "postgres://u:p@127.0.0.1:5432/app", "poolSize": 2, "default": true}]}"#).unwrap();
+        assert_eq!(c.default, 1);
+        let AdapterConfig::Postgres { url, pool_size } = &c.adapters[1] else { panic!("{c:?}") };
+        assert_eq!((url.as_str(), *pool_size), ("postgres://u:p@127.0.0.1:5432/app", 2));
+        let e = parse_json(r#"{"adapters": [{"type": "postgres", "url": "mysql://x", "poolSize": 0}]}"#).unwrap_err();
+        assert!(e.iter().any(|m| m.contains("`adapters[0].poolSize`")), "{e:?}");
+        assert!(e.iter().any(|m| m.contains("`adapters[0].url`: not a PostgreSQL URL")), "{e:?}");
+        let c = parse_json(r#"{"adapters": [{"type": "mysql", "url": "mysql://root@127.0.0.1:3306/app"}]}"#).unwrap();
+        assert!(matches!(&c.adapters[0], AdapterConfig::Mysql { pool_size: DEFAULT_POOL_SIZE, .. }), "{c:?}");
+        let e = parse_json(r#"{"adapters": [{"type": "postgres", "url": 5}]}"#).unwrap_err();
+        assert!(e[0].contains("`adapters[0].url` must be a string"), "{e:?}");
     }
 }

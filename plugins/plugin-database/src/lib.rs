@@ -1,15 +1,17 @@
 //! `@buntime/plugin-database`, native: owns the process's database connections.
 //!
-//! It builds one [`Adapter`] per configured engine (only `sqlite` so far), serves the studio API
+//! It builds one [`Adapter`] per configured engine (`sqlite`, `postgres`, `mysql`), serves the studio API
 //! and a HRANA-over-HTTP server under its base (`/database`), and provides a typed
-//! [`DatabaseService`] to other native plugins. It does not own a UI, the WebSocket HRANA
-//! transport, or a JSON service for TypeScript plugins yet; see `docs/database.md`.
+//! [`DatabaseService`] to other native plugins and the same operations as a JSON service to
+//! TypeScript plugins. It does not own a UI or the WebSocket HRANA transport yet; see
+//! `docs/database.md`.
 #![forbid(unsafe_code)]
 
 pub mod adapter;
 pub mod config;
 pub mod error;
 pub mod hrana;
+pub mod json_service;
 pub mod routes;
 pub mod service;
 pub mod tenant;
@@ -29,6 +31,8 @@ pub use service::{DatabaseService, Target};
 pub use tenant::TenantId;
 pub use value::{Column, Statement, StmtResult, Value};
 
+use crate::adapter::mysql::MysqlAdapter;
+use crate::adapter::postgres::PostgresAdapter;
 use crate::adapter::sqlite::SqliteAdapter;
 use crate::config::AdapterConfig;
 use crate::hrana::Streams;
@@ -61,6 +65,14 @@ impl DatabasePlugin {
                 AdapterConfig::Sqlite { base_dir, pool_size } => {
                     let sqlite = SqliteAdapter::open(base_dir, *pool_size, config.tenancy.max_tenants).map_err(|e| PluginError::new(ErrorKind::Internal, e.to_string()))?;
                     adapters.push(Arc::new(sqlite));
+                }
+                AdapterConfig::Postgres { url, pool_size } => {
+                    let pg = PostgresAdapter::open(url, *pool_size, config.tenancy.max_tenants).map_err(|e| PluginError::new(ErrorKind::Internal, e.to_string()))?;
+                    adapters.push(Arc::new(pg));
+                }
+                AdapterConfig::Mysql { url, pool_size } => {
+                    let my = MysqlAdapter::open(url, *pool_size, config.tenancy.max_tenants).map_err(|e| PluginError::new(ErrorKind::Internal, e.to_string()))?;
+                    adapters.push(Arc::new(my));
                 }
             }
         }
@@ -101,6 +113,10 @@ impl Plugin for DatabasePlugin {
 
     fn provides(&self) -> Option<Arc<dyn Any + Send + Sync>> {
         Some(Arc::new(self.service.clone()))
+    }
+
+    fn provides_json(&self) -> Option<Arc<dyn buntime_core::services::JsonService>> {
+        Some(Arc::new(json_service::DatabaseJson(self.service.clone())))
     }
 
     fn hooks(&self) -> Hooks {

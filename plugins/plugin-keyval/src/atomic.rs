@@ -209,8 +209,9 @@ impl Kv {
     pub async fn atomic(&self, op: &AtomicOp) -> Result<Option<String>, KvError> {
         self.timed("atomic_commit", async {
             let now = now_ms();
-            let vs = versionstamp();
             let mut tx = self.begin().await?;
+            // Taken under the write turn, so versionstamps grow in commit order.
+            let vs = versionstamp();
             match apply(self, &mut tx, op, &vs, now).await {
                 Ok(true) => {
                     tx.commit().await?;
@@ -251,7 +252,7 @@ async fn apply(kv: &Kv, tx: &mut Tx, op: &AtomicOp, vs: &str, now: i64) -> Resul
             MutationKind::Delete => {
                 let encoded = key.encode();
                 crate::fts::on_delete_key(tx, &encoded).await?;
-                tx.execute(buntime_plugin_database::Statement::with_args(
+                tx.execute_point(buntime_plugin_database::Statement::with_args(
                     "DELETE FROM kv_entries WHERE key = ?",
                     [buntime_plugin_database::Value::Blob(encoded.clone())],
                 ))

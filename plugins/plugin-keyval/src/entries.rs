@@ -121,7 +121,7 @@ pub(crate) async fn put(
             ],
         )
     };
-    tx.execute(stmt).await?;
+    tx.execute_point(stmt).await?;
     let value = from_stored(text.as_bytes());
     crate::fts::on_set(tx, &encoded, &value).await?;
     tx.changed(Change {
@@ -140,7 +140,7 @@ pub(crate) async fn read_in(
     now: i64,
 ) -> Result<Option<(Value, String)>, KvError> {
     let res = tx
-        .execute(Statement::with_args(
+        .execute_point(Statement::with_args(
             format!("SELECT value, versionstamp FROM kv_entries WHERE key = ? AND {LIVE}"),
             [Sql::Blob(key.encode()), Sql::Integer(now)],
         ))
@@ -227,8 +227,9 @@ impl Kv {
             let now = now_ms();
             let text = prepare_value(self, value, now)?;
             let expires_at = expires_at(expires_in, now)?;
-            let vs = versionstamp();
             let mut tx = self.begin().await?;
+            // Taken under the write turn, so versionstamps grow in commit order.
+            let vs = versionstamp();
             put(&mut tx, self, key, text, &vs, expires_at).await?;
             tx.commit().await?;
             Ok(vs)

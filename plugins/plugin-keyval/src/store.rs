@@ -147,7 +147,8 @@ impl Kv {
         drop(conns);
     }
 
-    /// Runs one read-only statement on a pooled connection.
+    /// Runs one statement on a pooled connection, in autocommit (so a single-statement write, such
+    /// as the queue's claim, is atomic on its own).
     ///
     /// # Errors
     /// The database failed.
@@ -183,7 +184,7 @@ impl Kv {
         conn.execute(Statement::new(self.0.dialect.begin_write()))
             .await?;
         Ok(Tx {
-            conn: Some(conn),
+            conn,
             changes: Vec::new(),
             kv: self.clone(),
             _writer: writer,
@@ -242,27 +243,35 @@ impl Kv {
 /// back a connection returned mid-transaction); its changes are announced only on commit.
 #[derive(Debug)]
 pub struct Tx {
-    /// `None` once committed or rolled back.
-    conn: Option<Box<dyn Connection>>,
+    conn: Box<dyn Connection>,
     changes: Vec<Change>,
     kv: Kv,
-    /// This process's write turn, released when the transaction ends (or is dropped).
+    /// This process's write turn, released when the transaction ends (or is dropped), after the
+    /// connection (fields drop in order).
     _writer: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl Tx {
-    fn conn_mut(&mut self) -> Result<&mut Box<dyn Connection>, KvError> {
-        self.conn
-            .as_mut()
-            .ok_or_else(|| KvError::Internal("the transaction is already finished".into()))
-    }
-
     /// Runs one statement inside the transaction.
     ///
     /// # Errors
     /// The statement failed (the transaction stays open; roll it back or drop it).
     pub async fn execute(&mut self, stmt: Statement) -> Result<StmtResult, KvError> {
-        Ok(self.conn_mut()?.execute(stmt).await?)
+        Ok(self.conn.execute(stmt).await?)
+    }
+
+    /// Runs a single-row statement (a lookup or an upsert by key) inside the transaction, on the
+    /// calling thread when the engine allows it. Inside a write transaction such a statement only
+    /// touches cached pages; the `BEGIN` (which may wait for the lock) and the `COMMIT` (which may
+    /// checkpoint) still run on a blocking thread.
+    ///
+    /// # Errors
+    /// The statement failed (the transaction stays open; roll it back or drop it).
+    pub async fn execute_point(&mut self, stmt: Statement) -> Result<StmtResult, KvError> {
+        match self.conn.execute_inline(&stmt) {
+            Some(r) => Ok(r?),
+            None => Ok(self.conn.execute(stmt).await?),
+        }
     }
 
     /// Records a change to announce when the transaction commits.
@@ -270,34 +279,43 @@ impl Tx {
         self.changes.push(change);
     }
 
+    /// Returns the connection, for helpers that take one.
+    pub fn conn(&mut self) -> &mut dyn Connection {
+        self.conn.as_mut()
+    }
+
     /// Commits and announces the recorded changes.
     ///
     /// # Errors
     /// The commit failed (nothing was written, nothing is announced).
-    pub async fn commit(mut self) -> Result<(), KvError> {
-        let mut conn = self
-            .conn
-            .take()
-            .ok_or_else(|| KvError::Internal("the transaction is already finished".into()))?;
+    pub async fn commit(self) -> Result<(), KvError> {
+        let Self {
+            mut conn,
+            changes,
+            kv,
+            _writer,
+        } = self;
         conn.execute(Statement::new("COMMIT")).await?;
-        self.kv.release(conn);
-        if !self.changes.is_empty() {
+        kv.release(conn);
+        // Announced while the write turn is still held, so watchers get commits in commit order.
+        if !changes.is_empty() {
             // No receiver is not an error: nobody is watching.
-            let _ = self
-                .kv
-                .0
-                .changes
-                .send(std::mem::take(&mut self.changes).into());
+            let _ = kv.0.changes.send(changes.into());
         }
+        drop(_writer);
         Ok(())
     }
 
     /// Rolls back. On failure the connection is dropped, and the pool rolls it back.
-    pub async fn rollback(mut self) {
-        if let Some(mut conn) = self.conn.take()
-            && conn.execute(Statement::new("ROLLBACK")).await.is_ok()
-        {
-            self.kv.release(conn);
+    pub async fn rollback(self) {
+        let Self {
+            mut conn,
+            kv,
+            _writer,
+            ..
+        } = self;
+        if conn.execute(Statement::new("ROLLBACK")).await.is_ok() {
+            kv.release(conn);
         }
     }
 }

@@ -20,7 +20,7 @@ impl Events {
         let req = http::Request::get(path)
             .body(axum::body::Body::empty())
             .unwrap();
-        let res = kv.h.respond(req).await;
+        let res = kv.h.send_streaming(req).await;
         assert_eq!(res.status(), 200);
         let headers = res.headers().clone();
         (
@@ -210,4 +210,75 @@ async fn polling_diffs_against_the_versionstamps_sent_back() {
         next,
         json!({"entries": [{"key": ["p", "a"], "value": null, "versionstamp": null}], "versionstamps": format!("p/b:{vs_b}")})
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_reach_a_watcher_in_commit_order() {
+    let kv = std::sync::Arc::new(start().await);
+    let (_, mut events) = Events::open(&kv, "/keyval/api/watch?keys=hot&initial=false").await;
+    let writers: Vec<_> = (0..20)
+        .map(|i| {
+            let kv = kv.clone();
+            tokio::spawn(async move {
+                assert_eq!(kv.put("/keyval/api/keys/hot", json!(i)).await.status, 200)
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap();
+    }
+    let last = kv.get("/keyval/api/keys/hot").await.json()["versionstamp"].clone();
+    let mut seen = Vec::new();
+    while seen.last() != Some(&last) {
+        let (_, data) = events.next(SOON).await.expect("every write arrives");
+        seen.extend(
+            data.as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["versionstamp"].clone()),
+        );
+    }
+    assert_eq!(seen.len(), 20, "one event per commit, the stored one last");
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+    assert_eq!(seen, sorted, "in commit order (UUIDv7 versionstamps grow)");
+}
+
+#[tokio::test]
+async fn a_watcher_that_falls_behind_the_feed_resyncs_to_the_final_state() {
+    let kv = start().await;
+    let (_, mut events) =
+        Events::open(&kv, "/keyval/api/watch/prefix?prefix=lagp&initial=false").await;
+    // `a` is reported; then, while nobody reads the stream, `a` is deleted and 1100 more commits
+    // push that deletion out of the feed's buffer (1024 commits).
+    assert_eq!(
+        kv.put("/keyval/api/keys/lagp/a", json!("a")).await.status,
+        200
+    );
+    for i in 0..20 {
+        kv.put("/keyval/api/keys/lagp/b", json!(i)).await;
+    }
+    assert_eq!(
+        kv.delete("/keyval/api/keys/lagp/a", None).await.json()["deletedCount"],
+        1
+    );
+    for i in 0..1100 {
+        kv.put("/keyval/api/keys/lagp/b", json!(i)).await;
+    }
+    let last = kv.get("/keyval/api/keys/lagp/b").await.json()["versionstamp"].clone();
+    let (mut a_deleted, mut b_final) = (false, false);
+    while !(a_deleted && b_final) {
+        let Some((_, data)) = events.next(Duration::from_secs(5)).await else {
+            break;
+        };
+        for e in data.as_array().unwrap() {
+            a_deleted |= e["key"] == json!(["lagp", "a"]) && e["value"].is_null();
+            b_final |= e["versionstamp"] == last;
+        }
+    }
+    assert!(
+        a_deleted,
+        "the deletion that fell out of the buffer is still reported"
+    );
+    assert!(b_final, "the last write arrives");
 }

@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_buntime");
 pub const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 pub const PLUGINS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../plugins");
-pub const PROJECT_BUN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.tools/node_modules/bun/bin/bun.exe");
+pub const PROJECT_BUN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../.tools/node_modules/bun/bin/bun.exe"
+);
 
 /// The binary run in `dir` with nothing of the test's environment but `PATH`: any free port on
 /// 127.0.0.1, JSON logs at `info`, the repo's `plugins/`, state under `dir/state`; `env` adds to
@@ -68,7 +71,12 @@ pub struct Started {
 
 /// Spawns `cmd` (stdout piped, stderr dropped) and waits up to 30 s for `Runtime ready.`.
 pub fn start(mut cmd: Command) -> Started {
-    let mut child = Running(cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap());
+    let mut child = Running(
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let stdout = child.stdout.take().unwrap();
     let (tx, lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -82,7 +90,9 @@ pub fn start(mut cmd: Command) -> Started {
     let mut url = None;
     let mut startup = Vec::new();
     while Instant::now() < deadline {
-        let line = lines.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("runtime did not get ready: {startup:?}"));
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("runtime did not get ready: {startup:?}"));
         let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         if v["message"] == "Runtime listening; loading plugins." {
             url = v["url"].as_str().map(|u| u.replace("0.0.0.0", "127.0.0.1"));
@@ -94,5 +104,10 @@ pub fn start(mut cmd: Command) -> Started {
         }
     }
     let url = url.unwrap_or_else(|| panic!("the runtime logs its url: {startup:?}"));
-    Started { child, url, startup, lines }
+    Started {
+        child,
+        url,
+        startup,
+        lines,
+    }
 }

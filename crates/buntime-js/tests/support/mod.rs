@@ -112,6 +112,7 @@ impl Fixture {
             pool: None,
             apps: None,
             init_timeout: Duration::from_secs(10),
+            metrics: std::sync::Arc::default(),
         }
     }
 

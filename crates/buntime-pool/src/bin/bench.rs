@@ -2,7 +2,9 @@
 //! can measure the pool (see `bench/apps.sh`).
 //!
 //! Usage: `buntime-pool-bench <apps-dir> <port>`. Apps: `noop`, `noop-<n>` (distinct warm keys of
-//! the noop app), `echo`, `slow` (warm) and `eph` (the noop app with `ttl: 0`). `GET /__rss` answers
+//! the noop app), `echo`, `slow` (warm, never recycled), `noop-default` (the noop app with the
+//! defaults of a manifest that sets only `ttl: 5m`: `maxRequests` 1000, `idleTimeout` 60 s) and
+//! `eph` (the noop app with `ttl: 0`). `GET /__rss` answers
 //! `{"runtime": bytes, "hosts": bytes, "hostCount": n}`.
 
 use std::collections::BTreeMap;
@@ -19,10 +21,14 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
 fn spec(apps: &Path, name: &str) -> Option<WorkerSpec> {
-    let (dir_name, ttl) = match name {
-        "eph" => ("noop", Duration::ZERO),
-        n if n.starts_with("noop-") => ("noop", Duration::from_secs(600)),
-        "noop" | "echo" | "slow" => (name, Duration::from_secs(600)),
+    let tuned = (Duration::from_secs(600), Duration::from_secs(600), u64::MAX);
+    let (dir_name, (ttl, idle_timeout, max_requests)) = match name {
+        "eph" => ("noop", (Duration::ZERO, tuned.1, tuned.2)),
+        "noop-default" => {
+            ("noop", (Duration::from_secs(300), Duration::from_millis(buntime_apps::config::DEFAULT_IDLE_TIMEOUT_MS as u64), buntime_apps::config::DEFAULT_MAX_REQUESTS))
+        }
+        n if n.starts_with("noop-") => ("noop", tuned),
+        "noop" | "echo" | "slow" => (name, tuned),
         _ => return None,
     };
     let dir = apps.join(dir_name);
@@ -33,8 +39,8 @@ fn spec(apps: &Path, name: &str) -> Option<WorkerSpec> {
         base_path: format!("/{name}"),
         timeout: Duration::from_secs(30),
         ttl,
-        idle_timeout: Duration::from_secs(600),
-        max_requests: u64::MAX,
+        idle_timeout,
+        max_requests,
         low_memory: false,
         auto_install: false,
         isolated: false,

@@ -297,6 +297,10 @@ impl Connection for SqliteConnection {
         // A flag read, no I/O: fine on the async thread.
         self.conn.as_ref().map(|c| c.0.is_autocommit()).ok_or_else(|| DbError::unavailable("the connection was lost"))
     }
+
+    fn begin_statement(&self) -> &'static str {
+        "BEGIN IMMEDIATE"
+    }
 }
 
 impl ToSql for Value {
@@ -398,6 +402,22 @@ mod tests {
         assert_eq!(r.last_insert_rowid, None);
         let mode = c.execute(Statement::new("PRAGMA journal_mode")).await.unwrap();
         assert_eq!(mode.rows[0][0], Value::Text("wal".into()));
+    }
+
+    #[tokio::test]
+    async fn inline_statements_share_the_connection_and_its_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = adapter(dir.path(), 10);
+        let mut c = a.connect(None).await.unwrap();
+        c.execute(Statement::new("CREATE TABLE t (v)")).await.unwrap();
+        c.execute(Statement::new("BEGIN IMMEDIATE")).await.unwrap();
+        c.execute_inline(&Statement::with_args("INSERT INTO t VALUES (?)", [Value::Integer(7)])).unwrap().unwrap();
+        let r = c.execute_inline(&Statement::new("SELECT v FROM t")).unwrap().unwrap();
+        assert_eq!(r.rows, vec![vec![Value::Integer(7)]], "an inline read sees the open transaction's write");
+        c.execute(Statement::new("ROLLBACK")).await.unwrap();
+        let r = c.execute_inline(&Statement::new("SELECT count(*) FROM t")).unwrap().unwrap();
+        assert_eq!(r.rows[0][0], Value::Integer(0));
+        assert!(c.execute_inline(&Statement::new("SELEC nonsense")).unwrap().is_err(), "errors come back, not panics");
     }
 
     #[tokio::test]

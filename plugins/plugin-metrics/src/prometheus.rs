@@ -1,0 +1,219 @@
+//! The Prometheus text exposition: the pool's numeric fields as `buntime_<snake_case>` gauges
+//! (the original's names, except that milliseconds and MiB become base units: `_seconds`,
+//! `_bytes`), per-app worker gauges, then the runtime's own metrics.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use buntime_core::app::PoolView;
+use buntime_core::metrics::{RuntimeMetrics, escape_label};
+use serde_json::Value;
+
+/// The `Content-Type` of the text format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Turns a camelCase JSON key into snake_case, keeping acronyms together
+/// (`avgResponseTimeMs` → `avg_response_time_ms`, `memoryUsageMB` → `memory_usage_mb`).
+pub fn snake_case(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    let mut out = String::with_capacity(key.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(char::is_ascii_lowercase);
+            if prev.is_ascii_lowercase()
+                || prev.is_ascii_digit()
+                || (prev.is_ascii_uppercase() && next_lower)
+            {
+                out.push('_');
+            }
+        }
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push('_');
+        }
+    }
+    out
+}
+
+/// A gauge's name, and the factor its value is scaled by, for a JSON field: `buntime_<prefix><snake_case>`, with a field in
+/// milliseconds (`…Ms`) or MiB (`…MB`) converted to seconds or bytes, since Prometheus names carry
+/// base units (promtool rejects abbreviated ones), and a `…Count` field plural (`_count` is a
+/// histogram's).
+fn gauge(prefix: &str, key: &str) -> (String, Option<f64>) {
+    if let Some(stem) = key.strip_suffix("Ms") {
+        (
+            format!("buntime_{prefix}{}_seconds", snake_case(stem)),
+            Some(0.001),
+        )
+    } else if let Some(stem) = key.strip_suffix("MB") {
+        (
+            format!("buntime_{prefix}{}_bytes", snake_case(stem)),
+            Some(1024.0 * 1024.0),
+        )
+    } else if let Some(stem) = key.strip_suffix("Count").filter(|s| !s.is_empty()) {
+        // `_count` is reserved for histograms and summaries: `requestCount` → `requests`.
+        (format!("buntime_{prefix}{}s", snake_case(stem)), None)
+    } else {
+        (format!("buntime_{prefix}{}", snake_case(key)), None)
+    }
+}
+
+/// Writes `n`, scaled by `factor` when the name converted its unit.
+fn write_value(out: &mut String, n: &serde_json::Number, factor: Option<f64>) {
+    let _ = match factor {
+        Some(f) => writeln!(out, "{}", n.as_f64().map_or(0.0, |v| v * f)),
+        None => writeln!(out, "{n}"),
+    };
+}
+
+/// What the pool's fields mean, for `# HELP` (fields not listed get a generic line).
+fn pool_help(key: &str) -> &'static str {
+    match key {
+        "activeWorkers" => "Warm workers alive now.",
+        "avgResponseTimeMs" => {
+            "Average time to response head of the last 100 pool requests, in seconds."
+        }
+        "ephemeralConcurrency" => "Ephemeral (ttl 0) requests allowed to run at once.",
+        "ephemeralQueueDepth" => "Ephemeral requests waiting now.",
+        "ephemeralQueueLimit" => "Ephemeral requests allowed to wait.",
+        "evictions" => "Warm workers evicted to make room (since start).",
+        "hitRate" => "Percentage of pool lookups served by a live worker.",
+        "hits" => "Pool lookups served by a live worker (since start).",
+        "memoryUsageMB" => "Resident memory of the worker hosts, in bytes.",
+        "misses" => "Pool lookups that had to start a worker (since start).",
+        "requestsPerSecond" => "Pool requests per second, averaged since start.",
+        "totalRequests" => "Pool requests (since start).",
+        "totalWorkersCreated" => "Workers started (since start).",
+        "totalWorkersFailed" => "Workers that failed to start or crashed (since start).",
+        "totalWorkersRetired" => "Workers stopped (since start).",
+        "uptimeMs" => "Time since the pool started, in seconds.",
+        _ => "Worker pool metric (see docs/metrics.md).",
+    }
+}
+
+/// Appends the pool's numeric fields as gauges; non-numeric fields are skipped.
+pub fn render_pool(out: &mut String, metrics: &Value) {
+    let Some(fields) = metrics.as_object() else {
+        return;
+    };
+    for (key, value) in fields {
+        let Value::Number(n) = value else {
+            continue;
+        };
+        let (name, factor) = gauge("", key);
+        let _ = writeln!(out, "# HELP {name} {}", pool_help(key));
+        let _ = write!(out, "# TYPE {name} gauge\n{name} ");
+        write_value(out, n, factor);
+    }
+}
+
+/// Appends each worker statistic as one gauge family `buntime_worker_<field>` with an `app`
+/// label per app key (families must be contiguous, so samples are grouped by field first).
+pub fn render_workers(out: &mut String, stats: &Value) {
+    let Some(apps) = stats.as_object() else {
+        return;
+    };
+    // Grouped by field without copying: one name per family, values written as they are.
+    let mut families: BTreeMap<&str, Vec<(&str, &serde_json::Number)>> = BTreeMap::new();
+    for (app, stat) in apps {
+        let Some(fields) = stat.as_object() else {
+            continue;
+        };
+        for (key, value) in fields {
+            if let Value::Number(n) = value {
+                families
+                    .entry(key.as_str())
+                    .or_default()
+                    .push((app.as_str(), n));
+            }
+        }
+    }
+    for (key, samples) in families {
+        let (name, factor) = gauge("worker_", key);
+        let _ = writeln!(
+            out,
+            "# HELP {name} Per-app worker statistic `{key}` of GET /metrics/api/stats."
+        );
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for (app, n) in samples {
+            let _ = write!(out, "{name}{{app=\"{}\"}} ", escape_label(app));
+            write_value(out, n, factor);
+        }
+    }
+}
+
+/// Renders the whole exposition: pool (when there is one), workers, runtime.
+pub fn render(pool: Option<&dyn PoolView>, runtime: &RuntimeMetrics) -> String {
+    let mut out = String::with_capacity(64 * 1024);
+    match pool {
+        Some(p) => {
+            render_pool(&mut out, &p.metrics());
+            render_workers(&mut out, &p.worker_stats());
+        }
+        None => {
+            out.push_str("# The worker pool is not running (no Bun): no buntime_* pool gauges.\n")
+        }
+    }
+    runtime.render(&mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn camel_case_becomes_snake_case() {
+        for (from, to) in [
+            ("activeWorkers", "active_workers"),
+            ("avgResponseTimeMs", "avg_response_time_ms"),
+            ("memoryUsageMB", "memory_usage_mb"),
+            ("hitRate", "hit_rate"),
+            ("hits", "hits"),
+            ("totalWorkersCreated", "total_workers_created"),
+            ("HTTPStatus2xx", "http_status2xx"),
+        ] {
+            assert_eq!(snake_case(from), to);
+        }
+    }
+
+    #[test]
+    fn pool_gauges_skip_non_numeric_fields_and_keep_any_number() {
+        let mut out = String::new();
+        render_pool(
+            &mut out,
+            &json!({"hits": 0, "note": "x", "ok": true, "delta": -3, "big": 18446744073709551615u64, "hitRate": 66.67, "uptimeMs": 1500, "memoryUsageMB": 2.5}),
+        );
+        assert!(
+            out.contains("# TYPE buntime_hits gauge\nbuntime_hits 0\n"),
+            "{out}"
+        );
+        assert!(out.contains("buntime_delta -3\n"));
+        assert!(out.contains("buntime_big 18446744073709551615\n"));
+        assert!(out.contains("buntime_hit_rate 66.67\n"));
+        assert!(
+            !out.contains("note") && !out.contains("buntime_ok"),
+            "{out}"
+        );
+        assert!(out.contains("buntime_uptime_seconds 1.5\n"), "{out}");
+        assert!(
+            out.contains("buntime_memory_usage_bytes 2621440\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn worker_gauges_are_grouped_by_field_with_escaped_app_labels() {
+        let mut out = String::new();
+        render_workers(
+            &mut out,
+            &json!({"a@1": {"requestCount": 2, "status": "active"}, "b\"@1": {"requestCount": 5}}),
+        );
+        let expected = "# TYPE buntime_worker_requests gauge\nbuntime_worker_requests{app=\"a@1\"} 2\nbuntime_worker_requests{app=\"b\\\"@1\"} 5\n";
+        assert!(out.contains(expected), "{out}");
+        assert!(!out.contains("status"));
+    }
+}
