@@ -16,6 +16,7 @@ pub mod canonical;
 pub mod client;
 pub mod config;
 pub mod discovery;
+pub mod duration;
 pub mod error;
 pub mod generation;
 pub mod hop;

@@ -43,34 +43,6 @@ impl Default for Config {
     }
 }
 
-/// Parses a duration: a number of milliseconds or a string like `500ms`, `30s`, `1m`, `1h`.
-pub fn parse_duration(v: &Value) -> Option<Duration> {
-    match v {
-        Value::Number(n) => n
-            .as_f64()
-            .filter(|f| f.is_finite() && *f >= 0.0)
-            .map(|ms| Duration::from_micros((ms * 1000.0) as u64)),
-        Value::String(s) => {
-            let s = s.trim();
-            let split = s
-                .find(|c: char| !c.is_ascii_digit() && c != '.')
-                .unwrap_or(s.len());
-            let (num, unit) = s.split_at(split);
-            let n: f64 = num.parse().ok().filter(|f: &f64| f.is_finite())?;
-            let ms = match unit.trim() {
-                "" | "ms" => n,
-                "s" => n * 1e3,
-                "m" => n * 60e3,
-                "h" => n * 3600e3,
-                "d" => n * 86_400e3,
-                _ => return None,
-            };
-            Some(Duration::from_micros((ms * 1000.0) as u64))
-        }
-        _ => None,
-    }
-}
-
 fn section<'a>(
     cfg: &'a Map<String, Value>,
     name: &str,
@@ -93,7 +65,7 @@ fn duration(
     errors: &mut Vec<String>,
 ) -> Option<Duration> {
     let v = m?.get(key)?;
-    let d = parse_duration(v);
+    let d = buntime_core::duration::parse(v);
     if d.is_none() {
         errors.push(format!(
             "`{path}` must be milliseconds or a duration like \"30s\""
@@ -198,10 +170,6 @@ mod tests {
         assert_eq!(
             (c.queue_cleanup_interval, c.queue_lock_duration),
             (None, Duration::from_secs(60))
-        );
-        assert_eq!(
-            parse_duration(&json!("250ms")),
-            Some(Duration::from_millis(250))
         );
     }
 

@@ -164,7 +164,7 @@ pub fn expires_in(v: Option<&Value>) -> Result<Option<f64>, KvError> {
     let ms = match v {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) if s.is_empty() => return Ok(None),
-        Some(Value::String(s)) => crate::config::parse_duration(&Value::String(s.clone()))
+        Some(Value::String(s)) => buntime_core::duration::parse(&Value::String(s.clone()))
             .map(|d| d.as_secs_f64() * 1000.0)
             .ok_or_else(bad)?,
         Some(Value::Number(n)) => n.as_f64().ok_or_else(bad)?,

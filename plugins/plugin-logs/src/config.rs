@@ -42,7 +42,7 @@ pub fn parse(options: &Map<String, Value>) -> Result<Config, Vec<String>> {
     };
     let sse_interval = match options.get("sseInterval") {
         None | Some(Value::Null) => Duration::from_millis(1000),
-        Some(v) => match interval_ms(v).filter(|d| *d >= MIN_SSE_INTERVAL) {
+        Some(v) => match buntime_core::duration::parse(v).filter(|d| *d >= MIN_SSE_INTERVAL) {
             Some(d) => d,
             None => {
                 errors.push(format!("key `sseInterval`: `{v}` is not a duration of at least 100 ms (a whole number of milliseconds, or a string such as \"500ms\" or \"2s\")"));
@@ -57,24 +57,6 @@ pub fn parse(options: &Map<String, Value>) -> Result<Config, Vec<String>> {
         })
     } else {
         Err(errors)
-    }
-}
-
-/// Reads a whole number of milliseconds, or a string `<n>`, `<n>ms` or `<n>s`.
-fn interval_ms(v: &Value) -> Option<Duration> {
-    match v {
-        Value::Number(n) => n.as_u64().map(Duration::from_millis),
-        Value::String(s) => {
-            let s = s.trim();
-            if let Some(n) = s.strip_suffix("ms") {
-                n.trim().parse().ok().map(Duration::from_millis)
-            } else if let Some(n) = s.strip_suffix('s') {
-                n.trim().parse::<u64>().ok().map(Duration::from_secs)
-            } else {
-                s.parse().ok().map(Duration::from_millis)
-            }
-        }
-        _ => None,
     }
 }
 
