@@ -14,7 +14,7 @@ use async_trait::async_trait;
 
 use crate::error::DbError;
 use crate::tenant::TenantId;
-use crate::value::{Describe, Statement, StmtResult};
+use crate::value::{Describe, Statement, StmtResult, Value};
 
 /// A table or view in a database's catalog.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -38,6 +38,42 @@ pub struct ColumnInfo {
     pub nullable: bool,
     /// Whether the column is part of the primary key.
     pub pk: bool,
+}
+
+/// Reads a catalog query's `(name, 'table' | 'view')` rows; server engines list their tables so.
+pub(crate) fn tables_from(res: StmtResult) -> Vec<TableInfo> {
+    res.rows
+        .into_iter()
+        .filter_map(|row| match (row.first(), row.get(1)) {
+            (Some(Value::Text(name)), Some(Value::Text(kind))) => Some(TableInfo { name: name.clone(), kind: kind.clone() }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Reads a catalog query's `(name, type, nullable, primary key)` rows for `table`; no rows means
+/// the table does not exist.
+///
+/// # Errors
+/// [`DbError::TableNotFound`].
+pub(crate) fn columns_from(res: StmtResult, table: &str) -> Result<Vec<ColumnInfo>, DbError> {
+    if res.rows.is_empty() {
+        return Err(DbError::TableNotFound(table.to_owned()));
+    }
+    Ok(res
+        .rows
+        .into_iter()
+        .map(|row| {
+            // MySQL's catalog answers some text columns as bytes.
+            let text = |i: usize| match row.get(i) {
+                Some(Value::Text(s)) => s.clone(),
+                Some(Value::Blob(b)) => String::from_utf8_lossy(b).into_owned(),
+                _ => String::new(),
+            };
+            let flag = |i: usize| matches!(row.get(i), Some(Value::Integer(n)) if *n != 0);
+            ColumnInfo { name: text(0), decltype: text(1), nullable: flag(2), pk: flag(3) }
+        })
+        .collect())
 }
 
 /// One engine's databases.

@@ -287,17 +287,7 @@ impl Adapter for MysqlAdapter {
         let sql = "SELECT table_name, CASE table_type WHEN 'VIEW' THEN 'view' ELSE 'table' END \
                    FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1";
         let res = conn.execute(Statement::new(sql)).await?;
-        Ok(res
-            .rows
-            .into_iter()
-            .filter_map(|row| match (row.first(), row.get(1)) {
-                (Some(Value::Text(name)), Some(Value::Text(kind))) => Some(TableInfo {
-                    name: name.clone(),
-                    kind: kind.clone(),
-                }),
-                _ => None,
-            })
-            .collect())
+        Ok(super::tables_from(res))
     }
 
     async fn table_columns(
@@ -310,27 +300,7 @@ impl Adapter for MysqlAdapter {
         let res = conn
             .execute(Statement::with_args(sql, [Value::from(table)]))
             .await?;
-        if res.rows.is_empty() {
-            return Err(DbError::TableNotFound(table.to_owned()));
-        }
-        Ok(res
-            .rows
-            .into_iter()
-            .map(|row| {
-                let text = |i: usize| match row.get(i) {
-                    Some(Value::Text(s)) => s.clone(),
-                    Some(Value::Blob(b)) => String::from_utf8_lossy(b).into_owned(),
-                    _ => String::new(),
-                };
-                let flag = |i: usize| matches!(row.get(i), Some(Value::Integer(n)) if *n != 0);
-                ColumnInfo {
-                    name: text(0),
-                    decltype: text(1),
-                    nullable: flag(2),
-                    pk: flag(3),
-                }
-            })
-            .collect())
+        super::columns_from(res, table)
     }
 
     fn quote_ident(&self, name: &str) -> String {

@@ -354,17 +354,7 @@ impl Adapter for PostgresAdapter {
         let sql = "SELECT table_name::text, CASE table_type WHEN 'VIEW' THEN 'view' ELSE 'table' END \
                    FROM information_schema.tables WHERE table_schema = current_schema() AND table_type <> 'LOCAL TEMPORARY' ORDER BY 1";
         let res = conn.execute(Statement::new(sql)).await?;
-        Ok(res
-            .rows
-            .into_iter()
-            .filter_map(|row| match (row.first(), row.get(1)) {
-                (Some(Value::Text(name)), Some(Value::Text(kind))) => Some(TableInfo {
-                    name: name.clone(),
-                    kind: kind.clone(),
-                }),
-                _ => None,
-            })
-            .collect())
+        Ok(super::tables_from(res))
     }
 
     async fn table_columns(
@@ -382,26 +372,7 @@ impl Adapter for PostgresAdapter {
         let res = conn
             .execute(Statement::with_args(sql, [Value::from(table)]))
             .await?;
-        if res.rows.is_empty() {
-            return Err(DbError::TableNotFound(table.to_owned()));
-        }
-        Ok(res
-            .rows
-            .into_iter()
-            .map(|row| {
-                let text = |i: usize| match row.get(i) {
-                    Some(Value::Text(s)) => s.clone(),
-                    _ => String::new(),
-                };
-                let flag = |i: usize| matches!(row.get(i), Some(Value::Integer(n)) if *n != 0);
-                ColumnInfo {
-                    name: text(0),
-                    decltype: text(1),
-                    nullable: flag(2),
-                    pk: flag(3),
-                }
-            })
-            .collect())
+        super::columns_from(res, table)
     }
 
     fn quote_ident(&self, name: &str) -> String {
