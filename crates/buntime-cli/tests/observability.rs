@@ -168,6 +168,10 @@ fn requests_are_counted_by_kind_and_status_and_the_runtime_log_is_readable_witho
         has("buntime_server::reload", "Runtime ready."),
         "the runtime's own lines are kept: {logs}"
     );
+    assert!(
+        has("@buntime/plugin-database", "database ready"),
+        "lines logged before the logs plugin loaded are kept too (the start-up backlog): {logs}"
+    );
     assert!(has("e2e", "client retried"), "{logs}");
     for secret in [MASTER_KEY, WRONG_KEY, &MASTER_KEY[4..], &WRONG_KEY[4..]] {
         assert!(!logs.contains(secret), "a secret reached the logs: {logs}");

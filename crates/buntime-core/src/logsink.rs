@@ -124,35 +124,73 @@ static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 /// Serialises subscribe and unsubscribe.
 static CHANGE: Mutex<()> = Mutex::new(());
 
-/// Subscribes a new consumer holding up to `capacity` undrained records (at least 1).
-pub fn subscribe(capacity: usize) -> Arc<LogQueue> {
-    let q = Arc::new(LogQueue {
-        queue: ArrayQueue::new(capacity.max(1)),
-        dropped: AtomicU64::new(0),
-    });
-    let _lock = CHANGE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let mut next: Vec<Arc<LogQueue>> = QUEUES.load().as_ref().clone();
-    next.push(q.clone());
+/// What the process logged before its first consumer subscribed (see [`keep_startup_backlog`]).
+static STARTUP: Mutex<Option<Arc<LogQueue>>> = Mutex::new(None);
+
+fn new_queue(capacity: usize) -> Arc<LogQueue> {
+    Arc::new(LogQueue { queue: ArrayQueue::new(capacity.max(1)), dropped: AtomicU64::new(0) })
+}
+
+/// Replaces the consumer list (the caller holds `CHANGE`): `add` joins, `remove` leaves.
+fn set_consumers(add: Option<&Arc<LogQueue>>, remove: Option<&Arc<LogQueue>>) {
+    let mut next: Vec<Arc<LogQueue>> = QUEUES.load().iter().filter(|q| !remove.is_some_and(|r| Arc::ptr_eq(q, r))).cloned().collect();
+    next.extend(add.cloned());
     ACTIVE.store(next.len(), Ordering::Release);
     QUEUES.store(Arc::new(next));
+}
+
+fn change_lock() -> std::sync::MutexGuard<'static, ()> {
+    CHANGE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn take_startup() -> Option<Arc<LogQueue>> {
+    STARTUP.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+}
+
+/// Subscribes a new consumer holding up to `capacity` undrained records (at least 1).
+///
+/// The first consumer also gets the start-up backlog, if one is kept: the lines logged before it
+/// subscribed (the runtime's start-up, the plugins loaded before it), oldest first.
+pub fn subscribe(capacity: usize) -> Arc<LogQueue> {
+    let q = new_queue(capacity);
+    let _lock = change_lock();
+    let backlog = take_startup();
+    if let Some(backlog) = &backlog {
+        // Under CHANGE and before `q` is fed: nothing lands between the backlog and the rest.
+        for record in backlog.drain() {
+            q.push(record);
+        }
+    }
+    set_consumers(Some(&q), backlog.as_ref());
     q
+}
+
+/// Keeps up to `capacity` records logged from now on until the first consumer subscribes, so a
+/// logs plugin that loads after other plugins still shows the start-up. Called once, when the
+/// logger is installed; [`drop_startup_backlog`] ends it if no consumer came.
+pub fn keep_startup_backlog(capacity: usize) {
+    let _lock = change_lock();
+    let mut startup = STARTUP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if startup.is_none() {
+        let q = new_queue(capacity);
+        set_consumers(Some(&q), None);
+        *startup = Some(q);
+    }
+}
+
+/// Stops keeping the start-up backlog (the runtime is up and no consumer subscribed), so a
+/// process without a logs plugin goes back to paying nothing per event.
+pub fn drop_startup_backlog() {
+    let _lock = change_lock();
+    if let Some(b) = take_startup() {
+        set_consumers(None, Some(&b));
+    }
 }
 
 /// Stops feeding `queue`.
 pub fn unsubscribe(queue: &Arc<LogQueue>) {
-    let _lock = CHANGE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let next: Vec<Arc<LogQueue>> = QUEUES
-        .load()
-        .iter()
-        .filter(|q| !Arc::ptr_eq(q, queue))
-        .cloned()
-        .collect();
-    ACTIVE.store(next.len(), Ordering::Release);
-    QUEUES.store(Arc::new(next));
+    let _lock = change_lock();
+    set_consumers(None, Some(queue));
 }
 
 /// Returns whether any consumer is subscribed.

@@ -11,6 +11,9 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
+/// How many start-up log lines wait for the logs plugin.
+const STARTUP_BACKLOG: usize = 512;
+
 /// Installs the global logger for `config`. `RUST_LOG`, when set, refines the filter.
 /// Calling it twice keeps the first logger.
 pub fn init(config: &RuntimeConfig) {
@@ -26,7 +29,11 @@ pub fn init(config: &RuntimeConfig) {
         LogFormat::Pretty => registry.with(lines.compact()).try_init(),
     };
     // A logger already installed (tests, embedders) is fine.
-    drop(result);
+    if result.is_ok() {
+        // The logs plugin loads after others: keep the start-up lines until it subscribes (or
+        // the runtime is ready without it, see reload.rs).
+        buntime_core::logsink::keep_startup_backlog(STARTUP_BACKLOG);
+    }
 }
 
 /// Standard output that drops lines it cannot write.

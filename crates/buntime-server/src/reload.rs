@@ -78,6 +78,8 @@ pub(crate) async fn boot(shared: &Arc<Shared>) {
     shared.live.swap(generation.clone());
     shared.metrics.set_generation(1);
     tracing::info!(generation = 1, plugins = generation.plugins.len(), elapsed_ms = started.elapsed().as_millis() as u64, "Runtime ready.");
+    // A logs plugin, if any, has subscribed by now and got the start-up lines; stop keeping them.
+    buntime_core::logsink::drop_startup_backlog();
     if let Some(server) = shared.server.get() {
         generation.server_started(server).await;
     }
