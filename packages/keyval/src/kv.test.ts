@@ -327,11 +327,20 @@ describe.skipIf(!loaded)("full-text search", () => {
     expect(await all(kv.search(["docs"], "runs", { limit: 1 }))).toHaveLength(1);
 
     await kv.removeIndex(["docs"]);
-    // `DELETE /indexes` takes only `?prefix=a/b`, which cannot carry a boolean part: refused here,
-    // before a request could remove some other index.
-    await expect(kv.removeIndex(["docs", true])).rejects.toThrow("removeIndex: `DELETE /indexes?prefix=` takes the path form");
     const after = await kv.listIndexes();
     expect(after.some((ix) => JSON.stringify(ix.prefix) === JSON.stringify(["docs"]))).toBe(false);
+  });
+
+  test("an index on a prefix the path form cannot carry is created and removed", async () => {
+    const typed = ["docs", true, 7n];
+    const same = (ix: { prefix: unknown[] }) => ix.prefix.length === 3 && ix.prefix[1] === true && ix.prefix[2] === 7n;
+    await kv.createIndex(typed, { fields: ["title"] });
+    expect((await kv.listIndexes()).some(same)).toBe(true);
+    // `["docs", "true", 7]` reads the same as a path; removing it must not touch the typed index.
+    await kv.removeIndex(["docs", "true", 7]);
+    expect((await kv.listIndexes()).some(same)).toBe(true);
+    await kv.removeIndex(typed);
+    expect((await kv.listIndexes()).some(same)).toBe(false);
   });
 });
 
@@ -508,7 +517,7 @@ describe.skipIf(!loaded)("watch", () => {
     });
   }
 
-  test("a prefix the path form cannot carry is watched by polling reads", async () => {
+  test("a prefix the path form cannot carry is watched by POST /watch/prefix/poll", async () => {
     const prefix: KvKey = ["wt", true, 7n];
     const seen: KvEntry[] = [];
     const handle = kv.watch(prefix, (entries) => void seen.push(...entries), { pollInterval: 50 });
@@ -552,7 +561,7 @@ describe.skipIf(!loaded)("wire shapes (what the SDK sends, read off the real fet
     expect(sent).toEqual([
       { method: "POST", path: "/indexes", query: {}, body: { prefix: ["wire"], options: { fields: ["title"], tokenize: "unicode61" } } },
       { method: "POST", path: "/search", query: {}, body: { prefix: ["wire"], query: "x", options: { limit: 5, where: { a: 1 } } } },
-      { method: "DELETE", path: "/indexes", query: { prefix: "wire" }, body: undefined },
+      { method: "DELETE", path: "/indexes", query: {}, body: { prefix: ["wire"] } },
     ]);
   });
 
@@ -569,6 +578,22 @@ describe.skipIf(!loaded)("wire shapes (what the SDK sends, read off the real fet
       ["GET", "/keys/wire/123", undefined],
       ["POST", "/atomic", { checks: [], mutations: [{ type: "set", key: ["wire", true], value: 1 }] }],
       ["POST", "/keys/delete-batch", { keys: [["wire", { __type: "bytes", value: "AQ==" }]] }],
+    ]);
+  });
+
+  test("count, paginate and prefix polling send the real prefix in JSON bodies", async () => {
+    sent.length = 0;
+    const prefix: KvKey = ["wire", true];
+    await wkv.count(prefix);
+    await wkv.paginate(prefix, { limit: 2 });
+    const h = wkv.watch(prefix, () => {}, { mode: "polling", pollInterval: 20, emitInitial: false });
+    await until(() => sent.length >= 4);
+    await h.stop();
+    expect(sent.slice(0, 4).map((s) => [s.method, s.path, s.body])).toEqual([
+      ["POST", "/keys/count", { prefix: ["wire", true] }],
+      ["POST", "/keys/paginate", { prefix: ["wire", true], limit: 2, reverse: false }],
+      ["POST", "/watch/prefix/poll", { prefix: ["wire", true], limit: 100, versionstamps: [] }],
+      ["POST", "/watch/prefix/poll", { prefix: ["wire", true], limit: 100, versionstamps: [] }],
     ]);
   });
 

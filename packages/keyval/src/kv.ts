@@ -3,7 +3,7 @@
  * routes read. Keys travel as JSON arrays (POST routes) unless every part survives the path form.
  */
 import { type AtomicCommitter, KvAtomicOperation, type KvMutation, KvTransaction } from "./atomic.ts";
-import { checkKey, decodeJson, fromBase64, keyId, KvNow, KvUuidv7Placeholder, pathSafe, toBase64, toPath } from "./codec.ts";
+import { checkKey, decodeJson, keyId, KvNow, KvUuidv7Placeholder, pathSafe, toPath } from "./codec.ts";
 import { parseDuration, parseDurationOptional } from "./duration.ts";
 import { Http, KvError, resolveBaseUrl } from "./http.ts";
 import { readSse } from "./sse.ts";
@@ -69,21 +69,6 @@ function absolute(base: string): string {
   const origin = (globalThis as { location?: { origin?: string } }).location?.origin;
   if (origin && origin !== "null") return new URL(base, origin).toString().replace(/\/+$/, "");
   throw new TypeError(`Kv needs an absolute base URL outside a browser (got ${JSON.stringify(base)}); workers get one from RUNTIME_API_URL`);
-}
-
-/** Our own paginate cursor for prefixes the GET route cannot carry: `k` + base64url of the last key's JSON. */
-function ownCursor(key: KvKey): string {
-  return `k${toBase64(new TextEncoder().encode(keyId(key))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")}`;
-}
-
-function parseOwnCursor(cursor: string): KvKey {
-  try {
-    const key = decodeJson<unknown>(new TextDecoder().decode(fromBase64(cursor.slice(1))));
-    checkKey(key, "cursor");
-    return key;
-  } catch {
-    throw new TypeError("paginate: the cursor is not one this client returned for this prefix");
-  }
 }
 
 /**
@@ -233,38 +218,15 @@ export class Kv implements AtomicCommitter {
   /** Counts the entries under `prefix`. */
   async count(prefix: KvKey): Promise<number> {
     checkKey(prefix, "prefix", { prefix: true });
-    if (!pathSafe(prefix)) {
-      // `GET /keys/count` only takes the path form; count by listing the real key instead.
-      let n = 0;
-      for await (const _ of this.list(prefix, { limit: Number.POSITIVE_INFINITY })) n++;
-      return n;
-    }
-    const res = await this.http.must<{ count: number }>({ path: "/keys/count", query: { prefix: prefix.length > 0 ? toPath(prefix) : undefined } });
-    return res.count;
+    return (await this.http.must<{ count: number }>({ method: "POST", path: "/keys/count", body: { prefix } })).count;
   }
 
   /** One page of the entries under `prefix`; pass the returned `cursor` for the next one. */
   async paginate<T = unknown>(prefix: KvKey, options: KvPaginateOptions = {}): Promise<KvPaginateResult<T>> {
     checkKey(prefix, "prefix", { prefix: true });
     const limit = positiveLimit(options.limit, "limit") ?? 100;
-    if (pathSafe(prefix)) {
-      const query = { prefix: prefix.length > 0 ? toPath(prefix) : undefined, cursor: options.cursor, limit, reverse: options.reverse ? "true" : undefined };
-      return this.http.must<KvPaginateResult<T>>({ path: "/keys/paginate", query });
-    }
-    // The GET route cannot carry this prefix: page over `POST /keys/list` with our own cursor.
-    const last = options.cursor ? parseOwnCursor(options.cursor) : undefined;
-    const window = options.reverse ? { end: last } : { start: last };
-    const entries: KvEntry<T>[] = [];
-    const skip = last && !options.reverse ? keyId(last) : null;
-    for await (const e of this.listPages<T>(prefix, { ...window, reverse: options.reverse }, limit + 1 + (skip ? 1 : 0))) {
-      if (skip && keyId(e.key) === skip) continue;
-      entries.push(e);
-      if (entries.length > limit) break;
-    }
-    const hasMore = entries.length > limit;
-    const page = entries.slice(0, limit);
-    const tail = page.at(-1);
-    return { entries: page, cursor: hasMore && tail ? ownCursor(tail.key) : null, hasMore };
+    const body = { prefix, cursor: options.cursor, limit, reverse: options.reverse ?? false };
+    return this.http.must<KvPaginateResult<T>>({ method: "POST", path: "/keys/paginate", body });
   }
 
   // ---- atomic commits and transactions ----
@@ -323,10 +285,7 @@ export class Kv implements AtomicCommitter {
   /** Removes the full-text index of exactly `prefix`. */
   async removeIndex(prefix: KvKey): Promise<void> {
     checkKey(prefix, "prefix", { prefix: true });
-    if (!pathSafe(prefix)) {
-      throw new TypeError("removeIndex: `DELETE /indexes?prefix=` takes the path form, which cannot carry this prefix's parts (booleans, bigints, bytes, digit-only strings or strings with / % ,)");
-    }
-    await this.http.must({ method: "DELETE", path: "/indexes", query: { prefix: toPath(prefix) } });
+    await this.http.must({ method: "DELETE", path: "/indexes", body: { prefix } });
   }
 
   /** Searches the index of exactly `prefix`; `where` filters the matches' values. */
@@ -444,8 +403,9 @@ export class Kv implements AtomicCommitter {
   /**
    * Calls `callback` with the entries that change under `keys` (prefixes by default; exact keys
    * with `exact`), deletions as `value: null`. SSE uses the server's `/watch` and `/watch/prefix`
-   * streams; exact-key polling uses `/watch/poll`. Prefix polling, and keys the path form cannot
-   * carry, poll `POST /keys/batch` or `/keys/list` and diff in the client.
+   * streams; exact-key polling uses `/watch/poll`. Prefix polling, and prefixes the path form
+   * cannot carry, use `POST /watch/prefix/poll`; exact keys the path form cannot carry poll
+   * `POST /keys/batch` and diff in the client.
    */
   watch<T = unknown>(keys: KvKey | KvKey[], callback: KvWatchCallback<T>, options: KvWatchOptions = {}): KvListenHandle {
     const list = Array.isArray(keys) && isKeyList(keys) ? keys : [keys as KvKey];
@@ -459,11 +419,8 @@ export class Kv implements AtomicCommitter {
     const polling = options.mode === "polling";
     const idle = () => out.idle();
 
-    if (!list.every(pathSafe)) {
-      return loop((signal) => this.watchByReads<T>(list, options.exact ?? false, limit, initial, pollInterval, out, signal), reconnect, onError, idle);
-    }
-
     if (options.exact) {
+      if (!list.every(pathSafe)) return loop((signal) => this.watchByReads<T>(list, initial, pollInterval, out, signal), reconnect, onError, idle);
       const keysParam = list.map(toPath).join(",");
       if (!polling) {
         return loop((signal) => this.sse<T>("/watch", { keys: keysParam, initial: String(initial) }, out, signal), reconnect, onError, idle);
@@ -484,11 +441,14 @@ export class Kv implements AtomicCommitter {
       );
     }
 
-    // Prefix polling diffs in the client over `POST /keys/list`: `/watch/prefix/poll` rebuilds a
-    // deleted key from its `/`-joined path, so `["p", true]` would come back as `["p", "true"]`.
-    if (polling) return loop((signal) => this.watchByReads<T>(list, false, limit, initial, pollInterval, out, signal), reconnect, onError, idle);
+    // The SSE route takes the path form; the JSON poll carries any prefix, with typed keys both ways.
+    const sse = !polling && list.every(pathSafe);
     const handles = list.map((prefix) =>
-      loop((signal) => this.sse<T>("/watch/prefix", { prefix: toPath(prefix), initial: String(initial), limit }, out, signal), reconnect, onError),
+      loop(
+        (signal) => (sse ? this.sse<T>("/watch/prefix", { prefix: toPath(prefix), initial: String(initial), limit }, out, signal) : this.pollPrefix<T>(prefix, limit, initial, pollInterval, out, signal)),
+        reconnect,
+        onError,
+      ),
     );
     return allHandles(handles, idle);
   }
@@ -503,16 +463,25 @@ export class Kv implements AtomicCommitter {
     }
   }
 
-  /** Watches keys the path form cannot carry: polls `POST /keys/batch` or `/keys/list` and diffs. */
-  private async watchByReads<T>(list: KvKey[], exact: boolean, limit: number, initial: boolean, pollInterval: number, out: Deliverer<T>, signal: AbortSignal): Promise<void> {
+  /** Polls `POST /watch/prefix/poll`, sending back the versionstamps of the previous answer. */
+  private async pollPrefix<T>(prefix: KvKey, limit: number, initial: boolean, pollInterval: number, out: Deliverer<T>, signal: AbortSignal): Promise<void> {
+    type Stamp = { key: KvKey; versionstamp: string };
+    let stamps: Stamp[] | null = null;
+    while (!signal.aborted) {
+      const body = { prefix, limit, versionstamps: stamps ?? [] };
+      const res: { entries: KvEntry<T>[]; versionstamps: Stamp[] } = await this.http.must({ method: "POST", path: "/watch/prefix/poll", body, signal });
+      if (stamps !== null || initial) out.push(res.entries);
+      stamps = res.versionstamps;
+      await sleep(pollInterval, signal);
+    }
+  }
+
+  /** Watches exact keys the path form cannot carry: polls `POST /keys/batch` and diffs. */
+  private async watchByReads<T>(list: KvKey[], initial: boolean, pollInterval: number, out: Deliverer<T>, signal: AbortSignal): Promise<void> {
     let seen: Map<string, KvEntry<T>> | null = null;
     while (!signal.aborted) {
       const now = new Map<string, KvEntry<T>>();
-      if (exact) {
-        for (const e of await this.get<T>(list)) if (e.versionstamp !== null) now.set(keyId(e.key), e);
-      } else {
-        for (const prefix of list) for await (const e of this.list<T>(prefix, { limit })) now.set(keyId(e.key), e);
-      }
+      for (const e of await this.get<T>(list)) if (e.versionstamp !== null) now.set(keyId(e.key), e);
       const changed: KvEntry<T>[] = [];
       for (const [id, e] of now) if (seen?.get(id)?.versionstamp !== e.versionstamp) changed.push(e);
       if (seen) for (const [id, e] of seen) if (!now.has(id)) changed.push({ key: e.key, value: null, versionstamp: null });

@@ -1,7 +1,10 @@
 //! The engine as a JSON service, for TypeScript plugins' `ctx.getPlugin("@buntime/plugin-keyval")`:
 //! `get(key)`, `set(key, value, {expiresIn}?)`, `delete(key, {exact, where}?)`,
 //! `list({prefix, start, end, limit, reverse, where}?)`, `count({prefix, start, end, where}?)`,
-//! `paginate({…, cursor}?)` and `atomic({checks, mutations})`, with the HTTP API's JSON shapes.
+//! `paginate({…, cursor}?)`, `atomic({checks, mutations})`, `enqueue({value, options?})`,
+//! `queueStats()`, `createIndex({prefix, options: {fields, tokenize?}})`, `listIndexes()`,
+//! `removeIndex({prefix})` and `search({prefix, query, options?: {limit, where}})`, each taking
+//! and answering the HTTP API's JSON shapes.
 
 use async_trait::async_trait;
 use buntime_core::services::JsonService;
@@ -11,7 +14,9 @@ use serde_json::{Value, json};
 use crate::atomic::AtomicOp;
 use crate::entries::Entry;
 use crate::error::KvError;
+use crate::queue::EnqueueOptions;
 use crate::request;
+use crate::routes::search;
 use crate::store::Kv;
 
 /// The JSON face of a [`Kv`].
@@ -73,14 +78,7 @@ impl KvJson {
                 Ok(json!(kv.count(&sel).await?))
             }
             "paginate" => {
-                let obj = request::object(arg(0), "options")?;
-                let (sel, opts) = request::list(kv, &obj)?;
-                let page = kv
-                    .paginate(&sel, &opts, obj.get("cursor").and_then(Value::as_str))
-                    .await?;
-                Ok(
-                    json!({"entries": entries(page.entries), "cursor": page.cursor, "hasMore": page.has_more}),
-                )
+                crate::routes::keys::page_json(kv, &request::object(arg(0), "options")?).await
             }
             "atomic" => {
                 let op = AtomicOp::from_json(arg(0).unwrap_or(&Value::Null))?;
@@ -89,8 +87,31 @@ impl KvJson {
                     None => json!({"ok": false}),
                 })
             }
+            "enqueue" => {
+                let obj = request::object(arg(0), "body")?;
+                let value = obj
+                    .get("value")
+                    .cloned()
+                    .ok_or_else(|| KvError::invalid("value is required"))?;
+                let opts = EnqueueOptions::from_json(obj.get("options"))?;
+                let id = kv.queue().enqueue(value, opts).await?;
+                Ok(json!({"ok": true, "id": id}))
+            }
+            "queueStats" => Ok(kv.queue().stats().await?.to_json()),
+            "createIndex" => {
+                let index = search::index_of(&request::object(arg(0), "body")?)?;
+                kv.create_index(&index).await?;
+                Ok(json!({"ok": true}))
+            }
+            "listIndexes" => search::indexes_json(kv).await,
+            "removeIndex" => {
+                kv.remove_index(&search::removal_prefix(&request::object(arg(0), "body")?)?)
+                    .await?;
+                Ok(json!({"ok": true}))
+            }
+            "search" => search::search_json(kv, &request::object(arg(0), "body")?).await,
             other => Err(KvError::invalid(format!(
-                "unknown method `{other}`; the keyval service has get, set, delete, list, count, paginate, atomic"
+                "unknown method `{other}`; the keyval service has get, set, delete, list, count, paginate, atomic, enqueue, queueStats, createIndex, listIndexes, removeIndex, search"
             ))),
         }
     }

@@ -120,3 +120,76 @@ async fn the_json_service_speaks_the_http_shapes() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn the_json_service_enqueues_and_searches_with_the_http_bodies() {
+    let kv = start().await;
+    let svc =
+        kv.h.generation()
+            .services
+            .get_json(buntime_plugin_keyval::NAME)
+            .expect("a JSON service is provided");
+    let queued = svc
+        .call(
+            "enqueue",
+            vec![json!({"value": {"to": "ada"}, "options": {"delay": 60000}})],
+        )
+        .await
+        .unwrap();
+    assert_eq!(queued["ok"], true);
+    let stats = svc.call("queueStats", vec![]).await.unwrap();
+    assert_eq!(stats, kv.get("/keyval/api/queue/stats").await.json());
+    assert_eq!((stats["pending"].clone(), stats["total"].clone()), (json!(1), json!(1)));
+
+    // A prefix the path form cannot name: a boolean part.
+    let prefix = json!(["posts", true]);
+    let created = svc
+        .call(
+            "createIndex",
+            vec![json!({"prefix": prefix, "options": {"fields": ["title"], "tokenize": "porter"}})],
+        )
+        .await
+        .unwrap();
+    assert_eq!(created, json!({"ok": true}));
+    let indexes = svc.call("listIndexes", vec![]).await.unwrap();
+    assert_eq!(indexes, kv.get("/keyval/api/indexes").await.json());
+    assert_eq!(
+        (indexes[0]["prefix"].clone(), indexes[0]["tokenize"].clone()),
+        (prefix.clone(), json!("porter"))
+    );
+    for (n, title, status) in [(1, "Running fast", "draft"), (2, "She runs", "published")] {
+        svc.call(
+            "set",
+            vec![json!(["posts", true, n]), json!({"title": title, "status": status})],
+        )
+        .await
+        .unwrap();
+    }
+    let hits = svc
+        .call(
+            "search",
+            vec![json!({"prefix": prefix, "query": "run", "options": {"where": {"status": "published"}}})],
+        )
+        .await
+        .unwrap();
+    let keys: Vec<_> = hits.as_array().unwrap().iter().map(|h| h["key"].clone()).collect();
+    assert_eq!(keys, [json!(["posts", true, 2])]);
+    assert_eq!(
+        svc.call("removeIndex", vec![json!({"prefix": prefix})])
+            .await
+            .unwrap(),
+        json!({"ok": true})
+    );
+    assert_eq!(svc.call("listIndexes", vec![]).await.unwrap(), json!([]));
+
+    for (method, args, error) in [
+        ("enqueue", vec![json!({"options": {}})], "value is required"),
+        ("createIndex", vec![json!({"prefix": ["p"]})], "options.fields must be a non-empty array"),
+        ("search", vec![json!({"prefix": ["p"]})], "query is required"),
+        ("removeIndex", vec![json!({})], "prefix is required"),
+    ] {
+        let err = svc.call(method, args).await.unwrap_err();
+        assert_eq!(err.kind(), buntime_core::ErrorKind::BadRequest, "{method}");
+        assert!(err.to_string().contains(error), "{method}: {err}");
+    }
+}

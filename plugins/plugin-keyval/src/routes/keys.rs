@@ -29,11 +29,14 @@ pub fn router() -> Router<Kv> {
         )
         .route(
             "/api/keys/count",
-            get(count).put(put_key).delete(delete_key),
+            get(count).post(count_body).put(put_key).delete(delete_key),
         )
         .route(
             "/api/keys/paginate",
-            get(paginate).put(put_key).delete(delete_key),
+            get(paginate)
+                .post(paginate_body)
+                .put(put_key)
+                .delete(delete_key),
         )
         .route(
             "/api/keys/batch",
@@ -131,13 +134,16 @@ async fn list_query(
     Ok(Json(entries_json(&kv.list(&sel, &opts).await?)).into_response())
 }
 
+/// An optional JSON object body (empty means `{}`), as the `POST` list, count and paginate read.
+fn optional_body(body: &[u8]) -> Result<Map<String, Value>, KvError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    request::object(Some(&json_body(body)?), "body")
+}
+
 async fn list_body(State(kv): State<Kv>, body: Bytes) -> Result<Response, KvError> {
-    let v = if body.iter().all(u8::is_ascii_whitespace) {
-        Value::Object(Map::new())
-    } else {
-        json_body(&body)?
-    };
-    let (sel, opts) = request::list(&kv, &request::object(Some(&v), "body")?)?;
+    let (sel, opts) = request::list(&kv, &optional_body(&body)?)?;
     Ok(Json(entries_json(&kv.list(&sel, &opts).await?)).into_response())
 }
 
@@ -150,16 +156,44 @@ async fn count(
     Ok(Json(json!({"count": kv.count(&sel).await?})).into_response())
 }
 
+/// `POST /api/keys/count {prefix?, start?, end?, where?}`: the GET form's answer for any key.
+async fn count_body(State(kv): State<Kv>, body: Bytes) -> Result<Response, KvError> {
+    let (sel, _) = request::list(&kv, &optional_body(&body)?)?;
+    Ok(Json(json!({"count": kv.count(&sel).await?})).into_response())
+}
+
 async fn paginate(
     State(kv): State<Kv>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, KvError> {
-    let obj = query_object(&q, &["prefix", "start", "end", "limit", "reverse"]);
-    let (sel, opts) = request::list(&kv, &obj)?;
-    let page = kv
-        .paginate(&sel, &opts, q.get("cursor").map(String::as_str))
-        .await?;
-    Ok(Json(json!({"entries": entries_json(&page.entries), "cursor": page.cursor, "hasMore": page.has_more})).into_response())
+    let obj = query_object(
+        &q,
+        &["prefix", "start", "end", "limit", "reverse", "cursor"],
+    );
+    Ok(Json(page_json(&kv, &obj).await?).into_response())
+}
+
+/// `POST /api/keys/paginate {prefix?, start?, end?, cursor?, limit?, reverse?, where?}`.
+async fn paginate_body(State(kv): State<Kv>, body: Bytes) -> Result<Response, KvError> {
+    Ok(Json(page_json(&kv, &optional_body(&body)?).await?).into_response())
+}
+
+/// One page as `{entries, cursor, hasMore}`, for the routes and the JSON service.
+///
+/// # Errors
+/// A bad field (a `cursor` that is not a string included), or the store's error.
+pub async fn page_json(kv: &Kv, obj: &Map<String, Value>) -> Result<Value, KvError> {
+    let (sel, opts) = request::list(kv, obj)?;
+    let cursor = match obj.get("cursor") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(c)) if c.is_empty() => None,
+        Some(Value::String(c)) => Some(c.as_str()),
+        Some(_) => return Err(KvError::invalid("cursor must be a string")),
+    };
+    let page = kv.paginate(&sel, &opts, cursor).await?;
+    Ok(
+        json!({"entries": entries_json(&page.entries), "cursor": page.cursor, "hasMore": page.has_more}),
+    )
 }
 
 async fn batch(State(kv): State<Kv>, body: Bytes) -> Result<Response, KvError> {

@@ -1,11 +1,12 @@
 //! `/api/watch…`: SSE streams of changes to keys or a prefix (`event: change`, `event: ping`), and
 //! their polling twins that diff against versionstamps the client sends back.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 
 use axum::Json;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +15,7 @@ use futures_util::stream::Stream;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde_json::{Value, json};
 
+use super::json_body;
 use crate::entries::Entry;
 use crate::error::KvError;
 use crate::keys::Key;
@@ -31,7 +33,10 @@ pub fn router() -> Router<Kv> {
         .route("/api/watch", get(watch_keys))
         .route("/api/watch/poll", get(poll_keys))
         .route("/api/watch/prefix", get(watch_prefix))
-        .route("/api/watch/prefix/poll", get(poll_prefix))
+        .route(
+            "/api/watch/prefix/poll",
+            get(poll_prefix).post(poll_prefix_body),
+        )
 }
 
 /// Parses `keys=a/b,c/d`.
@@ -195,52 +200,114 @@ fn path_of(key: &Key) -> String {
         .join("/")
 }
 
-/// `?prefix=…&limit=…&versionstamps=k1:vs1,…`: entries added or changed since, deletions as null
-/// entries, and the new `key:versionstamp` list to send next time.
+/// The entries under `prefix` (up to `limit`) whose versionstamp differs from the client's, then
+/// the client's keys that are gone, as null entries in `id` order; and every listed key with its
+/// current versionstamp. `given` maps each client key's `id` to the key and its versionstamp:
+/// the `POST` form identifies keys by their encoding, so they keep their types; the GET form by
+/// their path, the only thing its client sends.
+async fn prefix_diff(
+    kv: &Kv,
+    prefix: Key,
+    limit: usize,
+    mut given: BTreeMap<String, (Key, String)>,
+    id: impl Fn(&Key) -> String,
+) -> Result<(Vec<Value>, Vec<(Key, String)>), KvError> {
+    let sel = Selector {
+        prefix: Some(prefix),
+        ..Selector::default()
+    };
+    let opts = ListOptions {
+        limit,
+        reverse: false,
+    };
+    let mut entries = Vec::new();
+    let mut current = Vec::new();
+    for e in kv.list(&sel, &opts).await? {
+        if given.remove(&id(&e.key)).map(|(_, vs)| vs).as_deref() != Some(e.versionstamp.as_str()) {
+            entries.push(e.to_json());
+        }
+        current.push((e.key, e.versionstamp));
+    }
+    entries.extend(
+        given
+            .into_values()
+            .map(|(key, _)| Entry::missing_json(&key)),
+    );
+    Ok((entries, current))
+}
+
+/// A key's identity in the `POST` form: its encoding (hex, so it orders as the key does).
+fn encoded_id(key: &Key) -> String {
+    key.encode().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `?prefix=…&limit=…&versionstamps=k1:vs1,…` (the original's form): entries added or changed
+/// since, deletions as null entries, and the new `key:versionstamp` list to send next time. Its
+/// keys are `/`-joined paths, so a deleted key comes back as its path reads (`true` as `"true"`);
+/// `POST` keeps the types.
 async fn poll_prefix(
     State(kv): State<Kv>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, KvError> {
     let (prefix, limit) = prefix_param(&q)?;
-    let mut given: HashMap<String, String> = q
+    let given = q
         .get("versionstamps")
         .map(|s| {
             s.split(',')
                 .filter_map(|kv| kv.rsplit_once(':'))
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .filter_map(|(k, v)| {
+                    let key = Key::prefix_from_path(k).ok().filter(|k| !k.is_empty())?;
+                    Some((k.to_owned(), (key, v.to_owned())))
+                })
                 .collect()
         })
         .unwrap_or_default();
-    let sel = Selector {
-        prefix: Some(prefix),
-        ..Selector::default()
+    let (entries, current) = prefix_diff(&kv, prefix, limit, given, path_of).await?;
+    let tokens: Vec<String> = current
+        .iter()
+        .map(|(k, vs)| format!("{}:{vs}", path_of(k)))
+        .collect();
+    Ok(Json(json!({"entries": entries, "versionstamps": tokens.join(",")})).into_response())
+}
+
+/// Reads `versionstamps: [{key, versionstamp}]` of the `POST` form (absent or null: none yet).
+fn typed_versionstamps(v: Option<&Value>) -> Result<BTreeMap<String, (Key, String)>, KvError> {
+    let items = match v {
+        None | Some(Value::Null) => return Ok(BTreeMap::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            return Err(KvError::invalid(
+                "versionstamps must be an array of {key, versionstamp}",
+            ));
+        }
     };
-    let list = kv
-        .list(
-            &sel,
-            &ListOptions {
-                limit,
-                reverse: false,
-            },
-        )
-        .await?;
-    let mut entries = Vec::new();
-    let mut current = Vec::new();
-    for e in &list {
-        let path = path_of(&e.key);
-        if given.remove(&path).as_deref() != Some(e.versionstamp.as_str()) {
-            entries.push(e.to_json());
-        }
-        current.push(format!("{path}:{}", e.versionstamp));
-    }
-    let mut gone: Vec<String> = given.into_keys().collect();
-    gone.sort();
-    for path in gone {
-        if let Ok(key) = Key::prefix_from_path(&path)
-            && !key.is_empty()
-        {
-            entries.push(Entry::missing_json(&key));
-        }
-    }
-    Ok(Json(json!({"entries": entries, "versionstamps": current.join(",")})).into_response())
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let key = request::key(item.get("key"), &format!("versionstamps[{i}].key"))?;
+            match item.get("versionstamp") {
+                Some(Value::String(vs)) => Ok((encoded_id(&key), (key, vs.clone()))),
+                _ => Err(KvError::invalid(format!(
+                    "versionstamps[{i}].versionstamp must be a string"
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// `POST {prefix, limit?, versionstamps?: [{key, versionstamp}]}`: the GET form's diff with real
+/// keys both ways, answering `{entries, versionstamps: [{key, versionstamp}]}`.
+async fn poll_prefix_body(State(kv): State<Kv>, body: Bytes) -> Result<Response, KvError> {
+    let obj = request::object(Some(&json_body(&body)?), "body")?;
+    let prefix = request::opt_key(obj.get("prefix"), "prefix", true)?
+        .ok_or_else(|| KvError::invalid("prefix is required"))?;
+    let limit = request::limit(obj.get("limit"))?.min(MAX_LIMIT);
+    let given = typed_versionstamps(obj.get("versionstamps"))?;
+    let (entries, current) = prefix_diff(&kv, prefix, limit, given, encoded_id).await?;
+    let stamps: Vec<Value> = current
+        .iter()
+        .map(|(k, vs)| json!({"key": k.to_json(), "versionstamp": vs}))
+        .collect();
+    Ok(Json(json!({"entries": entries, "versionstamps": stamps})).into_response())
 }
