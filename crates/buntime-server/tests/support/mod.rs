@@ -39,7 +39,8 @@ impl Journal {
 
 /// A plugin whose behaviour comes from its manifest keys:
 /// `action` (continue | respond | replace | fail | panic | unauthorized), `routes: true`,
-/// `initFail`, `initPanic`, `initSleepMs`, `provide`, `consume`, `responseHeader`.
+/// `initFail`, `initPanic`, `initSleepMs`, `provide`, `consume`, `responseHeader`. Its routes
+/// include `/ws`, a WebSocket echo ([`ws_echo`]).
 pub struct TestPlugin {
     name: String,
     generation: u64,
