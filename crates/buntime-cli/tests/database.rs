@@ -23,11 +23,16 @@ fn bun_and_client() -> Option<PathBuf> {
 
 /// Runs `src/libsql-client.ts` against the runtime at `url` and asserts it reported success.
 fn run_libsql_script(bun: &Path, url: &str, dialect: &str) {
+    run_libsql_script_at(bun, &format!("{url}/database/api"), dialect);
+}
+
+/// Runs `src/libsql-client.ts` with `DATABASE_URL=database_url` (`http://` or `ws://`).
+fn run_libsql_script_at(bun: &Path, database_url: &str, dialect: &str) {
     let mut script = Command::new(bun)
         .current_dir(Path::new(ROOT).join("packages/database-e2e"))
         .arg("run")
         .arg("src/libsql-client.ts")
-        .env("DATABASE_URL", format!("{url}/database/api"))
+        .env("DATABASE_URL", database_url)
         .env("DATABASE_DIALECT", dialect)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -43,7 +48,8 @@ fn run_libsql_script(bun: &Path, url: &str, dialect: &str) {
     }
     let out = script.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let expected = format!(r#""dialect":"{dialect}""#);
+    let transport = database_url.split(':').next().unwrap_or_default();
+    let expected = format!(r#""dialect":"{dialect}","transport":"{transport}:""#);
     assert!(
         out.status.success() && stdout.contains(r#""ok":true"#) && stdout.contains(&expected),
         "stdout: {stdout}\nstderr: {}",
@@ -61,6 +67,17 @@ fn the_libsql_client_runs_execute_batch_and_transactions_over_http() {
     assert!(logs.iter().any(|l| l.contains("database ready; adapters: sqlite")), "{logs:?}");
     run_libsql_script(&bun, &url, "sqlite");
     assert!(dir.path().join("state/database/sqlite/_default.db").is_file(), "the root database lives in the state dir");
+}
+
+#[test]
+fn the_libsql_client_runs_execute_batch_and_transactions_over_websocket() {
+    let Some(bun) = bun_and_client() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let apps = dir.path().join("apps");
+    let started = support::start(buntime(dir.path(), &[("RUNTIME_WORKER_DIRS", apps.to_str().unwrap())]));
+    // `ws://…/database/api` makes @libsql/client speak HRANA (hrana3) over one WebSocket.
+    let ws = started.url.replacen("http://", "ws://", 1);
+    run_libsql_script_at(&bun, &format!("{ws}/database/api"), "sqlite");
 }
 
 /// Serves a plugins dir of its own, whose database manifest is the shipped one with `adapter_yaml`

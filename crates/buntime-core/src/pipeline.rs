@@ -226,7 +226,9 @@ impl Pipeline {
                     } else {
                         None
                     };
-                    // Keep the request's parts for a fall-through only when one is possible.
+                    // Keep the request's parts for a fall-through only when one is possible. The
+                    // clone shares hyper's `OnUpgrade` extension; whichever copy's handler takes it
+                    // (axum's `WebSocketUpgrade`) owns the connection once the 101 is sent.
                     let (parts, body) = req.into_parts();
                     let kept = (next.is_some() || self.apps.is_some()).then(|| parts.clone());
                     let mut inner = Request::from_parts(parts, body);

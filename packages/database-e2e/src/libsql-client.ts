@@ -1,7 +1,7 @@
 // Drives a running Buntime's plugin-database with the stock @libsql/client over HTTP (HRANA,
 // JSON): execute, batch (atomic), interactive transactions and a migration. Prints one JSON line
 // on success; throws (exit code 1) on the first mismatch. Run by crates/buntime-cli/tests/database.rs
-// with DATABASE_URL=http://127.0.0.1:<port>/database/api, and DATABASE_DIALECT=postgres or mysql
+// with DATABASE_URL=http://127.0.0.1:<port>/database/api (or ws://…, HRANA over WebSocket), and DATABASE_DIALECT=postgres or mysql
 // when the default adapter is one of those (PostgreSQL has no rowids and says `bytea`; MySQL
 // commits DDL implicitly, so its migration is data only).
 import { createClient, LibsqlError } from "@libsql/client";
@@ -77,4 +77,4 @@ const tags = await client.execute("SELECT t.name, n.body FROM tags t JOIN notes 
 check(tags.rows.length === 1 && tags.rows[0]!.body === "first", "the migration ran", tags.rows);
 
 client.close();
-console.log(JSON.stringify({ ok: true, rows: 4, dialect }));
+console.log(JSON.stringify({ ok: true, rows: 4, dialect, transport: new URL(url).protocol }));

@@ -108,9 +108,12 @@ enum StreamRequest {
 
 const REQUEST_TYPES: [&str; 8] = ["close", "execute", "batch", "sequence", "describe", "store_sql", "close_sql", "get_autocommit"];
 
+/// SQL texts one stream (HTTP) or one socket (WebSocket) may store with `store_sql`.
+pub(crate) const MAX_STORED_SQL: usize = 1024;
+
 /// One stream's state: where it points, its stored SQL and, while needed, its connection.
 #[derive(Debug)]
-struct Stream {
+pub(crate) struct Stream {
     adapter: Option<String>,
     tenant: Option<String>,
     conn: Option<Box<dyn Connection>>,
@@ -128,6 +131,36 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct Streams {
     map: Mutex<HashMap<String, Entry>>,
+}
+
+impl Stream {
+    /// A stream for `target` with no connection yet (one is taken on its first statement).
+    pub(crate) fn new(target: Target<'_>) -> Self {
+        Self { adapter: target.adapter.map(str::to_owned), tenant: target.tenant.map(str::to_owned), conn: None, sqls: HashMap::new(), closed: false }
+    }
+
+    /// Gives the pinned connection back to its pool when no transaction is open on it: outside a
+    /// transaction it holds no state worth pinning.
+    pub(crate) async fn release_if_idle(&mut self) {
+        if let Some(conn) = self.conn.as_mut()
+            && conn.is_autocommit().await.unwrap_or(false)
+        {
+            self.conn = None;
+        }
+    }
+}
+
+/// Runs one stream request (a JSON object with a `type`, as in a pipeline) on `s`, with `sqls`
+/// as the stored SQL `sql_id` refers to. The WebSocket side keeps its SQL per socket rather than
+/// per stream, so it lends its store to the stream for the request.
+pub(crate) async fn run_request(service: &DatabaseService, s: &mut Stream, sqls: &mut HashMap<i64, String>, raw: Json) -> Result<Json, DbError> {
+    std::mem::swap(&mut s.sqls, sqls);
+    let out = match parse_request(raw) {
+        Ok(r) => handle(service, s, r).await,
+        Err(e) => Err(e),
+    };
+    std::mem::swap(&mut s.sqls, sqls);
+    out
 }
 
 impl Streams {
@@ -195,7 +228,7 @@ pub async fn pipeline(service: &DatabaseService, streams: &Streams, target: Targ
             (b.clone(), entry.stream.clone())
         }
         None => {
-            let s = Stream { adapter: target.adapter.map(str::to_owned), tenant: target.tenant.map(str::to_owned), conn: None, sqls: HashMap::new(), closed: false };
+            let s = Stream::new(target);
             (uuid::Uuid::new_v4().simple().to_string(), Arc::new(tokio::sync::Mutex::new(s)))
         }
     };
@@ -216,13 +249,9 @@ pub async fn pipeline(service: &DatabaseService, streams: &Streams, target: Targ
         });
     }
     let keep = !s.closed;
-    if keep && let Some(conn) = s.conn.as_mut() {
-        // Outside a transaction the connection holds no state worth pinning: give it back.
-        if conn.is_autocommit().await.unwrap_or(false) {
-            s.conn = None;
-        }
-    }
-    if !keep {
+    if keep {
+        s.release_if_idle().await;
+    } else {
         s.conn = None;
     }
     drop(s);
@@ -312,8 +341,8 @@ async fn handle(service: &DatabaseService, s: &mut Stream, req: StreamRequest) -
             json!({"type": "describe", "result": conn(service, s).await?.describe(sql).await?})
         }
         StreamRequest::StoreSql { sql_id, sql } => {
-            if s.sqls.len() >= 1024 && !s.sqls.contains_key(&sql_id) {
-                return Err(DbError::Sql { code: "SQL_STORE_FULL".into(), message: "at most 1024 SQL texts may be stored per stream".into() });
+            if s.sqls.len() >= MAX_STORED_SQL && !s.sqls.contains_key(&sql_id) {
+                return Err(DbError::Sql { code: "SQL_STORE_FULL".into(), message: format!("at most {MAX_STORED_SQL} SQL texts may be stored per stream") });
             }
             s.sqls.insert(sql_id, sql);
             json!({"type": "store_sql"})

@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod hrana;
 pub mod json_service;
+pub mod hrana_ws;
 pub mod routes;
 pub mod service;
 pub mod tenant;

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -50,6 +51,10 @@ pub fn router(service: DatabaseService, streams: Arc<Streams>) -> Router {
         .route("/v2", get(version))
         .route("/v2/pipeline", pipeline.clone())
         .route("/v3/pipeline", pipeline)
+        // HRANA over WebSocket: `ws://host/database/api` connects to `/api` itself.
+        .route("/api", get(hrana_ws))
+        .route("/api/", get(hrana_ws))
+        .route("/api/ws", get(hrana_ws))
         .with_state(AppState { service, streams })
 }
 
@@ -86,6 +91,14 @@ fn tenant_of(service: &DatabaseService, explicit: Option<&str>, headers: &Header
     }
     let from_header = non_empty(headers.get(tenancy.header.as_str()).and_then(|v| v.to_str().ok()));
     Some(from_header.map_or_else(|| tenancy.default_tenant.to_string(), str::to_owned))
+}
+
+/// The adapter and tenant a HRANA request targets: `x-database-adapter`, then the tenant as
+/// [`tenant_of`] picks it with `x-database-namespace` as the explicit one.
+fn hrana_target(service: &DatabaseService, headers: &HeaderMap) -> (Option<String>, Option<String>) {
+    let header = |name: &str| non_empty(headers.get(name).and_then(|v| v.to_str().ok())).map(str::to_owned);
+    let tenant = tenant_of(service, header("x-database-namespace").as_deref(), headers);
+    (header("x-database-adapter"), tenant)
 }
 
 async fn adapters(State(st): State<AppState>) -> Response {
@@ -274,9 +287,7 @@ async fn pipeline(State(st): State<AppState>, headers: HeaderMap, body: Body) ->
         Ok(r) => r,
         Err(e) => return pipeline_error(StatusCode::BAD_REQUEST, "PARSE_ERROR", &format!("invalid pipeline body: {e}")),
     };
-    let header = |name: &str| non_empty(headers.get(name).and_then(|v| v.to_str().ok())).map(str::to_owned);
-    let adapter = header("x-database-adapter");
-    let tenant = tenant_of(&st.service, header("x-database-namespace").as_deref(), &headers);
+    let (adapter, tenant) = hrana_target(&st.service, &headers);
     match hrana::pipeline(&st.service, &st.streams, Target { adapter: adapter.as_deref(), tenant: tenant.as_deref() }, req).await {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => {
@@ -284,4 +295,15 @@ async fn pipeline(State(st): State<AppState>, headers: HeaderMap, body: Body) ->
             pipeline_error(status, e.code, &e.message)
         }
     }
+}
+
+/// Upgrades to HRANA over WebSocket; the adapter and tenant headers of the upgrade request pick
+/// the target of every stream on the socket, as they do for an HTTP pipeline.
+async fn hrana_ws(State(st): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    let (adapter, tenant) = hrana_target(&st.service, &headers);
+    let ws = ws.protocols(crate::hrana_ws::SUBPROTOCOLS);
+    if ws.selected_protocol().is_none() {
+        return bad_request("Sec-WebSocket-Protocol must offer hrana3 or hrana2");
+    }
+    ws.on_upgrade(move |socket| crate::hrana_ws::serve(socket, st.service, adapter, tenant)).into_response()
 }

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Query;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::routing::get as route_get;
 use buntime_core::{Env, ErrorKind, Flow, Plugin, PluginContext, PluginError, Request, RequestContext, Response, RuntimeConfig, ServerInfo};
 use buntime_server::{Runtime, RuntimeBuilder, RuntimeHandle};
@@ -38,7 +39,8 @@ impl Journal {
 
 /// A plugin whose behaviour comes from its manifest keys:
 /// `action` (continue | respond | replace | fail | panic | unauthorized), `routes: true`,
-/// `initFail`, `initPanic`, `initSleepMs`, `provide`, `consume`, `responseHeader`.
+/// `initFail`, `initPanic`, `initSleepMs`, `provide`, `consume`, `responseHeader`. Its routes
+/// include `/ws`, a WebSocket echo ([`ws_echo`]).
 pub struct TestPlugin {
     name: String,
     generation: u64,
@@ -119,6 +121,7 @@ impl Plugin for TestPlugin {
         }
         let name = self.name.clone();
         let generation = self.generation;
+        let ws_tag = format!("{}:{}", self.name, self.generation);
         Some(
             Router::new()
                 .route(
@@ -142,6 +145,7 @@ impl Plugin for TestPlugin {
                         "slow done"
                     }),
                 )
+                .route("/ws", route_get(move |ws: WebSocketUpgrade| async move { ws.on_upgrade(move |socket| ws_echo(socket, ws_tag)) }))
                 .route("/boom", route_get(|| async { if true { panic!("route panic") } "unreachable" }))
                 .route("/upload", axum::routing::post(|body: axum::body::Bytes| async move { format!("got {} bytes", body.len()) })),
         )
@@ -149,6 +153,28 @@ impl Plugin for TestPlugin {
 
     fn provides(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
         self.key("provide").map(|g| Arc::new(Greeter(g.to_owned())) as Arc<dyn std::any::Any + Send + Sync>)
+    }
+}
+
+/// The test plugin's WebSocket: echoes text and binary frames; `whoami` answers `name:generation`
+/// (which instance holds the socket), `close:<code>` closes with that code.
+async fn ws_echo(mut socket: WebSocket, tag: String) {
+    while let Some(Ok(msg)) = socket.recv().await {
+        let reply = match msg {
+            Message::Text(t) if t.as_str() == "whoami" => Message::Text(tag.clone().into()),
+            Message::Text(t) if t.as_str().starts_with("close:") => {
+                let code = t.as_str()["close:".len()..].parse().unwrap_or(1000);
+                let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: "asked to".into() }))).await;
+                return;
+            }
+            Message::Text(_) | Message::Binary(_) => msg,
+            // Pings are answered by axum itself. The echo of a client's close is only queued:
+            // reading on sends it and then ends the stream (returning now would reset the TCP).
+            Message::Ping(_) | Message::Pong(_) | Message::Close(_) => continue,
+        };
+        if socket.send(reply).await.is_err() {
+            return;
+        }
     }
 }
 
