@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buntime_core::app::PoolView;
+use buntime_core::pool_stats::{PoolMetrics, WorkerStat, WorkerStatus};
 use buntime_core::{RouteKind, RuntimeMetrics};
 use buntime_plugin_metrics::MetricsPlugin;
 use buntime_testkit::{PluginHarness, StartedHarness};
@@ -15,23 +16,43 @@ const MANIFEST: &str = include_str!("../manifest.yaml");
 
 /// A pool that reports fixed numbers.
 struct FakePool {
-    metrics: Value,
-    workers: Value,
+    metrics: PoolMetrics,
+    workers: Vec<WorkerStat>,
 }
 
 impl PoolView for FakePool {
-    fn metrics(&self) -> Value {
-        self.metrics.clone()
+    fn pool_metrics(&self) -> PoolMetrics {
+        self.metrics
     }
-    fn worker_stats(&self) -> Value {
+    fn worker_stat_list(&self) -> Vec<WorkerStat> {
         self.workers.clone()
     }
 }
 
 fn pool() -> Arc<dyn PoolView> {
     Arc::new(FakePool {
-        metrics: json!({"activeWorkers": 3, "avgResponseTimeMs": 12.5, "hitRate": 66.67, "hits": 2, "memoryUsageMB": 1.5, "totalRequests": 3, "uptimeMs": 2000}),
-        workers: json!({"todo@1.0.0": {"ageMs": 1500.0, "errorCount": 0, "requestCount": 7, "status": "active"}}),
+        metrics: PoolMetrics {
+            active_workers: 3,
+            avg_response_time_ms: 12.5,
+            hit_rate: 66.67,
+            hits: 2,
+            memory_usage_mb: 1.5,
+            total_requests: 3,
+            uptime_ms: 2000,
+            ..PoolMetrics::default()
+        },
+        workers: vec![WorkerStat {
+            key: "todo@1.0.0".into(),
+            status: WorkerStatus::Active,
+            age_ms: 1500.0,
+            avg_response_time_ms: 2.0,
+            error_count: 0,
+            idle_ms: 10.0,
+            request_count: 7,
+            total_response_time_ms: 14.0,
+            last_request_count: None,
+            last_response_time_ms: None,
+        }],
     })
 }
 
