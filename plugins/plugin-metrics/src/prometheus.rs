@@ -200,17 +200,28 @@ pub fn write_pool(out: &mut String, m: &PoolMetrics) {
     pool_gauge(out, "uptimeMs", Int(m.uptime_ms));
 }
 
+/// Reads one field of a typed worker entry (`None`: the entry has no value for it).
+type ReadField = fn(&WorkerStat) -> Option<Sample>;
+
 /// The worker fields that are numbers, by JSON key in sorted order (the families' order in
 /// [`render_workers`]), with how to read each from a typed entry.
-const WORKER_FIELDS: [(&str, fn(&WorkerStat) -> Option<Sample>); 8] = [
+const WORKER_FIELDS: [(&str, ReadField); 8] = [
     ("ageMs", |s| Some(Sample::Float(s.age_ms))),
-    ("avgResponseTimeMs", |s| Some(Sample::Float(s.avg_response_time_ms))),
+    ("avgResponseTimeMs", |s| {
+        Some(Sample::Float(s.avg_response_time_ms))
+    }),
     ("errorCount", |s| Some(Sample::Int(s.error_count))),
     ("idleMs", |s| Some(Sample::Float(s.idle_ms))),
-    ("lastRequestCount", |s| s.last_request_count.map(Sample::Int)),
-    ("lastResponseTimeMs", |s| s.last_response_time_ms.map(Sample::Float)),
+    ("lastRequestCount", |s| {
+        s.last_request_count.map(Sample::Int)
+    }),
+    ("lastResponseTimeMs", |s| {
+        s.last_response_time_ms.map(Sample::Float)
+    }),
     ("requestCount", |s| Some(Sample::Int(s.request_count))),
-    ("totalResponseTimeMs", |s| Some(Sample::Float(s.total_response_time_ms))),
+    ("totalResponseTimeMs", |s| {
+        Some(Sample::Float(s.total_response_time_ms))
+    }),
 ];
 
 /// Appends the typed worker statistics: the same lines [`render_workers`] writes for their
@@ -316,15 +327,19 @@ mod tests {
         let f = f64::from(i);
         WorkerStat {
             key: key.into(),
-            status: if i % 2 == 0 { WorkerStatus::Active } else { WorkerStatus::Offline },
+            status: if i.is_multiple_of(2) {
+                WorkerStatus::Active
+            } else {
+                WorkerStatus::Offline
+            },
             age_ms: 1234.56 * f,
             avg_response_time_ms: 0.1 + f / 3.0,
             error_count: u64::from(i % 3),
             idle_ms: if i == 3 { f64::NAN } else { 0.07 * f },
             request_count: u64::from(i) * 1000,
             total_response_time_ms: 1e-3 * f,
-            last_request_count: (i % 2 == 1).then_some(u64::from(i)),
-            last_response_time_ms: (i % 3 == 0).then_some(12.5 * f),
+            last_request_count: (!i.is_multiple_of(2)).then_some(u64::from(i)),
+            last_response_time_ms: i.is_multiple_of(3).then_some(12.5 * f),
         }
     }
 
@@ -356,19 +371,28 @@ mod tests {
             .collect();
         let (mut typed, mut json) = (String::new(), String::new());
         write_workers(&mut typed, &stats);
-        render_workers(&mut json, &buntime_core::pool_stats::worker_stats_json(&stats));
+        render_workers(
+            &mut json,
+            &buntime_core::pool_stats::worker_stats_json(&stats),
+        );
         assert_eq!(typed, json);
         assert!(
             typed.contains("buntime_worker_age_seconds{app=\"m@9\"} 6.1728\n"),
             "{typed}"
         );
         assert!(typed.contains("buntime_worker_last_requests{app=\"a@1\"} 1\n"));
-        assert!(!typed.contains("buntime_worker_idle_seconds{app=\"n\\nl@3\"}"), "NaN is skipped");
+        assert!(
+            !typed.contains("buntime_worker_idle_seconds{app=\"n\\nl@3\"}"),
+            "NaN is skipped"
+        );
 
         // A field no app has (all `None`) gets no family, as in the JSON path.
         let none: Vec<WorkerStat> = stats
             .iter()
-            .map(|s| WorkerStat { last_request_count: None, ..s.clone() })
+            .map(|s| WorkerStat {
+                last_request_count: None,
+                ..s.clone()
+            })
             .collect();
         let mut typed = String::new();
         write_workers(&mut typed, &none);
