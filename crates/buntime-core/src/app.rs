@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::PluginError;
+use crate::pool_stats::{PoolMetrics, WorkerStat, worker_stats_json};
 use crate::public_routes::PublicRoutes;
 use crate::{Request, Response};
 
@@ -108,11 +109,22 @@ pub async fn fetch_app(apps: &dyn AppBackend, dir: &std::path::Path, config: Opt
 }
 
 /// What plugins can see of the worker pool (spec §9.8).
+///
+/// Implementations give typed snapshots, built under their locks without JSON; the JSON views
+/// (`getMetrics()`, `getWorkerStats()`) are derived from them, so every reader sees one shape.
 pub trait PoolView: Send + Sync + 'static {
+    /// The pool's counters now.
+    fn pool_metrics(&self) -> PoolMetrics;
+    /// One entry per app key the pool has numbers for, in `getWorkerStats()`'s order.
+    fn worker_stat_list(&self) -> Vec<WorkerStat>;
     /// `getMetrics()`.
-    fn metrics(&self) -> Value;
+    fn metrics(&self) -> Value {
+        self.pool_metrics().to_json()
+    }
     /// `getWorkerStats()`.
-    fn worker_stats(&self) -> Value;
+    fn worker_stats(&self) -> Value {
+        worker_stats_json(&self.worker_stat_list())
+    }
 }
 
 /// A worker lifecycle notification for plugins (`onWorkerSpawn` / `onWorkerTerminate`).

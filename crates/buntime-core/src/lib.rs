@@ -30,6 +30,7 @@ pub mod pipeline;
 pub mod problem;
 pub mod respond;
 pub mod plugin;
+pub mod pool_stats;
 pub mod public_routes;
 pub mod redact;
 pub mod script;

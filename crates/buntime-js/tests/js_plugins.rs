@@ -330,11 +330,26 @@ async fn without_bun_js_plugins_fail_with_an_install_hint_and_native_plugins_sti
 struct CountingPool(std::sync::atomic::AtomicU64);
 
 impl buntime_core::app::PoolView for CountingPool {
-    fn metrics(&self) -> Value {
-        json!({"activeWorkers": 2, "totalRequests": self.0.load(std::sync::atomic::Ordering::SeqCst)})
+    fn pool_metrics(&self) -> buntime_core::pool_stats::PoolMetrics {
+        buntime_core::pool_stats::PoolMetrics {
+            active_workers: 2,
+            total_requests: self.0.load(std::sync::atomic::Ordering::SeqCst),
+            ..Default::default()
+        }
     }
-    fn worker_stats(&self) -> Value {
-        json!({"hello@1.0.0": {"status": "active", "requestCount": self.0.load(std::sync::atomic::Ordering::SeqCst)}})
+    fn worker_stat_list(&self) -> Vec<buntime_core::pool_stats::WorkerStat> {
+        vec![buntime_core::pool_stats::WorkerStat {
+            key: "hello@1.0.0".into(),
+            status: buntime_core::pool_stats::WorkerStatus::Active,
+            age_ms: 0.0,
+            avg_response_time_ms: 0.0,
+            error_count: 0,
+            idle_ms: 0.0,
+            request_count: self.0.load(std::sync::atomic::Ordering::SeqCst),
+            total_response_time_ms: 0.0,
+            last_request_count: None,
+            last_response_time_ms: None,
+        }]
     }
 }
 

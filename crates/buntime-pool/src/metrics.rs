@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value, json};
+use buntime_core::pool_stats::{PoolMetrics, WorkerStat, WorkerStatus};
 
 /// Keys kept in the archive and in the ephemeral list.
 const KEEP_KEYS: usize = 1000;
@@ -149,8 +149,8 @@ impl Metrics {
         e.last = took;
     }
 
-    /// `getMetrics()`.
-    pub(crate) fn snapshot(&self, active: usize, pool_size: usize, gate: (usize, usize, usize), memory_bytes: u64) -> Value {
+    /// `getMetrics()`, typed.
+    pub(crate) fn snapshot(&self, active: usize, pool_size: usize, gate: (usize, usize, usize), memory_bytes: u64) -> PoolMetrics {
         let hits = self.hits.load(Ordering::Relaxed);
         let misses = self.misses.load(Ordering::Relaxed);
         let lookups = self.lookups.load(Ordering::Relaxed);
@@ -160,31 +160,109 @@ impl Metrics {
             if r.is_empty() { 0.0 } else { r.iter().sum::<f64>() / r.len() as f64 }
         };
         let hit_rate = if hits + misses == 0 { 0.0 } else { hits as f64 * 100.0 / (hits + misses) as f64 };
-        json!({
-            "activeWorkers": active.min(pool_size),
-            "avgResponseTimeMs": round2(avg),
-            "ephemeralConcurrency": gate.0,
-            "ephemeralQueueDepth": gate.1,
-            "ephemeralQueueLimit": gate.2,
-            "evictions": self.evictions.load(Ordering::Relaxed),
-            "hitRate": round2(hit_rate),
-            "hits": hits,
-            "memoryUsageMB": round2(memory_bytes as f64 / (1024.0 * 1024.0)),
-            "misses": misses,
-            "requestsPerSecond": round2(lookups as f64 / uptime.as_secs_f64().max(0.001)),
-            "totalRequests": lookups,
-            "totalWorkersCreated": self.created.load(Ordering::Relaxed),
-            "totalWorkersFailed": self.failed.load(Ordering::Relaxed),
-            "totalWorkersRetired": self.retired.load(Ordering::Relaxed),
-            "uptimeMs": u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX),
-        })
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        PoolMetrics {
+            active_workers: count(active.min(pool_size)),
+            avg_response_time_ms: round2(avg),
+            ephemeral_concurrency: count(gate.0),
+            ephemeral_queue_depth: count(gate.1),
+            ephemeral_queue_limit: count(gate.2),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            hit_rate: round2(hit_rate),
+            hits,
+            memory_usage_mb: round2(memory_bytes as f64 / (1024.0 * 1024.0)),
+            misses,
+            requests_per_second: round2(lookups as f64 / uptime.as_secs_f64().max(0.001)),
+            total_requests: lookups,
+            total_workers_created: self.created.load(Ordering::Relaxed),
+            total_workers_failed: self.failed.load(Ordering::Relaxed),
+            total_workers_retired: self.retired.load(Ordering::Relaxed),
+            uptime_ms: u64::try_from(uptime.as_millis()).unwrap_or(u64::MAX),
+        }
     }
 
-    /// `getWorkerStats()`: archived keys, then ephemeral keys, then live workers; archived
-    /// totals are added to the later layers.
-    pub(crate) fn worker_stats(&self, live: &[LiveStats]) -> Value {
-        let archive = self.archive.lock().unwrap_or_else(std::sync::PoisonError::into_inner).map.clone();
-        let ephemeral = self.ephemeral.lock().unwrap_or_else(std::sync::PoisonError::into_inner).map.clone();
+    /// `getWorkerStats()`, typed: archived keys, then ephemeral keys, then live workers, a later
+    /// layer replacing an earlier one's entry in place and adding the key's archived totals.
+    /// Built under the two per-key locks (numbers and key copies only, no JSON), which are
+    /// always taken archive first.
+    pub(crate) fn worker_stat_list(&self, live: &[LiveStats]) -> Vec<WorkerStat> {
+        let archive = self.archive.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ephemeral = self.ephemeral.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut out: Vec<WorkerStat> = Vec::with_capacity(archive.map.len() + ephemeral.map.len() + live.len());
+        // Where each key's entry is, so a later layer replaces it (the JSON object's order).
+        let mut at: HashMap<&str, usize> = HashMap::with_capacity(out.capacity());
+        for (key, a) in &archive.map {
+            put(&mut out, &mut at, key, stat(key, Layer { requests: 0, errors: 0, total: Duration::ZERO, status: WorkerStatus::Offline, age: Duration::ZERO, idle: Duration::ZERO }, Some(a)));
+        }
+        for (key, e) in &ephemeral.map {
+            let layer = Layer { requests: e.requests, errors: e.errors, total: e.response, status: WorkerStatus::Ephemeral, age: e.last, idle: Duration::ZERO };
+            put(&mut out, &mut at, key, stat(key, layer, archive.map.get(key)));
+        }
+        for w in live {
+            let status = if w.idle >= w.idle_after { WorkerStatus::Idle } else { WorkerStatus::Active };
+            let layer = Layer { requests: w.requests, errors: w.errors, total: w.response, status, age: w.age, idle: w.idle };
+            let mut s = stat(&w.key, layer, archive.map.get(&w.key));
+            if let Some(d) = w.last_response {
+                s.last_response_time_ms = Some(ms(d));
+            }
+            put(&mut out, &mut at, &w.key, s);
+        }
+        out
+    }
+}
+
+/// Adds `stat` for `key`, or replaces the entry `key` already has in place.
+fn put<'k>(out: &mut Vec<WorkerStat>, at: &mut HashMap<&'k str, usize>, key: &'k str, stat: WorkerStat) {
+    match at.get(key) {
+        Some(&i) => out[i] = stat,
+        None => {
+            at.insert(key, out.len());
+            out.push(stat);
+        }
+    }
+}
+
+/// One layer's own numbers for a key, before its archived totals are added.
+struct Layer {
+    requests: u64,
+    errors: u64,
+    total: Duration,
+    status: WorkerStatus,
+    age: Duration,
+    idle: Duration,
+}
+
+/// A key's entry: `layer` plus the archived totals of its stopped workers.
+fn stat(key: &str, layer: Layer, arch: Option<&Totals>) -> WorkerStat {
+    let requests_all = layer.requests + arch.map_or(0, |a| a.requests);
+    let errors_all = layer.errors + arch.map_or(0, |a| a.errors);
+    let total_all = layer.total + arch.map_or(Duration::ZERO, |a| a.response);
+    let avg = if requests_all == 0 { 0.0 } else { ms(total_all) / requests_all as f64 };
+    WorkerStat {
+        key: key.to_owned(),
+        status: layer.status,
+        age_ms: ms(layer.age),
+        avg_response_time_ms: round2(avg),
+        error_count: errors_all,
+        idle_ms: ms(layer.idle),
+        request_count: requests_all,
+        total_response_time_ms: ms(total_all),
+        last_request_count: arch.and_then(|a| a.last_requests),
+        last_response_time_ms: arch.and_then(|a| a.last_response).map(ms),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use buntime_core::pool_stats::worker_stats_json;
+    use serde_json::{Map, Value, json};
+
+    /// `getWorkerStats()` as it was built before the typed snapshot (cloned maps, JSON per key),
+    /// kept as the oracle the typed path must match byte for byte.
+    fn worker_stats_before(m: &Metrics, live: &[LiveStats]) -> Value {
+        let archive = m.archive.lock().unwrap().map.clone();
+        let ephemeral = m.ephemeral.lock().unwrap().map.clone();
         let mut out = Map::new();
         let stat = |requests: u64, errors: u64, total: Duration, status: &str, age: Duration, idle: Duration, arch: Option<&Totals>| {
             let requests_all = requests + arch.map_or(0, |a| a.requests);
@@ -226,11 +304,41 @@ impl Metrics {
         }
         Value::Object(out)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    fn live(key: &str, idle: Duration, requests: u64, last_response: Option<Duration>) -> LiveStats {
+        LiveStats {
+            key: key.into(),
+            age: Duration::from_millis(1234),
+            idle,
+            idle_after: Duration::from_secs(60),
+            requests,
+            errors: 1,
+            response: Duration::from_micros(20_317),
+            last_response,
+        }
+    }
+
+    #[test]
+    fn the_typed_worker_stats_serialise_exactly_as_the_json_built_before() {
+        let m = Metrics::new();
+        for i in 0..40 {
+            m.archive(&format!("app{i}@1.0.0"), i, i % 3, Duration::from_micros(1_003 * i), (i % 2 == 0).then(|| Duration::from_micros(777 * i)));
+        }
+        for i in 30..60 {
+            m.record_ephemeral(&format!("app{i}@1.0.0"), Duration::from_micros(3_141 * i), i % 5 == 0, true);
+            m.record_ephemeral(&format!("app{i}@1.0.0"), Duration::from_micros(2_718), false, false);
+        }
+        let live = [
+            live("app5@1.0.0", Duration::from_millis(5), 3, Some(Duration::from_micros(4_321))),
+            live("app35@1.0.0", Duration::from_secs(61), 2, None),
+            live("fresh@2.0.0", Duration::ZERO, 0, None),
+            live("fresh@2.0.0", Duration::from_millis(9), 4, Some(Duration::from_millis(2))),
+            live("app\"q@1", Duration::ZERO, 1, None),
+        ];
+        let typed = m.worker_stat_list(&live);
+        assert_eq!(typed.len(), 62, "40 archived + 20 ephemeral-only + 2 live-only keys (`fresh` twice)");
+        assert_eq!(worker_stats_json(&typed).to_string(), worker_stats_before(&m, &live).to_string());
+    }
 
     #[test]
     fn metrics_count_hits_and_round_to_two_decimals() {
@@ -239,7 +347,7 @@ mod tests {
         Metrics::inc(&m.hits);
         Metrics::inc(&m.misses);
         m.record_duration(Duration::from_micros(1234));
-        let v = m.snapshot(3, 2, (2, 0, 100), 3 * 1024 * 1024);
+        let v = m.snapshot(3, 2, (2, 0, 100), 3 * 1024 * 1024).to_json();
         assert_eq!(v["activeWorkers"], 2);
         assert_eq!(v["hitRate"], 66.67);
         assert_eq!(v["avgResponseTimeMs"], 1.23);
@@ -277,7 +385,7 @@ mod tests {
             response: Duration::from_millis(20),
             last_response: None,
         }];
-        let v = m.worker_stats(&live);
+        let v = buntime_core::pool_stats::worker_stats_json(&m.worker_stat_list(&live));
         assert_eq!(v["old@1"]["status"], "offline");
         assert_eq!(v["old@1"]["requestCount"], 5);
         assert_eq!(v["eph@1"]["status"], "ephemeral");

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use buntime_apps::{Dispatcher, WorkerSpec};
 use buntime_core::app::PoolView;
+use buntime_core::pool_stats::{PoolMetrics, WorkerStat};
 use buntime_core::{Request, Response};
-use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
@@ -777,15 +777,17 @@ impl Dispatcher for Pool {
 }
 
 impl PoolView for Pool {
-    fn metrics(&self) -> Value {
+    fn pool_metrics(&self) -> PoolMetrics {
         let inner = &self.inner;
         let memory = rss_of(std::process::id()) + inner.hosts.live().iter().map(|h| h.rss_bytes()).sum::<u64>();
         let active = lock(&inner.cache).len();
         inner.metrics.snapshot(active, inner.cfg.pool_size, (inner.gate.max_concurrency(), inner.gate.pending(), inner.gate.max_queue()), memory)
     }
 
-    fn worker_stats(&self) -> Value {
-        self.inner.metrics.worker_stats(&self.inner.live_stats())
+    fn worker_stat_list(&self) -> Vec<WorkerStat> {
+        // The live workers are read first, so the cache lock is not held with the stats locks.
+        let live = self.inner.live_stats();
+        self.inner.metrics.worker_stat_list(&live)
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use buntime_core::app::PoolView;
+use buntime_core::pool_stats::{PoolMetrics, WorkerStat, WorkerStatus};
 use buntime_core::{RouteKind, RuntimeMetrics};
 use buntime_plugin_metrics::MetricsPlugin;
 use buntime_testkit::{PluginHarness, StartedHarness};
@@ -15,23 +16,43 @@ const MANIFEST: &str = include_str!("../manifest.yaml");
 
 /// A pool that reports fixed numbers.
 struct FakePool {
-    metrics: Value,
-    workers: Value,
+    metrics: PoolMetrics,
+    workers: Vec<WorkerStat>,
 }
 
 impl PoolView for FakePool {
-    fn metrics(&self) -> Value {
-        self.metrics.clone()
+    fn pool_metrics(&self) -> PoolMetrics {
+        self.metrics
     }
-    fn worker_stats(&self) -> Value {
+    fn worker_stat_list(&self) -> Vec<WorkerStat> {
         self.workers.clone()
     }
 }
 
 fn pool() -> Arc<dyn PoolView> {
     Arc::new(FakePool {
-        metrics: json!({"activeWorkers": 3, "avgResponseTimeMs": 12.5, "hitRate": 66.67, "hits": 2, "memoryUsageMB": 1.5, "totalRequests": 3, "uptimeMs": 2000}),
-        workers: json!({"todo@1.0.0": {"ageMs": 1500.0, "errorCount": 0, "requestCount": 7, "status": "active"}}),
+        metrics: PoolMetrics {
+            active_workers: 3,
+            avg_response_time_ms: 12.5,
+            hit_rate: 66.67,
+            hits: 2,
+            memory_usage_mb: 1.5,
+            total_requests: 3,
+            uptime_ms: 2000,
+            ..PoolMetrics::default()
+        },
+        workers: vec![WorkerStat {
+            key: "todo@1.0.0".into(),
+            status: WorkerStatus::Active,
+            age_ms: 1500.0,
+            avg_response_time_ms: 2.0,
+            error_count: 0,
+            idle_ms: 10.0,
+            request_count: 7,
+            total_response_time_ms: 14.0,
+            last_request_count: None,
+            last_response_time_ms: None,
+        }],
     })
 }
 
@@ -141,11 +162,29 @@ async fn the_exposition_holds_pool_gauges_worker_gauges_and_runtime_metrics_and_
 
 #[tokio::test]
 async fn every_metric_the_grafana_dashboard_queries_is_in_the_exposition() {
+    // Every field the pool reports (the typed snapshot has them all).
     let full = FakePool {
-        metrics: json!({"activeWorkers": 1, "avgResponseTimeMs": 1, "ephemeralConcurrency": 2, "ephemeralQueueDepth": 0, "ephemeralQueueLimit": 100,
-            "evictions": 0, "hitRate": 0, "hits": 0, "memoryUsageMB": 1, "misses": 0, "requestsPerSecond": 0, "totalRequests": 0,
-            "totalWorkersCreated": 0, "totalWorkersFailed": 0, "totalWorkersRetired": 0, "uptimeMs": 1}),
-        workers: json!({"a@1": {"ageMs": 1, "avgResponseTimeMs": 1, "errorCount": 0, "idleMs": 0, "requestCount": 1, "status": "active", "totalResponseTimeMs": 1}}),
+        metrics: PoolMetrics {
+            active_workers: 1,
+            avg_response_time_ms: 1.0,
+            ephemeral_concurrency: 2,
+            ephemeral_queue_limit: 100,
+            memory_usage_mb: 1.0,
+            uptime_ms: 1,
+            ..PoolMetrics::default()
+        },
+        workers: vec![WorkerStat {
+            key: "a@1".into(),
+            status: WorkerStatus::Active,
+            age_ms: 1.0,
+            avg_response_time_ms: 1.0,
+            error_count: 0,
+            idle_ms: 0.0,
+            request_count: 1,
+            total_response_time_ms: 1.0,
+            last_request_count: None,
+            last_response_time_ms: None,
+        }],
     };
     let h = start(MANIFEST, Some(Arc::new(full)), Arc::default()).await;
     let text = h.get("/metrics/api/prometheus").await.text();
