@@ -388,15 +388,8 @@ fn begin(read_only: bool) -> &'static str {
 impl Connection for MyConnection {
     async fn execute(&mut self, stmt: Statement) -> Result<StmtResult, DbError> {
         let start = Instant::now();
-        let sql = match lexer::sqlite_compat(&stmt.sql) {
-            Compat::NoOp => {
-                return Ok(StmtResult {
-                    query_duration_ms: start.elapsed().as_secs_f64() * 1000.0,
-                    ..StmtResult::default()
-                });
-            }
-            Compat::Begin { read_only } => begin(read_only).to_owned(),
-            Compat::Pass => stmt.sql,
+        let Some(sql) = lexer::server_sql(stmt.sql, begin) else {
+            return Ok(StmtResult { query_duration_ms: start.elapsed().as_secs_f64() * 1000.0, ..StmtResult::default() });
         };
         let verb = lexer::verb(&sql, Dialect::MySql);
         let (sql, args) = bind(&sql, &stmt.args, &stmt.named_args)?;

@@ -18,6 +18,16 @@ pub(crate) enum Compat {
     NoOp,
 }
 
+/// What a libSQL client's statement becomes on a server engine: `None` when it is a no-op there,
+/// else the SQL to send, a `BEGIN …` spelt by the engine's `begin(read_only)`.
+pub(crate) fn server_sql(sql: String, begin: fn(bool) -> &'static str) -> Option<String> {
+    match sqlite_compat(&sql) {
+        Compat::NoOp => None,
+        Compat::Begin { read_only } => Some(begin(read_only).to_owned()),
+        Compat::Pass => Some(sql),
+    }
+}
+
 /// Recognises the SQLite spellings that `@libsql/client` emits on its own.
 ///
 /// `transaction("write"|"read"|"deferred")` and `batch` send `BEGIN IMMEDIATE`,
