@@ -2,8 +2,28 @@
 
 use std::collections::HashMap;
 
+use std::sync::Arc;
+
 use regex::Regex;
 use serde_json::Value;
+
+/// Answers whether a request needs no sign-in, for requests a plugin serves on behalf of others
+/// (the proxy's rules marked `public`). Authn asks it before gating a request (spec S-10).
+pub trait PublicRouteOracle: Send + Sync + 'static {
+    /// `true` when `method path` (the path as the client sent it) may pass without identity.
+    fn is_public(&self, method: &http::Method, path: &str) -> bool;
+}
+
+/// The typed service a plugin provides to take part in authn's public-route check:
+/// `services.get::<PublicRouteService>("@buntime/plugin-proxy")`.
+#[derive(Clone)]
+pub struct PublicRouteService(pub Arc<dyn PublicRouteOracle>);
+
+impl std::fmt::Debug for PublicRouteService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PublicRouteService")
+    }
+}
 
 const METHOD_KEYS: &[&str] = &["ALL", "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
