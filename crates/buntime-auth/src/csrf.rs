@@ -77,7 +77,7 @@ pub fn check_origin(headers: &HeaderMap, allowed: &AllowedOrigins, trust_proxy: 
         return Err(CsrfError::Forbidden);
     }
     let origin = origin.origin().ascii_serialization();
-    if allowed.origins.iter().any(|o| *o == origin) {
+    if allowed.origins.contains(&origin) {
         return Ok(());
     }
     if trust_proxy && forwarded_origin(headers).is_some_and(|f| f == origin) {

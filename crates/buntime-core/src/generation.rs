@@ -97,6 +97,8 @@ pub struct Generation {
     pub problems: Vec<Problem>,
     /// `number` as a header value, made once (every response carries it).
     pub header_value: http::HeaderValue,
+    /// The WebSockets its plugins accepted: they outlive their requests, so they drain apart.
+    pub sockets: crate::websocket::SocketScope,
     inflight: Arc<Inflight>,
 }
 
@@ -158,6 +160,7 @@ impl Generation {
             script_host,
             problems,
             header_value: http::HeaderValue::from(number),
+            sockets: crate::websocket::SocketScope::default(),
             inflight: Arc::default(),
         }
     }
@@ -190,6 +193,23 @@ impl Generation {
             }
         };
         tokio::time::timeout(grace, wait).await.is_ok()
+    }
+
+    /// Closes this generation's WebSockets with 1001 and waits up to `wait` for their handlers to
+    /// let go. Returns whether they all did.
+    pub async fn close_sockets(&self, wait: Duration) -> bool {
+        let open = self.sockets.open();
+        self.sockets.close_all();
+        if open == 0 {
+            return true;
+        }
+        let closed = self.sockets.wait_closed(wait).await;
+        if closed {
+            tracing::info!(generation = self.number, sockets = open, "Closed WebSockets with 1001 (going away).");
+        } else {
+            tracing::warn!(generation = self.number, open = self.sockets.open(), "WebSocket handlers still running after 1001; shutting the generation down anyway.");
+        }
+        closed
     }
 
     /// Runs every plugin's `on_server_start`, in order; a panic is logged and the rest still run.

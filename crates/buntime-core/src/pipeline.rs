@@ -232,6 +232,8 @@ impl Pipeline {
                     let (parts, body) = req.into_parts();
                     let kept = (next.is_some() || self.apps.is_some()).then(|| parts.clone());
                     let mut inner = Request::from_parts(parts, body);
+                    // A WebSocket accepted here belongs to this generation (`websocket::WsUpgrade`).
+                    inner.extensions_mut().insert(generation.sockets.clone());
                     let base = p.manifest.base.as_ref().expect("routed plugins have a base");
                     rewrite_path(&mut inner, base.strip(path).unwrap_or("/"));
                     let res = match AssertUnwindSafe(router.clone().oneshot(inner)).catch_unwind().await {
@@ -322,7 +324,7 @@ async fn run_response_hooks(generation: &Generation, mut res: Response, cx: &Req
                 (outcome, culprit)
             }
         };
-        record_step(&generation, step, started, |t| &t.on_response);
+        record_step(generation, step, started, |t| &t.on_response);
         let p = &generation.plugins[culprit];
         match outcome {
             Ok(Ok(())) => {}

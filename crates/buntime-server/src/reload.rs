@@ -121,14 +121,25 @@ pub(crate) async fn reload(shared: &Arc<Shared>) -> Result<ReloadReport, ReloadE
     Ok(report)
 }
 
-/// Lets `old` finish its in-flight requests (up to the grace period), then shuts its plugins down
-/// in reverse order, in the background.
+/// Lets `old` finish its in-flight requests (up to the grace period), keeps its WebSockets open
+/// for the rest of the grace (or until the runtime stops), closes them with 1001, then shuts its
+/// plugins down in reverse order, in the background.
 fn retire(shared: &Arc<Shared>, old: Arc<Generation>) {
     let grace = shared.config.shutdown_grace;
+    let mut stopping = shared.draining.subscribe();
     let task = tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + grace;
         if !old.drain(grace).await {
             tracing::warn!(generation = old.number, inflight = old.inflight(), "Old generation did not drain in time; shutting it down anyway.");
         }
+        if old.sockets.open() > 0 {
+            let rest = deadline.saturating_duration_since(tokio::time::Instant::now());
+            tokio::select! {
+                _ = old.sockets.wait_closed(rest) => {}
+                _ = stopping.wait_for(|stopping| *stopping) => {}
+            }
+        }
+        old.close_sockets(SOCKET_CLOSE_WAIT).await;
         old.shut_down().await;
         tracing::debug!(generation = old.number, "Old generation retired.");
     });
@@ -136,6 +147,9 @@ fn retire(shared: &Arc<Shared>, old: Arc<Generation>) {
     retiring.retain(|t| !t.is_finished());
     retiring.push(task);
 }
+
+/// How long WebSocket handlers get to let go after their 1001 before plugins shut down anyway.
+pub(crate) const SOCKET_CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The listing of `GET /api/plugins/loaded`.
 pub(crate) fn loaded_listing(generation: &Generation) -> serde_json::Value {

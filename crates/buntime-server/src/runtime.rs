@@ -360,6 +360,8 @@ impl Runtime {
         let stop = async move {
             shared.shutdown.notified().await;
             shared.draining.send_replace(true);
+            // Sockets get their 1001 now, so clients reconnect elsewhere while HTTP drains.
+            shared.live.load().sockets.close_all();
             tracing::info!("Shutdown requested; draining in-flight requests.");
         };
         let limits = crate::listener::ConnLimits { header_read_timeout: self.shared.config.header_read_timeout };
@@ -400,6 +402,7 @@ impl Runtime {
         if !live.drain(shared.config.shutdown_grace).await {
             tracing::warn!(inflight = live.inflight(), "Shutting down with requests still in flight.");
         }
+        live.close_sockets(crate::reload::SOCKET_CLOSE_WAIT).await;
         live.shut_down().await;
         let retiring: Vec<_> = std::mem::take(&mut *shared.retiring.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         for task in retiring {

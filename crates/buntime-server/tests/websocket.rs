@@ -1,5 +1,6 @@
 //! WebSockets through the real listener and pipeline: a native plugin's route upgrades, frames
-//! echo both ways, close codes pass through, and a socket stays on its generation over a reload.
+//! echo both ways, close codes pass through, a socket stays on its generation over a reload and is
+//! closed with 1001 when that generation retires or the runtime stops.
 
 mod support;
 
@@ -105,4 +106,66 @@ async fn a_plain_get_to_a_websocket_route_is_refused_not_hung() {
     let h = f.start().await;
     let res = support::get(&h, "/web/ws").await;
     assert!(res.status >= 400 && res.status < 500, "status {}", res.status);
+}
+
+async fn expect_going_away(socket: &mut Socket) {
+    match next(socket).await {
+        Message::Close(Some(frame)) => assert_eq!((u16::from(frame.code), frame.reason.as_str()), (1001, "server going away")),
+        other => panic!("expected a 1001 close, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_socket_on_a_retired_generation_is_closed_with_1001_after_the_drain_grace() {
+    let f = Fixture::new();
+    f.plugin("a", "name: web\nbase: /web\nroutes: true\n");
+    let h = f.start_with(&[("RUNTIME_SHUTDOWN_GRACE_MS", "600")]).await;
+    let mut old = connect(&h, "/web/ws").await;
+    assert_eq!(ask(&mut old, "whoami").await, "web:1");
+    let reloaded = std::time::Instant::now();
+    assert_eq!(post(&h, "/api/plugins/reload").await.status, 200);
+    assert_eq!(ask(&mut old, "whoami").await, "web:1", "inside the grace the socket still works");
+    assert!(f.journal.matching("shutdown:web:1").is_empty(), "generation 1 waits for its socket");
+    expect_going_away(&mut old).await;
+    let waited = reloaded.elapsed();
+    assert!(waited >= std::time::Duration::from_millis(500), "closed after {waited:?}, before the grace ended");
+    // The handler let go of the socket, so generation 1's plugins shut down right after.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while f.journal.matching("shutdown:web:1").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "generation 1 never shut down: {:?}", f.journal.entries());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut new = connect(&h, "/web/ws").await;
+    assert_eq!(ask(&mut new, "whoami").await, "web:2", "the live generation's sockets are untouched");
+}
+
+#[tokio::test]
+async fn a_retired_generation_without_sockets_shuts_down_without_waiting_for_the_grace() {
+    let f = Fixture::new();
+    f.plugin("a", "name: web\nbase: /web\nroutes: true\n");
+    let h = f.start_with(&[("RUNTIME_SHUTDOWN_GRACE_MS", "30000")]).await;
+    let mut socket = connect(&h, "/web/ws").await;
+    socket.close(None).await.unwrap();
+    while let Some(Ok(_)) = socket.next().await {}
+    assert_eq!(post(&h, "/api/plugins/reload").await.status, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while f.journal.matching("shutdown:web:1").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "a closed socket must not hold its generation for the 30 s grace");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn shutdown_closes_open_sockets_with_1001() {
+    let f = Fixture::new();
+    f.plugin("a", "name: web\nbase: /web\nroutes: true\n");
+    let h = f.start_with(&[("RUNTIME_SHUTDOWN_GRACE_MS", "10000")]).await;
+    let mut socket = connect(&h, "/web/ws").await;
+    assert_eq!(ask(&mut socket, "whoami").await, "web:1");
+    let started = std::time::Instant::now();
+    let stopping = tokio::spawn(h.shutdown());
+    expect_going_away(&mut socket).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "sockets are closed at the start of the drain, not after the grace");
+    tokio::time::timeout(std::time::Duration::from_secs(10), stopping).await.expect("shutdown hung").unwrap().unwrap();
+    assert_eq!(f.journal.matching("shutdown:web:1").len(), 1);
 }

@@ -3,7 +3,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use axum::extract::ws::{CloseFrame, Message};
+use buntime_core::websocket::Socket;
 use serde_json::{Value as Json, json};
 
 use crate::error::DbError;
@@ -32,9 +33,9 @@ struct Session {
     cursors: HashMap<i64, VecDeque<Json>>,
 }
 
-/// Serves one upgraded socket until the client closes it. `adapter` and `tenant` come from the
+/// Serves one upgraded socket until the client closes it (or its generation retires: 1001). `adapter` and `tenant` come from the
 /// upgrade request's headers, as on HTTP, and every stream the socket opens uses them.
-pub async fn serve(mut socket: WebSocket, service: DatabaseService, adapter: Option<String>, tenant: Option<String>) {
+pub async fn serve(mut socket: Socket, service: DatabaseService, adapter: Option<String>, tenant: Option<String>) {
     let mut session = Session { adapter, tenant, hello: false, streams: HashMap::new(), sqls: HashMap::new(), cursors: HashMap::new() };
     while let Some(Ok(msg)) = socket.recv().await {
         let text = match msg {
@@ -55,7 +56,7 @@ pub async fn serve(mut socket: WebSocket, service: DatabaseService, adapter: Opt
     // Dropping the session drops its streams: open transactions roll back.
 }
 
-async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
+async fn close(socket: &mut Socket, code: u16, reason: &str) {
     // A close reason may hold at most 123 bytes; keep it on a character boundary.
     let mut end = reason.len().min(123);
     while !reason.is_char_boundary(end) {

@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -299,7 +298,7 @@ async fn pipeline(State(st): State<AppState>, headers: HeaderMap, body: Body) ->
 
 /// Upgrades to HRANA over WebSocket; the adapter and tenant headers of the upgrade request pick
 /// the target of every stream on the socket, as they do for an HTTP pipeline.
-async fn hrana_ws(State(st): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+async fn hrana_ws(State(st): State<AppState>, headers: HeaderMap, ws: buntime_core::websocket::WsUpgrade) -> Response {
     let (adapter, tenant) = hrana_target(&st.service, &headers);
     let ws = ws.protocols(crate::hrana_ws::SUBPROTOCOLS);
     if ws.selected_protocol().is_none() {

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Query;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message};
+use buntime_core::websocket::{Socket, WsUpgrade};
 use axum::routing::get as route_get;
 use buntime_core::{Env, ErrorKind, Flow, Plugin, PluginContext, PluginError, Request, RequestContext, Response, RuntimeConfig, ServerInfo};
 use buntime_server::{Runtime, RuntimeBuilder, RuntimeHandle};
@@ -145,7 +146,7 @@ impl Plugin for TestPlugin {
                         "slow done"
                     }),
                 )
-                .route("/ws", route_get(move |ws: WebSocketUpgrade| async move { ws.on_upgrade(move |socket| ws_echo(socket, ws_tag)) }))
+                .route("/ws", route_get(move |ws: WsUpgrade| async move { ws.on_upgrade(move |socket| ws_echo(socket, ws_tag)) }))
                 .route("/boom", route_get(|| async { if true { panic!("route panic") } "unreachable" }))
                 .route("/upload", axum::routing::post(|body: axum::body::Bytes| async move { format!("got {} bytes", body.len()) })),
         )
@@ -158,7 +159,7 @@ impl Plugin for TestPlugin {
 
 /// The test plugin's WebSocket: echoes text and binary frames; `whoami` answers `name:generation`
 /// (which instance holds the socket), `close:<code>` closes with that code.
-async fn ws_echo(mut socket: WebSocket, tag: String) {
+async fn ws_echo(mut socket: Socket, tag: String) {
     while let Some(Ok(msg)) = socket.recv().await {
         let reply = match msg {
             Message::Text(t) if t.as_str() == "whoami" => Message::Text(tag.clone().into()),
