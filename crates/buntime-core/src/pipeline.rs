@@ -258,7 +258,11 @@ impl Pipeline {
                 }
             }
             Target::App(app) => match &self.apps {
-                Some(apps) => apps.serve(&app, req).await,
+                Some(apps) => {
+                    // A WebSocket relayed to the app belongs to this generation, like a plugin's.
+                    req.extensions_mut().insert(generation.sockets.clone());
+                    apps.serve(&app, req).await
+                }
                 None => not_found(),
             },
             Target::BrokenApp(e) => {

@@ -89,10 +89,27 @@ function checked(result) {
   return failure(502, "WORKER_BAD_RESPONSE", `the worker of app \`${appKey}\` returned ${got} instead of a Response`);
 }
 
-function guard(h) {
+function guard(h, upgrades) {
+  if (!upgrades) {
+    return (req, srv) => {
+      const r = h(req, srv);
+      return typeof r?.then === "function" ? r.then(checked) : checked(r);
+    };
+  }
+  // An app with `websocket` handlers returns nothing from a handler that called
+  // `server.upgrade(req)`, as Bun expects: the upgrade is watched so that answer is let through.
   return (req, srv) => {
-    const r = h(req, srv);
-    return typeof r?.then === "function" ? r.then(checked) : checked(r);
+    let upgraded = false;
+    const watched = new Proxy(srv, {
+      get(target, key) {
+        if (key === "upgrade") return (r, options) => (upgraded = target.upgrade(r, options));
+        const v = Reflect.get(target, key);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const done = (res) => (upgraded ? undefined : checked(res));
+    const r = h(req, watched);
+    return typeof r?.then === "function" ? r.then(done) : done(r);
   };
 }
 
@@ -142,8 +159,15 @@ async function init(msg) {
   const hasRoutes = app?.routes && typeof app.routes === "object";
   if (!hasFetch && !hasRoutes) throw new Error("Module must export default with fetch method or routes");
 
+  const websocket = app?.websocket && typeof app.websocket === "object" ? app.websocket : null;
+  const upgrades = websocket !== null;
   const inject = makeInjector(msg);
-  const wrap = (h) => (inject ? guard(async (req, srv) => inject(req, checked(await h(req, srv)))) : guard(h));
+  const injected = (h) => async (req, srv) => {
+    const res = await h(req, srv);
+    // Nothing back: an upgrade (let through) or a bug (the outer guard answers 502).
+    return res === undefined ? res : inject(req, checked(res));
+  };
+  const wrap = (h) => guard(inject ? injected(h) : h, upgrades);
   let routes;
   if (hasRoutes) {
     routes = {};
@@ -172,6 +196,7 @@ async function init(msg) {
     idleTimeout: 0,
     maxRequestBodySize: msg.maxBodyBytes ?? 10 * 1024 * 1024,
     ...(routes ? { routes } : {}),
+    ...(websocket ? { websocket } : {}),
     fetch: wrap(fallback),
     error(err) {
       console.error("[buntime] app error:", err);

@@ -19,6 +19,7 @@ pub mod protocol;
 mod proxy;
 mod recycle;
 mod worker;
+mod ws;
 
 pub use config::{PoolConfig, WorkerEnvDefaults};
 pub use error::{DispatchError, PoolError, StartError};

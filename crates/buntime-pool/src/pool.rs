@@ -437,6 +437,9 @@ impl Inner {
 
     /// Proxies one request; failures retire the worker and answer JSON.
     async fn forward(self: &Arc<Self>, spec: &WorkerSpec, guard: InflightGuard, req: Request, on_end: Option<OnEnd>) -> Response {
+        if crate::ws::is_upgrade(&req) {
+            return crate::ws::relay(guard, on_end, req, spec.timeout).await;
+        }
         let worker = guard.worker().clone();
         let t0 = Instant::now();
         match proxy::send(&worker, req, spec.timeout).await {
