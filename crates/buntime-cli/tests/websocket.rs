@@ -131,3 +131,83 @@ async fn sigterm_closes_sockets_to_workers_with_1001() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+const HONO_PLUGIN: &str = r#"
+import { Hono } from "hono";
+import { upgradeWebSocket, websocket } from "hono/bun";
+const routes = new Hono().get("/ws", upgradeWebSocket((c) => ({
+  onOpen(_e, ws) { ws.send(`hono hello ${c.req.query("who")}`); },
+  onMessage(e, ws) { e.data === "bye" ? ws.close(4010, "hono bye") : ws.send(`hono: ${e.data}`); },
+})));
+export default { routes, websocket };
+"#;
+
+const BUN_STYLE_PLUGIN: &str = r#"
+let server;
+export default {
+  onServerStart(s) { server = s; },
+  routes: {
+    fetch(req) {
+      const topic = new URL(req.url).searchParams.get("room") ?? "lobby";
+      if (server.upgrade(req, { data: { topic } })) return;
+      return new Response(`no upgrade; server at ${server.url} port ${server.port}`);
+    },
+  },
+  websocket: {
+    open(ws) { ws.subscribe(ws.data.topic); ws.send(`joined ${ws.data.topic}`); },
+    message(ws, msg) { server.publish(ws.data.topic, `${ws.data.topic}: ${msg}`); },
+  },
+};
+"#;
+
+/// A runtime whose plugin dir holds the two TypeScript plugins above, or `None` without Bun.
+fn js_runtime(dir: &Path) -> Option<support::Started> {
+    if !Path::new(PROJECT_BUN).is_file() {
+        assert!(std::env::var_os("CI").is_none(), "Bun is missing under CI (run scripts/setup.sh)");
+        eprintln!("skipping: Bun is not installed (run scripts/setup.sh)");
+        return None;
+    }
+    let plugins = dir.join("plugins");
+    for (name, code) in [("hono-ws", HONO_PLUGIN), ("bun-ws", BUN_STYLE_PLUGIN)] {
+        let d = plugins.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("manifest.yaml"), format!("name: {name}\nbase: /{name}\n")).unwrap();
+        std::fs::write(d.join("plugin.ts"), code).unwrap();
+        std::os::unix::fs::symlink(Path::new(support::REPO).join("node_modules"), d.join("node_modules")).unwrap();
+    }
+    Some(support::start(buntime(dir, &[("RUNTIME_PLUGIN_DIRS", plugins.to_str().unwrap()), ("BUNTIME_BUN", PROJECT_BUN)])))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_typescript_plugins_hono_upgrade_websocket_route_works_through_the_plugin_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(rt) = js_runtime(dir.path()) else { return };
+    let mut socket = connect(&rt.url, "/hono-ws/ws?who=lin").await;
+    assert_eq!(next(&mut socket).await, Message::text("hono hello lin"));
+    socket.send(Message::text("hi")).await.unwrap();
+    assert_eq!(next(&mut socket).await, Message::text("hono: hi"));
+    socket.send(Message::text("bye")).await.unwrap();
+    assert_eq!(close_of(next(&mut socket).await), (4010, "hono bye".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_originals_on_server_start_upgrade_publish_and_websocket_handlers_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(rt) = js_runtime(dir.path()) else { return };
+    let mut a = connect(&rt.url, "/bun-ws/?room=r1").await;
+    let mut b = connect(&rt.url, "/bun-ws/?room=r1").await;
+    let mut other = connect(&rt.url, "/bun-ws/?room=r2").await;
+    for s in [&mut a, &mut b] {
+        assert_eq!(next(s).await, Message::text("joined r1"));
+    }
+    assert_eq!(next(&mut other).await, Message::text("joined r2"));
+    a.send(Message::text("hello room")).await.unwrap();
+    assert_eq!(next(&mut b).await, Message::text("r1: hello room"), "publish reaches the room's other socket");
+    assert_eq!(next(&mut a).await, Message::text("r1: hello room"), "and the sender, as Bun's publish does");
+    other.send(Message::text("elsewhere")).await.unwrap();
+    assert_eq!(next(&mut other).await, Message::text("r2: elsewhere"), "rooms are apart");
+    // Plain HTTP to the same route answers normally and sees the runtime's own address.
+    let out = std::process::Command::new("curl").args(["-s", &format!("{}/bun-ws/", rt.url)]).output().unwrap();
+    let port = rt.url.rsplit(':').next().unwrap().trim_end_matches('/');
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("no upgrade; server at {}/ port {port}", rt.url));
+}

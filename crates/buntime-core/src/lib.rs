@@ -36,6 +36,7 @@ pub mod redact;
 pub mod script;
 pub mod services;
 pub mod websocket;
+pub mod ws_relay;
 pub mod yaml;
 
 pub use client::ClientAddr;

@@ -18,6 +18,8 @@ type HeaderPairs = [string, string][];
 interface Loaded {
   name: string;
   impl: any;
+  // What `onServerStart` and `routes.fetch(req, server)` get: Bun's Server as the plugin sees it.
+  server: PluginServer;
   routesFetch?: (req: Request) => Response | Promise<Response>;
   serverFetch?: (req: Request) => Response | Promise<Response>;
 }
@@ -352,10 +354,11 @@ async function resolveImpl(mod: any, config: Record<string, unknown>): Promise<a
   return v[Symbol.toStringTag] === "Module" ? { ...v } : v;
 }
 
-async function withMiddleware(impl: any, dir: string, name: string): Promise<Loaded["routesFetch"]> {
+async function withMiddleware(impl: any, dir: string, name: string, server: PluginServer): Promise<Loaded["routesFetch"]> {
   const routes = impl.routes;
   if (!routes || typeof routes.fetch !== "function") return undefined;
-  const plain = (req: Request) => routes.fetch(req);
+  // The server is the second argument, as Bun.serve passes it: Hono's `upgradeWebSocket` finds it there.
+  const plain = (req: Request) => routes.fetch(req, server);
   if (!impl.middleware) return plain;
   let HonoCtor: any;
   try {
@@ -366,8 +369,8 @@ async function withMiddleware(impl: any, dir: string, name: string): Promise<Loa
   }
   const app = new HonoCtor();
   for (const m of Array.isArray(impl.middleware) ? impl.middleware : [impl.middleware]) app.use("*", m);
-  app.all("*", (c: any) => routes.fetch(c.req.raw));
-  return (req: Request) => app.fetch(req);
+  app.all("*", (c: any) => routes.fetch(c.req.raw, server));
+  return (req: Request) => app.fetch(req, server);
 }
 
 async function load(h: Header) {
@@ -413,10 +416,12 @@ async function load(h: Header) {
     if (provided.has(name)) log(name, "warn", `overwriting the service provided under \`${name}\``);
     provided.set(name, await withTimeout(Promise.resolve(impl.provides()), left(), "loading", budget));
   }
+  const server = pluginServer(name);
   const loaded: Loaded = {
     name,
     impl,
-    routesFetch: await withMiddleware(impl, dir, name),
+    server,
+    routesFetch: await withMiddleware(impl, dir, name, server),
     serverFetch: typeof impl.server?.fetch === "function" ? (req) => impl.server.fetch(req) : undefined,
   };
   plugins.set(name, loaded);
@@ -529,7 +534,11 @@ async function handle(h: Header, body: Uint8Array) {
       return reply(id, { value: value === undefined ? null : safeJson(value) });
     }
     case "onServerStart":
-      await plugin(h.plugin).impl.onServerStart?.(h.server);
+      {
+        const p = plugin(h.plugin);
+        Object.assign(p.server, { hostname: h.server?.hostname, port: h.server?.port, url: h.server?.url ? new URL(h.server.url) : undefined });
+        await p.impl.onServerStart?.(p.server);
+      }
       return reply(id);
     case "onShutdown":
       await plugin(h.plugin).impl.onShutdown?.();
@@ -614,12 +623,98 @@ function callRoute(name: string, fn: NonNullable<Loaded["routesFetch"]>, req: Re
   } catch (e) {
     return routeError(name, e);
   }
+  // After `server.upgrade(req)` Bun wants nothing back (Hono answers an empty Response: ignored).
+  if (upgraded.has(req)) return undefined as unknown as Response;
   if (out instanceof Response) return out;
   return Promise.resolve(out).then(
-    (res) => checked(name, res),
+    (res) => (upgraded.has(req) ? (undefined as unknown as Response) : checked(name, res)),
     (e) => routeError(name, e),
   );
 }
+
+// ---- WebSockets -------------------------------------------------------------------------------
+// The runtime relays a plugin route's upgrade to this host's Bun.serve; the plugin accepts it with
+// `server.upgrade(req, { data, headers })` (the server of `onServerStart`, or the second argument
+// of `routes.fetch`, where Hono's `upgradeWebSocket` looks), and its `websocket` handlers get the
+// socket. Sockets of all the host's plugins share one Bun.serve, so each remembers its plugin.
+
+interface PluginServer {
+  hostname?: string;
+  port?: number;
+  url?: URL;
+  upgrade(req: Request, options?: { data?: unknown; headers?: HeadersInit }): boolean;
+  publish(topic: string, message: string | ArrayBufferView | ArrayBuffer, compress?: boolean): number;
+  subscriberCount(topic: string): number;
+}
+
+interface SocketData {
+  plugin: string;
+  data: unknown;
+}
+
+let hostServer: any = null;
+const upgraded = new WeakSet<Request>();
+const socketViews = new WeakMap<object, unknown>();
+
+function pluginServer(name: string): PluginServer {
+  return {
+    upgrade(req, options) {
+      if (!hostServer) return false;
+      const data: SocketData = { plugin: name, data: options?.data };
+      const ok = hostServer.upgrade(req, { data, headers: options?.headers });
+      if (ok) upgraded.add(req);
+      return ok;
+    },
+    publish: (topic, message, compress) => hostServer?.publish(topic, message, compress) ?? 0,
+    subscriberCount: (topic) => hostServer?.subscriberCount?.(topic) ?? 0,
+  };
+}
+
+// The socket as its plugin sees it: Bun's ServerWebSocket whose `data` is what the plugin passed.
+function socketView(ws: any): any {
+  let view = socketViews.get(ws);
+  if (!view) {
+    view = new Proxy(ws, {
+      get(target, key) {
+        if (key === "data") return (target.data as SocketData).data;
+        const v = Reflect.get(target, key);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+      set(target, key, value) {
+        if (key === "data") {
+          (target.data as SocketData).data = value;
+          return true;
+        }
+        return Reflect.set(target, key, value);
+      },
+    });
+    socketViews.set(ws, view);
+  }
+  return view;
+}
+
+function socketEvent(event: "open" | "message" | "close" | "drain", ws: any, ...args: unknown[]) {
+  const name = (ws.data as SocketData).plugin;
+  const handlers = plugins.get(name)?.impl.websocket;
+  const fn = handlers?.[event];
+  if (typeof fn !== "function") {
+    if (event === "open" && !handlers) ws.close(1011, `plugin ${name} has no websocket handlers`);
+    return;
+  }
+  try {
+    const r = fn.call(handlers, socketView(ws), ...args);
+    if (typeof r?.catch === "function") r.catch((e: unknown) => log(name, "error", `websocket ${event} failed: ${errorInfo(e).message}`));
+  } catch (e) {
+    log(name, "error", `websocket ${event} failed: ${errorInfo(e).message}`);
+  }
+}
+
+const websocket = {
+  open: (ws: any) => socketEvent("open", ws),
+  message: (ws: any, message: unknown) => socketEvent("message", ws, message),
+  close: (ws: any, code: number, reason: string) => socketEvent("close", ws, code, reason),
+  drain: (ws: any) => socketEvent("drain", ws),
+};
 
 // ---- main ------------------------------------------------------------------------------------
 
@@ -646,9 +741,10 @@ if (httpPath) {
     // The core enforces each target's body limit before a request gets here.
     maxRequestBodySize: Number.MAX_SAFE_INTEGER,
     fetch: serveRoute,
+    websocket,
     error: (e: Error) => routeError("(unknown)", e),
   };
-  Bun.serve(options as unknown as Parameters<typeof Bun.serve>[0]);
+  hostServer = Bun.serve(options as unknown as Parameters<typeof Bun.serve>[0]);
 }
 
 sock = await Bun.connect({

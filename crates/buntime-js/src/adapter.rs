@@ -51,6 +51,21 @@ fn unavailable(plugin: &str) -> Response {
 /// Answers a route request the host did not answer: 503 JSON when it is down, broke the
 /// connection or stayed silent; 413 when the body went over its limit. A host that is down is
 /// logged once per incident (by [`HostInner::note_refused`]), not once per request.
+/// Relays a WebSocket upgrade to the host's Bun.serve socket, where the plugin answers it with
+/// `server.upgrade()` (the `onServerStart` server, or Hono's `upgradeWebSocket`).
+async fn upgrade(req: Request, link: &crate::route_link::RouteLink, plugin: &HeaderValue, timeout: std::time::Duration) -> Response {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(crate::route_link::PLUGIN_HEADER, plugin.clone());
+    let upstream = buntime_core::ws_relay::UnixUpstream { socket: link.path(), headers, timeout };
+    match buntime_core::ws_relay::relay_unix(req, upstream, ()).await {
+        Ok(res) => res,
+        Err(e) => {
+            tracing::warn!(plugin = %plugin.to_str().unwrap_or_default(), error = %e, "WebSocket upgrade to the plugin host failed.");
+            respond::json_error(StatusCode::BAD_GATEWAY, "PLUGIN_WEBSOCKET_FAILED", &format!("the WebSocket upgrade could not reach plugin `{}`: {e}", plugin.to_str().unwrap_or_default()))
+        }
+    }
+}
+
 async fn route_error(host: &HostInner, plugin: &str, e: &LinkError) -> Response {
     match e {
         LinkError::TooLarge => return respond::text(StatusCode::PAYLOAD_TOO_LARGE, "Payload Too Large"),
@@ -170,6 +185,9 @@ impl Plugin for JsPlugin {
                     host.note_refused(&name, "routes");
                     return unavailable(&name);
                 };
+                if buntime_core::ws_relay::is_upgrade(&req) {
+                    return upgrade(req, &link, &plugin, host.opts.call_timeout).await;
+                }
                 match link.send(route_request(req, &plugin), host.opts.call_timeout).await {
                     Ok(res) if res.headers().contains_key(ROUTE_ERROR_HEADER) => respond::plugin_panic(),
                     Ok(res) => res,
