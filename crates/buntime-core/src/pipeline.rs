@@ -59,6 +59,11 @@ impl Pipeline {
 
     async fn run(&self, generation: Arc<Generation>, mut req: Request, kind: &mut RouteKind) -> Response {
         let guard = generation.enter();
+        if crate::ws_relay::is_upgrade(&req) {
+            // A WebSocket accepted for this request (by a hook, a route or an app) belongs to this
+            // generation: `websocket::WsUpgrade` finds its scope here.
+            req.extensions_mut().insert(generation.sockets.clone());
+        }
         let request_id_header = req.headers().get(REQUEST_ID_HEADER).cloned();
         let request_id: Arc<str> = request_id_header.as_ref().and_then(|v| v.to_str().ok()).unwrap_or_default().into();
         let request_id = Stamp { id: request_id, header: request_id_header };
@@ -232,8 +237,6 @@ impl Pipeline {
                     let (parts, body) = req.into_parts();
                     let kept = (next.is_some() || self.apps.is_some()).then(|| parts.clone());
                     let mut inner = Request::from_parts(parts, body);
-                    // A WebSocket accepted here belongs to this generation (`websocket::WsUpgrade`).
-                    inner.extensions_mut().insert(generation.sockets.clone());
                     let base = p.manifest.base.as_ref().expect("routed plugins have a base");
                     rewrite_path(&mut inner, base.strip(path).unwrap_or("/"));
                     let res = match AssertUnwindSafe(router.clone().oneshot(inner)).catch_unwind().await {
@@ -258,11 +261,7 @@ impl Pipeline {
                 }
             }
             Target::App(app) => match &self.apps {
-                Some(apps) => {
-                    // A WebSocket relayed to the app belongs to this generation, like a plugin's.
-                    req.extensions_mut().insert(generation.sockets.clone());
-                    apps.serve(&app, req).await
-                }
+                Some(apps) => apps.serve(&app, req).await,
                 None => not_found(),
             },
             Target::BrokenApp(e) => {

@@ -125,6 +125,19 @@ impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
 }
 
 impl WsUpgrade {
+    /// Takes the upgrade out of a request an `on_request` hook holds, so the hook can answer
+    /// `Flow::Respond(ws.on_upgrade(…))`. The request keeps everything else.
+    ///
+    /// # Errors
+    /// axum's rejection (as a response to answer) when `req` is not a valid upgrade.
+    pub async fn from_request(req: &mut crate::Request) -> Result<Self, Response> {
+        use axum::response::IntoResponse;
+        let (mut parts, body) = std::mem::take(req).into_parts();
+        let got = Self::from_request_parts(&mut parts, &()).await;
+        *req = crate::Request::from_parts(parts, body);
+        got.map_err(IntoResponse::into_response)
+    }
+
     /// The subprotocols the server supports, in preference order (axum's `protocols`).
     #[must_use]
     pub fn protocols<I>(mut self, protocols: I) -> Self

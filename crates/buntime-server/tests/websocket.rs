@@ -169,3 +169,17 @@ async fn shutdown_closes_open_sockets_with_1001() {
     tokio::time::timeout(std::time::Duration::from_secs(10), stopping).await.expect("shutdown hung").unwrap().unwrap();
     assert_eq!(f.journal.matching("shutdown:web:1").len(), 1);
 }
+
+#[tokio::test]
+async fn an_on_request_hook_can_accept_the_upgrade_and_its_socket_gets_1001_on_shutdown() {
+    let f = Fixture::new();
+    f.plugin("a", "name: gate\nbase: /gate\naction: upgrade\n");
+    let h = f.start_with(&[("RUNTIME_SHUTDOWN_GRACE_MS", "10000")]).await;
+    let mut socket = connect(&h, "/gate/anything").await;
+    assert_eq!(ask(&mut socket, "whoami").await, "hook gate:1", "the hook's handler holds the socket");
+    assert_eq!(ask(&mut socket, "echo me").await, "echo me");
+    assert_eq!(support::get(&h, "/gate/plain").await.status, 404, "plain requests pass the hook");
+    let stopping = tokio::spawn(h.shutdown());
+    expect_going_away(&mut socket).await;
+    stopping.await.unwrap().unwrap();
+}

@@ -39,7 +39,7 @@ impl Journal {
 }
 
 /// A plugin whose behaviour comes from its manifest keys:
-/// `action` (continue | respond | replace | fail | panic | unauthorized), `routes: true`,
+/// `action` (continue | respond | replace | fail | panic | unauthorized | upgrade), `routes: true`,
 /// `initFail`, `initPanic`, `initSleepMs`, `provide`, `consume`, `responseHeader`. Its routes
 /// include `/ws`, a WebSocket echo ([`ws_echo`]).
 pub struct TestPlugin {
@@ -97,6 +97,14 @@ impl Plugin for TestPlugin {
             "fail" => Err(PluginError::internal("secret detail: db password wrong")),
             "unauthorized" => Err(PluginError::new(ErrorKind::Unauthorized, "token required")),
             "panic" => panic!("hook panic in test plugin"),
+            // Accepts WebSockets in the hook itself, for any path under its base.
+            "upgrade" if buntime_core::ws_relay::is_upgrade(req) => match WsUpgrade::from_request(req).await {
+                Ok(ws) => {
+                    let tag = format!("hook {}:{}", self.name, self.generation);
+                    Ok(Flow::Respond(ws.on_upgrade(move |socket| ws_echo(socket, tag))))
+                }
+                Err(rejection) => Ok(Flow::Respond(rejection)),
+            },
             _ => Ok(Flow::Continue),
         }
     }
