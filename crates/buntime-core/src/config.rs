@@ -199,6 +199,8 @@ pub struct RuntimeConfig {
     pub state_dir: PathBuf,
     /// `RUNTIME_POOL_SIZE`.
     pub pool_size: usize,
+    /// `RUNTIME_MAX_WEBSOCKETS`: how many WebSockets may be open at once (over it: 503).
+    pub max_websockets: usize,
     /// `RUNTIME_SHUTDOWN_GRACE_MS`: how long shutdown and reload wait for in-flight requests.
     pub shutdown_grace: Duration,
     /// `RUNTIME_MASTER_KEY`, then `BUNTIME_MASTER_KEY`.
@@ -310,6 +312,7 @@ impl RuntimeConfig {
             None => derive_state_dir(&plugin_dirs, base_dir),
         };
         let pool_size = positive(env, "RUNTIME_POOL_SIZE", node_env.default_pool_size())?;
+        let max_websockets = positive(env, "RUNTIME_MAX_WEBSOCKETS", 10_000)?;
         let shutdown_grace = match env.get_non_blank("RUNTIME_SHUTDOWN_GRACE_MS") {
             None => Duration::from_secs(30),
             Some(v) => Duration::from_millis(v.parse::<u64>().map_err(|_| ConfigError::Invalid {
@@ -354,6 +357,7 @@ impl RuntimeConfig {
             state_dir,
             pool_size,
             shutdown_grace,
+            max_websockets,
             master_key,
             trust_proxy,
             public_origins,
@@ -393,6 +397,7 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
     ("RUNTIME_STATE_DIR", "<first plugin dir>/.buntime", "where runtime state (API keys) lives"),
     ("RUNTIME_POOL_SIZE", "10 (dev) / 50 (staging) / 500 (prod)", "maximum warm app workers"),
     ("RUNTIME_SHUTDOWN_GRACE_MS", "30000", "how long shutdown and reload wait for in-flight requests"),
+    ("RUNTIME_MAX_WEBSOCKETS", "10000", "WebSockets open at once; an upgrade over it is answered 503"),
     ("RUNTIME_MASTER_KEY", "unset", "API key with full access (BUNTIME_MASTER_KEY also read)"),
     ("RUNTIME_TRUST_PROXY", "false", "trust X-Forwarded-Host/-Proto for CSRF checks behind a proxy"),
     ("RUNTIME_PUBLIC_URL", "unset", "comma-separated URLs browsers use to reach the runtime (CSRF origins)"),

@@ -21,11 +21,41 @@ use tokio::sync::{Notify, watch};
 /// The close code sent when a generation retires or the runtime stops (RFC 6455 "going away").
 pub const GOING_AWAY: u16 = 1001;
 
+/// A cap on the sockets one runtime keeps open at once, over all its generations
+/// (`RUNTIME_MAX_WEBSOCKETS`): an upgrade over it is answered 503, so a flood of connections
+/// cannot take every file descriptor and the memory of their buffers.
+#[derive(Debug)]
+pub struct SocketLimit {
+    open: AtomicUsize,
+    max: usize,
+}
+
+impl SocketLimit {
+    /// A limit of `max` open sockets.
+    pub fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self { open: AtomicUsize::new(0), max })
+    }
+
+    /// Returns how many sockets are open under this limit.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    fn try_take(&self) -> bool {
+        self.open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.max).then_some(n + 1)).is_ok()
+    }
+
+    fn release(&self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 #[derive(Debug)]
 struct ScopeInner {
     closing: watch::Sender<bool>,
     open: AtomicUsize,
     idle: Notify,
+    limit: Option<Arc<SocketLimit>>,
 }
 
 /// The open sockets of one generation, and the switch that closes them.
@@ -39,15 +69,34 @@ pub struct SocketScope {
 
 impl Default for SocketScope {
     fn default() -> Self {
-        Self { inner: Arc::new(ScopeInner { closing: watch::channel(false).0, open: AtomicUsize::new(0), idle: Notify::new() }) }
+        Self::new(None)
     }
 }
 
 impl SocketScope {
-    /// Counts one socket open until the guard drops.
-    pub fn track(&self) -> SocketGuard {
+    fn new(limit: Option<Arc<SocketLimit>>) -> Self {
+        Self { inner: Arc::new(ScopeInner { closing: watch::channel(false).0, open: AtomicUsize::new(0), idle: Notify::new(), limit }) }
+    }
+
+    /// A scope whose sockets count against the runtime's `limit`.
+    pub fn limited(limit: Arc<SocketLimit>) -> Self {
+        Self::new(Some(limit))
+    }
+
+    /// Counts one socket open until the guard drops; `None` when the runtime's limit is reached.
+    pub fn track(&self) -> Option<SocketGuard> {
+        if let Some(limit) = &self.inner.limit
+            && !limit.try_take()
+        {
+            return None;
+        }
         self.inner.open.fetch_add(1, Ordering::AcqRel);
-        SocketGuard { scope: self.clone() }
+        Some(SocketGuard { scope: self.clone() })
+    }
+
+    /// Returns whether the runtime's limit leaves no room for another socket.
+    pub fn is_full(&self) -> bool {
+        self.inner.limit.as_ref().is_some_and(|l| l.open() >= l.max)
     }
 
     /// Returns how many sockets are open.
@@ -97,6 +146,9 @@ pub struct SocketGuard {
 
 impl Drop for SocketGuard {
     fn drop(&mut self) {
+        if let Some(limit) = &self.scope.inner.limit {
+            limit.release();
+        }
         if self.scope.inner.open.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.scope.inner.idle.notify_waiters();
         }
@@ -168,7 +220,14 @@ impl WsUpgrade {
         self.upgrade.selected_protocol()
     }
 
-    /// Answers `101` and runs `handler` with the socket once the connection is upgraded.
+    /// Returns whether the runtime's socket limit is reached (`on_upgrade` would answer 503):
+    /// a relay checks it before it opens its upstream.
+    pub fn is_full(&self) -> bool {
+        self.scope.is_full()
+    }
+
+    /// Answers `101` and runs `handler` with the socket once the connection is upgraded; answers
+    /// 503 JSON (`TOO_MANY_WEBSOCKETS`, `Retry-After: 5`) when the runtime's limit is reached.
     pub fn on_upgrade<F, Fut>(self, handler: F) -> Response
     where
         F: FnOnce(Socket) -> Fut + Send + 'static,
@@ -176,10 +235,23 @@ impl WsUpgrade {
     {
         // Counted from the 101 on, so a generation retiring right after sees the socket. If the
         // upgrade fails the closure is dropped, and the guard with it.
-        let guard = self.scope.track();
+        let Some(guard) = self.scope.track() else {
+            return too_many();
+        };
         let closing = self.scope.inner.closing.subscribe();
         self.upgrade.on_upgrade(move |inner| handler(Socket { inner, closing, closed: false, _guard: guard }))
     }
+}
+
+/// The answer to an upgrade over the runtime's socket limit.
+pub fn too_many() -> Response {
+    let mut res = crate::respond::json_error(
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        "TOO_MANY_WEBSOCKETS",
+        "this runtime has as many WebSockets open as RUNTIME_MAX_WEBSOCKETS allows; try again shortly",
+    );
+    res.headers_mut().insert(http::header::RETRY_AFTER, HeaderValue::from_static("5"));
+    res
 }
 
 /// A WebSocket that closes itself with [`GOING_AWAY`] when its generation retires.
@@ -261,8 +333,8 @@ mod tests {
     #[tokio::test]
     async fn guards_count_sockets_and_wait_closed_times_out_while_one_is_open() {
         let scope = SocketScope::default();
-        let a = scope.track();
-        let b = scope.track();
+        let a = scope.track().unwrap();
+        let b = scope.track().unwrap();
         assert_eq!(scope.open(), 2);
         assert!(!scope.wait_closed(Duration::from_millis(20)).await);
         drop(a);
@@ -272,6 +344,21 @@ mod tests {
         drop(b);
         assert!(waiter.await.unwrap());
         assert_eq!(scope.open(), 0);
+    }
+
+    #[test]
+    fn a_limit_is_shared_by_scopes_and_freed_when_sockets_close() {
+        let limit = SocketLimit::new(2);
+        let (old, new) = (SocketScope::limited(limit.clone()), SocketScope::limited(limit.clone()));
+        let a = old.track().unwrap();
+        let b = new.track().unwrap();
+        assert!(new.is_full() && old.is_full());
+        assert!(new.track().is_none(), "the third socket is over the runtime's limit");
+        assert_eq!((limit.open(), old.open(), new.open()), (2, 1, 1));
+        drop(a);
+        assert!(new.track().is_some(), "a closed socket frees its place");
+        drop(b);
+        assert_eq!(limit.open(), 0);
     }
 
     #[tokio::test]

@@ -78,6 +78,9 @@ pub async fn relay_unix<K: Send + 'static>(req: Request, upstream: UnixUpstream<
         Ok(u) => u,
         Err(rejection) => return Ok(rejection.into_response()),
     };
+    if upgrade.is_full() {
+        return Ok(crate::websocket::too_many());
+    }
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut handshake = format!("ws://localhost{path}").into_client_request().map_err(|e| RelayError::Handshake(e.to_string()))?;
     for (name, value) in &parts.headers {

@@ -7,6 +7,7 @@ use std::time::Instant;
 use buntime_core::Generation;
 use buntime_core::loader::build_generation;
 use buntime_core::problem::Problem;
+use buntime_core::websocket::SocketScope;
 use serde::Serialize;
 
 use crate::runtime::Shared;
@@ -67,7 +68,8 @@ fn summaries(generation: &Generation) -> Vec<LoadedSummary> {
 pub(crate) async fn boot(shared: &Arc<Shared>) {
     let _lock = shared.reload_lock.lock().await;
     let started = Instant::now();
-    let outcome = build_generation(&shared.inputs, 1).await;
+    let mut outcome = build_generation(&shared.inputs, 1).await;
+    outcome.generation.sockets = SocketScope::limited(shared.socket_limit.clone());
     for w in &outcome.warnings {
         tracing::warn!("{w}");
     }
@@ -102,7 +104,9 @@ pub(crate) async fn reload(shared: &Arc<Shared>) -> Result<ReloadReport, ReloadE
         shared.metrics.reload(false, started.elapsed());
         return Err(ReloadError { ok: false, generation: current.number, errors: outcome.problems });
     }
-    let next = Arc::new(outcome.generation);
+    let mut generation = outcome.generation;
+    generation.sockets = SocketScope::limited(shared.socket_limit.clone());
+    let next = Arc::new(generation);
     let old = shared.live.swap(next.clone());
     shared.metrics.set_generation(number);
     shared.metrics.reload(true, started.elapsed());

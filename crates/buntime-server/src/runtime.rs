@@ -152,6 +152,7 @@ impl RuntimeBuilder {
         self.api_routes.push(buntime_auth::keys_api(access.clone()));
         let metrics = self.metrics.take().unwrap_or_else(|| Arc::new(RuntimeMetrics::new(self.config.metrics)));
         let config = Arc::new(self.config);
+        let socket_limit = buntime_core::websocket::SocketLimit::new(config.max_websockets);
         let inputs = LoadInputs {
             config: config.clone(),
             env: Arc::new(self.env),
@@ -175,6 +176,7 @@ impl RuntimeBuilder {
             draining: tokio::sync::watch::channel(false).0,
             server: OnceLock::new(),
             retiring: Mutex::new(Vec::new()),
+            socket_limit,
             shutdown_hooks: Mutex::new(self.on_shutdown),
             shutdown: tokio::sync::Notify::new(),
         });
@@ -204,6 +206,8 @@ pub(crate) struct Shared {
     pub(crate) server: OnceLock<ServerInfo>,
     /// Old generations draining in the background.
     pub(crate) retiring: Mutex<Vec<JoinHandle<()>>>,
+    /// `RUNTIME_MAX_WEBSOCKETS`, shared by every generation's sockets.
+    pub(crate) socket_limit: Arc<buntime_core::websocket::SocketLimit>,
     shutdown_hooks: Mutex<Vec<Box<dyn FnOnce() -> futures_like::BoxFuture + Send>>>,
     /// Woken to stop serving (signals, or [`RuntimeHandle::shutdown`]).
     pub(crate) shutdown: tokio::sync::Notify,

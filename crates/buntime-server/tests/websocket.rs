@@ -183,3 +183,29 @@ async fn an_on_request_hook_can_accept_the_upgrade_and_its_socket_gets_1001_on_s
     expect_going_away(&mut socket).await;
     stopping.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn upgrades_over_the_runtimes_socket_limit_are_answered_503_across_generations() {
+    let f = Fixture::new();
+    f.plugin("a", "name: web\nbase: /web\nroutes: true\n");
+    let h = f.start_with(&[("RUNTIME_MAX_WEBSOCKETS", "2")]).await;
+    let mut old = connect(&h, "/web/ws").await;
+    assert_eq!(post(&h, "/api/plugins/reload").await.status, 200);
+    let mut new = connect(&h, "/web/ws").await;
+    let url = format!("{}/web/ws", h.url()).replacen("http://", "ws://", 1);
+    match tokio_tungstenite::connect_async(url.clone()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status(), 503);
+            assert_eq!(res.headers()["retry-after"], "5");
+            let body: serde_json::Value = serde_json::from_slice(res.body().as_deref().unwrap()).unwrap();
+            assert_eq!(body["code"], "TOO_MANY_WEBSOCKETS", "{body}");
+        }
+        other => panic!("a third socket must be refused, got {other:?}"),
+    }
+    assert_eq!(ask(&mut old, "whoami").await, "web:1", "open sockets are untouched by the refusal");
+    assert_eq!(support::get(&h, "/web/echo").await.status, 200, "plain HTTP is not limited");
+    new.close(None).await.unwrap();
+    while let Some(Ok(_)) = new.next().await {}
+    let mut again = connect(&h, "/web/ws").await;
+    assert_eq!(ask(&mut again, "whoami").await, "web:2", "a closed socket frees its place");
+}
