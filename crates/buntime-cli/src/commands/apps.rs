@@ -65,7 +65,7 @@ fn list_table(apps: &Value) -> String {
 }
 
 /// `DELETE /apps/{scope}/{name}[/{version}]`, with `_` for unscoped names.
-fn app_path(name: &str, version: Option<&str>) -> Outcome<String> {
+pub(crate) fn app_path(name: &str, version: Option<&str>) -> Outcome<String> {
     let enc = |s: &str| percent_encode(s);
     let (scope, bare) = match name.strip_prefix('@') {
         Some(rest) => match rest.split_once('/') {
