@@ -180,7 +180,7 @@ fn apps_deploy_a_directory_and_an_archive_list_and_remove() {
 }
 
 #[test]
-fn plugins_deploy_reloads_and_remove_unloads() {
+fn plugins_deploy_disable_enable_and_remove_each_reload() {
     let rt = Rt::start(&[]);
     let cli = Cli::new();
     cli.add("rt", rt.url(), MASTER);
@@ -200,12 +200,25 @@ fn plugins_deploy_reloads_and_remove_unloads() {
     let list = cli.json(&["plugins", "list", "--json"]);
     assert!(list["installed"].as_array().unwrap().iter().any(|d| d["name"] == "@acme/plugin-static"), "{list}");
 
+    let (out, _) = cli.expect(0, &["plugins", "disable", "@acme/plugin-static"]);
+    assert!(out.contains("Disabled plugin @acme/plugin-static") && out.contains("generation 3 with 5 plugins"), "{out}");
+    assert_eq!(curl(&format!("{}/stat/", rt.url())).0, 404);
+    let manifest = std::fs::read_to_string(rt.dir.path().join("plugins/@acme/plugin-static/manifest.yaml")).unwrap();
+    assert!(manifest.ends_with("enabled: false\n") && manifest.contains("base: /stat"), "{manifest}");
+    let (out, _) = cli.expect(0, &["plugins", "enable", "@acme/plugin-static", "--no-reload"]);
+    assert!(out.contains("Run `buntime plugins reload`"), "{out}");
+    assert_eq!(curl(&format!("{}/stat/", rt.url())).0, 404, "not applied before the reload");
+    let (out, _) = cli.expect(0, &["plugins", "reload"]);
+    assert!(out.contains("generation 4 with 6 plugins"), "{out}");
+    assert_eq!(curl(&format!("{}/stat/", rt.url())), (200, "<p>static</p>".to_owned()));
+    cli.expect(5, &["plugins", "disable", "nope"]);
+
     let (out, _) = cli.expect(0, &["plugins", "remove", "@acme/plugin-static"]);
-    assert!(out.contains("generation 3 with 5 plugins"), "{out}");
+    assert!(out.contains("generation 5 with 5 plugins"), "{out}");
     assert_eq!(curl(&format!("{}/stat/", rt.url())).0, 404);
     cli.expect(5, &["plugins", "remove", "@acme/plugin-static"]);
     let report = cli.json(&["plugins", "reload", "--json"]);
-    assert_eq!((report["ok"].clone(), report["generation"].clone()), (serde_json::json!(true), serde_json::json!(4)));
+    assert_eq!((report["ok"].clone(), report["generation"].clone()), (serde_json::json!(true), serde_json::json!(6)));
 }
 
 #[test]

@@ -29,6 +29,20 @@ pub(crate) enum PluginsCmd {
         #[arg(long)]
         no_reload: bool,
     },
+    /// Set `enabled: true` in a plugin's manifest, then reload so it loads.
+    Enable {
+        /// The plugin directory name: `name` or `@scope/name`.
+        name: String,
+        #[arg(long)]
+        no_reload: bool,
+    },
+    /// Set `enabled: false` in a plugin's manifest, then reload so it unloads.
+    Disable {
+        /// The plugin directory name: `name` or `@scope/name`.
+        name: String,
+        #[arg(long)]
+        no_reload: bool,
+    },
     /// Re-scan the plugin dirs and swap in a new generation (the old one keeps serving on errors).
     Reload,
 }
@@ -54,11 +68,16 @@ pub(crate) fn run(cmd: PluginsCmd, target: &Target) -> Outcome {
             after_change(&client, target.json, res.clone(), installed, no_reload)?;
         }
         PluginsCmd::Remove { name, no_reload } => {
-            if name.is_empty() || name.split('/').count() > 2 {
-                return Err(Failure::usage(format!("`{name}` is not `name` or `@scope/name`")));
-            }
-            let res = client.delete(&format!("/plugins/{}", percent_encode(&name)))?;
+            let res = client.delete(&plugin_path(&name)?)?;
             after_change(&client, target.json, res, format!("Removed plugin {name} from `{remote}`.\n"), no_reload)?;
+        }
+        PluginsCmd::Enable { name, no_reload } => {
+            let res = client.post(&format!("{}/enable", plugin_path(&name)?), &Value::Null)?;
+            after_change(&client, target.json, res, format!("Enabled plugin {name} on `{remote}`.\n"), no_reload)?;
+        }
+        PluginsCmd::Disable { name, no_reload } => {
+            let res = client.post(&format!("{}/disable", plugin_path(&name)?), &Value::Null)?;
+            after_change(&client, target.json, res, format!("Disabled plugin {name} on `{remote}`.\n"), no_reload)?;
         }
         PluginsCmd::Reload => {
             let report = reload(&client)?;
@@ -66,6 +85,14 @@ pub(crate) fn run(cmd: PluginsCmd, target: &Target) -> Outcome {
         }
     }
     Ok(())
+}
+
+/// `/plugins/{name}` with the name as one encoded segment (`@scope/name` included).
+fn plugin_path(name: &str) -> Outcome<String> {
+    if name.is_empty() || name.split('/').count() > 2 {
+        return Err(Failure::usage(format!("`{name}` is not `name` or `@scope/name`")));
+    }
+    Ok(format!("/plugins/{}", percent_encode(name)))
 }
 
 /// Prints what changed, then reloads unless told not to.
