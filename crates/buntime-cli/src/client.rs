@@ -21,9 +21,13 @@ pub(crate) struct Client {
     token: String,
 }
 
-/// Builds the underlying HTTP client; `insecure` accepts any certificate.
-fn http(insecure: bool, timeout: Option<Duration>) -> Outcome<Http> {
+/// Builds the underlying HTTP client for `url`; `insecure` accepts any certificate.
+fn http(url: &str, insecure: bool, timeout: Option<Duration>) -> Outcome<Http> {
+    // Reading and parsing the CA stores costs more than a whole request on loopback: only https
+    // URLs need them.
+    let https = url.starts_with("https://");
     Http::builder()
+        .tls_built_in_root_certs(https)
         .connect_timeout(Duration::from_secs(10))
         .timeout(timeout)
         .danger_accept_invalid_certs(insecure)
@@ -47,7 +51,7 @@ pub(crate) fn normalise_url(raw: &str) -> Outcome<String> {
 /// Asks `url` for `/.well-known/buntime` and returns the API base it names (`/api`, `/_/api`).
 pub(crate) fn discover(url: &str, insecure: bool) -> Outcome<(String, Value)> {
     let target = format!("{url}/.well-known/buntime");
-    let res = http(insecure, Some(Duration::from_secs(15)))?.get(&target).send().map_err(|e| transport(url, &e))?;
+    let res = http(url, insecure, Some(Duration::from_secs(15)))?.get(&target).send().map_err(|e| transport(url, &e))?;
     if !res.status().is_success() {
         return Err(Failure::failed(format!(
             "{target} answered {}: is this a Buntime runtime (and the URL its root)?",
@@ -70,7 +74,7 @@ pub(crate) struct Upload<'a> {
 
 impl Client {
     pub(crate) fn new(profile: &Profile, token: String) -> Outcome<Self> {
-        Ok(Self { http: http(profile.insecure, None)?, url: profile.url.clone(), api: profile.api.clone(), token })
+        Ok(Self { http: http(&profile.url, profile.insecure, None)?, url: profile.url.clone(), api: profile.api.clone(), token })
     }
 
     pub(crate) fn url(&self) -> &str {
