@@ -38,12 +38,21 @@ fn http(url: &str, insecure: bool, timeout: Option<Duration>) -> Outcome<Http> {
 
 /// Normalises a remote URL: http(s) only, no query or fragment, no trailing slash.
 pub(crate) fn normalise_url(raw: &str) -> Outcome<String> {
-    let url = url::Url::parse(raw.trim()).map_err(|e| Failure::usage(format!("--url `{raw}` is not a URL: {e}")))?;
+    let url = url::Url::parse(raw.trim())
+        .map_err(|e| Failure::usage(format!("--url `{raw}` is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(Failure::usage(format!("--url `{raw}` must be an http:// or https:// URL with a host")));
+        return Err(Failure::usage(format!(
+            "--url `{raw}` must be an http:// or https:// URL with a host"
+        )));
     }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
-        return Err(Failure::usage(format!("--url `{raw}` may not have credentials, a query or a fragment")));
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(Failure::usage(format!(
+            "--url `{raw}` may not have credentials, a query or a fragment"
+        )));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
@@ -51,16 +60,28 @@ pub(crate) fn normalise_url(raw: &str) -> Outcome<String> {
 /// Asks `url` for `/.well-known/buntime` and returns the API base it names (`/api`, `/_/api`).
 pub(crate) fn discover(url: &str, insecure: bool) -> Outcome<(String, Value)> {
     let target = format!("{url}/.well-known/buntime");
-    let res = http(url, insecure, Some(Duration::from_secs(15)))?.get(&target).send().map_err(|e| transport(url, &e))?;
+    let res = http(url, insecure, Some(Duration::from_secs(15)))?
+        .get(&target)
+        .send()
+        .map_err(|e| transport(url, &e))?;
     if !res.status().is_success() {
         return Err(Failure::failed(format!(
             "{target} answered {}: is this a Buntime runtime (and the URL its root)?",
             res.status()
         )));
     }
-    let body: Value = res.json().map_err(|_| Failure::failed(format!("{target} did not answer JSON: is this a Buntime runtime?")))?;
-    let api = body["api"].as_str().filter(|a| a.starts_with('/')).map(|a| a.trim_end_matches('/').to_owned());
-    let api = api.ok_or_else(|| Failure::failed(format!("{target} has no `api` path in its answer: {body}")))?;
+    let body: Value = res.json().map_err(|_| {
+        Failure::failed(format!(
+            "{target} did not answer JSON: is this a Buntime runtime?"
+        ))
+    })?;
+    let api = body["api"]
+        .as_str()
+        .filter(|a| a.starts_with('/'))
+        .map(|a| a.trim_end_matches('/').to_owned());
+    let api = api.ok_or_else(|| {
+        Failure::failed(format!("{target} has no `api` path in its answer: {body}"))
+    })?;
     Ok((api, body))
 }
 
@@ -74,7 +95,12 @@ pub(crate) struct Upload<'a> {
 
 impl Client {
     pub(crate) fn new(profile: &Profile, token: String) -> Outcome<Self> {
-        Ok(Self { http: http(&profile.url, profile.insecure, None)?, url: profile.url.clone(), api: profile.api.clone(), token })
+        Ok(Self {
+            http: http(&profile.url, profile.insecure, None)?,
+            url: profile.url.clone(),
+            api: profile.api.clone(),
+            token,
+        })
     }
 
     pub(crate) fn url(&self) -> &str {
@@ -82,8 +108,15 @@ impl Client {
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let req = self.http.request(method, format!("{}{}{path}", self.url, self.api)).timeout(Duration::from_secs(60));
-        if self.token.is_empty() { req } else { req.bearer_auth(&self.token) }
+        let req = self
+            .http
+            .request(method, format!("{}{}{path}", self.url, self.api))
+            .timeout(Duration::from_secs(60));
+        if self.token.is_empty() {
+            req
+        } else {
+            req.bearer_auth(&self.token)
+        }
     }
 
     /// GET `path` (relative to the API base) as JSON.
@@ -102,15 +135,25 @@ impl Client {
 
     /// POST with an empty body; a 422 report (a failed reload) comes back as an answer.
     pub(crate) fn post_report(&self, path: &str) -> Outcome<(StatusCode, Value)> {
-        self.send_accepting(self.request(Method::POST, path), StatusCode::UNPROCESSABLE_ENTITY)
+        self.send_accepting(
+            self.request(Method::POST, path),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
     }
 
     /// GET where a 503 (not ready) comes back as an answer with its JSON.
     pub(crate) fn get_report(&self, path: &str) -> Outcome<(StatusCode, Value)> {
-        self.send_accepting(self.request(Method::GET, path), StatusCode::SERVICE_UNAVAILABLE)
+        self.send_accepting(
+            self.request(Method::GET, path),
+            StatusCode::SERVICE_UNAVAILABLE,
+        )
     }
 
-    fn send_accepting(&self, req: RequestBuilder, also: StatusCode) -> Outcome<(StatusCode, Value)> {
+    fn send_accepting(
+        &self,
+        req: RequestBuilder,
+        also: StatusCode,
+    ) -> Outcome<(StatusCode, Value)> {
         let res = req.send().map_err(|e| transport(&self.url, &e))?;
         let status = res.status();
         if status == also {
@@ -130,19 +173,28 @@ impl Client {
             indicatif::ProgressBar::hidden()
         };
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         bar.set_message(format!("uploading {}", upload.file_name));
-        let reader = Progress { inner: file, bar: bar.clone() };
+        let reader = Progress {
+            inner: file,
+            bar: bar.clone(),
+        };
         let part = multipart::Part::reader_with_length(reader, len)
             .file_name(upload.file_name.clone())
             .mime_str("application/octet-stream")
             .map_err(|e| Failure::failed(e.to_string()))?;
         let form = multipart::Form::new().part("file", part);
         // Large archives on slow links: no overall timeout, the connect timeout still applies.
-        let sent = self.request(Method::POST, path).timeout(Duration::from_secs(3600)).multipart(form).send();
+        let sent = self
+            .request(Method::POST, path)
+            .timeout(Duration::from_secs(3600))
+            .multipart(form)
+            .send();
         bar.finish_and_clear();
         let res = sent.map_err(|e| upload_error(&self.url, &e))?;
         ok_json(res)
@@ -182,20 +234,36 @@ fn ok_json(res: Response) -> Outcome<Value> {
 /// Turns an error answer into a message naming the status, the runtime's code and its words.
 pub(crate) fn answer_error(status: StatusCode, body: &Value, text: &str) -> Failure {
     let code = body["code"].as_str().unwrap_or("");
-    let said = body["message"].as_str().or_else(|| body["error"].as_str()).map(str::to_owned).unwrap_or_else(|| {
-        let t: String = text.chars().take(200).collect();
-        if t.trim().is_empty() { status.canonical_reason().unwrap_or("").to_owned() } else { t }
-    });
+    let said = body["message"]
+        .as_str()
+        .or_else(|| body["error"].as_str())
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            let t: String = text.chars().take(200).collect();
+            if t.trim().is_empty() {
+                status.canonical_reason().unwrap_or("").to_owned()
+            } else {
+                t
+            }
+        });
     let said = buntime_auth::cli::printable(&said, 300);
-    let tag = if code.is_empty() { status.as_u16().to_string() } else { format!("{} {code}", status.as_u16()) };
+    let tag = if code.is_empty() {
+        status.as_u16().to_string()
+    } else {
+        format!("{} {code}", status.as_u16())
+    };
     match status {
         StatusCode::UNAUTHORIZED => Failure::new(
             Kind::Auth,
-            format!("the runtime refused the token ({tag}: {said}); check it, or add the remote again with a valid --token"),
+            format!(
+                "the runtime refused the token ({tag}: {said}); check it, or add the remote again with a valid --token"
+            ),
         ),
         StatusCode::FORBIDDEN => Failure::new(
             Kind::Auth,
-            format!("the token is not allowed to do this ({tag}: {said}); use a key with that permission"),
+            format!(
+                "the token is not allowed to do this ({tag}: {said}); use a key with that permission"
+            ),
         ),
         StatusCode::NOT_FOUND => Failure::new(Kind::NotFound, format!("not found ({tag}: {said})")),
         _ => Failure::failed(format!("the runtime answered {tag}: {said}")),
@@ -224,7 +292,9 @@ fn has_rustls_error(e: &(dyn std::error::Error + 'static)) -> bool {
     if e.is::<rustls::Error>() {
         return true;
     }
-    let wrapped = e.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref);
+    let wrapped = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref);
     if wrapped.is_some_and(|w| has_rustls_error(w)) {
         return true;
     }
@@ -235,7 +305,9 @@ fn has_rustls_error(e: &(dyn std::error::Error + 'static)) -> bool {
 pub(crate) fn transport(url: &str, e: &reqwest::Error) -> Failure {
     let cause = root_cause(e);
     let message = if is_tls(e) {
-        format!("TLS error talking to {url}: {cause}; check that the URL is https only if the runtime serves TLS, and for a self-signed certificate add the remote with --insecure")
+        format!(
+            "TLS error talking to {url}: {cause}; check that the URL is https only if the runtime serves TLS, and for a self-signed certificate add the remote with --insecure"
+        )
     } else if e.is_timeout() {
         format!("{url} did not answer in time ({cause})")
     } else if e.is_connect() {
@@ -252,7 +324,10 @@ fn upload_error(url: &str, e: &reqwest::Error) -> Failure {
     }
     Failure::new(
         Kind::Connection,
-        format!("the upload to {url} did not complete: the connection was closed before the runtime answered ({}); nothing was confirmed installed, retry", root_cause(e)),
+        format!(
+            "the upload to {url} did not complete: the connection was closed before the runtime answered ({}); nothing was confirmed installed, retry",
+            root_cause(e)
+        ),
     )
 }
 
@@ -263,8 +338,14 @@ mod tests {
 
     #[test]
     fn urls_are_normalised_and_odd_ones_refused() {
-        assert_eq!(normalise_url("http://127.0.0.1:8000/").unwrap(), "http://127.0.0.1:8000");
-        assert_eq!(normalise_url("https://rt.example.com/base/").unwrap(), "https://rt.example.com/base");
+        assert_eq!(
+            normalise_url("http://127.0.0.1:8000/").unwrap(),
+            "http://127.0.0.1:8000"
+        );
+        assert_eq!(
+            normalise_url("https://rt.example.com/base/").unwrap(),
+            "https://rt.example.com/base"
+        );
         for bad in ["ftp://x", "nope", "http://u:p@x", "http://x/?q=1"] {
             assert_eq!(normalise_url(bad).unwrap_err().kind, Kind::Usage, "{bad}");
         }
@@ -272,15 +353,33 @@ mod tests {
 
     #[test]
     fn error_answers_map_to_exit_kinds_with_the_runtimes_words() {
-        let e = answer_error(StatusCode::UNAUTHORIZED, &json!({"code":"AUTH_REQUIRED","error":"Unauthorized"}), "");
+        let e = answer_error(
+            StatusCode::UNAUTHORIZED,
+            &json!({"code":"AUTH_REQUIRED","error":"Unauthorized"}),
+            "",
+        );
         assert_eq!(e.kind, Kind::Auth);
-        assert!(e.message.contains("401 AUTH_REQUIRED") && e.message.contains("--token"), "{e}");
-        let e = answer_error(StatusCode::FORBIDDEN, &json!({"code":"PERMISSION_DENIED","error":"Missing permission: apps:install"}), "");
+        assert!(
+            e.message.contains("401 AUTH_REQUIRED") && e.message.contains("--token"),
+            "{e}"
+        );
+        let e = answer_error(
+            StatusCode::FORBIDDEN,
+            &json!({"code":"PERMISSION_DENIED","error":"Missing permission: apps:install"}),
+            "",
+        );
         assert!(e.message.contains("apps:install"), "{e}");
-        let e = answer_error(StatusCode::NOT_FOUND, &json!({"code":"APP_NOT_FOUND","message":"App `x` is not installed."}), "");
+        let e = answer_error(
+            StatusCode::NOT_FOUND,
+            &json!({"code":"APP_NOT_FOUND","message":"App `x` is not installed."}),
+            "",
+        );
         assert_eq!(e.kind, Kind::NotFound);
         let e = answer_error(StatusCode::BAD_GATEWAY, &Value::Null, "<html>\u{1b}[31m");
         assert_eq!(e.kind, Kind::Failed);
-        assert!(!e.message.contains('\u{1b}'), "escape sequences from the answer are defused: {e}");
+        assert!(
+            !e.message.contains('\u{1b}'),
+            "escape sequences from the answer are defused: {e}"
+        );
     }
 }

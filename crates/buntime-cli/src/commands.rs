@@ -39,7 +39,10 @@ impl Target {
 /// Prints `value` as pretty JSON, or `human` as it is.
 pub(crate) fn emit(json: bool, value: &Value, human: impl FnOnce() -> String) {
     if json {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).unwrap_or_default()
+        );
     } else {
         print!("{}", human());
     }
@@ -63,7 +66,11 @@ pub(crate) fn cell(v: &Value) -> String {
     let text = match v {
         Value::Null => "-".to_owned(),
         Value::String(s) => s.clone(),
-        Value::Array(items) => items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned)).collect::<Vec<_>>().join(", "),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join(", "),
         other => other.to_string(),
     };
     buntime_auth::cli::printable(&text, 60)
@@ -78,7 +85,11 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         }
     }
     let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
         let mut s = padded.join("  ").trim_end().to_owned();
         s.push('\n');
         s
@@ -96,7 +107,13 @@ mod tests {
 
     #[test]
     fn tables_pad_columns_and_cells_are_defused() {
-        let t = table(&["NAME", "V"], &[vec!["a".into(), "1.0.0".into()], vec!["longer".into(), "2".into()]]);
+        let t = table(
+            &["NAME", "V"],
+            &[
+                vec!["a".into(), "1.0.0".into()],
+                vec!["longer".into(), "2".into()],
+            ],
+        );
         assert_eq!(t, "NAME    V\na       1.0.0\nlonger  2\n");
         assert_eq!(cell(&serde_json::json!("x\u{1b}[2J")), "x\\u{1b}[2J");
         assert_eq!(cell(&serde_json::json!(["1.0.0", "2.0.0"])), "1.0.0, 2.0.0");

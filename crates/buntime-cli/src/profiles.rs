@@ -42,7 +42,11 @@ pub(crate) struct Profiles {
 
 /// `$BUNTIME_CONFIG_DIR`, else `$XDG_CONFIG_HOME/buntime`, else `~/.config/buntime`.
 pub(crate) fn config_dir() -> Outcome<PathBuf> {
-    let non_empty = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let non_empty = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(dir) = non_empty(CONFIG_DIR_ENV) {
         return Ok(dir);
     }
@@ -51,7 +55,11 @@ pub(crate) fn config_dir() -> Outcome<PathBuf> {
     }
     non_empty("HOME")
         .map(|h| h.join(".config").join("buntime"))
-        .ok_or_else(|| Failure::usage(format!("cannot find a config dir: set {CONFIG_DIR_ENV}, XDG_CONFIG_HOME or HOME")))
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "cannot find a config dir: set {CONFIG_DIR_ENV}, XDG_CONFIG_HOME or HOME"
+            ))
+        })
 }
 
 /// Remote names become file names: keep them plain.
@@ -59,11 +67,15 @@ pub(crate) fn check_name(name: &str) -> Outcome {
     let ok = !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
         Ok(())
     } else {
-        Err(Failure::usage(format!("`{name}` is not a valid remote name: use up to 64 letters, digits, `-`, `_`, `.`")))
+        Err(Failure::usage(format!(
+            "`{name}` is not a valid remote name: use up to 64 letters, digits, `-`, `_`, `.`"
+        )))
     }
 }
 
@@ -72,10 +84,19 @@ impl Profiles {
     pub(crate) fn load(dir: PathBuf) -> Outcome<Self> {
         let file = dir.join("remotes.json");
         let stored = match std::fs::read(&file) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| Failure::usage(format!("`{}` is not valid: {e}; fix or delete it", file.display())))?,
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                Failure::usage(format!(
+                    "`{}` is not valid: {e}; fix or delete it",
+                    file.display()
+                ))
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Stored::default(),
-            Err(e) => return Err(Failure::usage(format!("cannot read `{}`: {e}", file.display()))),
+            Err(e) => {
+                return Err(Failure::usage(format!(
+                    "cannot read `{}`: {e}",
+                    file.display()
+                )));
+            }
         };
         Ok(Self { dir, stored })
     }
@@ -117,8 +138,12 @@ impl Profiles {
 
     pub(crate) fn token(&self, name: &str) -> Outcome<String> {
         let path = self.token_path(name);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Failure::usage(format!("cannot read the token of remote `{name}` (`{}`): {e}; add the remote again", path.display())))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Failure::usage(format!(
+                "cannot read the token of remote `{name}` (`{}`): {e}; add the remote again",
+                path.display()
+            ))
+        })?;
         Ok(text.trim().to_owned())
     }
 
@@ -126,7 +151,11 @@ impl Profiles {
     pub(crate) fn add(&mut self, name: &str, profile: Profile, token: &str) -> Outcome<bool> {
         check_name(name)?;
         self.write_token(name, token)?;
-        let replaced = self.stored.remotes.insert(name.to_owned(), profile).is_some();
+        let replaced = self
+            .stored
+            .remotes
+            .insert(name.to_owned(), profile)
+            .is_some();
         if self.stored.current.is_none() {
             self.stored.current = Some(name.to_owned());
         }
@@ -150,7 +179,11 @@ impl Profiles {
         match std::fs::remove_file(self.token_path(name)) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Failure::failed(format!("cannot delete the token of `{name}`: {e}"))),
+            Err(e) => {
+                return Err(Failure::failed(format!(
+                    "cannot delete the token of `{name}`: {e}"
+                )));
+            }
         }
         self.save()
     }
@@ -168,12 +201,26 @@ impl Profiles {
     fn write_token(&self, name: &str, token: &str) -> Outcome {
         let tokens = self.dir.join("tokens");
         Self::ensure_dir(&tokens)?;
-        let fail = |e: std::io::Error| Failure::failed(format!("cannot write the token under `{}`: {e}", tokens.display()));
+        let fail = |e: std::io::Error| {
+            Failure::failed(format!(
+                "cannot write the token under `{}`: {e}",
+                tokens.display()
+            ))
+        };
         let tmp = tokens.join(format!(".{name}.tmp"));
-        let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(fail)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(fail)?;
         // An existing temp file keeps its old mode: set it explicitly.
-        f.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
-        f.write_all(token.as_bytes()).and_then(|()| f.sync_all()).map_err(fail)?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(fail)?;
+        f.write_all(token.as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(fail)?;
         std::fs::rename(&tmp, self.token_path(name)).map_err(fail)
     }
 
@@ -181,8 +228,10 @@ impl Profiles {
         Self::ensure_dir(&self.dir)?;
         let file = self.dir.join("remotes.json");
         let tmp = self.dir.join(".remotes.json.tmp");
-        let fail = |e: std::io::Error| Failure::failed(format!("cannot write `{}`: {e}", file.display()));
-        let mut text = serde_json::to_string_pretty(&self.stored).map_err(|e| Failure::failed(e.to_string()))?;
+        let fail =
+            |e: std::io::Error| Failure::failed(format!("cannot write `{}`: {e}", file.display()));
+        let mut text = serde_json::to_string_pretty(&self.stored)
+            .map_err(|e| Failure::failed(e.to_string()))?;
         text.push('\n');
         std::fs::write(&tmp, text).map_err(fail)?;
         std::fs::rename(&tmp, &file).map_err(fail)
@@ -190,7 +239,10 @@ impl Profiles {
 }
 
 fn not_found(name: &str) -> Failure {
-    Failure::new(Kind::NotFound, format!("no remote named `{name}` (see `buntime remote list`)"))
+    Failure::new(
+        Kind::NotFound,
+        format!("no remote named `{name}` (see `buntime remote list`)"),
+    )
 }
 
 #[cfg(test)]
@@ -198,7 +250,11 @@ mod tests {
     use super::*;
 
     fn profile(url: &str) -> Profile {
-        Profile { url: url.to_owned(), api: "/api".to_owned(), insecure: false }
+        Profile {
+            url: url.to_owned(),
+            api: "/api".to_owned(),
+            insecure: false,
+        }
     }
 
     #[test]
@@ -210,10 +266,17 @@ mod tests {
         let again = Profiles::load(dir.path().to_owned()).unwrap();
         assert_eq!(again.current(), Some("prod"));
         assert_eq!(again.token("staging").unwrap(), "btk_other");
-        let mode = std::fs::metadata(dir.path().join("tokens/prod")).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(dir.path().join("tokens/prod"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
         let json = std::fs::read_to_string(dir.path().join("remotes.json")).unwrap();
-        assert!(!json.contains("btk_"), "tokens stay out of remotes.json: {json}");
+        assert!(
+            !json.contains("btk_"),
+            "tokens stay out of remotes.json: {json}"
+        );
     }
 
     #[test]

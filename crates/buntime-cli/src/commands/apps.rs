@@ -41,26 +41,48 @@ pub(crate) fn run(cmd: AppsCmd, target: &Target) -> Outcome {
             let apps = client.get("/apps")?;
             emit(target.json, &apps, || list_table(&apps));
         }
-        AppsCmd::Deploy { source, name, version } => {
-            let res = deploy(&client, &source, &Overrides { name, version }, "/apps/upload", !target.json)?;
+        AppsCmd::Deploy {
+            source,
+            name,
+            version,
+        } => {
+            let res = deploy(
+                &client,
+                &source,
+                &Overrides { name, version },
+                "/apps/upload",
+                !target.json,
+            )?;
             let app = &res["data"]["app"];
             emit(target.json, &res, || {
-                format!("Deployed {} {} to `{remote}` ({}).\n", cell(&app["name"]), cell(&app["version"]), cell(&app["installedAt"]))
+                format!(
+                    "Deployed {} {} to `{remote}` ({}).\n",
+                    cell(&app["name"]),
+                    cell(&app["version"]),
+                    cell(&app["installedAt"])
+                )
             });
         }
         AppsCmd::Remove { name, version } => {
             let path = app_path(&name, version.as_deref())?;
             let res = client.delete(&path)?;
             let what = version.map_or_else(|| format!("app {name}"), |v| format!("app {name} {v}"));
-            emit(target.json, &res, || format!("Removed {what} from `{remote}`.\n"));
+            emit(target.json, &res, || {
+                format!("Removed {what} from `{remote}`.\n")
+            });
         }
     }
     Ok(())
 }
 
 fn list_table(apps: &Value) -> String {
-    let Some(list) = apps.as_array().filter(|l| !l.is_empty()) else { return "No apps installed.\n".to_owned() };
-    let rows: Vec<Vec<String>> = list.iter().map(|a| vec![cell(&a["name"]), cell(&a["versions"]), cell(&a["path"])]).collect();
+    let Some(list) = apps.as_array().filter(|l| !l.is_empty()) else {
+        return "No apps installed.\n".to_owned();
+    };
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|a| vec![cell(&a["name"]), cell(&a["versions"]), cell(&a["path"])])
+        .collect();
     table(&["NAME", "VERSIONS", "PATH"], &rows)
 }
 
@@ -69,11 +91,21 @@ pub(crate) fn app_path(name: &str, version: Option<&str>) -> Outcome<String> {
     let enc = |s: &str| percent_encode(s);
     let (scope, bare) = match name.strip_prefix('@') {
         Some(rest) => match rest.split_once('/') {
-            Some((s, n)) if !s.is_empty() && !n.is_empty() && !n.contains('/') => (format!("@{}", enc(s)), n),
-            _ => return Err(Failure::usage(format!("`{name}` is not `name` or `@scope/name`"))),
+            Some((s, n)) if !s.is_empty() && !n.is_empty() && !n.contains('/') => {
+                (format!("@{}", enc(s)), n)
+            }
+            _ => {
+                return Err(Failure::usage(format!(
+                    "`{name}` is not `name` or `@scope/name`"
+                )));
+            }
         },
         None if !name.is_empty() && !name.contains('/') => ("_".to_owned(), name),
-        None => return Err(Failure::usage(format!("`{name}` is not `name` or `@scope/name`"))),
+        None => {
+            return Err(Failure::usage(format!(
+                "`{name}` is not `name` or `@scope/name`"
+            )));
+        }
     };
     let mut path = format!("/apps/{scope}/{}", enc(bare));
     if let Some(v) = version {
@@ -97,10 +129,21 @@ pub(crate) fn percent_encode(s: &str) -> String {
 }
 
 /// Packs (if a directory), checks the size limit, and uploads to `route`.
-pub(crate) fn deploy(client: &Client, source: &Path, overrides: &Overrides, route: &str, progress: bool) -> Outcome<Value> {
-    let meta = std::fs::metadata(source).map_err(|e| Failure::usage(format!("`{}`: {e}", source.display())))?;
+pub(crate) fn deploy(
+    client: &Client,
+    source: &Path,
+    overrides: &Overrides,
+    route: &str,
+    progress: bool,
+) -> Outcome<Value> {
+    let meta = std::fs::metadata(source)
+        .map_err(|e| Failure::usage(format!("`{}`: {e}", source.display())))?;
     // Kept alive until the upload is done: dropping it deletes the temp archive.
-    let packed: Option<Packed> = if meta.is_dir() { Some(pack(source, overrides)?) } else { None };
+    let packed: Option<Packed> = if meta.is_dir() {
+        Some(pack(source, overrides)?)
+    } else {
+        None
+    };
     let (file, file_name) = match &packed {
         Some(p) => (p.file.path().to_owned(), p.file_name.clone()),
         None => {
@@ -109,10 +152,19 @@ pub(crate) fn deploy(client: &Client, source: &Path, overrides: &Overrides, rout
                     "--name and --version work with a directory; for an archive, set them in its manifest.yaml",
                 ));
             }
-            let file_name = source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let file_name = source
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let lower = file_name.to_ascii_lowercase();
-            if ![".tgz", ".tar.gz", ".zip"].iter().any(|ext| lower.ends_with(ext)) {
-                return Err(Failure::usage(format!("`{}` is neither a directory nor a .tgz, .tar.gz or .zip archive", source.display())));
+            if ![".tgz", ".tar.gz", ".zip"]
+                .iter()
+                .any(|ext| lower.ends_with(ext))
+            {
+                return Err(Failure::usage(format!(
+                    "`{}` is neither a directory nor a .tgz, .tar.gz or .zip archive",
+                    source.display()
+                )));
             }
             (source.to_owned(), file_name)
         }
@@ -126,7 +178,14 @@ pub(crate) fn deploy(client: &Client, source: &Path, overrides: &Overrides, rout
             limit / (1024 * 1024)
         )));
     }
-    client.upload(route, &Upload { file: &file, file_name, show_progress: progress })
+    client.upload(
+        route,
+        &Upload {
+            file: &file,
+            file_name,
+            show_progress: progress,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -136,7 +195,10 @@ mod tests {
     #[test]
     fn app_paths_encode_names_and_use_underscore_for_unscoped() {
         assert_eq!(app_path("web", None).unwrap(), "/apps/_/web");
-        assert_eq!(app_path("@acme/web", Some("1.2.0")).unwrap(), "/apps/@acme/web/1.2.0");
+        assert_eq!(
+            app_path("@acme/web", Some("1.2.0")).unwrap(),
+            "/apps/@acme/web/1.2.0"
+        );
         assert_eq!(app_path("we b", None).unwrap(), "/apps/_/we%20b");
         for bad in ["", "a/b", "@acme", "@/x", "@a/b/c"] {
             assert!(app_path(bad, None).is_err(), "{bad}");

@@ -64,10 +64,20 @@ pub(crate) fn run(cmd: KeysCmd, target: &Target) -> Outcome {
             let res = client.get("/keys")?;
             emit(target.json, &res, || list_table(&res["keys"]));
         }
-        KeysCmd::Create { name, role, permissions, expires_in, description } => {
+        KeysCmd::Create {
+            name,
+            role,
+            permissions,
+            expires_in,
+            description,
+        } => {
             let mut body = Map::new();
             body.insert("name".into(), json!(name));
-            for (k, v) in [("role", role), ("expiresIn", expires_in), ("description", description)] {
+            for (k, v) in [
+                ("role", role),
+                ("expiresIn", expires_in),
+                ("description", description),
+            ] {
                 if let Some(v) = v {
                     body.insert(k.into(), json!(v));
                 }
@@ -90,40 +100,84 @@ pub(crate) fn run(cmd: KeysCmd, target: &Target) -> Outcome {
         }
         KeysCmd::Revoke { id } => {
             let res = client.delete(&format!("/keys/{id}"))?;
-            emit(target.json, &res, || format!("Revoked API key {id} on `{remote}`.\n"));
+            emit(target.json, &res, || {
+                format!("Revoked API key {id} on `{remote}`.\n")
+            });
         }
     }
     Ok(())
 }
 
 fn time(v: &Value) -> String {
-    v.as_u64().map_or_else(|| cell(v), buntime_auth::cli::format_time)
+    v.as_u64()
+        .map_or_else(|| cell(v), buntime_auth::cli::format_time)
 }
 
 fn list_table(keys: &Value) -> String {
-    let Some(list) = keys.as_array().filter(|l| !l.is_empty()) else { return "No API keys.\n".to_owned() };
+    let Some(list) = keys.as_array().filter(|l| !l.is_empty()) else {
+        return "No API keys.\n".to_owned();
+    };
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|k| {
-            let expires = if k["expiresAt"].is_null() { "never".to_owned() } else { time(&k["expiresAt"]) };
-            vec![cell(&k["id"]), cell(&k["name"]), cell(&k["role"]), cell(&k["keyPrefix"]), time(&k["createdAt"]), expires, time(&k["lastUsedAt"])]
+            let expires = if k["expiresAt"].is_null() {
+                "never".to_owned()
+            } else {
+                time(&k["expiresAt"])
+            };
+            vec![
+                cell(&k["id"]),
+                cell(&k["name"]),
+                cell(&k["role"]),
+                cell(&k["keyPrefix"]),
+                time(&k["createdAt"]),
+                expires,
+                time(&k["lastUsedAt"]),
+            ]
         })
         .collect();
-    table(&["ID", "NAME", "ROLE", "PREFIX", "CREATED", "EXPIRES", "LAST USED"], &rows)
+    table(
+        &[
+            "ID",
+            "NAME",
+            "ROLE",
+            "PREFIX",
+            "CREATED",
+            "EXPIRES",
+            "LAST USED",
+        ],
+        &rows,
+    )
 }
 
 /// Runs `keys …` words that carry `--remote`.
 pub(crate) fn run_words(remote: Option<String>, words: &[String]) -> Outcome {
-    let parsed = RemoteKeys::try_parse_from(std::iter::once("buntime keys".to_owned()).chain(words.iter().cloned()));
+    let parsed = RemoteKeys::try_parse_from(
+        std::iter::once("buntime keys".to_owned()).chain(words.iter().cloned()),
+    );
     let parsed = match parsed {
         Ok(p) => p,
         Err(e) if !e.use_stderr() => {
             print!("{e}");
             return Ok(());
         }
-        Err(e) => return Err(Failure::usage(e.to_string().trim_end().trim_start_matches("error: ").to_owned())),
+        Err(e) => {
+            return Err(Failure::usage(
+                e.to_string()
+                    .trim_end()
+                    .trim_start_matches("error: ")
+                    .to_owned(),
+            ));
+        }
     };
-    let target = Target { remote: remote.or_else(|| std::env::var("BUNTIME_REMOTE").ok().filter(|r| !r.is_empty())), json: parsed.json };
+    let target = Target {
+        remote: remote.or_else(|| {
+            std::env::var("BUNTIME_REMOTE")
+                .ok()
+                .filter(|r| !r.is_empty())
+        }),
+        json: parsed.json,
+    };
     run(parsed.cmd, &target)
 }
 
@@ -138,7 +192,13 @@ mod tests {
     #[test]
     fn the_remote_flag_is_taken_out_of_the_words() {
         assert_eq!(remote_flag(&words("list")), (None, words("list")));
-        assert_eq!(remote_flag(&words("list --remote")), (Some(None), words("list")));
-        assert_eq!(remote_flag(&words("revoke 3 --remote=prod --json")), (Some(Some("prod".into())), words("revoke 3 --json")));
+        assert_eq!(
+            remote_flag(&words("list --remote")),
+            (Some(None), words("list"))
+        );
+        assert_eq!(
+            remote_flag(&words("revoke 3 --remote=prod --json")),
+            (Some(Some("prod".into())), words("revoke 3 --json"))
+        );
     }
 }

@@ -62,22 +62,51 @@ pub(crate) fn run(cmd: PluginsCmd, target: &Target) -> Outcome {
             emit(target.json, &out, || list_text(&loaded, &installed));
         }
         PluginsCmd::Deploy { source, no_reload } => {
-            let res = deploy(&client, &source, &Overrides::default(), "/plugins/upload", !target.json)?;
+            let res = deploy(
+                &client,
+                &source,
+                &Overrides::default(),
+                "/plugins/upload",
+                !target.json,
+            )?;
             let p = &res["data"]["plugin"];
-            let installed = format!("Installed plugin {} {} on `{remote}` ({}).\n", cell(&p["name"]), cell(&p["version"]), cell(&p["installedAt"]));
+            let installed = format!(
+                "Installed plugin {} {} on `{remote}` ({}).\n",
+                cell(&p["name"]),
+                cell(&p["version"]),
+                cell(&p["installedAt"])
+            );
             after_change(&client, target.json, res.clone(), installed, no_reload)?;
         }
         PluginsCmd::Remove { name, no_reload } => {
             let res = client.delete(&plugin_path(&name)?)?;
-            after_change(&client, target.json, res, format!("Removed plugin {name} from `{remote}`.\n"), no_reload)?;
+            after_change(
+                &client,
+                target.json,
+                res,
+                format!("Removed plugin {name} from `{remote}`.\n"),
+                no_reload,
+            )?;
         }
         PluginsCmd::Enable { name, no_reload } => {
             let res = client.post(&format!("{}/enable", plugin_path(&name)?), &Value::Null)?;
-            after_change(&client, target.json, res, format!("Enabled plugin {name} on `{remote}`.\n"), no_reload)?;
+            after_change(
+                &client,
+                target.json,
+                res,
+                format!("Enabled plugin {name} on `{remote}`.\n"),
+                no_reload,
+            )?;
         }
         PluginsCmd::Disable { name, no_reload } => {
             let res = client.post(&format!("{}/disable", plugin_path(&name)?), &Value::Null)?;
-            after_change(&client, target.json, res, format!("Disabled plugin {name} on `{remote}`.\n"), no_reload)?;
+            after_change(
+                &client,
+                target.json,
+                res,
+                format!("Disabled plugin {name} on `{remote}`.\n"),
+                no_reload,
+            )?;
         }
         PluginsCmd::Reload => {
             let report = reload(&client)?;
@@ -90,19 +119,33 @@ pub(crate) fn run(cmd: PluginsCmd, target: &Target) -> Outcome {
 /// `/plugins/{name}` with the name as one encoded segment (`@scope/name` included).
 fn plugin_path(name: &str) -> Outcome<String> {
     if name.is_empty() || name.split('/').count() > 2 {
-        return Err(Failure::usage(format!("`{name}` is not `name` or `@scope/name`")));
+        return Err(Failure::usage(format!(
+            "`{name}` is not `name` or `@scope/name`"
+        )));
     }
     Ok(format!("/plugins/{}", percent_encode(name)))
 }
 
 /// Prints what changed, then reloads unless told not to.
-fn after_change(client: &Client, json_out: bool, res: Value, done: String, no_reload: bool) -> Outcome {
+fn after_change(
+    client: &Client,
+    json_out: bool,
+    res: Value,
+    done: String,
+    no_reload: bool,
+) -> Outcome {
     if no_reload {
-        emit(json_out, &res, || format!("{done}Run `buntime plugins reload` to apply it.\n"));
+        emit(json_out, &res, || {
+            format!("{done}Run `buntime plugins reload` to apply it.\n")
+        });
         return Ok(());
     }
     let report = reload(client)?;
-    emit(json_out, &json!({ "result": res, "reload": report }), || format!("{done}{}", reload_text(&report)));
+    emit(
+        json_out,
+        &json!({ "result": res, "reload": report }),
+        || format!("{done}{}", reload_text(&report)),
+    );
     Ok(())
 }
 
@@ -112,9 +155,17 @@ fn reload(client: &Client) -> Outcome<Value> {
     if status.is_success() {
         return Ok(report);
     }
-    let mut msg = format!("the reload failed; generation {} keeps serving:", cell(&report["generation"]));
+    let mut msg = format!(
+        "the reload failed; generation {} keeps serving:",
+        cell(&report["generation"])
+    );
     for e in report["errors"].as_array().into_iter().flatten() {
-        let who = [&e["plugin"], &e["file"], &e["key"]].iter().filter(|v| !v.is_null()).map(|v| cell(v)).collect::<Vec<_>>().join(" ");
+        let who = [&e["plugin"], &e["file"], &e["key"]]
+            .iter()
+            .filter(|v| !v.is_null())
+            .map(|v| cell(v))
+            .collect::<Vec<_>>()
+            .join(" ");
         msg.push_str(&format!("\n  {who}: {}", cell(&e["message"])));
     }
     Err(Failure::failed(msg))
@@ -122,7 +173,11 @@ fn reload(client: &Client) -> Outcome<Value> {
 
 fn reload_text(r: &Value) -> String {
     let count = r["plugins"].as_array().map_or(0, Vec::len);
-    let mut s = format!("Reloaded: generation {} with {count} plugins in {} ms.\n", cell(&r["generation"]), cell(&r["elapsedMs"]));
+    let mut s = format!(
+        "Reloaded: generation {} with {count} plugins in {} ms.\n",
+        cell(&r["generation"]),
+        cell(&r["elapsedMs"])
+    );
     for w in r["warnings"].as_array().into_iter().flatten() {
         s.push_str(&format!("warning: {}\n", cell(w)));
     }
@@ -134,13 +189,28 @@ fn list_text(loaded: &Value, installed: &Value) -> String {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|p| vec![cell(&p["name"]), cell(&p["version"]), cell(&p["kind"]), cell(&p["base"]), cell(&p["dependencies"])])
+        .map(|p| {
+            vec![
+                cell(&p["name"]),
+                cell(&p["version"]),
+                cell(&p["kind"]),
+                cell(&p["base"]),
+                cell(&p["dependencies"]),
+            ]
+        })
         .collect();
-    let mut s = if rows.is_empty() { "No plugins loaded.\n".to_owned() } else { table(&["NAME", "VERSION", "KIND", "BASE", "DEPENDS ON"], &rows) };
+    let mut s = if rows.is_empty() {
+        "No plugins loaded.\n".to_owned()
+    } else {
+        table(&["NAME", "VERSION", "KIND", "BASE", "DEPENDS ON"], &rows)
+    };
     match installed.as_array() {
         Some(dirs) => {
             s.push_str("\nInstalled directories:\n");
-            let rows: Vec<Vec<String>> = dirs.iter().map(|d| vec![cell(&d["name"]), cell(&d["path"])]).collect();
+            let rows: Vec<Vec<String>> = dirs
+                .iter()
+                .map(|d| vec![cell(&d["name"]), cell(&d["path"])])
+                .collect();
             s.push_str(&table(&["DIR", "PATH"], &rows));
         }
         None => s.push_str("\n(installed directories need a key with plugins:read)\n"),

@@ -125,7 +125,9 @@ impl App {
 
     /// Reads every screen's data again.
     pub(crate) fn refresh(&mut self, src: &dyn Source) {
-        self.ready = src.ready().unwrap_or_else(|f| json!({ "status": "unreachable", "detail": f.message }));
+        self.ready = src
+            .ready()
+            .unwrap_or_else(|f| json!({ "status": "unreachable", "detail": f.message }));
         self.apps = rows(src.get("/apps"), None);
         self.plugins = rows(src.get("/plugins/loaded"), None);
         self.keys = rows(src.get("/keys"), Some("keys"));
@@ -157,13 +159,21 @@ impl App {
     fn step(&mut self, down: bool) {
         let len = self.rows(self.tab).map_or(0, <[Value]>::len);
         let sel = &mut self.selected[self.tab.index()];
-        *sel = if down { (*sel + 1).min(len.saturating_sub(1)) } else { sel.saturating_sub(1) };
+        *sel = if down {
+            (*sel + 1).min(len.saturating_sub(1))
+        } else {
+            sel.saturating_sub(1)
+        };
     }
 
     fn switch(&mut self, forward: bool) {
         let n = Tab::ALL.len();
         let i = self.tab.index();
-        self.tab = Tab::ALL[if forward { (i + 1) % n } else { (i + n - 1) % n }];
+        self.tab = Tab::ALL[if forward {
+            (i + 1) % n
+        } else {
+            (i + n - 1) % n
+        }];
     }
 
     /// Handles one key press.
@@ -213,11 +223,15 @@ impl App {
                 self.refresh(src);
                 self.message = Some((false, "Refreshed.".to_owned()));
             }
-            KeyCode::Char('R') if self.tab == Tab::Plugins => self.mode = Mode::Confirm(Action::Reload),
+            KeyCode::Char('R') if self.tab == Tab::Plugins => {
+                self.mode = Mode::Confirm(Action::Reload)
+            }
             KeyCode::Char('n') if self.tab == Tab::Keys => self.mode = Mode::NewKey(String::new()),
             KeyCode::Char('d') | KeyCode::Delete => {
                 let action = match (self.tab, self.current()) {
-                    (Tab::Apps, Some(a)) => a["name"].as_str().map(|n| Action::RemoveApp(n.to_owned())),
+                    (Tab::Apps, Some(a)) => {
+                        a["name"].as_str().map(|n| Action::RemoveApp(n.to_owned()))
+                    }
                     (Tab::Keys, Some(k)) => k["id"].as_u64().map(Action::RevokeKey),
                     _ => None,
                 };
@@ -240,14 +254,24 @@ impl App {
 
     fn apply(&mut self, action: &Action, src: &dyn Source) {
         let result = match action {
-            Action::RemoveApp(name) => app_path(name, None).and_then(|p| src.delete(&p)).map(|_| format!("Removed app {name}.")),
-            Action::RevokeKey(id) => src.delete(&format!("/keys/{id}")).map(|_| format!("Revoked API key {id}.")),
+            Action::RemoveApp(name) => app_path(name, None)
+                .and_then(|p| src.delete(&p))
+                .map(|_| format!("Removed app {name}.")),
+            Action::RevokeKey(id) => src
+                .delete(&format!("/keys/{id}"))
+                .map(|_| format!("Revoked API key {id}.")),
             Action::Reload => src.reload().map(|r| {
                 if r["ok"] == true {
                     format!("Reloaded: generation {}.", r["generation"])
                 } else {
-                    let first = r["errors"][0]["message"].as_str().unwrap_or("see `buntime plugins reload`").to_owned();
-                    format!("Reload failed; generation {} keeps serving: {first}", r["generation"])
+                    let first = r["errors"][0]["message"]
+                        .as_str()
+                        .unwrap_or("see `buntime plugins reload`")
+                        .to_owned();
+                    format!(
+                        "Reload failed; generation {} keeps serving: {first}",
+                        r["generation"]
+                    )
                 }
             }),
         };
@@ -265,8 +289,12 @@ impl App {
         };
         match src.create_key(&json!({ "name": name, "role": role })) {
             Ok(res) => {
-                self.mode = Mode::Secret(res["data"]["key"].as_str().unwrap_or_default().to_owned());
-                self.message = Some((false, format!("Created API key {} `{name}` ({role}).", res["data"]["id"])));
+                self.mode =
+                    Mode::Secret(res["data"]["key"].as_str().unwrap_or_default().to_owned());
+                self.message = Some((
+                    false,
+                    format!("Created API key {} `{name}` ({role}).", res["data"]["id"]),
+                ));
                 self.refresh(src);
             }
             Err(f) => self.message = Some((true, f.message)),
@@ -291,12 +319,21 @@ pub(crate) mod tests {
     impl Source for Fake {
         fn get(&self, path: &str) -> Outcome<Value> {
             Ok(match path {
-                "/apps" => json!([{"name":"site","path":"/data/apps/site","versions":["2.0.0","1.0.0"]},{"name":"@acme/web","path":"/data/apps/@acme/web","versions":["0.1.0"]}]),
-                "/plugins/loaded" => json!([{"name":"@buntime/plugin-hello","version":"1.0.0","kind":"native","base":"/hello","dependencies":[]}]),
-                "/keys" if self.deny_keys => {
-                    return Err(Failure::new(Kind::Auth, "the token is not allowed to do this (403 PERMISSION_DENIED: Missing permission: keys:read)"));
+                "/apps" => {
+                    json!([{"name":"site","path":"/data/apps/site","versions":["2.0.0","1.0.0"]},{"name":"@acme/web","path":"/data/apps/@acme/web","versions":["0.1.0"]}])
                 }
-                "/keys" => json!({"keys":[{"id":7,"name":"ci","role":"viewer","keyPrefix":"btk_abcd1234","createdAt":0}]}),
+                "/plugins/loaded" => {
+                    json!([{"name":"@buntime/plugin-hello","version":"1.0.0","kind":"native","base":"/hello","dependencies":[]}])
+                }
+                "/keys" if self.deny_keys => {
+                    return Err(Failure::new(
+                        Kind::Auth,
+                        "the token is not allowed to do this (403 PERMISSION_DENIED: Missing permission: keys:read)",
+                    ));
+                }
+                "/keys" => {
+                    json!({"keys":[{"id":7,"name":"ci","role":"viewer","keyPrefix":"btk_abcd1234","createdAt":0}]})
+                }
                 _ => Value::Null,
             })
         }
@@ -309,10 +346,14 @@ pub(crate) mod tests {
         }
         fn create_key(&self, body: &Value) -> Outcome<Value> {
             self.calls.borrow_mut().push(format!("POST /keys {body}"));
-            Ok(json!({"success":true,"data":{"id":8,"key":"btk_newsecret","keyPrefix":"btk_news","name":body["name"],"role":body["role"]}}))
+            Ok(
+                json!({"success":true,"data":{"id":8,"key":"btk_newsecret","keyPrefix":"btk_news","name":body["name"],"role":body["role"]}}),
+            )
         }
         fn reload(&self) -> Outcome<Value> {
-            self.calls.borrow_mut().push("POST /plugins/reload".to_owned());
+            self.calls
+                .borrow_mut()
+                .push("POST /plugins/reload".to_owned());
             Ok(json!({"ok":true,"generation":4}))
         }
     }
@@ -333,7 +374,10 @@ pub(crate) mod tests {
         let mut app = loaded(&src);
         app.on_key(key(KeyCode::Down), &src);
         app.on_key(key(KeyCode::Char('d')), &src);
-        assert_eq!(app.mode, Mode::Confirm(Action::RemoveApp("@acme/web".into())));
+        assert_eq!(
+            app.mode,
+            Mode::Confirm(Action::RemoveApp("@acme/web".into()))
+        );
         app.on_key(key(KeyCode::Char('n')), &src);
         assert!(src.calls.borrow().is_empty(), "n cancels");
         app.on_key(key(KeyCode::Char('d')), &src);
@@ -352,7 +396,10 @@ pub(crate) mod tests {
             app.on_key(key(KeyCode::Char(c)), &src);
         }
         app.on_key(key(KeyCode::Enter), &src);
-        assert_eq!(*src.calls.borrow(), [r#"POST /keys {"name":"ci","role":"viewer"}"#]);
+        assert_eq!(
+            *src.calls.borrow(),
+            [r#"POST /keys {"name":"ci","role":"viewer"}"#]
+        );
         assert_eq!(app.mode, Mode::Secret("btk_newsecret".into()));
         app.on_key(key(KeyCode::Char('x')), &src);
         assert_eq!(app.mode, Mode::Normal, "any key hides the secret");
@@ -368,7 +415,10 @@ pub(crate) mod tests {
         app.on_key(key(KeyCode::Tab), &src);
         app.on_key(key(KeyCode::Char('d')), &src);
         app.on_key(key(KeyCode::Char('y')), &src);
-        assert_eq!(*src.calls.borrow(), ["POST /plugins/reload", "DELETE /keys/7"]);
+        assert_eq!(
+            *src.calls.borrow(),
+            ["POST /plugins/reload", "DELETE /keys/7"]
+        );
         app.on_key(key(KeyCode::Char('q')), &src);
         assert!(app.quit);
     }
