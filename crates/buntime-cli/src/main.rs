@@ -102,8 +102,8 @@ fn main() -> ExitCode {
         }
     };
     match command {
-        Command::Check => check::run(&config),
-        Command::Keys { args } => {
+        Local::Check => check::run(&config),
+        Local::Keys(args) => {
             let mut out = std::io::stdout();
             match buntime_auth::cli::run(&args, &config.state_dir, &mut out) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -113,16 +113,21 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve => serve(env, config),
-        // Answered by `client_command`; the ExitCode keeps the match total without a panic.
-        Command::Remote { .. } | Command::Apps { .. } | Command::Plugins { .. } | Command::Status { .. } | Command::Tui { .. } => {
-            ExitCode::FAILURE
-        }
+        Local::Serve => serve(env, config),
     }
 }
 
+/// The commands that work on the local configuration.
+#[derive(Debug)]
+enum Local {
+    Serve,
+    Check,
+    /// Offline `keys` on the state dir.
+    Keys(Vec<String>),
+}
+
 /// Runs a command that talks to a remote runtime; hands back the ones that work locally.
-fn client_command(command: Command) -> Result<ExitCode, Command> {
+fn client_command(command: Command) -> Result<ExitCode, Local> {
     Ok(match command {
         Command::Remote { cmd, json } => commands::finish("remote", commands::remote::run(cmd, json)),
         Command::Apps { cmd, target } => commands::finish("apps", commands::apps::run(cmd, &target)),
@@ -131,9 +136,10 @@ fn client_command(command: Command) -> Result<ExitCode, Command> {
         Command::Tui { target } => commands::finish("tui", tui::run(&target)),
         Command::Keys { args } => match commands::keys::remote_flag(&args) {
             (Some(remote), words) => commands::finish("keys", commands::keys::run_words(remote, &words)),
-            (None, _) => return Err(Command::Keys { args }),
+            (None, _) => return Err(Local::Keys(args)),
         },
-        local => return Err(local),
+        Command::Serve => return Err(Local::Serve),
+        Command::Check => return Err(Local::Check),
     })
 }
 
