@@ -4,7 +4,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::{Value, json};
 
 use crate::client::Client;
-use crate::commands::apps::app_path;
+use crate::commands::apps::{app_path, percent_encode};
 use crate::failure::Outcome;
 
 /// What the TUI reads from and changes on a runtime.
@@ -12,6 +12,8 @@ pub(crate) trait Source {
     fn get(&self, path: &str) -> Outcome<Value>;
     fn ready(&self) -> Outcome<Value>;
     fn delete(&self, path: &str) -> Outcome<Value>;
+    /// POST without a body.
+    fn post(&self, path: &str) -> Outcome<Value>;
     fn create_key(&self, body: &Value) -> Outcome<Value>;
     /// The reload report, also when it is a 422.
     fn reload(&self) -> Outcome<Value>;
@@ -27,8 +29,11 @@ impl Source for Client {
     fn delete(&self, path: &str) -> Outcome<Value> {
         Client::delete(self, path)
     }
+    fn post(&self, path: &str) -> Outcome<Value> {
+        Client::post(self, path, &Value::Null)
+    }
     fn create_key(&self, body: &Value) -> Outcome<Value> {
-        self.post("/keys", body)
+        Client::post(self, "/keys", body)
     }
     fn reload(&self) -> Outcome<Value> {
         self.post_report("/plugins/reload").map(|(_, v)| v)
@@ -67,6 +72,10 @@ pub(crate) enum Action {
     RemoveApp(String),
     RevokeKey(u64),
     Reload,
+    /// Plugin actions name a plugin directory (`GET /plugins`), then reload.
+    EnablePlugin(String),
+    DisablePlugin(String),
+    RemovePlugin(String),
 }
 
 /// What the keyboard is doing right now.
@@ -91,7 +100,10 @@ pub(crate) struct App {
     pub(crate) tab: Tab,
     pub(crate) mode: Mode,
     pub(crate) apps: Rows,
+    /// Loaded plugins, in load order.
     pub(crate) plugins: Rows,
+    /// Installed plugin directories: what the plugin actions select.
+    pub(crate) dirs: Rows,
     pub(crate) keys: Rows,
     pub(crate) ready: Value,
     selected: [usize; 4],
@@ -115,6 +127,7 @@ impl App {
             mode: Mode::Normal,
             apps: Ok(Vec::new()),
             plugins: Ok(Vec::new()),
+            dirs: Ok(Vec::new()),
             keys: Ok(Vec::new()),
             ready: Value::Null,
             selected: [0; 4],
@@ -130,6 +143,7 @@ impl App {
             .unwrap_or_else(|f| json!({ "status": "unreachable", "detail": f.message }));
         self.apps = rows(src.get("/apps"), None);
         self.plugins = rows(src.get("/plugins/loaded"), None);
+        self.dirs = rows(src.get("/plugins"), None);
         self.keys = rows(src.get("/keys"), Some("keys"));
         for tab in Tab::ALL {
             let len = self.rows(tab).map_or(0, <[Value]>::len);
@@ -141,7 +155,7 @@ impl App {
     pub(crate) fn rows(&self, tab: Tab) -> Result<&[Value], &str> {
         let r = match tab {
             Tab::Apps => &self.apps,
-            Tab::Plugins => &self.plugins,
+            Tab::Plugins => &self.dirs,
             Tab::Keys => &self.keys,
             Tab::Settings => return Ok(&[]),
         };
@@ -227,12 +241,28 @@ impl App {
                 self.mode = Mode::Confirm(Action::Reload)
             }
             KeyCode::Char('n') if self.tab == Tab::Keys => self.mode = Mode::NewKey(String::new()),
+            KeyCode::Char(c @ ('e' | 'x')) if self.tab == Tab::Plugins => {
+                if let Some(name) = self
+                    .current()
+                    .and_then(|d| d["name"].as_str())
+                    .map(str::to_owned)
+                {
+                    self.mode = Mode::Confirm(if c == 'e' {
+                        Action::EnablePlugin(name)
+                    } else {
+                        Action::DisablePlugin(name)
+                    });
+                }
+            }
             KeyCode::Char('d') | KeyCode::Delete => {
                 let action = match (self.tab, self.current()) {
                     (Tab::Apps, Some(a)) => {
                         a["name"].as_str().map(|n| Action::RemoveApp(n.to_owned()))
                     }
                     (Tab::Keys, Some(k)) => k["id"].as_u64().map(Action::RevokeKey),
+                    (Tab::Plugins, Some(d)) => d["name"]
+                        .as_str()
+                        .map(|n| Action::RemovePlugin(n.to_owned())),
                     _ => None,
                 };
                 if let Some(a) = action {
@@ -249,6 +279,9 @@ impl App {
             Action::RemoveApp(name) => format!("Remove app {name} (every version)? y/n"),
             Action::RevokeKey(id) => format!("Revoke API key {id}? y/n"),
             Action::Reload => "Reload all plugins now? y/n".to_owned(),
+            Action::EnablePlugin(name) => format!("Enable plugin {name} and reload? y/n"),
+            Action::DisablePlugin(name) => format!("Disable plugin {name} and reload? y/n"),
+            Action::RemovePlugin(name) => format!("Delete plugin directory {name} and reload? y/n"),
         }
     }
 
@@ -260,23 +293,13 @@ impl App {
             Action::RevokeKey(id) => src
                 .delete(&format!("/keys/{id}"))
                 .map(|_| format!("Revoked API key {id}.")),
-            Action::Reload => src.reload().map(|r| {
-                if r["ok"] == true {
-                    format!("Reloaded: generation {}.", r["generation"])
-                } else {
-                    let first = r["errors"][0]["message"]
-                        .as_str()
-                        .unwrap_or("see `buntime plugins reload`")
-                        .to_owned();
-                    format!(
-                        "Reload failed; generation {} keeps serving: {first}",
-                        r["generation"]
-                    )
-                }
-            }),
+            Action::Reload => src.reload().map(|r| reload_message(&r)),
+            Action::EnablePlugin(name) => plugin_change(src, name, "enable", "Enabled"),
+            Action::DisablePlugin(name) => plugin_change(src, name, "disable", "Disabled"),
+            Action::RemovePlugin(name) => plugin_change(src, name, "", "Removed"),
         };
         self.message = Some(match result {
-            Ok(text) => (text.starts_with("Reload failed"), text),
+            Ok(text) => (text.contains("Reload failed"), text),
             Err(f) => (true, f.message),
         });
         self.refresh(src);
@@ -302,6 +325,34 @@ impl App {
     }
 }
 
+/// `Reloaded: generation N.`, or why the reload failed (the old generation keeps serving).
+fn reload_message(r: &Value) -> String {
+    if r["ok"] == true {
+        return format!("Reloaded: generation {}.", r["generation"]);
+    }
+    let first = r["errors"][0]["message"]
+        .as_str()
+        .unwrap_or("see `buntime plugins reload`");
+    format!(
+        "Reload failed; generation {} keeps serving: {first}",
+        r["generation"]
+    )
+}
+
+/// Enables, disables (`verb`) or deletes (empty `verb`) plugin directory `name`, then reloads.
+fn plugin_change(src: &dyn Source, name: &str, verb: &str, done: &str) -> Outcome<String> {
+    let path = format!("/plugins/{}", percent_encode(name));
+    if verb.is_empty() {
+        src.delete(&path)?;
+    } else {
+        src.post(&format!("{path}/{verb}"))?;
+    }
+    Ok(format!(
+        "{done} plugin {name}; {}",
+        reload_message(&src.reload()?)
+    ))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use std::cell::RefCell;
@@ -325,6 +376,9 @@ pub(crate) mod tests {
                 "/plugins/loaded" => {
                     json!([{"name":"@buntime/plugin-hello","version":"1.0.0","kind":"native","base":"/hello","dependencies":[]}])
                 }
+                "/plugins" => {
+                    json!([{"name":"plugin-hello","path":"/data/plugins/plugin-hello"},{"name":"@acme/plugin-x","path":"/data/plugins/@acme/plugin-x"}])
+                }
                 "/keys" if self.deny_keys => {
                     return Err(Failure::new(
                         Kind::Auth,
@@ -342,6 +396,10 @@ pub(crate) mod tests {
         }
         fn delete(&self, path: &str) -> Outcome<Value> {
             self.calls.borrow_mut().push(format!("DELETE {path}"));
+            Ok(json!({"success":true}))
+        }
+        fn post(&self, path: &str) -> Outcome<Value> {
+            self.calls.borrow_mut().push(format!("POST {path}"));
             Ok(json!({"success":true}))
         }
         fn create_key(&self, body: &Value) -> Outcome<Value> {
@@ -421,6 +479,43 @@ pub(crate) mod tests {
         );
         app.on_key(key(KeyCode::Char('q')), &src);
         assert!(app.quit);
+    }
+
+    #[test]
+    fn plugin_directories_are_enabled_disabled_and_removed_then_reloaded() {
+        let src = Fake::default();
+        let mut app = loaded(&src);
+        app.on_key(key(KeyCode::Char('2')), &src);
+        app.on_key(key(KeyCode::Char('j')), &src);
+        app.on_key(key(KeyCode::Char('x')), &src);
+        assert_eq!(
+            app.mode,
+            Mode::Confirm(Action::DisablePlugin("@acme/plugin-x".into()))
+        );
+        app.on_key(key(KeyCode::Char('y')), &src);
+        assert_eq!(
+            app.message,
+            Some((
+                false,
+                "Disabled plugin @acme/plugin-x; Reloaded: generation 4.".into()
+            ))
+        );
+        app.on_key(key(KeyCode::Char('k')), &src);
+        app.on_key(key(KeyCode::Char('e')), &src);
+        app.on_key(key(KeyCode::Char('y')), &src);
+        app.on_key(key(KeyCode::Char('d')), &src);
+        app.on_key(key(KeyCode::Char('y')), &src);
+        assert_eq!(
+            *src.calls.borrow(),
+            [
+                "POST /plugins/%40acme%2Fplugin-x/disable",
+                "POST /plugins/reload",
+                "POST /plugins/plugin-hello/enable",
+                "POST /plugins/reload",
+                "DELETE /plugins/plugin-hello",
+                "POST /plugins/reload",
+            ]
+        );
     }
 
     #[test]

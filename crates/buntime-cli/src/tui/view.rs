@@ -44,22 +44,7 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App) {
             &["NAME", "VERSIONS", "PATH"],
             |a| vec![cell(&a["name"]), cell(&a["versions"]), cell(&a["path"])],
         ),
-        Tab::Plugins => list(
-            frame,
-            body,
-            app,
-            Tab::Plugins,
-            &["NAME", "VERSION", "KIND", "BASE", "DEPENDS ON"],
-            |p| {
-                vec![
-                    cell(&p["name"]),
-                    cell(&p["version"]),
-                    cell(&p["kind"]),
-                    cell(&p["base"]),
-                    cell(&p["dependencies"]),
-                ]
-            },
-        ),
+        Tab::Plugins => plugins(frame, body, app),
         Tab::Keys => list(
             frame,
             body,
@@ -107,6 +92,45 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App) {
     }
 }
 
+/// Loaded plugins on top (read-only), the installed directories below (what `e`/`x`/`d` act on).
+fn plugins(frame: &mut Frame<'_>, area: Rect, app: &App) {
+    let loaded = app.plugins.as_deref().map_err(String::as_str);
+    let height = u16::try_from(loaded.map_or(1, <[Value]>::len) + 3).unwrap_or(u16::MAX);
+    let [top, bottom] =
+        Layout::vertical([Constraint::Max(height.max(4)), Constraint::Min(3)]).areas(area);
+    let loaded_row = |p: &Value| {
+        vec![
+            cell(&p["name"]),
+            cell(&p["version"]),
+            cell(&p["kind"]),
+            cell(&p["base"]),
+            cell(&p["dependencies"]),
+        ]
+    };
+    let header = ["NAME", "VERSION", "KIND", "BASE", "DEPENDS ON"];
+    table_of(
+        frame,
+        top,
+        "Loaded plugins",
+        loaded,
+        &header,
+        loaded_row,
+        None,
+    );
+    let dirs = app.rows(Tab::Plugins);
+    let dir_row = |d: &Value| vec![cell(&d["name"]), cell(&d["path"])];
+    let selected = Some(app.selected(Tab::Plugins));
+    table_of(
+        frame,
+        bottom,
+        "Installed directories",
+        dirs,
+        &["DIR", "PATH"],
+        dir_row,
+        selected,
+    );
+}
+
 fn list(
     frame: &mut Frame<'_>,
     area: Rect,
@@ -115,10 +139,32 @@ fn list(
     header: &[&str],
     row: impl Fn(&Value) -> Vec<String>,
 ) {
+    let selected = Some(app.selected(tab));
+    table_of(
+        frame,
+        area,
+        tab.title(),
+        app.rows(tab),
+        header,
+        row,
+        selected,
+    );
+}
+
+/// A bordered table of `items`, or the reason there are none; `selected` marks a row.
+fn table_of(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    title: &str,
+    items: Result<&[Value], &str>,
+    header: &[&str],
+    row: impl Fn(&Value) -> Vec<String>,
+    selected: Option<usize>,
+) {
     let block = Block::default()
         .borders(Borders::ALL)
-        .title(format!(" {} ", tab.title()));
-    let items = match app.rows(tab) {
+        .title(format!(" {title} "));
+    let items = match items {
         Ok(items) => items,
         Err(why) => {
             frame.render_widget(
@@ -132,7 +178,7 @@ fn list(
     };
     if items.is_empty() {
         frame.render_widget(
-            Paragraph::new(format!("No {} yet.", tab.title().to_lowercase())).block(block),
+            Paragraph::new(format!("No {} yet.", title.to_lowercase())).block(block),
             area,
         );
         return;
@@ -162,7 +208,7 @@ fn list(
     .highlight_symbol("> ")
     .column_spacing(2)
     .block(block);
-    let mut state = TableState::default().with_selected(Some(app.selected(tab)));
+    let mut state = TableState::default().with_selected(selected);
     frame.render_stateful_widget(table, area, &mut state);
 }
 
@@ -205,7 +251,7 @@ fn status_line(frame: &mut Frame<'_>, area: Rect, app: &App) {
         None => {
             let extra = match app.tab {
                 Tab::Apps => "  d remove",
-                Tab::Plugins => "  R reload",
+                Tab::Plugins => "  e enable  x disable  d delete  R reload",
                 Tab::Keys => "  n new  d revoke",
                 Tab::Settings => "",
             };
@@ -319,6 +365,16 @@ mod tests {
                 && l.contains("/hello")),
             "{s}"
         );
+        assert!(
+            s.contains("Loaded plugins") && s.contains("Installed directories"),
+            "{s}"
+        );
+        assert!(
+            s.lines()
+                .any(|l| l.contains("> plugin-hello") && l.contains("/data/plugins/plugin-hello")),
+            "{s}"
+        );
+        assert!(s.lines().last().unwrap().contains("x disable"), "{s}");
         app.on_key(key(KeyCode::Char('3')), &src);
         let s = screen(&app);
         assert!(
