@@ -743,3 +743,88 @@ fn a_self_signed_certificate_is_a_tls_error_unless_insecure() {
     let list = cli.json(&["remote", "list", "--json"]);
     assert_eq!(list[0]["insecure"], true, "{list}");
 }
+
+/// A fake runtime answering fixed `(path, status, body)` routes, 404 for the rest.
+fn fixed_server(routes: Vec<(&'static str, u16, &'static str)>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = vec![0u8; 16 * 1024];
+            let n = s.read(&mut buf).unwrap_or(0);
+            let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+            let (status, body) = routes
+                .iter()
+                .find(|(p, _, _)| *p == path)
+                .map_or((404, "{}"), |(_, st, b)| (*st, *b));
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn status_of_a_degraded_runtime_is_exit_1_with_its_state() {
+    let url = fixed_server(vec![
+        (
+            "/.well-known/buntime",
+            200,
+            r#"{"api":"/api","version":"9.9.9"}"#,
+        ),
+        (
+            "/api/health/ready",
+            503,
+            r#"{"ok":false,"status":"degraded","version":"9.9.9","generation":7,"unavailable":["@buntime/plugin-database"]}"#,
+        ),
+        (
+            "/api/plugins/loaded",
+            200,
+            r#"[{"name":"@buntime/plugin-database"}]"#,
+        ),
+        ("/api/apps", 200, "[]"),
+    ]);
+    let cli = Cli::new();
+    cli.add("sick", &url, "t");
+    let (out, err) = cli.expect(1, &["status"]);
+    for needle in [
+        "status      degraded",
+        "generation  7",
+        "unavailable @buntime/plugin-database",
+    ] {
+        assert!(out.contains(needle), "{needle}: {out}");
+    }
+    assert!(err.contains("`sick` is not ready (degraded)"), "{err}");
+}
+
+#[test]
+fn a_failed_reload_lists_its_errors_and_exits_1() {
+    let url = fixed_server(vec![
+        (
+            "/.well-known/buntime",
+            200,
+            r#"{"api":"/api","version":"9.9.9"}"#,
+        ),
+        (
+            "/api/plugins/reload",
+            422,
+            r#"{"ok":false,"generation":3,"errors":[{"plugin":"auth","file":"/p/auth/manifest.yaml","key":"base","message":"must start with /"}]}"#,
+        ),
+    ]);
+    let cli = Cli::new();
+    cli.add("rt", &url, "t");
+    let (_, err) = cli.expect(1, &["plugins", "reload"]);
+    assert!(
+        err.contains("the reload failed; generation 3 keeps serving:"),
+        "{err}"
+    );
+    assert!(
+        err.contains("auth /p/auth/manifest.yaml base: must start with /"),
+        "{err}"
+    );
+}
