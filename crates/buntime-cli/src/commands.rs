@@ -7,7 +7,7 @@ use clap::Args;
 use serde_json::Value;
 
 use crate::client::Client;
-use crate::failure::{Failure, Outcome};
+use crate::failure::Outcome;
 use crate::profiles::Profiles;
 
 pub(crate) mod apps;
@@ -48,16 +48,18 @@ pub(crate) fn emit(json: bool, value: &Value, human: impl FnOnce() -> String) {
     }
 }
 
-/// Turns a command's outcome into the exit code, with the failure on stderr.
-pub(crate) fn finish(what: &str, outcome: Outcome) -> ExitCode {
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(f) => report(what, &f),
+/// Turns a command's outcome into the exit code, with the failure on stderr: a line for people,
+/// or with `json` one object `{"error":{"exitCode","kind","message"}}` for scripts.
+pub(crate) fn finish(what: &str, json: bool, outcome: Outcome) -> ExitCode {
+    let Err(f) = outcome else {
+        return ExitCode::SUCCESS;
+    };
+    if json {
+        let body = serde_json::json!({ "error": { "exitCode": f.kind.code(), "kind": f.kind.name(), "message": f.message } });
+        eprintln!("{body}");
+    } else {
+        eprintln!("buntime {what}: {f}");
     }
-}
-
-pub(crate) fn report(what: &str, f: &Failure) -> ExitCode {
-    eprintln!("buntime {what}: {f}");
     f.exit_code()
 }
 

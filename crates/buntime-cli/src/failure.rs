@@ -26,6 +26,17 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// The kind's name in `--json` errors.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Failed => "failed",
+            Self::Usage => "usage",
+            Self::Auth => "auth",
+            Self::Connection => "connection",
+            Self::NotFound => "not_found",
+        }
+    }
+
     /// The process exit code for this kind.
     pub(crate) fn code(self) -> u8 {
         match self {

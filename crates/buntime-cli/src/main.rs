@@ -129,13 +129,16 @@ enum Local {
 /// Runs a command that talks to a remote runtime; hands back the ones that work locally.
 fn client_command(command: Command) -> Result<ExitCode, Local> {
     Ok(match command {
-        Command::Remote { cmd, json } => commands::finish("remote", commands::remote::run(cmd, json)),
-        Command::Apps { cmd, target } => commands::finish("apps", commands::apps::run(cmd, &target)),
-        Command::Plugins { cmd, target } => commands::finish("plugins", commands::plugins::run(cmd, &target)),
-        Command::Status { target } => commands::finish("status", commands::status::run(&target)),
-        Command::Tui { target } => commands::finish("tui", tui::run(&target)),
+        Command::Remote { cmd, json } => commands::finish("remote", json, commands::remote::run(cmd, json)),
+        Command::Apps { cmd, target } => commands::finish("apps", target.json, commands::apps::run(cmd, &target)),
+        Command::Plugins { cmd, target } => commands::finish("plugins", target.json, commands::plugins::run(cmd, &target)),
+        Command::Status { target } => commands::finish("status", target.json, commands::status::run(&target)),
+        Command::Tui { target } => commands::finish("tui", target.json, tui::run(&target)),
         Command::Keys { args } => match commands::keys::remote_flag(&args) {
-            (Some(remote), words) => commands::finish("keys", commands::keys::run_words(remote, &words)),
+            (Some(remote), words) => {
+                let json = words.iter().any(|w| w == "--json");
+                commands::finish("keys", json, commands::keys::run_words(remote, &words))
+            }
             (None, _) => return Err(Local::Keys(args)),
         },
         Command::Serve => return Err(Local::Serve),

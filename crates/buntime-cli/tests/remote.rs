@@ -493,6 +493,23 @@ fn a_wrong_token_is_exit_3_and_a_wrong_url_exit_4() {
         "{err}"
     );
 
+    // With --json the failure is one JSON object on stderr.
+    let (out, err) = cli.expect(3, &["apps", "list", "--json"]);
+    assert!(out.is_empty(), "{out}");
+    let e: serde_json::Value = serde_json::from_str(err.trim()).unwrap_or_else(|_| panic!("{err}"));
+    assert_eq!(
+        (e["error"]["exitCode"].as_i64(), e["error"]["kind"].as_str()),
+        (Some(3), Some("auth")),
+        "{e}"
+    );
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("401 AUTH_REQUIRED"),
+        "{e}"
+    );
+
     // A port nobody listens on.
     let free = TcpListener::bind("127.0.0.1:0")
         .unwrap()
