@@ -2,7 +2,7 @@
 # Installs the system programs the tests drive, from Debian's packages, when they are missing:
 # PostgreSQL and MariaDB server binaries (the database tests start throwaway servers of their own
 # on a temp dir and a free port), Prometheus' promtool (checks the metrics exposition) and
-# Chromium (the admin UI's browser tests). One apt-get run for all of them; no system service is
+# Chromium (the admin UI's browser tests), tmux (`buntime tui` in a real terminal), openssl (a self-signed TLS server for the client). One apt-get run for all of them; no system service is
 # started. Without root or apt-get it only says what is missing: those tests then skip, and fail
 # under CI (`CI` set).
 set -euo pipefail
@@ -11,14 +11,18 @@ have_postgres() { command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/post
 have_mariadb() { command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; }
 have_promtool() { command -v promtool >/dev/null 2>&1; }
 have_chromium() { [ -x /usr/bin/chromium ]; }
+have_tmux() { command -v tmux >/dev/null 2>&1; }
+have_openssl() { command -v openssl >/dev/null 2>&1; }
 
 missing=()
 have_postgres || missing+=(postgresql)
 have_mariadb || missing+=(mariadb-server)
 have_promtool || missing+=(prometheus)
 have_chromium || missing+=(chromium)
+have_tmux || missing+=(tmux)
+have_openssl || missing+=(openssl)
 if [ "${#missing[@]}" = 0 ]; then
-  echo "==> system programs for the tests: PostgreSQL, MariaDB, promtool, Chromium present"
+  echo "==> system programs for the tests: PostgreSQL, MariaDB, promtool, Chromium, tmux, openssl present"
   exit 0
 fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then

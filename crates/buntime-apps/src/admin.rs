@@ -21,7 +21,7 @@ pub const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024;
 
 /// Builds the router, with paths relative to the API path (the server nests it and authenticates):
 /// `GET /apps`, `POST /apps/upload`, `DELETE /apps/{scope}/{name}[/{version}]`,
-/// `POST /plugins/upload`, `DELETE /plugins/{name}`.
+/// `POST /plugins/upload`, `DELETE /plugins/{name}`, `POST /plugins/{name}/enable|disable`.
 /// The routes carry their OpenAPI descriptions, so the server's document lists them.
 pub fn router(apps: Apps) -> OpenApiRouter {
     OpenApiRouter::new()
@@ -31,6 +31,8 @@ pub fn router(apps: Apps) -> OpenApiRouter {
         .routes(routes!(delete_version))
         .routes(routes!(upload_plugin))
         .routes(routes!(delete_plugin))
+        .routes(routes!(toggle::enable_plugin))
+        .routes(routes!(toggle::disable_plugin))
         .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
         .with_state(apps)
 }
@@ -487,6 +489,8 @@ async fn delete_plugin(State(apps): State<Apps>, axum::extract::Path(name): axum
         Err(_) => Fail(StatusCode::INTERNAL_SERVER_ERROR, "DELETE_FAILED", "The delete task failed.".into()).into_response(),
     }
 }
+
+mod toggle;
 
 #[cfg(test)]
 mod tests;

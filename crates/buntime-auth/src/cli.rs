@@ -243,7 +243,7 @@ fn table(keys: &[ApiKey], now: u64) -> String {
 /// Renders untrusted stored text for a terminal: control and invisible formatting characters
 /// escaped (`\u{1b}`), cut to `max` characters with `…`, so a key name can neither forge table
 /// rows nor send escape sequences to the terminal.
-fn printable(text: &str, max: usize) -> String {
+pub fn printable(text: &str, max: usize) -> String {
     let mut out = String::new();
     for (n, c) in text.chars().enumerate() {
         if n == max {
@@ -260,7 +260,7 @@ fn printable(text: &str, max: usize) -> String {
 }
 
 /// Formats epoch seconds as `YYYY-MM-DD HH:MM UTC`.
-fn format_time(secs: u64) -> String {
+pub fn format_time(secs: u64) -> String {
     let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
     let rem = secs % 86_400;
     // Howard Hinnant's civil-from-days algorithm.

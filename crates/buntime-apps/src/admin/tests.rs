@@ -255,3 +255,30 @@ async fn uploads_never_follow_symlinked_scopes_out_of_the_worker_dir() {
     assert_eq!((status, json["code"].as_str()), (StatusCode::BAD_REQUEST, Some("PATH_TRAVERSAL")), "{json}");
     assert!(tree(&tmp.path().join("elsewhere")).is_empty());
 }
+
+#[tokio::test]
+async fn plugins_are_enabled_and_disabled_in_their_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let apps = apps_with(tmp.path(), None);
+    write(tmp.path(), "plugins/@acme/plugin-x/manifest.yaml", "# keep me\nname: \"@acme/plugin-x\"\nbase: /x\n");
+    let post = |path: &str| http::Request::post(path).body(Body::empty()).unwrap();
+    let (status, json) = send(&apps, post("/plugins/%40acme%2Fplugin-x/disable")).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!((json["data"]["plugin"]["name"].as_str(), json["data"]["plugin"]["enabled"].as_bool()), (Some("@acme/plugin-x"), Some(false)));
+    let file = tmp.path().join("plugins/@acme/plugin-x/manifest.yaml");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "# keep me\nname: \"@acme/plugin-x\"\nbase: /x\nenabled: false\n");
+    let (status, _) = send(&apps, post("/plugins/%40acme%2Fplugin-x/enable")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(std::fs::read_to_string(&file).unwrap().ends_with("enabled: true\n"));
+
+    write(tmp.path(), "plugins/bare/index.ts", "");
+    let cases: &[(&str, StatusCode, &str)] = &[
+        ("/plugins/nope/enable", StatusCode::NOT_FOUND, "PLUGIN_NOT_FOUND"),
+        ("/plugins/..%2Foutside/disable", StatusCode::BAD_REQUEST, "INVALID_NAME"),
+        ("/plugins/bare/disable", StatusCode::BAD_REQUEST, "NO_MANIFEST"),
+    ];
+    for (path, status, code) in cases {
+        let (got, json) = send(&apps, post(path)).await;
+        assert_eq!((got, json["code"].as_str()), (*status, Some(*code)), "{path}: {json}");
+    }
+}
