@@ -89,7 +89,8 @@ pub async fn check(state: &Authn, req: &mut Request, cx: &RequestContext) -> Flo
     if let Some(value) = web::cookie(req.headers(), &state.config.session.cookie_name) {
         match state.sessions.resolve(value).await {
             Ok(Some(resolved)) => {
-                req.headers_mut().insert(X_IDENTITY, resolved.identity);
+                req.headers_mut()
+                    .insert(X_IDENTITY, resolved.identity.clone());
                 return Flow::Continue;
             }
             Ok(None) => {}

@@ -137,7 +137,7 @@ fn normalize_email(raw: Option<&str>) -> Result<String, &'static str> {
     }
 }
 
-async fn current(state: &Authn, headers: &HeaderMap) -> Result<Option<Resolved>, Response> {
+async fn current(state: &Authn, headers: &HeaderMap) -> Result<Option<Arc<Resolved>>, Response> {
     let Some(v) = web::cookie(headers, &state.config.session.cookie_name) else {
         return Ok(None);
     };

@@ -26,7 +26,7 @@ pub struct Resolved {
 
 #[derive(Debug)]
 struct Cached {
-    resolved: Resolved,
+    resolved: Arc<Resolved>,
     fetched: Instant,
 }
 
@@ -108,7 +108,7 @@ impl Sessions {
     ///
     /// # Errors
     /// The database's error (the cookie itself was well signed).
-    pub async fn resolve(&self, cookie_value: &str) -> Result<Option<Resolved>, DbError> {
+    pub async fn resolve(&self, cookie_value: &str) -> Result<Option<Arc<Resolved>>, DbError> {
         let Some(token) = self.signer.verify(cookie_value) else {
             return Ok(None);
         };
@@ -120,12 +120,12 @@ impl Sessions {
             self.evict_hash(&hash);
             return Ok(None);
         };
-        let resolved = Resolved {
+        let resolved = Arc::new(Resolved {
             identity: identity_of(&user),
             session,
             user: Arc::new(user),
             token_hash: hash.clone(),
-        };
+        });
         let mut cache = self
             .cache
             .write()
@@ -143,7 +143,7 @@ impl Sessions {
         Ok(Some(resolved))
     }
 
-    fn cached(&self, hash: &str) -> Option<Resolved> {
+    fn cached(&self, hash: &str) -> Option<Arc<Resolved>> {
         let cache = self
             .cache
             .read()
