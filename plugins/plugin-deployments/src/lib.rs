@@ -99,6 +99,10 @@ impl Plugin for DeploymentsPlugin {
         Some(routes::router(self.state.clone()))
     }
 
+    fn max_body_bytes(&self) -> Option<u64> {
+        Some(self.state.config.max_upload_bytes)
+    }
+
     fn menus(&self) -> Option<Value> {
         self.menus.clone()
     }

@@ -28,7 +28,8 @@ struct Staged {
 }
 
 fn multipart_error(e: &MultipartError, limit: u64) -> ApiError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    // The runtime caps the body before axum sees it; its error arrives wrapped.
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE || buntime_core::body::is_limit_error(e) {
         ApiError { status: StatusCode::PAYLOAD_TOO_LARGE, code: "PAYLOAD_TOO_LARGE", message: format!("uploads are limited to {limit} bytes (`maxUploadSize`)") }
     } else {
         ApiError::bad("INVALID_UPLOAD", format!("the multipart body cannot be read: {}", e.body_text()))

@@ -143,3 +143,18 @@ async fn a_downloaded_folder_uploads_back_as_the_same_tree() {
     assert_eq!(d.read("app/2.0.0/deep/er/x.txt"), "x");
     assert_eq!(d.read("app/2.0.0/index.ts"), "i");
 }
+
+#[tokio::test]
+async fn uploads_past_the_runtime_default_body_limit_pass_up_to_max_upload_size() {
+    let d = start("maxUploadSize: 12mb\n").await;
+    let big = vec![b'x'; 11 * 1024 * 1024];
+    let res = d.upload(Some("apps/big/1.0.0"), &[("big.bin", &big, None)]).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(std::fs::metadata(d.apps.join("big/1.0.0/big.bin")).unwrap().len(), big.len() as u64);
+    let before = d.tree();
+    let too_big = vec![b'y'; 13 * 1024 * 1024];
+    let res = d.upload(Some("apps/big/1.0.0"), &[("big.bin", &too_big, None)]).await;
+    assert_eq!(codes(&res), (413, "PAYLOAD_TOO_LARGE".into()), "{}", res.text());
+    assert_eq!(d.tree(), before);
+    assert_eq!(std::fs::metadata(d.apps.join("big/1.0.0/big.bin")).unwrap().len(), big.len() as u64);
+}
