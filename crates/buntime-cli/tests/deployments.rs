@@ -115,6 +115,10 @@ fn operators_deploy_download_and_delete_apps_through_the_deployments_api() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&read.stdout).trim(), "['assets/', 'assets/app.css', 'index.html'] body{}");
+    // Info-ZIP's unzip reads the streamed format too, when it is installed.
+    if let Ok(t) = Command::new("unzip").args(["-t", out.to_str().unwrap()]).output() {
+        assert!(t.status.success(), "unzip -t: {}", String::from_utf8_lossy(&t.stdout));
+    }
 
     // A JS app: deleted while another app is under load; its workers retire, no other request fails.
     if bun {
