@@ -476,7 +476,7 @@ impl AccessControl {
 /// same permissions; a permission name this build does not know refuses with 500.
 #[allow(clippy::result_large_err)] // the trait's shape: a refusal is the response to send
 impl buntime_core::access::ApiAccess for AccessControl {
-    fn authorize(&self, parts: &http::request::Parts, permissions: &[&str]) -> Result<(), Response> {
+    fn check(&self, parts: &http::request::Parts, permissions: &[&str]) -> Result<(), Response> {
         let mut required = Vec::with_capacity(permissions.len());
         for name in permissions {
             match name.parse::<Permission>() {

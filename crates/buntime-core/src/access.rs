@@ -16,7 +16,7 @@ pub trait ApiAccess: Send + Sync + 'static {
     /// # Errors
     /// The response to send instead (401, 403, 503), in the REST API's shapes.
     #[allow(clippy::result_large_err)] // the refusal is sent as is, once per refused request
-    fn authorize(&self, parts: &http::request::Parts, permissions: &[&str]) -> Result<(), Response>;
+    fn check(&self, parts: &http::request::Parts, permissions: &[&str]) -> Result<(), Response>;
 }
 
 /// The request extension that carries the runtime's [`ApiAccess`].

@@ -32,7 +32,7 @@ pub(crate) async fn guard(req: Request, next: Next) -> Response {
     };
     let needs = if is_write(req.method(), req.uri().path()) { WRITE } else { READ };
     let (parts, body) = req.into_parts();
-    if let Err(refused) = gate.0.authorize(&parts, needs) {
+    if let Err(refused) = gate.0.check(&parts, needs) {
         return refused;
     }
     next.run(Request::from_parts(parts, body)).await

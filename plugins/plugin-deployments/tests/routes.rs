@@ -285,3 +285,42 @@ async fn menus_get_one_item_per_root() {
         {"title": "plugins", "icon": "lucide:folder", "path": "/deployments/plugins"}
     ]));
 }
+
+#[tokio::test]
+async fn roots_default_to_the_runtime_dirs() {
+    // The harness runs the runtime with RUNTIME_WORKER_DIRS=<tmp>/apps, RUNTIME_PLUGIN_DIRS=<tmp>/plugins.
+    let manifest = include_str!("../manifest.yaml");
+    let h = buntime_testkit::PluginHarness::new(manifest, buntime_plugin_deployments::DeploymentsPlugin::new)
+        .start()
+        .await
+        .unwrap();
+    let mut req = http::Request::builder().uri("/deployments/api/list").body(axum::body::Body::empty()).unwrap();
+    req.extensions_mut().insert(buntime_core::access::AccessGate(std::sync::Arc::new(support::FakeAccess)));
+    let res = h.send(req).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    // The apps root does not exist yet; it is listed (and served) all the same.
+    assert_eq!(names(&res), ["apps", "plugins"]);
+    let logged = h.logs().lines().join("\n");
+    assert!(logged.contains("deployments ready: roots apps"), "{logged}");
+}
+
+#[tokio::test]
+async fn the_env_excludes_list_replaces_the_manifest_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let apps = dir.path().join("apps");
+    for f in ["app/1.0.0/dist/a.js", "app/1.0.0/.cache/c", "app/1.0.0/index.ts"] {
+        let p = apps.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "x").unwrap();
+    }
+    let manifest = format!("{}\nworkerDirs: [{:?}]\n", include_str!("../manifest.yaml"), apps.display().to_string());
+    let h = buntime_testkit::PluginHarness::new(&manifest, buntime_plugin_deployments::DeploymentsPlugin::new)
+        .env("DEPLOYMENTS_EXCLUDES", "dist")
+        .start()
+        .await
+        .unwrap();
+    let mut req = http::Request::builder().uri("/deployments/api/list?path=apps/app/1.0.0").body(axum::body::Body::empty()).unwrap();
+    req.extensions_mut().insert(buntime_core::access::AccessGate(std::sync::Arc::new(support::FakeAccess)));
+    let res = h.send(req).await;
+    assert_eq!(names(&res), [".cache", "index.ts"]);
+}

@@ -25,7 +25,7 @@ pub struct FakeAccess;
 
 #[allow(clippy::result_large_err)]
 impl ApiAccess for FakeAccess {
-    fn authorize(&self, parts: &http::request::Parts, permissions: &[&str]) -> Result<(), buntime_core::Response> {
+    fn check(&self, parts: &http::request::Parts, permissions: &[&str]) -> Result<(), buntime_core::Response> {
         let role = parts.headers.get("x-test-role").and_then(|v| v.to_str().ok()).unwrap_or("editor");
         let held = match role {
             "editor" => EDITOR,
