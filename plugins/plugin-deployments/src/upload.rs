@@ -190,7 +190,16 @@ pub(crate) async fn upload(st: Arc<State>, multipart: Result<Multipart, Multipar
         let target = paths::parse(&st.roots, &raw, "path")?.ok_or_else(to_root)?;
         let written = commit(&target, &planned)?;
         drop(staging);
-        Ok((json!({"success": true, "data": {"path": target.display(), "files": written}}), vec![Touched::of(&target)]))
+        // What changed is each top-level entry written below the target, not the target itself:
+        // an upload of a new app into the root must not retire every app's workers.
+        let mut touched: Vec<Touched> = Vec::new();
+        for p in &planned {
+            let top = target.child(&p.rel[0], "paths[]")?;
+            if !touched.iter().any(|t| t.real == top.abs()) {
+                touched.push(Touched::of(&top));
+            }
+        }
+        Ok((json!({"success": true, "data": {"path": target.display(), "files": written}}), touched))
     })
     .await
 }
