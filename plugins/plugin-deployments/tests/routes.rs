@@ -324,3 +324,32 @@ async fn the_env_excludes_list_replaces_the_manifest_one() {
     let res = h.send(req).await;
     assert_eq!(names(&res), [".cache", "index.ts"]);
 }
+
+#[tokio::test]
+async fn every_write_announces_exactly_the_paths_it_changed_to_the_app_backend() {
+    let backend = std::sync::Arc::new(support::FakeApps::default());
+    let d = support::start_with("", Some(backend.clone())).await;
+    d.write("todo/1.0.0/index.ts", "1");
+    d.write("todo/1.0.0/src/a.ts", "a");
+    d.write("other/1.0.0/index.ts", "o");
+    let apps = d.apps.clone();
+    let last = || backend.changed.lock().unwrap().last().cloned().unwrap_or_default();
+
+    // A new app uploaded into the root: only its own folder changed, not every app's.
+    let res = d.upload(Some("apps"), &[("index.ts", b"n", Some("new/1.0.0/index.ts"))]).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(last(), [apps.join("new")]);
+    assert_eq!(d.post("/deployments/api/mkdir", json!({"path": "apps/todo/2.0.0"})).await.status, 200);
+    assert_eq!(last(), [apps.join("todo/2.0.0")]);
+    assert_eq!(d.post("/deployments/api/move", json!({"path": "apps/todo/1.0.0/src", "destPath": "apps/todo/2.0.0"})).await.status, 200);
+    assert_eq!(last(), [apps.join("todo/1.0.0/src"), apps.join("todo/2.0.0/src")]);
+    assert_eq!(d.post("/deployments/api/rename", json!({"path": "apps/todo/2.0.0", "newName": "3.0.0"})).await.status, 200);
+    assert_eq!(last(), [apps.join("todo/2.0.0"), apps.join("todo/3.0.0")]);
+    assert_eq!(d.json(Method::DELETE, "/deployments/api/delete", json!({"path": "apps/todo/1.0.0"})).await.status, 200);
+    assert_eq!(last(), [apps.join("todo/1.0.0")]);
+    // Reads and refused writes announce nothing.
+    let before = backend.changed.lock().unwrap().len();
+    d.get("/deployments/api/list?path=apps").await;
+    d.post("/deployments/api/mkdir", json!({"path": "apps"})).await;
+    assert_eq!(backend.changed.lock().unwrap().len(), before);
+}

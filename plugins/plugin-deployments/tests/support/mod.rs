@@ -50,8 +50,36 @@ pub struct Deploy {
     pub plugins: PathBuf,
 }
 
+/// An app backend that serves nothing and records what `files_changed` is told.
+#[derive(Default)]
+pub struct FakeApps {
+    pub changed: std::sync::Mutex<Vec<Vec<PathBuf>>>,
+}
+
+#[async_trait::async_trait]
+impl buntime_core::app::AppBackend for FakeApps {
+    async fn resolve(&self, _path: &str) -> Result<Option<buntime_core::ResolvedApp>, buntime_core::PluginError> {
+        Ok(None)
+    }
+    async fn resolve_plugin_app(&self, _: &Path, _: &str, _: &serde_json::Map<String, Value>) -> Result<buntime_core::ResolvedApp, buntime_core::PluginError> {
+        Err(buntime_core::PluginError::new(buntime_core::ErrorKind::NotFound, "no plugin apps here"))
+    }
+    async fn serve(&self, _: &buntime_core::ResolvedApp, _: buntime_core::Request) -> buntime_core::Response {
+        json_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no apps here")
+    }
+    async fn files_changed(&self, paths: &[PathBuf]) -> Vec<String> {
+        self.changed.lock().unwrap().push(paths.to_vec());
+        Vec::new()
+    }
+}
+
 /// Starts the plugin with the crate's manifest plus `extra` YAML lines.
 pub async fn start(extra: &str) -> Deploy {
+    start_with(extra, None).await
+}
+
+/// Like [`start`], showing `apps` to the plugin.
+pub async fn start_with(extra: &str, apps_backend: Option<Arc<FakeApps>>) -> Deploy {
     let dir = tempfile::tempdir().unwrap();
     let apps = dir.path().join("apps");
     let plugins = dir.path().join("plugins");
@@ -61,7 +89,11 @@ pub async fn start(extra: &str) -> Deploy {
     let keys: Vec<&str> = extra.lines().filter_map(|l| l.split_once(':').map(|(k, _)| k.trim())).collect();
     let base: String = MANIFEST.lines().filter(|l| !keys.iter().any(|k| l.starts_with(&format!("{k}:")))).map(|l| format!("{l}\n")).collect();
     let manifest = format!("{base}\nworkerDirs: [{:?}]\npluginDirs: [{:?}]\n{extra}\n", apps.display().to_string(), plugins.display().to_string());
-    let h = PluginHarness::new(&manifest, DeploymentsPlugin::new).start().await.unwrap();
+    let mut harness = PluginHarness::new(&manifest, DeploymentsPlugin::new);
+    if let Some(backend) = apps_backend {
+        harness = harness.apps(backend);
+    }
+    let h = harness.start().await.unwrap();
     Deploy { h, dir, apps, plugins }
 }
 
