@@ -478,6 +478,20 @@ impl AppBackend for Apps {
         Ok(self.prepare(&cfg, &name, "/", format!("{name}@{version}"), false))
     }
 
+    async fn files_changed(&self, paths: &[PathBuf]) -> Vec<String> {
+        self.invalidate();
+        let overlaps = |dir: &Path| paths.iter().any(|p| dir.starts_with(p) || p.starts_with(dir));
+        let keys: Vec<String> = match self.inner.dirs_by_key.lock() {
+            Ok(m) => m.iter().filter(|(_, dir)| overlaps(dir)).map(|(k, _)| k.clone()).collect(),
+            Err(_) => Vec::new(),
+        };
+        for key in &keys {
+            tracing::info!(key = %key, "App files changed; retiring its workers.");
+            self.retire(key).await;
+        }
+        keys
+    }
+
     fn route_kind(&self, app: &ResolvedApp) -> buntime_core::RouteKind {
         match app.target.downcast_ref::<Target>() {
             Some(Target::Static(_)) => buntime_core::RouteKind::Static,

@@ -414,6 +414,23 @@ impl AccessControl {
         local: bool,
     ) -> Result<Caller, Denied> {
         let public = is_public(rel_path);
+        let required: Vec<Permission> = required_permission(method, rel_path).into_iter().collect();
+        self.decide_for(method, rel_path, headers, from_worker, local, public, &required)
+    }
+
+    /// [`decide`](Self::decide) with the permissions given instead of looked up by API path
+    /// (`path` is only logged).
+    #[allow(clippy::too_many_arguments)]
+    fn decide_for(
+        &self,
+        method: &Method,
+        path: &str,
+        headers: &HeaderMap,
+        from_worker: bool,
+        local: bool,
+        public: bool,
+        required: &[Permission],
+    ) -> Result<Caller, Denied> {
         let identity = match extract_key(headers) {
             None => Identity::None,
             Some(secret) => match self.authenticate(secret) {
@@ -427,8 +444,7 @@ impl AccessControl {
             Identity::Valid(p) => {
                 if !p.is_master
                     && !public
-                    && let Some(perm) =
-                        required_permission(method, rel_path).filter(|perm| !p.has(*perm))
+                    && let Some(perm) = p.first_missing(required)
                     {
                         return Err(Denied::PermissionDenied(perm));
                     }
@@ -449,9 +465,34 @@ impl AccessControl {
         };
         if matches!(caller, Caller::Anonymous) && !public && !from_worker && is_state_changing(method)
             && let Err(e) = check_origin(headers, &self.allowed_origins(), self.trust_proxy) {
-                tracing::warn!(method = %method, path = rel_path, reason = %e, "CSRF check blocked an API request.");
+                tracing::warn!(method = %method, path, reason = %e, "CSRF check blocked an API request.");
                 return Err(e.into());
             }
         Ok(caller)
+    }
+}
+
+/// Plugin routes (such as the deployments plugin's) are decided like REST API routes needing the
+/// same permissions; a permission name this build does not know refuses with 500.
+#[allow(clippy::result_large_err)] // the trait's shape: a refusal is the response to send
+impl buntime_core::access::ApiAccess for AccessControl {
+    fn check(&self, parts: &http::request::Parts, permissions: &[&str]) -> Result<(), Response> {
+        let mut required = Vec::with_capacity(permissions.len());
+        for name in permissions {
+            match name.parse::<Permission>() {
+                Ok(p) => required.push(p),
+                Err(e) => {
+                    tracing::error!(error = %e, "A plugin route asked for an unknown permission.");
+                    return Err(buntime_core::respond::json_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "INTERNAL_SERVER_ERROR",
+                        "The route asks for a permission this runtime does not know.",
+                    ));
+                }
+            }
+        }
+        let from_worker = self.worker_token.as_ref().is_some_and(|t| t.matches(&parts.headers));
+        let local = parts.extensions.get::<ClientAddr>().is_some_and(|c| c.is_local(&parts.headers));
+        self.decide_for(&parts.method, parts.uri.path(), &parts.headers, from_worker, local, false, &required).map(|_| ()).map_err(Response::from)
     }
 }

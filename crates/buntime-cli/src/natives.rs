@@ -6,6 +6,7 @@ use buntime_server::RuntimeBuilder;
 pub(crate) fn register(builder: RuntimeBuilder) -> RuntimeBuilder {
     builder
         .native(buntime_plugin_database::NAME, buntime_plugin_database::DatabasePlugin::new)
+        .native(buntime_plugin_deployments::NAME, buntime_plugin_deployments::DeploymentsPlugin::new)
         .native(buntime_plugin_hello::NAME, buntime_plugin_hello::HelloPlugin::new)
         .native(buntime_plugin_logs::NAME, buntime_plugin_logs::LogsPlugin::new)
         .native(buntime_plugin_metrics::NAME, buntime_plugin_metrics::MetricsPlugin::new)

@@ -85,6 +85,18 @@ pub trait AppBackend: Send + Sync + 'static {
         self.resolve(&format!("/{spec}")).await
     }
 
+    /// Tells the backend that files under `paths` changed outside a reload (written, moved,
+    /// renamed or deleted by a file manager): cached resolutions and configs are dropped at once,
+    /// so the next request sees the new tree, and the workers of every app whose directory is one
+    /// of `paths`, below one or above one retire gracefully (in-flight requests finish; the next
+    /// request starts a worker from the new files). Returns the pool keys retired.
+    ///
+    /// The default does nothing.
+    async fn files_changed(&self, paths: &[PathBuf]) -> Vec<String> {
+        let _ = paths;
+        Vec::new()
+    }
+
     /// Prepares the app in `dir` to serve requests as they are (mounted at `/`): the original's
     /// `pool.fetch(appDir, workerConfig, req)`. `config` (manifest keys, such as the `config` of
     /// [`AppBackend::resolve_app`]) overrides the app's own manifest key by key.

@@ -8,6 +8,7 @@
 //! crates.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod app;
 pub mod batch;
 pub mod body;

@@ -14,7 +14,7 @@ use tower::ServiceExt;
 use crate::app::{AppBackend, ResolvedApp};
 use crate::batch::HookStep;
 use crate::body::{GuardedBody, declared_too_large, has_body, limited};
-use crate::config::DEFAULT_BODY_LIMIT;
+use crate::config::{DEFAULT_BODY_LIMIT, MAX_BODY_LIMIT};
 use crate::generation::{Generation, LoadedPlugin};
 use crate::metrics::RouteKind;
 use crate::plugin::{Flow, RequestContext};
@@ -82,7 +82,8 @@ impl Pipeline {
                     Ok(a) => a,
                     Err(e) => return finish(respond::plugin_error(&e), &request_id, &generation, guard),
                 };
-                let limit = app.as_ref().map_or(DEFAULT_BODY_LIMIT, |a| a.max_body_bytes);
+                let own = || p.plugin.max_body_bytes().map_or(DEFAULT_BODY_LIMIT, |b| b.min(MAX_BODY_LIMIT));
+                let limit = app.as_ref().map_or_else(own, |a| a.max_body_bytes);
                 (app.as_ref().map(|a| a.info.clone()), app, limit, public)
             }
             Target::App(a) => {

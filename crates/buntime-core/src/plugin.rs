@@ -147,6 +147,14 @@ pub trait Plugin: Send + Sync + 'static {
         None
     }
 
+    /// Returns the largest request body this plugin's own routes accept, when it is not the
+    /// runtime's default (10 MiB); the runtime's ceiling (100 MiB) still applies. Asked per
+    /// request, before the body is read. A plugin whose manifest has `entrypoint` gets its app's
+    /// `maxBodySize` instead.
+    fn max_body_bytes(&self) -> Option<u64> {
+        None
+    }
+
     /// Returns which request hooks this plugin implements; the default says `on_request` and
     /// `on_response` ([`Hooks::DEFAULT`]). Set `server_fetch` when implementing [`Plugin::server_fetch`].
     fn hooks(&self) -> Hooks {

@@ -44,6 +44,8 @@ async fn route(shared: &Arc<Shared>, mut req: Request) -> (Response, RouteKind) 
         let (parts, body) = req.into_parts();
         req = Request::from_parts(parts, buntime_core::body::idle_timeout(body, shared.config.body_read_timeout));
     }
+    // Plugin routes that gate themselves (deployments) ask the REST API's access model.
+    req.extensions_mut().insert(shared.gate.clone());
     let path = req.uri().path();
     let api_path = shared.config.api_path.as_str();
     if let Some(rest) = path.strip_prefix(api_path).filter(|r| r.is_empty() || r.starts_with('/')) {

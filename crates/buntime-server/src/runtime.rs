@@ -171,6 +171,7 @@ impl RuntimeBuilder {
             pipeline: Pipeline { apps: self.apps },
             metrics,
             guard,
+            gate: buntime_core::access::AccessGate(access.clone()),
             access,
             reload_lock: tokio::sync::Mutex::new(()),
             draining: tokio::sync::watch::channel(false).0,
@@ -197,6 +198,8 @@ pub(crate) struct Shared {
     pub(crate) guard: Arc<dyn ApiGuard>,
     /// The key store and CSRF origins behind the default guard and the keys API.
     pub(crate) access: Arc<buntime_auth::AccessControl>,
+    /// The same access model for plugin routes, put in every request the pipeline serves.
+    pub(crate) gate: buntime_core::access::AccessGate,
     pub(crate) api: OnceLock<Router>,
     /// Serializes reloads.
     pub(crate) reload_lock: tokio::sync::Mutex<()>,

@@ -9,7 +9,7 @@ use buntime_core::manifest::Manifest;
 use buntime_core::pipeline::Pipeline;
 use buntime_core::plugin::{NativeRegistry, Plugin, PluginContext};
 use buntime_core::problem::Problem;
-use buntime_core::app::PoolView;
+use buntime_core::app::{AppBackend, PoolView};
 use buntime_core::{Generation, PluginError, RuntimeConfig, RuntimeMetrics};
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
@@ -37,6 +37,7 @@ pub struct PluginHarness {
     env: Vec<(String, String)>,
     files: Vec<(String, String)>,
     pool: Option<Arc<dyn PoolView>>,
+    apps: Option<Arc<dyn AppBackend>>,
     metrics: Arc<RuntimeMetrics>,
     others: Vec<(String, Factory)>,
 }
@@ -60,6 +61,7 @@ impl PluginHarness {
             env: Vec::new(),
             files: Vec::new(),
             pool: None,
+            apps: None,
             metrics: Arc::default(),
             others: Vec::new(),
         }
@@ -99,6 +101,13 @@ impl PluginHarness {
     /// Shows `pool` to the plugin as `ctx.pool()` (a fake pool for plugins that read its metrics).
     pub fn pool(mut self, pool: Arc<dyn PoolView>) -> Self {
         self.pool = Some(pool);
+        self
+    }
+
+    /// Shows `apps` to the plugin as `ctx.apps()` (a fake app backend for plugins that resolve
+    /// apps or announce file changes). Requests still go to the plugin only.
+    pub fn apps(mut self, apps: Arc<dyn AppBackend>) -> Self {
+        self.apps = Some(apps);
         self
     }
 
@@ -154,7 +163,7 @@ impl PluginHarness {
             natives: Arc::new(natives),
             scripts: None,
             pool: self.pool.clone(),
-            apps: None,
+            apps: self.apps.clone(),
             init_timeout: buntime_core::loader::INIT_TIMEOUT,
             metrics: self.metrics.clone(),
         };

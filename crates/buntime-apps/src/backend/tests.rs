@@ -271,3 +271,32 @@ async fn static_hot_path() {
     let per = start.elapsed() / n;
     println!("static hot path: {per:?} per request ({:.0} req/s on one core)", 1.0 / per.as_secs_f64());
 }
+
+#[tokio::test]
+async fn files_changed_routes_a_new_version_at_once_and_retires_the_workers_of_changed_dirs_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "apps/todo/1.0.0/index.ts", "");
+    write(tmp.path(), "apps/other/1.0.0/index.ts", "");
+    let pool = Arc::new(MockPool::default());
+    let env = Env::from_pairs([
+        ("RUNTIME_WORKER_DIRS", tmp.path().join("apps").to_string_lossy().into_owned()),
+        ("RUNTIME_WORKER_RESOLVER_CACHE_TTL_MS", "60000".to_owned()),
+        ("RUNTIME_WORKER_CONFIG_CACHE_TTL_MS", "60000".to_owned()),
+    ]);
+    let config = RuntimeConfig::from_env(&env, tmp.path()).unwrap();
+    let apps = Apps::new(Arc::new(config), Arc::new(env), Some(pool.clone() as Arc<dyn Dispatcher>));
+    for uri in ["/todo/", "/other/"] {
+        call(&apps, uri).await;
+    }
+    write(tmp.path(), "apps/todo/2.0.0/index.ts", "");
+    // The resolver's cache (a minute here) still answers 1.0.0...
+    assert!(apps.resolve("/todo").await.unwrap().unwrap().info.dir.ends_with("todo/1.0.0"));
+    // ...until the change is announced.
+    let retired = apps.files_changed(&[tmp.path().join("apps/todo/2.0.0")]).await;
+    assert!(retired.is_empty(), "no worker served from the new dir yet: {retired:?}");
+    assert!(apps.resolve("/todo").await.unwrap().unwrap().info.dir.ends_with("todo/2.0.0"));
+    // A change inside a served version retires that version's workers, and only them.
+    let retired = apps.files_changed(&[tmp.path().join("apps/todo/1.0.0/index.ts")]).await;
+    assert_eq!(retired, ["todo@1.0.0"]);
+    assert_eq!(pool.retired.lock().unwrap().as_slice(), ["todo@1.0.0"]);
+}
