@@ -52,7 +52,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Check => check::run(&config),
+        Command::Check => check::run(&config, &env),
         Command::Keys { args } => {
             let mut out = std::io::stdout();
             match buntime_auth::cli::run(&args, &config.state_dir, &mut out) {

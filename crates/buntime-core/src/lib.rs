@@ -35,6 +35,7 @@ pub mod public_routes;
 pub mod redact;
 pub mod script;
 pub mod services;
+pub mod subst;
 pub mod yaml;
 
 pub use client::ClientAddr;
