@@ -23,17 +23,33 @@ pub struct SubstError {
 ///
 /// # Errors
 /// One [`SubstError`] per unset variable without a default and per malformed placeholder.
-pub fn substitute(doc: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) -> Result<(), Vec<SubstError>> {
+pub fn substitute(
+    doc: &mut Value,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), Vec<SubstError>> {
     let mut errors = Vec::new();
     walk(doc, &mut String::new(), lookup, &mut errors);
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
-fn walk(value: &mut Value, path: &mut String, lookup: &dyn Fn(&str) -> Option<String>, errors: &mut Vec<SubstError>) {
+fn walk(
+    value: &mut Value,
+    path: &mut String,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<SubstError>,
+) {
     match value {
         Value::String(s) if s.contains('$') => match expand(s, lookup) {
             Ok(out) => *s = out,
-            Err((message, fix)) => errors.push(SubstError { path: path.clone(), message, fix }),
+            Err((message, fix)) => errors.push(SubstError {
+                path: path.clone(),
+                message,
+                fix,
+            }),
         },
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
@@ -62,7 +78,10 @@ fn walk(value: &mut Value, path: &mut String, lookup: &dyn Fn(&str) -> Option<St
 ///
 /// # Errors
 /// Returns what is wrong and how to fix it.
-pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, (String, String)> {
+pub fn expand(
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, (String, String)> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('$') {
@@ -91,7 +110,9 @@ pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Str
         };
         if !is_var_name(name) {
             return Err((
-                format!("`${{{inner}}}` is not a valid placeholder (a variable name is letters, digits and `_`, not starting with a digit)"),
+                format!(
+                    "`${{{inner}}}` is not a valid placeholder (a variable name is letters, digits and `_`, not starting with a digit)"
+                ),
                 "write `${VAR}` or `${VAR:-default}`, or `$${` for a literal `${`".to_owned(),
             ));
         }
@@ -102,8 +123,12 @@ pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Str
             (None, Some(d)) => out.push_str(d),
             (None, None) => {
                 return Err((
-                    format!("the environment variable `{name}` is not set and `${{{name}}}` has no default"),
-                    format!("set `{name}` (in the environment or a `.env` file), or give a default: `${{{name}:-value}}`"),
+                    format!(
+                        "the environment variable `{name}` is not set and `${{{name}}}` has no default"
+                    ),
+                    format!(
+                        "set `{name}` (in the environment or a `.env` file), or give a default: `${{{name}:-value}}`"
+                    ),
                 ));
             }
         }
@@ -115,7 +140,8 @@ pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Str
 
 fn is_var_name(name: &str) -> bool {
     let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic()) && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
 fn truncate(s: &str) -> String {
@@ -142,21 +168,43 @@ mod tests {
 
     #[test]
     fn substitutes_variables_and_defaults() {
-        assert_eq!(x("postgres://${HOST}:${PORT}/app").unwrap(), "postgres://db.local:5432/app");
+        assert_eq!(
+            x("postgres://${HOST}:${PORT}/app").unwrap(),
+            "postgres://db.local:5432/app"
+        );
         assert_eq!(x("${MISSING:-fallback}").unwrap(), "fallback");
         assert_eq!(x("${MISSING:-}").unwrap(), "");
         assert_eq!(x("${EMPTY:-used when empty}").unwrap(), "used when empty");
-        assert_eq!(x("${EMPTY}").unwrap(), "", "set but empty without a default is the empty string");
+        assert_eq!(
+            x("${EMPTY}").unwrap(),
+            "",
+            "set but empty without a default is the empty string"
+        );
         assert_eq!(x("${HOST:-ignored}").unwrap(), "db.local");
-        assert_eq!(x("${MISSING:-a:-b}").unwrap(), "a:-b", "only the first `:-` splits");
+        assert_eq!(
+            x("${MISSING:-a:-b}").unwrap(),
+            "a:-b",
+            "only the first `:-` splits"
+        );
     }
 
     #[test]
     fn dollars_that_are_not_placeholders_stay() {
-        assert_eq!(x("costs $5, a$b, trailing $").unwrap(), "costs $5, a$b, trailing $");
+        assert_eq!(
+            x("costs $5, a$b, trailing $").unwrap(),
+            "costs $5, a$b, trailing $"
+        );
         assert_eq!(x("$${HOST} is literal").unwrap(), "${HOST} is literal");
-        assert_eq!(x("$$${HOST}").unwrap(), "$${HOST}", "a `$` then a literal placeholder");
-        assert_eq!(x("^/api/.*$").unwrap(), "^/api/.*$", "regexes with `$` anchors are untouched");
+        assert_eq!(
+            x("$$${HOST}").unwrap(),
+            "$${HOST}",
+            "a `$` then a literal placeholder"
+        );
+        assert_eq!(
+            x("^/api/.*$").unwrap(),
+            "^/api/.*$",
+            "regexes with `$` anchors are untouched"
+        );
     }
 
     #[test]
@@ -169,9 +217,19 @@ mod tests {
     #[test]
     fn malformed_placeholders_are_errors() {
         assert!(x("${HOST").unwrap_err().0.contains("no closing"));
-        assert!(x("${1ABC}").unwrap_err().0.contains("not a valid placeholder"));
+        assert!(
+            x("${1ABC}")
+                .unwrap_err()
+                .0
+                .contains("not a valid placeholder")
+        );
         assert!(x("${}").unwrap_err().0.contains("not a valid placeholder"));
-        assert!(x("${A B}").unwrap_err().0.contains("not a valid placeholder"));
+        assert!(
+            x("${A B}")
+                .unwrap_err()
+                .0
+                .contains("not a valid placeholder")
+        );
     }
 
     #[test]
@@ -186,7 +244,10 @@ mod tests {
         });
         let errors = substitute(&mut doc, &env).unwrap_err();
         let paths: Vec<_> = errors.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(paths, vec!["providers[0].clientId", "providers[1].clientSecret"]);
+        assert_eq!(
+            paths,
+            vec!["providers[0].clientId", "providers[1].clientSecret"]
+        );
         assert!(errors[1].message.contains("MISSING_SECRET"));
         assert_eq!(doc["url"], "db.local");
         assert_eq!(doc["providers"][1]["scope"], "openid");
