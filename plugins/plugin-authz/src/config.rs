@@ -238,12 +238,13 @@ fn parse_seed(v: Option<&Value>, base_dir: &std::path::Path, errors: &mut Vec<St
     seed
 }
 
-/// The original's `excludePaths`: static assets, `/health`, `/public/…`.
+/// The shipped `excludePaths`: static assets, `/health`, `/public/…`, anchored (the original's
+/// unanchored `/health` let `/app/health-records` skip authorization).
 fn default_excludes() -> Vec<Regex> {
     [
         r".*\.(js|css|woff2?|png|svg|ico|json)$",
-        "/health",
-        "/public/.*",
+        "^/health$",
+        "^/public/",
     ]
     .iter()
     .filter_map(|r| Regex::new(r).ok())

@@ -36,9 +36,19 @@ async fn excluded_paths_are_never_evaluated() {
     let a = start("").await;
     assert_eq!(a.get_as("/echo/app.css", None).await.status, 200);
     assert_eq!(
+        a.get_as("/public/logo", None).await.status,
+        404,
+        "not evaluated: nothing serves it"
+    );
+    assert_eq!(
         a.get_as("/echo/public/logo", None).await.status,
-        200,
-        "`/public/.*` is unanchored"
+        403,
+        "`^/public/` is anchored"
+    );
+    assert_eq!(
+        a.get_as("/echo/health-records", None).await.status,
+        403,
+        "the original's unanchored `/health` let this through"
     );
     assert_eq!(a.get_as("/echo/private", None).await.status, 403);
 }
