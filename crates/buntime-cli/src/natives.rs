@@ -10,4 +10,5 @@ pub(crate) fn register(builder: RuntimeBuilder) -> RuntimeBuilder {
         .native(buntime_plugin_logs::NAME, buntime_plugin_logs::LogsPlugin::new)
         .native(buntime_plugin_metrics::NAME, buntime_plugin_metrics::MetricsPlugin::new)
         .native(buntime_plugin_keyval::NAME, buntime_plugin_keyval::KeyvalPlugin::new)
+        .native(buntime_plugin_authz::NAME, buntime_plugin_authz::AuthzPlugin::new)
 }
