@@ -72,6 +72,16 @@ pub async fn start_in(state: tempfile::TempDir, extra: &str) -> Authz {
 
 /// Like [`start_in`], with more environment variables.
 pub async fn start_with_env(state: tempfile::TempDir, extra: &str, env: &[(&str, &str)]) -> Authz {
+    start_over(state, extra, env, DATABASE_MANIFEST).await
+}
+
+/// Like [`start_with_env`], with the database plugin configured by `database_manifest`.
+pub async fn start_over(
+    state: tempfile::TempDir,
+    extra: &str,
+    env: &[(&str, &str)],
+    database_manifest: &str,
+) -> Authz {
     let mut harness = PluginHarness::new(&manifest(extra), AuthzPlugin::new);
     for (k, v) in env {
         harness = harness.env(k, v);
@@ -79,7 +89,7 @@ pub async fn start_with_env(state: tempfile::TempDir, extra: &str, env: &[(&str,
     let h = harness
         .with_plugin("name: echo\nbase: /echo\n", echo)
         .with_plugin(
-            DATABASE_MANIFEST,
+            database_manifest,
             buntime_plugin_database::DatabasePlugin::new,
         )
         .env("RUNTIME_STATE_DIR", state.path().to_str().unwrap())
