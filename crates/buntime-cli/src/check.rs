@@ -3,13 +3,13 @@
 
 use std::process::ExitCode;
 
-use buntime_core::RuntimeConfig;
+use buntime_core::{Env, RuntimeConfig};
 use buntime_core::discovery::discover;
 use buntime_core::order::order;
 
 /// Prints the load plan; exits 1 when any plugin would not load.
-pub(crate) fn run(config: &RuntimeConfig) -> ExitCode {
-    let found = discover(&config.plugin_dirs, &config.reserved_bases());
+pub(crate) fn run(config: &RuntimeConfig, env: &Env) -> ExitCode {
+    let found = discover(&config.plugin_dirs, &config.reserved_bases(), env);
     let ordered = order(&found.plugins, &found.broken);
     println!("plugin dirs: {}", config.plugin_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(":"));
     println!("load order:");

@@ -102,7 +102,7 @@ fn main() -> ExitCode {
         }
     };
     match command {
-        Local::Check => check::run(&config),
+        Local::Check => check::run(&config, &env),
         Local::Keys(args) => {
             let mut out = std::io::stdout();
             match buntime_auth::cli::run(&args, &config.state_dir, &mut out) {

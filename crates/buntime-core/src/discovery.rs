@@ -3,7 +3,8 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::manifest::{Manifest, yaml_error};
+use crate::config::Env;
+use crate::manifest::{Manifest, ManifestError, yaml_error};
 use crate::problem::Problem;
 
 /// A plugin found on disk, with a valid manifest.
@@ -28,8 +29,9 @@ pub struct Discovery {
     pub broken: HashMap<String, String>,
 }
 
-/// Scans `dirs` in order. Missing dirs are skipped; nothing here panics or aborts on bad input.
-pub fn discover(dirs: &[PathBuf], reserved: &[String]) -> Discovery {
+/// Scans `dirs` in order, substituting `${VAR}` placeholders from `env` in every manifest. Missing
+/// dirs are skipped; nothing here panics or aborts on bad input.
+pub fn discover(dirs: &[PathBuf], reserved: &[String], env: &Env) -> Discovery {
     let mut found = Discovery::default();
     let mut seen: HashMap<String, PathBuf> = HashMap::new();
     let mut bases: HashMap<String, String> = HashMap::new();
@@ -49,7 +51,7 @@ pub fn discover(dirs: &[PathBuf], reserved: &[String]) -> Discovery {
                     continue;
                 }
             };
-            let doc = match crate::yaml::read(&file) {
+            let mut doc = match crate::yaml::read(&file) {
                 Ok(doc) => doc,
                 Err(e) => {
                     found.problems.push(Problem::from(yaml_error(&file, &e)));
@@ -58,7 +60,10 @@ pub fn discover(dirs: &[PathBuf], reserved: &[String]) -> Discovery {
             };
             let name = lenient_name(&doc);
             let disabled = doc.get("enabled") == Some(&serde_json::Value::Bool(false));
-            match Manifest::from_value(doc, &file, reserved) {
+            let substituted = crate::subst::substitute(&mut doc, &|var| env.get(var).map(str::to_owned)).map_err(|errors| {
+                errors.into_iter().map(|e| ManifestError { file: file.clone(), key: Some(e.path), message: e.message, fix: e.fix }).collect()
+            });
+            match substituted.and_then(|()| Manifest::from_value(doc, &file, reserved)) {
                 Ok((manifest, warnings)) => {
                     found.warnings.extend(warnings);
                     let name = manifest.name.as_str().to_owned();
@@ -183,7 +188,7 @@ mod tests {
         write(t.path(), "@acme/beta/manifest.yaml", "name: \"@acme/beta\"\n");
         write(t.path(), ".hidden/manifest.yaml", "name: hidden\n");
         write(t.path(), "no-manifest/plugin.ts", "");
-        let d = discover(&[t.path().to_path_buf()], &[]);
+        let d = discover(&[t.path().to_path_buf()], &[], &Env::default());
         assert_eq!(names(&d), vec!["@acme/beta", "alpha", "zeta"]);
         assert!(d.problems.is_empty());
     }
@@ -193,7 +198,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         write(t.path(), "manifest.yaml", "name: direct\n");
         write(t.path(), "child/manifest.yaml", "name: child\n");
-        let d = discover(&[t.path().to_path_buf()], &[]);
+        let d = discover(&[t.path().to_path_buf()], &[], &Env::default());
         assert_eq!(names(&d), vec!["direct"]);
     }
 
@@ -203,7 +208,7 @@ mod tests {
         let b = tempfile::tempdir().unwrap();
         write(a.path(), "p/manifest.yaml", "name: p\nversion: \"1\"\n");
         write(b.path(), "p/manifest.yaml", "name: p\nversion: \"2\"\n");
-        let d = discover(&[a.path().to_path_buf(), b.path().to_path_buf()], &[]);
+        let d = discover(&[a.path().to_path_buf(), b.path().to_path_buf()], &[], &Env::default());
         assert_eq!(d.plugins.len(), 1);
         assert_eq!(d.plugins[0].manifest.version.as_deref(), Some("1"));
         let w = &d.warnings[0];
@@ -216,7 +221,7 @@ mod tests {
         write(t.path(), "a/manifest.yaml", "name: a\nbase: /x\n");
         write(t.path(), "b/manifest.yaml", "name: b\nbase: /x\n");
         write(t.path(), "c/manifest.yaml", "name: c\nbase: /x\nenabled: false\n");
-        let d = discover(&[t.path().to_path_buf()], &[]);
+        let d = discover(&[t.path().to_path_buf()], &[], &Env::default());
         assert_eq!(names(&d), vec!["a", "c"]);
         assert_eq!(d.problems.len(), 1);
         assert!(d.problems[0].message.contains("already used by plugin `a`"), "{}", d.problems[0].message);
@@ -229,7 +234,7 @@ mod tests {
         write(t.path(), "bad/manifest.yaml", "name: bad\nbase: nope\n");
         write(t.path(), "worse/manifest.yaml", ":\n  - [\n");
         write(t.path(), "good/manifest.yaml", "name: good\n");
-        let d = discover(&[t.path().to_path_buf(), t.path().join("missing")], &[]);
+        let d = discover(&[t.path().to_path_buf(), t.path().join("missing")], &[], &Env::default());
         assert_eq!(names(&d), vec!["good"]);
         assert_eq!(d.problems.len(), 2);
         assert_eq!(d.problems[0].plugin.as_deref(), Some("bad"));
@@ -241,7 +246,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         write(t.path(), "vhosts/manifest.yaml", "name: vhosts\nbase: \"\"\nenabled: true\n");
         write(t.path(), "off/manifest.yaml", "name: off\nbase: nope\nenabled: false\n");
-        let d = discover(&[t.path().to_path_buf()], &[]);
+        let d = discover(&[t.path().to_path_buf()], &[], &Env::default());
         assert_eq!(names(&d), vec!["vhosts"]);
         assert!(d.plugins[0].manifest.base.is_none());
         assert!(d.problems.is_empty(), "{:?}", d.problems);
@@ -258,7 +263,7 @@ mod tests {
         write(t.path(), "dup/manifest.yaml", "name: dup\nbase: /a\nbase: /b\n");
         write(t.path(), "escape/manifest.yaml", "name: ../../etc\n");
         write(t.path(), "deep/manifest.yaml", &format!("name: deep\nx: {}\n", "[".repeat(100_000)));
-        let d = discover(&[t.path().to_path_buf()], &[]);
+        let d = discover(&[t.path().to_path_buf()], &[], &Env::default());
         assert_eq!(names(&d), vec!["both"]);
         let problem = |dir: &str| {
             let file = t.path().join(dir).join("manifest.yaml");
@@ -274,5 +279,26 @@ mod tests {
         assert!(problem("deep").message.contains("nests deeper than 64 levels"), "{}", problem("deep").message);
         let w = d.warnings.iter().find(|w| w.contains("manifest.yml")).expect("a warning about the ignored manifest.yml");
         assert!(w.contains(&t.path().join("both/manifest.yml").display().to_string()) && w.contains("ignored"), "{w}");
+    }
+
+    #[test]
+    fn placeholders_are_substituted_and_an_unset_one_names_file_key_and_variable() {
+        let t = tempfile::tempdir().unwrap();
+        write(t.path(), "db/manifest.yaml", "name: db\nurl: \"postgres://${DB_HOST}/app\"\nversion: \"${DB_VERSION:-1.2.3}\"\n");
+        write(t.path(), "oauth/manifest.yaml", "name: oauth\nproviders:\n  - type: google\n    clientSecret: ${GOOGLE_SECRET}\n");
+        write(t.path(), "off/manifest.yaml", "name: off\nenabled: false\nsecret: ${OFF_SECRET}\n");
+        let env = Env::from_pairs([("DB_HOST", "db.internal")]);
+        let d = discover(&[t.path().to_path_buf()], &[], &env);
+        assert_eq!(names(&d), vec!["db"]);
+        assert_eq!(d.plugins[0].manifest.raw["url"], "postgres://db.internal/app");
+        assert_eq!(d.plugins[0].manifest.version.as_deref(), Some("1.2.3"));
+        assert_eq!(d.problems.len(), 1, "{:?}", d.problems);
+        let p = &d.problems[0];
+        assert_eq!(p.file.as_deref(), Some(t.path().join("oauth/manifest.yaml").as_path()));
+        assert_eq!(p.key.as_deref(), Some("providers[0].clientSecret"));
+        assert_eq!(p.plugin.as_deref(), Some("oauth"));
+        assert!(p.message.contains("`GOOGLE_SECRET` is not set"), "{}", p.message);
+        assert_eq!(d.broken.get("oauth").map(String::as_str), Some("its manifest has errors"));
+        assert!(d.warnings.iter().any(|w| w.contains("disabled plugin `off`") && w.contains("OFF_SECRET")), "{:?}", d.warnings);
     }
 }

@@ -38,6 +38,7 @@ pub mod script;
 pub mod services;
 pub mod websocket;
 pub mod ws_relay;
+pub mod subst;
 pub mod yaml;
 
 pub use client::ClientAddr;

@@ -73,7 +73,8 @@ pub async fn build_generation(inputs: &LoadInputs, number: u64) -> LoadOutcome {
     let reserved = config.reserved_bases();
     // Scanning reads and parses files: keep it off the async threads that serve requests.
     let dirs = config.plugin_dirs.clone();
-    let found = match tokio::task::spawn_blocking(move || discover(&dirs, &reserved)).await {
+    let env = inputs.env.clone();
+    let found = match tokio::task::spawn_blocking(move || discover(&dirs, &reserved, &env)).await {
         Ok(found) => found,
         Err(e) => {
             tracing::error!(error = %e, "Plugin discovery task failed.");

@@ -156,3 +156,24 @@ async fn shutdown_drains_in_flight_requests_then_runs_on_shutdown() {
     assert_eq!((res.status, res.body.as_str()), (200, "slow done"), "the in-flight request finished");
     assert_eq!(f.journal.matching("shutdown:web:1").len(), 1);
 }
+
+#[tokio::test]
+async fn placeholders_are_substituted_at_load_and_an_unset_one_refuses_the_reload() {
+    let f = Fixture::new();
+    f.plugin("a", "name: web\nbase: /web\nroutes: true\nversion: \"${WEB_VERSION}\"\nlabel: \"${WEB_LABEL:-plain}\"\n");
+    let h = f.start_with(&[("WEB_VERSION", "2.5.0")]).await;
+    let res = post(&h, "/api/plugins/reload").await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(res.json()["plugins"][0]["version"], "2.5.0");
+    f.plugin("b", "name: oauth\nproviders:\n  - type: google\n    clientSecret: \"${GOOGLE_CLIENT_SECRET}\"\n");
+    let res = post(&h, "/api/plugins/reload").await;
+    assert_eq!(res.status, 422, "{}", res.body);
+    let body = res.json();
+    assert_eq!(body["generation"], 2, "the old generation stays");
+    let error = body["errors"].as_array().unwrap().iter().find(|e| e["key"] == "providers[0].clientSecret").unwrap_or_else(|| panic!("{body}"));
+    let message = error["message"].as_str().unwrap();
+    assert!(error["file"].as_str().unwrap().ends_with("b/manifest.yaml"), "{error}");
+    assert!(message.contains("`GOOGLE_CLIENT_SECRET` is not set"), "{message}");
+    let res = get(&h, "/web/echo").await;
+    assert_eq!((res.status, res.generation()), (200, 2), "the old generation keeps serving");
+}
