@@ -315,7 +315,7 @@ impl Manifest {
             if KNOWN_KEYS.contains(&key.as_str()) {
                 continue;
             }
-            if let Some(known) = KNOWN_KEYS.iter().find(|k| strsim::damerau_levenshtein(k, key) <= 2 && key.len() > 3) {
+            if let Some(known) = KNOWN_KEYS.iter().find(|k| is_likely_typo(key, k)) {
                 warnings.push(format!("{}: unknown key `{key}` is passed to the plugin as config; did you mean `{known}`?", file.display()));
             }
         }
@@ -418,6 +418,14 @@ pub fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// Whether an unknown top-level key looks like a misspelt known one: one edit (a transposition
+/// counts as one) for short keys, two for long ones. Plugin config keys sit beside the known keys,
+/// so a looser rule would warn about real ones (`session` is two edits from `version`).
+fn is_likely_typo(key: &str, known: &str) -> bool {
+    let allowed = if key.len() >= 10 { 2 } else { 1 };
+    key.len() > 3 && strsim::damerau_levenshtein(known, key) <= allowed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,6 +517,14 @@ mod tests {
     fn reserved_base_error_lists_reserved_paths() {
         let e = only_error("name: a\nbase: /API\n");
         assert!(e.message.contains("/api, /health, /.well-known"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_plugin_config_key_near_a_known_one_is_no_typo() {
+        // plugin-authn's `session` block is two edits from `version`: a real key, not a typo.
+        let (_, warnings) = Manifest::parse("name: a\nsession: { ttl: 7d }\nbaes: /a\n", Path::new("m.yaml"), &reserved()).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("`baes`") && warnings[0].contains("did you mean `base`"), "{}", warnings[0]);
     }
 
     #[test]
