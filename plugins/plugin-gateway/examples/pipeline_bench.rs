@@ -50,12 +50,24 @@ fn us(d: Duration) -> f64 {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
     let (rounds, per_round) = (env("ROUNDS", 20), env("PER_ROUND", 2000));
     let start = |m: String| async move {
-        PluginHarness::new(&m, GatewayPlugin::new).with_plugin(HELLO, buntime_plugin_hello::HelloPlugin::new).start().await.unwrap_or_else(|e| panic!("{e}"))
+        PluginHarness::new(&m, GatewayPlugin::new)
+            .with_plugin(HELLO, buntime_plugin_hello::HelloPlugin::new)
+            .start()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     };
-    let alone = PluginHarness::new(HELLO, buntime_plugin_hello::HelloPlugin::new).start().await.unwrap();
+    let alone = PluginHarness::new(HELLO, buntime_plugin_hello::HelloPlugin::new)
+        .start()
+        .await
+        .unwrap();
     let passing = start(gateway(u64::from(u32::MAX), "1d")).await;
     let shedding = start(gateway(1, "1d")).await;
 
@@ -77,10 +89,31 @@ async fn main() {
     let (a50, a99) = (pct(&mut a, 0.5), pct(&mut a, 0.99));
     let (g50, g99) = (pct(&mut g, 0.5), pct(&mut g, 0.99));
     let (s50, s99) = (pct(&mut s, 0.5), pct(&mut s, 0.99));
-    println!("requests per variant: {} ({rounds} interleaved rounds of {per_round}), in process, one thread", a.len());
-    println!("hello alone                 p50 {:>7.2} µs   p99 {:>7.2} µs   {:>8.0} req/s", us(a50), us(a99), ra);
-    println!("hello + gateway (cors+rl)   p50 {:>7.2} µs   p99 {:>7.2} µs   {:>8.0} req/s", us(g50), us(g99), rg);
-    println!("gateway 429 (exhausted)     p50 {:>7.2} µs   p99 {:>7.2} µs   {:>8.0} req/s", us(s50), us(s99), rs);
-    println!("added by the gateway        p50 {:>7.2} µs", us(g50) - us(a50));
+    println!(
+        "requests per variant: {} ({rounds} interleaved rounds of {per_round}), in process, one thread",
+        a.len()
+    );
+    println!(
+        "hello alone                 p50 {:>7.2} µs   p99 {:>7.2} µs   {:>8.0} req/s",
+        us(a50),
+        us(a99),
+        ra
+    );
+    println!(
+        "hello + gateway (cors+rl)   p50 {:>7.2} µs   p99 {:>7.2} µs   {:>8.0} req/s",
+        us(g50),
+        us(g99),
+        rg
+    );
+    println!(
+        "gateway 429 (exhausted)     p50 {:>7.2} µs   p99 {:>7.2} µs   {:>8.0} req/s",
+        us(s50),
+        us(s99),
+        rs
+    );
+    println!(
+        "added by the gateway        p50 {:>7.2} µs",
+        us(g50) - us(a50)
+    );
     println!("429s shed / hello req/s     {:>7.2}", rs / ra);
 }

@@ -50,7 +50,10 @@ pub struct Gateway {
     /// Metrics snapshots.
     pub history: History,
     pending: PendingTable,
-    trust_proxy: bool,
+    /// `RUNTIME_TRUST_PROXY`.
+    pub trust_proxy: bool,
+    /// The runtime's API keys and allowed origins, for writes to the dashboard API.
+    pub access: Arc<buntime_auth::AccessControl>,
     /// `{base}/api`: the dashboard's own API, never logged or cached.
     own_api: String,
     cx: PluginContext,
@@ -114,7 +117,12 @@ pub fn rate_headers(h: &mut HeaderMap, d: &Decision, rate: Rate) {
 
 impl Gateway {
     /// Builds the state from a validated `config`.
-    pub fn new(config: Config, cx: &PluginContext, trust_proxy: bool) -> Self {
+    pub fn new(
+        config: Config,
+        cx: &PluginContext,
+        trust_proxy: bool,
+        access: Arc<buntime_auth::AccessControl>,
+    ) -> Self {
         let base = cx
             .config()
             .get("base")
@@ -138,6 +146,7 @@ impl Gateway {
             history: History::new(config.history_size),
             pending: PendingTable::default(),
             trust_proxy,
+            access,
             own_api: format!("{base}/api"),
             cx: cx.clone(),
             stopping: watch::channel(false).0,
@@ -193,11 +202,25 @@ impl Gateway {
             .is_some_and(|r| r.is_empty() || r.starts_with('/'))
     }
 
-    fn bucket_key(&self, key_by: KeyBy, ip: &str) -> String {
-        // `keyBy: user` needs an identity the client cannot forge; the gateway runs before
-        // authentication (S-10), so it buckets by address until authn can vouch for one.
-        let _ = key_by;
+    /// The bucket of a request: `user:<id>` when `keyBy: user` and plugin-authn vouches for the
+    /// caller (a session cookie or an API key, checked as authn's gate checks them: the gateway
+    /// runs before that gate, so `X-Identity` is still the client's to forge and never read),
+    /// else `ip:<address>`.
+    async fn bucket_key(&self, key_by: KeyBy, headers: &HeaderMap, ip: &str) -> String {
+        if key_by == KeyBy::User
+            && let Some(id) = self.authenticated_caller(headers).await
+        {
+            return format!("user:{id}");
+        }
         format!("ip:{ip}")
+    }
+
+    /// Who plugin-authn says the credentials in `headers` belong to, when it is loaded.
+    pub async fn authenticated_caller(&self, headers: &HeaderMap) -> Option<String> {
+        let authn = self
+            .cx
+            .get_plugin::<buntime_plugin_authn::Authn>(buntime_plugin_authn::NAME)?;
+        authn.caller_id(headers).await
     }
 
     /// The `on_request` hook: preflight, rate limit, shell, cache, in that order.
@@ -227,7 +250,8 @@ impl Gateway {
         if let (Some(limiter), Some(rl)) = (&self.limiter, &self.config.rate_limit)
             && !rl.exclude.iter().any(|r| r.is_match(path))
         {
-            let d = limiter.check(&self.bucket_key(rl.key_by, &p.ip));
+            let key = self.bucket_key(rl.key_by, req.headers(), &p.ip).await;
+            let d = limiter.check(&key);
             p.decision = Some(d);
             if !d.allowed {
                 return Some(self.answer(too_many(&d, limiter.rate()), &p, true));

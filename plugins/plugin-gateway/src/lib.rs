@@ -12,6 +12,7 @@ pub mod cache;
 pub mod config;
 pub mod cors;
 pub mod gateway;
+pub mod guard;
 pub mod history;
 pub mod log;
 pub mod pending;
@@ -53,12 +54,12 @@ impl GatewayPlugin {
                 format!("{}: {}", file.display(), errors.join("; ")),
             )
         })?;
-        let trust_proxy = cx
-            .env()
-            .get("RUNTIME_TRUST_PROXY")
-            .is_some_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"));
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let runtime = buntime_core::RuntimeConfig::from_env(cx.env(), &cwd)
+            .map_err(|e| PluginError::internal(format!("runtime configuration: {e}")))?;
+        let access = Arc::new(buntime_auth::AccessControl::from_config(&runtime));
         Ok(Self {
-            gw: Arc::new(Gateway::new(config, cx, trust_proxy)),
+            gw: Arc::new(Gateway::new(config, cx, runtime.trust_proxy, access)),
             ticker: Mutex::new(None),
         })
     }
@@ -109,7 +110,8 @@ impl Plugin for GatewayPlugin {
         Ok(())
     }
 
-    async fn on_server_start(&self, _server: &ServerInfo) {
+    async fn on_server_start(&self, server: &ServerInfo) {
+        self.gw.access.set_listener(server.addr);
         self.gw.ensure_loaded().await;
     }
 

@@ -37,6 +37,10 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/api/logs", get(logs).delete(clear_logs))
         .route("/api/logs/stats", get(log_stats))
         .route("/api/cache/invalidate", post(invalidate))
+        .route_layer(axum::middleware::from_fn_with_state(
+            gw.clone(),
+            crate::guard::writes,
+        ))
         .with_state(gw)
 }
 

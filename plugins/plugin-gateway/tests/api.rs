@@ -302,3 +302,49 @@ async fn the_sse_feed_sends_a_frame_a_second() {
     assert_eq!(v["shell"], Value::Null);
     assert_eq!(v["recentLogs"][0]["path"], "/echo/x");
 }
+
+#[tokio::test]
+async fn the_limited_client_cannot_reset_its_own_bucket() {
+    let gw = start("rateLimit:\n  requests: 1\n  window: 1h\n", &[]).await;
+    assert_eq!(gw.get("/echo/x", A, &[]).await.status, 200);
+    assert_eq!(gw.get("/echo/x", A, &[]).await.status, 429);
+    let remote = |origin: &'static str, peer: &'static str| {
+        let mut r = support::req(
+            Method::POST,
+            "/gateway/api/rate-limit/clear",
+            peer,
+            &[("origin", origin)],
+        );
+        *r.body_mut() = axum::body::Body::empty();
+        r
+    };
+    for (origin, peer) in [
+        ("https://evil.example", "203.0.113.50:4000"),
+        (support::PUBLIC_URL, "203.0.113.51:4000"),
+    ] {
+        let res = gw.h.send(remote(origin, peer)).await;
+        assert_eq!(res.status, 403, "{origin}: {}", res.text());
+        assert_eq!(res.json()["error"], "Forbidden");
+    }
+    let mut delete = support::req(
+        Method::DELETE,
+        "/gateway/api/rate-limit/buckets/ip%3A198.51.100.1",
+        "198.51.100.9:5001",
+        &[],
+    );
+    *delete.body_mut() = axum::body::Body::empty();
+    assert_eq!(gw.h.send(delete).await.status, 403, "no Origin, not local");
+    assert_eq!(
+        gw.get("/echo/x", A, &[]).await.status,
+        429,
+        "the bucket is still empty"
+    );
+    let res = gw
+        .call(Method::POST, "/gateway/api/rate-limit/clear", "")
+        .await;
+    assert_eq!(
+        res.json(),
+        json!({"cleared": 5}),
+        "a local page of this runtime may (A, three refused callers, itself)"
+    );
+}

@@ -367,3 +367,95 @@ async fn every_request_is_logged_with_its_status_but_not_the_dashboards_own_call
     );
     assert_eq!(gw.api("/logs").await, json!([]));
 }
+
+const AUTHN_MANIFEST: &str = include_str!("../../plugin-authn/manifest.yaml");
+const KEY_A: &str = "gateway-test-key-a-0123456789abcdef";
+const KEY_B: &str = "gateway-test-key-b-0123456789abcdef";
+const KEY_C: &str = "gateway-test-key-c-0123456789abcdef";
+
+#[tokio::test]
+async fn key_by_user_buckets_callers_authn_vouches_for_and_never_a_forged_identity() {
+    let state = tempfile::tempdir().unwrap();
+    let authn = AUTHN_MANIFEST.replace("enabled: false", "enabled: true").replace("apiKeys: []", &format!("apiKeys:\n  - {{ key: {KEY_A}, name: a, roles: [] }}\n  - {{ key: {KEY_B}, name: b, roles: [] }}\n  - {{ key: {KEY_C}, name: c, roles: [] }}"));
+    let state_dir = state.path().to_str().unwrap().to_owned();
+    let gw = support::start_with(
+        "rateLimit:\n  requests: 1\n  window: 1h\n  keyBy: user\n",
+        &[],
+        move |h| {
+            h.with_plugin(&authn, buntime_plugin_authn::AuthnPlugin::new)
+                .with_plugin(
+                    support::DATABASE_MANIFEST,
+                    buntime_plugin_database::DatabasePlugin::new,
+                )
+                .env("RUNTIME_STATE_DIR", &state_dir)
+        },
+    )
+    .await;
+    let order: Vec<&str> = gw.h.generation().plugins.iter().map(|p| p.name()).collect();
+    let (g, a) = (
+        order.iter().position(|n| *n == "@buntime/plugin-gateway"),
+        order.iter().position(|n| *n == "@buntime/plugin-authn"),
+    );
+    assert!(g < a, "the gateway runs before authn: {order:?}");
+
+    assert_eq!(
+        gw.get("/echo/x", A, &[("x-api-key", KEY_A)]).await.status,
+        200
+    );
+    assert_eq!(
+        gw.get("/echo/x", A, &[("x-api-key", KEY_A)]).await.status,
+        429,
+        "user:apikey:a is spent"
+    );
+    assert_eq!(
+        gw.get("/echo/x", A, &[("x-api-key", KEY_B)]).await.status,
+        200,
+        "same address, another caller"
+    );
+    assert_eq!(
+        gw.get("/echo/x", A, &[]).await.status,
+        401,
+        "anonymous: the address's bucket, then authn says who"
+    );
+    let forged = gw
+        .get(
+            "/echo/x",
+            A,
+            &[("x-identity", r#"{"sub":"someone-else","roles":[]}"#)],
+        )
+        .await;
+    assert_eq!(forged.status, 429, "a forged X-Identity is no new bucket");
+    assert_eq!(
+        gw.get(
+            "/echo/x",
+            A,
+            &[("x-api-key", "not-a-key-0123456789abcdef0123")]
+        )
+        .await
+        .status,
+        429,
+        "an unknown key is anonymous"
+    );
+    let listed = gw
+        .get(
+            "/gateway/api/rate-limit/buckets",
+            ADMIN_PEER,
+            &[("x-api-key", KEY_C)],
+        )
+        .await;
+    let keys: Vec<String> = listed
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["key"].as_str().unwrap().to_owned())
+        .collect();
+    for k in [
+        "user:apikey:a",
+        "user:apikey:b",
+        "user:apikey:c",
+        "ip:198.51.100.1",
+    ] {
+        assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
+    }
+}

@@ -54,6 +54,10 @@ impl Plugin for Echo {
 /// The peer dashboard calls come from (its own bucket).
 pub const ADMIN_PEER: &str = "192.0.2.200:1";
 
+/// Where dashboard writes come from: this machine, from a page the runtime serves.
+pub const LOCAL_PEER: &str = "127.0.0.1:1";
+pub const PUBLIC_URL: &str = "http://gateway.test";
+
 pub const ECHO_MANIFEST: &str = "name: echo\nbase: /echo\nenabled: true\n";
 
 /// The shipped manifest with the top-level keys `extra` sets replaced by `extra`'s.
@@ -158,6 +162,7 @@ pub async fn start_with(
         .with_plugin(ECHO_MANIFEST, move |_cx: &PluginContext| {
             Ok(Echo { calls: c.clone() })
         });
+    h = h.env("RUNTIME_PUBLIC_URL", PUBLIC_URL);
     for (k, v) in env {
         h = h.env(k, v);
     }
@@ -194,8 +199,8 @@ impl Gw {
         let mut r = req(
             method,
             path,
-            ADMIN_PEER,
-            &[("content-type", "application/json")],
+            LOCAL_PEER,
+            &[("content-type", "application/json"), ("origin", PUBLIC_URL)],
         );
         *r.body_mut() = Body::from(body.to_owned());
         self.h.send(r).await
