@@ -336,6 +336,16 @@ impl Gateway {
         }
     }
 
+    /// An answer a later plugin gave from its `on_request` (authn's 401, authz's 403): CORS and
+    /// rate-limit headers, so a browser can read it, and a log entry. Never cached.
+    pub fn on_short_circuit(&self, res: &mut Response, cx: &RequestContext) {
+        let p = self.pending.take(&cx.request_id);
+        self.decorate(res.headers_mut(), p.as_ref());
+        if let Some(p) = &p {
+            self.record(p, res.status(), false);
+        }
+    }
+
     /// Keeps a cacheable answer whose size is known and small enough; the body is read here and
     /// put back, so a streamed or large answer is never buffered.
     async fn maybe_store(&self, cache: &ResponseCache, key: String, res: &mut Response) {

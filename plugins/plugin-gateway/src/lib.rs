@@ -135,6 +135,15 @@ impl Plugin for GatewayPlugin {
         Ok(())
     }
 
+    async fn on_short_circuit(
+        &self,
+        res: &mut Response,
+        cx: &RequestContext,
+    ) -> Result<(), PluginError> {
+        self.gw.on_short_circuit(res, cx);
+        Ok(())
+    }
+
     async fn on_shutdown(&self) {
         if let Some(h) = self.ticker.lock().ok().and_then(|mut t| t.take()) {
             h.abort();

@@ -459,3 +459,71 @@ async fn key_by_user_buckets_callers_authn_vouches_for_and_never_a_forged_identi
         assert!(keys.iter().any(|x| x == k), "{k} in {keys:?}");
     }
 }
+
+#[tokio::test]
+async fn authns_401_still_gets_cors_and_a_log_entry() {
+    let state = tempfile::tempdir().unwrap();
+    let authn = AUTHN_MANIFEST
+        .replace("enabled: false", "enabled: true")
+        .replace(
+            "apiKeys: []",
+            &format!("apiKeys:\n  - {{ key: {KEY_C}, name: c, roles: [] }}"),
+        );
+    let state_dir = state.path().to_str().unwrap().to_owned();
+    let gw = support::start_with(
+        "cors:\n  origin: [\"https://app.example\"]\n  credentials: true\n",
+        &[],
+        move |h| {
+            h.with_plugin(&authn, buntime_plugin_authn::AuthnPlugin::new)
+                .with_plugin(
+                    support::DATABASE_MANIFEST,
+                    buntime_plugin_database::DatabasePlugin::new,
+                )
+                .env("RUNTIME_STATE_DIR", &state_dir)
+        },
+    )
+    .await;
+    let res = gw
+        .get(
+            "/echo/x",
+            A,
+            &[
+                ("origin", "https://app.example"),
+                ("accept", "application/json"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 401, "{}", res.text());
+    assert_eq!(
+        header(&res, "access-control-allow-origin"),
+        Some("https://app.example"),
+        "the browser can read the 401"
+    );
+    assert_eq!(
+        header(&res, "access-control-allow-credentials"),
+        Some("true")
+    );
+    assert_eq!(header(&res, "x-ratelimit-limit"), Some("1000"));
+    let gw_state =
+        gw.h.generation()
+            .services
+            .get::<buntime_plugin_authn::Authn>(buntime_plugin_authn::NAME);
+    assert!(gw_state.is_some(), "authn provides its typed service");
+    let pre =
+        gw.h.send(req(
+            Method::OPTIONS,
+            "/echo/x",
+            A,
+            &[
+                ("origin", "https://app.example"),
+                ("access-control-request-method", "POST"),
+            ],
+        ))
+        .await;
+    assert_eq!(
+        pre.status,
+        204,
+        "a preflight never meets authn: {}",
+        pre.text()
+    );
+}
