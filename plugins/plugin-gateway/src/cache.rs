@@ -83,7 +83,8 @@ impl ResponseCache {
 
     /// The key a request is cached under, when it may be answered from (or stored in) the cache:
     /// a configured method, a path not excluded, no credentials (`Authorization`, `Cookie`,
-    /// `X-API-Key`: answers for one caller must not reach another) and no `no-store`.
+    /// `X-API-Key`: answers for one caller must not reach another), no `Upgrade` and no
+    /// `no-store`.
     pub fn key_for(&self, method: &Method, uri: &http::Uri, headers: &HeaderMap) -> Option<String> {
         let as_get = if method == Method::HEAD && self.config.methods.contains(&Method::GET) {
             &Method::GET
@@ -93,7 +94,8 @@ impl ResponseCache {
         if !self.config.methods.contains(as_get) {
             return None;
         }
-        if [header::AUTHORIZATION, header::COOKIE]
+        // A WebSocket (or other) upgrade must reach the app, never get a stored 200.
+        if [header::AUTHORIZATION, header::COOKIE, header::UPGRADE]
             .iter()
             .any(|h| headers.contains_key(h))
             || headers.contains_key("x-api-key")
@@ -313,6 +315,10 @@ mod tests {
         );
         assert_eq!(
             c.key_for(&Method::GET, &uri, &h(&[("authorization", "Bearer x")])),
+            None
+        );
+        assert_eq!(
+            c.key_for(&Method::GET, &uri, &h(&[("upgrade", "websocket")])),
             None
         );
         assert_eq!(
