@@ -527,3 +527,44 @@ async fn authns_401_still_gets_cors_and_a_log_entry() {
         pre.text()
     );
 }
+
+#[tokio::test]
+async fn preflight_false_leaves_preflights_to_the_app_and_head_reads_cached_gets() {
+    let gw = start(
+        "cors:\n  origin: \"*\"\n  preflight: false\ncache:\n  ttl: 1m\n",
+        &[],
+    )
+    .await;
+    let res =
+        gw.h.send(req(
+            Method::OPTIONS,
+            "/echo/x",
+            A,
+            &[
+                ("origin", "https://a.example"),
+                ("access-control-request-method", "PUT"),
+            ],
+        ))
+        .await;
+    assert_eq!(
+        res.text(),
+        "echo /x #1",
+        "the app answers its own preflight"
+    );
+    assert_eq!(
+        header(&res, "access-control-allow-origin"),
+        Some("*"),
+        "and still gets the CORS headers"
+    );
+    assert_eq!(gw.get("/echo/page", A, &[]).await.text(), "echo /page #2");
+    let head = gw.h.send(req(Method::HEAD, "/echo/page", A, &[])).await;
+    assert_eq!(
+        (
+            head.status.as_u16(),
+            header(&head, "x-cache"),
+            head.body.len()
+        ),
+        (200, Some("HIT"), 0)
+    );
+    assert_eq!(gw.calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
