@@ -13,4 +13,5 @@ pub(crate) fn register(builder: RuntimeBuilder) -> RuntimeBuilder {
         .native(buntime_plugin_keyval::NAME, buntime_plugin_keyval::KeyvalPlugin::new)
         .native(buntime_plugin_authn::NAME, buntime_plugin_authn::AuthnPlugin::new)
         .native(buntime_plugin_authz::NAME, buntime_plugin_authz::AuthzPlugin::new)
+        .native(buntime_plugin_gateway::NAME, buntime_plugin_gateway::GatewayPlugin::new)
 }

@@ -121,7 +121,7 @@ impl Pipeline {
             services: generation.services.clone(),
         };
 
-        for step in &generation.request_steps {
+        for (k, step) in generation.request_steps.iter().enumerate() {
             let started = generation.plugins[step_first(step)].hook_timings.clock();
             let (outcome, culprit) = match step {
                 HookStep::One(i) => (AssertUnwindSafe(generation.plugins[*i].plugin.on_request(&mut req, &cx)).catch_unwind().await.map(|r| r.map_err(|e| (0, e))), *i),
@@ -136,10 +136,14 @@ impl Pipeline {
             match outcome {
                 Ok(Ok(Flow::Continue)) => {}
                 Ok(Ok(Flow::Replace(next))) => req = next,
-                Ok(Ok(Flow::Respond(res))) => return finish(res, &request_id, &generation, guard),
+                Ok(Ok(Flow::Respond(res))) => {
+                    let res = run_short_circuit_hooks(&generation, k, res, &cx).await;
+                    return finish(res, &request_id, &generation, guard);
+                }
                 Ok(Err((_, e))) => {
                     log_hook_error(p, "on_request", &e);
-                    return finish(respond::plugin_error(&e), &request_id, &generation, guard);
+                    let res = run_short_circuit_hooks(&generation, k, respond::plugin_error(&e), &cx).await;
+                    return finish(res, &request_id, &generation, guard);
                 }
                 Err(_) => {
                     tracing::error!(plugin = %p.name(), hook = "on_request", request_id = %request_id.id, "Plugin hook panicked.");
@@ -315,6 +319,23 @@ async fn run_server_fetch(generation: &Generation, req: &mut Request, cx: &Reque
         *req.body_mut() = Body::from(bytes);
     }
     Ok(answer)
+}
+
+/// Shows an answer that the request step `k` gave from `on_request` (a short-circuit or a hook
+/// error) to the native plugins whose `on_request` already ran, in order, through
+/// [`crate::Plugin::on_short_circuit`] (edge plugins add CORS to a 401 and log it). Their errors
+/// and panics are logged and leave the answer as it is.
+async fn run_short_circuit_hooks(generation: &Generation, k: usize, mut res: Response, cx: &RequestContext) -> Response {
+    for step in &generation.request_steps[..k] {
+        let HookStep::One(i) = step else { continue };
+        let p = &generation.plugins[*i];
+        match AssertUnwindSafe(p.plugin.on_short_circuit(&mut res, cx)).catch_unwind().await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log_hook_error(p, "on_short_circuit", &e),
+            Err(_) => tracing::error!(plugin = %p.name(), hook = "on_short_circuit", request_id = %cx.request_id, "Plugin hook panicked."),
+        }
+    }
+    res
 }
 
 async fn run_response_hooks(generation: &Generation, mut res: Response, cx: &RequestContext) -> Response {

@@ -95,6 +95,17 @@ pub trait Plugin: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Runs when a plugin loaded after this one answered the request from its `on_request` (a
+    /// short-circuit such as authn's 401, or a hook error), for plugins whose `on_request`
+    /// already let the request through, in dependency order. `on_response` does not run for such
+    /// an answer; this hook lets an edge plugin still decorate it (CORS headers) or record it.
+    ///
+    /// The default does nothing. An error or a panic is logged and the answer is sent as it is.
+    async fn on_short_circuit(&self, res: &mut Response, cx: &RequestContext) -> Result<(), PluginError> {
+        let _ = (res, cx);
+        Ok(())
+    }
+
     /// Runs once when the runtime starts listening, or when a reload brings this plugin in.
     async fn on_server_start(&self, server: &ServerInfo) {
         let _ = server;

@@ -36,6 +36,26 @@ async fn a_short_circuit_answers_and_skips_later_hooks_and_routes() {
 }
 
 #[tokio::test]
+async fn an_early_answer_is_shown_to_the_plugins_that_already_passed_the_request_only() {
+    let f = Fixture::new();
+    f.plugin("a", "name: edge\nshortCircuitHeader: edge\nresponseHeader: edge\n")
+        .plugin("b", "name: gate\naction: respond\n")
+        .plugin("c", "name: late\nshortCircuitHeader: late\n");
+    let h = f.start().await;
+    let res = get(&h, "/anything").await;
+    assert_eq!(res.status, 403);
+    let seen: Vec<_> = res.headers.get_all("x-short-seen-by").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    assert_eq!(seen, ["edge"], "only plugins whose on_request ran before the gate");
+    assert!(!res.headers.contains_key("x-seen-by"), "on_response still does not run for a short-circuit");
+
+    let f = Fixture::new();
+    f.plugin("a", "name: edge\nshortCircuitHeader: edge\n").plugin("b", "name: strict\naction: unauthorized\n");
+    let h = f.start().await;
+    let res = get(&h, "/anything").await;
+    assert_eq!((res.status, res.headers.get("x-short-seen-by").map(|v| v.to_str().unwrap())), (401, Some("edge")), "hook errors too");
+}
+
+#[tokio::test]
 async fn a_replaced_request_is_what_every_later_step_sees() {
     let f = Fixture::new();
     f.plugin("a", "name: rewriter\naction: replace\nreplacePath: /web/echo?from=replace\n")

@@ -58,6 +58,25 @@ fn is_own(base: &str, path: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
+/// Returns who the credentials in `headers` belong to, checked exactly as the gate checks them
+/// and without touching the request: an API key's `apikey:<name>`, a session's user id, `None`
+/// for anonymous callers (a client-sent `X-Identity` never counts). For plugins that run before
+/// the gate, such as the gateway's per-user rate limiting.
+pub async fn caller_id(state: &Authn, headers: &http::HeaderMap) -> Option<String> {
+    if !state.api_keys.is_empty()
+        && let Some(presented) = headers.get(X_API_KEY)
+    {
+        let identity = match_key(&state.api_keys, presented.as_bytes())?;
+        let v: serde_json::Value = serde_json::from_slice(identity.as_bytes()).ok()?;
+        return v["id"].as_str().map(str::to_owned);
+    }
+    let value = web::cookie(headers, &state.config.session.cookie_name)?;
+    match state.sessions.resolve(value).await {
+        Ok(Some(resolved)) => Some(resolved.user.id.clone()),
+        _ => None,
+    }
+}
+
 /// Runs the gate for one request.
 pub async fn check(state: &Authn, req: &mut Request, cx: &RequestContext) -> Flow {
     // S-9: whatever the client sent, only authn speaks for identity from here on.

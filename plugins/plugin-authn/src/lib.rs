@@ -64,6 +64,11 @@ impl Authn {
             .clone()
     }
 
+    /// Returns who the credentials in `headers` belong to (see [`gate::caller_id`]).
+    pub async fn caller_id(&self, headers: &http::HeaderMap) -> Option<String> {
+        gate::caller_id(self, headers).await
+    }
+
     /// Whether session cookies get `Secure` for a request with these parts.
     pub fn secure_cookie(&self, uri: &http::Uri, headers: &http::HeaderMap) -> bool {
         let public_https = self
@@ -223,6 +228,14 @@ impl Plugin for AuthnPlugin {
 
     fn routes(&self) -> Option<Router> {
         self.state.get().map(|s| routes::router(s.clone()))
+    }
+
+    /// The typed service: [`Authn`], whose [`Authn::caller_id`] plugins that run before the gate
+    /// (the gateway) use to learn who is calling.
+    fn provides(&self) -> Option<Arc<dyn std::any::Any + Send + Sync>> {
+        self.state
+            .get()
+            .map(|s| s.clone() as Arc<dyn std::any::Any + Send + Sync>)
     }
 
     fn hooks(&self) -> Hooks {

@@ -116,6 +116,13 @@ impl Plugin for TestPlugin {
         Ok(())
     }
 
+    async fn on_short_circuit(&self, res: &mut Response, _cx: &RequestContext) -> Result<(), PluginError> {
+        if let Some(h) = self.key("shortCircuitHeader") {
+            res.headers_mut().append("x-short-seen-by", HeaderValue::from_str(h).unwrap());
+        }
+        Ok(())
+    }
+
     async fn on_server_start(&self, _server: &ServerInfo) {
         self.journal.push(format!("server_start:{}:{}", self.name, self.generation));
     }
