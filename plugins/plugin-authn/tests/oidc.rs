@@ -81,7 +81,7 @@ async fn sign_in_with_the_provider_reaches_a_route_as_that_user_and_logs_out_at_
 
     // The button → the provider's login and consent pages → back to the callback.
     let callback = b
-        .to_callback(&a, &op, "ann@example.com", "/echo/me?tab=1")
+        .sign_in_to_callback(&a, &op, "ann@example.com", "/echo/me?tab=1")
         .await;
     assert!(
         callback.contains("code=") && callback.contains("state="),
@@ -128,7 +128,9 @@ async fn sign_in_with_the_provider_reaches_a_route_as_that_user_and_logs_out_at_
 
     // Signing in again finds the same user.
     let mut again = Browser::new();
-    let callback = again.to_callback(&a, &op, "ann@example.com", "/").await;
+    let callback = again
+        .sign_in_to_callback(&a, &op, "ann@example.com", "/")
+        .await;
     assert_eq!(again.rp(&a, Method::GET, &callback, None).await.status, 302);
     assert_eq!(whoami(&a, &again).await.1["identity"]["sub"], id["sub"]);
 
@@ -179,7 +181,7 @@ async fn a_verified_provider_email_links_to_the_password_account_and_an_unverifi
     let ann = a.user("ann@example.com").await;
     let password_sub = a.echo(&ann).await.json()["identity"]["sub"].clone();
     let mut b = Browser::new();
-    let callback = b.to_callback(&a, &op, "ann@example.com", "/").await;
+    let callback = b.sign_in_to_callback(&a, &op, "ann@example.com", "/").await;
     assert_eq!(b.rp(&a, Method::GET, &callback, None).await.status, 302);
     assert_eq!(
         whoami(&a, &b).await.1["identity"]["sub"],
@@ -191,13 +193,13 @@ async fn a_verified_provider_email_links_to_the_password_account_and_an_unverifi
     a.user("unverified-bob@example.com").await;
     let mut b = Browser::new();
     let callback = b
-        .to_callback(&a, &op, "unverified-bob@example.com", "/")
+        .sign_in_to_callback(&a, &op, "unverified-bob@example.com", "/")
         .await;
     assert_refused(&a, &mut b, &callback, 403, "has not verified that address").await;
     // A new address, unverified, gets a new (unverified) user.
     let mut b = Browser::new();
     let callback = b
-        .to_callback(&a, &op, "unverified-carol@example.com", "/")
+        .sign_in_to_callback(&a, &op, "unverified-carol@example.com", "/")
         .await;
     assert_eq!(b.rp(&a, Method::GET, &callback, None).await.status, 302);
     assert_eq!(
@@ -210,7 +212,7 @@ async fn a_verified_provider_email_links_to_the_password_account_and_an_unverifi
 async fn a_wrong_missing_or_foreign_state_is_refused_and_the_real_one_still_works() {
     let Some((op, a)) = setup().await else { return };
     let mut b = Browser::new();
-    let callback = b.to_callback(&a, &op, "ann@example.com", "/").await;
+    let callback = b.sign_in_to_callback(&a, &op, "ann@example.com", "/").await;
     let url = url::Url::parse(&callback).unwrap();
     let with = |state: Option<&str>| {
         let mut u = url.clone();
@@ -260,12 +262,14 @@ async fn a_wrong_missing_or_foreign_state_is_refused_and_the_real_one_still_work
 async fn a_replayed_callback_and_a_replayed_code_are_refused() {
     let Some((op, a)) = setup().await else { return };
     let mut b = Browser::new();
-    let first = b.to_callback(&a, &op, "ann@example.com", "/").await;
+    let first = b.sign_in_to_callback(&a, &op, "ann@example.com", "/").await;
     assert_eq!(b.rp(&a, Method::GET, &first, None).await.status, 302);
 
     // The same callback again (same state and code) in a fresh browser that kept the binding.
     let mut replay = Browser::new();
-    let second = replay.to_callback(&a, &op, "ann@example.com", "/").await;
+    let second = replay
+        .sign_in_to_callback(&a, &op, "ann@example.com", "/")
+        .await;
     let binding = replay.cookies["buntime.oauth_binding"].clone();
     assert_refused(
         &a,
@@ -330,13 +334,13 @@ async fn id_tokens_with_another_audience_or_issuer_expired_a_wrong_nonce_or_key_
     ];
     for (tamper, says) in cases {
         let mut b = Browser::new();
-        let callback = b.to_callback(&a, &op, "ann@example.com", "/").await;
+        let callback = b.sign_in_to_callback(&a, &op, "ann@example.com", "/").await;
         op.tamper(tamper.clone()).await;
         assert_refused(&a, &mut b, &callback, 401, says).await;
     }
     // Untampered, the same provider signs in fine.
     let mut b = Browser::new();
-    let callback = b.to_callback(&a, &op, "ann@example.com", "/").await;
+    let callback = b.sign_in_to_callback(&a, &op, "ann@example.com", "/").await;
     assert_eq!(b.rp(&a, Method::GET, &callback, None).await.status, 302);
     assert_eq!(whoami(&a, &b).await.0, 200);
 }

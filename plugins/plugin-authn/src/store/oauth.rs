@@ -42,7 +42,7 @@ impl std::fmt::Debug for OAuthState {
 #[derive(Debug)]
 pub enum Linked {
     /// An existing or new user, signed in.
-    User(User),
+    User(Box<User>),
     /// An existing user has this email but the provider does not vouch for it: linking would let
     /// whoever controls the provider account take the user over.
     EmailUnverified,
@@ -156,7 +156,7 @@ impl Store {
                 [id_token.into(), now.into(), provider_id.into(), subject.into()],
             ))
             .await?;
-            return Ok(Linked::User(user));
+            return Ok(Linked::User(Box::new(user)));
         }
         let account = |user_id: &str| {
             self.stmt(
@@ -189,7 +189,7 @@ impl Store {
                 user.email_verified = true;
             }
             return match self.db.batch(target, stmts).await {
-                Ok(_) => Ok(Linked::User(user)),
+                Ok(_) => Ok(Linked::User(Box::new(user))),
                 Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict),
                 Err(e) => Err(e.into()),
             };
@@ -221,7 +221,7 @@ impl Store {
             .batch(target, vec![insert_user, account(&user.id)])
             .await
         {
-            Ok(_) => Ok(Linked::User(user)),
+            Ok(_) => Ok(Linked::User(Box::new(user))),
             Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict),
             Err(e) => Err(e.into()),
         }

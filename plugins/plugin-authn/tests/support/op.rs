@@ -270,7 +270,13 @@ impl Browser {
 
     /// The whole sign-in from the login page's `corp` button: returns the callback URL the
     /// provider sent the browser to (not yet followed).
-    pub async fn to_callback(&mut self, a: &Auth, op: &Op, login: &str, redirect: &str) -> String {
+    pub async fn sign_in_to_callback(
+        &mut self,
+        a: &Auth,
+        op: &Op,
+        login: &str,
+        redirect: &str,
+    ) -> String {
         let res = self
             .rp(
                 a,
