@@ -82,6 +82,7 @@ pub async fn start(State(state): State<Arc<Authn>>, req: Request) -> Response {
         Ok(v) => v,
         Err(res) => return res,
     };
+    // `refuse` answers JSON to JSON callers and the login page to forms, chosen by `Accept`.
     let headers = if input.is_form {
         HeaderMap::new()
     } else {

@@ -1,5 +1,5 @@
-//! The HTTP API under `/auth`: sign-up, sign-in, sign-out, the session, session listing and
-//! revocation, providers, logout and the login page.
+//! The HTTP API under `/auth`: sign-up, sign-in (OIDC's handlers are in `oauth`), sign-out, the
+//! session, session listing and revocation, providers, logout and the login page.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -386,3 +386,51 @@ async fn an_unreachable_provider_gets_a_clear_error_and_email_sign_in_keeps_work
     );
     assert_eq!(a.sign_up("ann@example.com").await.status, 200);
 }
+
+#[tokio::test]
+async fn the_page_after_an_oidc_sign_in_is_always_on_this_site() {
+    let Some((op, a)) = setup().await else { return };
+    for evil in [
+        "//evil.example/x",
+        "https://evil.example/x",
+        "/\\evil.example",
+    ] {
+        let mut b = Browser::new();
+        let callback = b
+            .sign_in_to_callback(&a, &op, "ann@example.com", evil)
+            .await;
+        let res = b.rp(&a, Method::GET, &callback, None).await;
+        assert_eq!(res.status, 302);
+        assert_eq!(location(&res), "/", "{evil}");
+    }
+    // An API client starts with JSON and gets the provider URL to open.
+    let res = a
+        .send(
+            Method::POST,
+            "/auth/api/auth/sign-in/oauth2",
+            Some(json!({"providerId": "corp", "callbackURL": "/echo/me"})),
+            &[("origin", ORIGIN)],
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["redirect"], true);
+    let url = res.json()["url"].as_str().unwrap().to_owned();
+    for param in [
+        "code_challenge_method=S256",
+        "state=",
+        "nonce=",
+        "client_id=buntime",
+    ] {
+        assert!(url.contains(param), "{param} in {url}");
+    }
+    // Started from another site: refused like every state-changing call.
+    let res = a
+        .send(
+            Method::POST,
+            "/auth/api/auth/sign-in/oauth2",
+            Some(json!({"providerId": "corp"})),
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(res.status, 403);
+}
