@@ -13,7 +13,8 @@
 //
 // The login page (oidc-provider's development interactions) accepts any login and password. The
 // account's `sub` is the login; its email is the login (or `<login>@example.com` without an `@`),
-// verified unless the login starts with `unverified`.
+// verified unless the login starts with `unverified`. The `roles` scope adds Keycloak-style
+// `realm_access` and `resource_access` claims.
 //
 // Test-only control, for attack tests: `POST /__test/tamper` with a JSON body makes the NEXT
 // token response carry a rewritten ID token, re-signed with the provider's own key (or, with
@@ -56,7 +57,8 @@ const configuration: Configuration = {
   jwks: { keys: [signingJwk] },
   // Every flow must carry PKCE (S256), so a relying party that forgets it fails here.
   pkce: { required: () => true },
-  claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name"] },
+  // `roles` mimics Keycloak's client scope of that name (realm and per-client roles).
+  claims: { openid: ["sub"], email: ["email", "email_verified"], profile: ["name"], roles: ["realm_access", "resource_access"] },
   conformIdTokenClaims: !idTokenClaims,
   features: { devInteractions: { enabled: true }, rpInitiatedLogout: { enabled: true } },
   cookies: { keys: ["oidc-e2e-cookie-key-0123456789"] },
@@ -65,7 +67,14 @@ const configuration: Configuration = {
     return {
       accountId: sub,
       async claims() {
-        return { sub, email, email_verified: !sub.startsWith("unverified"), name: `User ${sub.split("@")[0]}` };
+        return {
+          sub,
+          email,
+          email_verified: !sub.startsWith("unverified"),
+          name: `User ${sub.split("@")[0]}`,
+          realm_access: { roles: ["user"] },
+          resource_access: { buntime: { roles: ["deployer"] }, "another-client": { roles: ["not-ours"] } },
+        };
       },
     };
   },

@@ -381,6 +381,13 @@ async fn finish(
         }
         Err(StoreError::Db(e)) => return db_error(state, &e),
     };
+    // Keycloak's roles are the provider's to manage: each sign-in brings them up to date.
+    if let Some(roles) = &verified.roles
+        && *roles != user.roles
+        && let Err(e) = state.store.set_roles(&user.id, roles).await
+    {
+        return db_error(state, &e);
+    }
     let ip = web::client_ip(headers, &req.extensions, state.trust_proxy);
     let ua = headers
         .get(header::USER_AGENT)

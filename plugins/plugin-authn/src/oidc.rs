@@ -83,6 +83,8 @@ pub struct Verified {
     pub name: Option<String>,
     /// The raw ID token (kept for RP-initiated logout's `id_token_hint`).
     pub id_token: String,
+    /// Keycloak only: the realm roles plus this client's roles, when the ID token carries them.
+    pub roles: Option<Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -299,7 +301,11 @@ impl Provider {
                 .and_then(|n| n.get(None))
                 .map(|n| n.as_str().to_owned()),
             id_token: id_token.to_string(),
+            roles: None,
         };
+        if self.config.kind == "keycloak" {
+            verified.roles = keycloak_roles(&verified.id_token, &self.config.client_id);
+        }
         if verified.email.is_none()
             && let Ok(req) = d
                 .client
@@ -356,6 +362,42 @@ impl Provider {
     }
 }
 
+/// Reads Keycloak's `realm_access.roles` and `resource_access.<client_id>.roles` from an ID token
+/// that has **already been verified** (the payload is the one whose signature was checked).
+/// `None` when neither claim is there, so roles managed elsewhere are left alone.
+pub fn keycloak_roles(id_token: &str, client_id: &str) -> Option<Vec<String>> {
+    use base64::Engine as _;
+    let payload = id_token.split('.').nth(1)?;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .ok()?,
+    )
+    .ok()?;
+    let realm = claims.pointer("/realm_access/roles");
+    let client = claims
+        .get("resource_access")
+        .and_then(|r| r.get(client_id))
+        .and_then(|c| c.get("roles"));
+    if realm.is_none() && client.is_none() {
+        return None;
+    }
+    let mut roles: Vec<String> = Vec::new();
+    for list in [realm, client].into_iter().flatten() {
+        for r in list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str())
+        {
+            if !roles.iter().any(|x| x == r) {
+                roles.push(r.to_owned());
+            }
+        }
+    }
+    Some(roles)
+}
+
 /// An error with its sources, for messages that say what actually failed.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
@@ -366,4 +408,37 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         src = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    fn token(claims: &serde_json::Value) -> String {
+        let b = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        format!(
+            "{}.{}.sig",
+            b(br#"{"alg":"RS256"}"#),
+            b(claims.to_string().as_bytes())
+        )
+    }
+
+    #[test]
+    fn keycloak_realm_and_client_roles_are_merged_and_absent_ones_leave_roles_alone() {
+        let t = token(&serde_json::json!({
+            "realm_access": {"roles": ["user", "admin"]},
+            "resource_access": {"buntime": {"roles": ["deployer", "user"]}, "other": {"roles": ["x"]}}
+        }));
+        assert_eq!(
+            keycloak_roles(&t, "buntime").unwrap(),
+            ["user", "admin", "deployer"]
+        );
+        assert_eq!(keycloak_roles(&t, "nobody").unwrap(), ["user", "admin"]);
+        assert_eq!(
+            keycloak_roles(&token(&serde_json::json!({"sub": "a"})), "buntime"),
+            None
+        );
+        assert_eq!(keycloak_roles("garbage", "buntime"), None);
+    }
 }

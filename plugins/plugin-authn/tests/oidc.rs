@@ -434,3 +434,28 @@ async fn the_page_after_an_oidc_sign_in_is_always_on_this_site() {
         .await;
     assert_eq!(res.status, 403);
 }
+
+#[tokio::test]
+async fn keycloak_realm_and_client_roles_from_the_id_token_become_the_users_roles() {
+    // The provider puts `realm_access`/`resource_access` in the ID token, as Keycloak's `roles`
+    // scope does with "add to ID token".
+    let Some(op) = Op::start(&[("OIDC_ID_TOKEN_CLAIMS", "1")]) else {
+        return;
+    };
+    let providers = format!(
+        "providers:\n  - type: keycloak\n    providerId: corp\n    issuer: {}\n    clientId: buntime\n    clientSecret: buntime-secret\n    scopes: [email, profile, roles]\n",
+        op.issuer
+    );
+    let a = start_with(&providers, &[]).await;
+    let mut b = Browser::new();
+    let callback = b.sign_in_to_callback(&a, &op, "kim@example.com", "/").await;
+    assert_eq!(b.rp(&a, Method::GET, &callback, None).await.status, 302);
+    let (status, body) = whoami(&a, &b).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["identity"]["roles"],
+        json!(["user", "deployer"]),
+        "{body}"
+    );
+    assert_eq!(body["identity"]["claims"]["email"], "kim@example.com");
+}

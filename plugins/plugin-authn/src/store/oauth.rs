@@ -227,6 +227,20 @@ impl Store {
         }
     }
 
+    /// Replaces the user's roles with the ones a provider manages (Keycloak's).
+    ///
+    /// # Errors
+    /// The database's error.
+    pub async fn set_roles(&self, user_id: &str, roles: &[String]) -> Result<(), DbError> {
+        let json = serde_json::to_string(roles).unwrap_or_else(|_| "[]".to_owned());
+        self.run(self.stmt(
+            "UPDATE authn_user SET roles_json = ?, updated_at = ? WHERE id = ?",
+            [json.into(), now_ms().into(), user_id.into()],
+        ))
+        .await?;
+        Ok(())
+    }
+
     /// Returns the user's most recently used provider account that holds an ID token:
     /// `(provider_id, id_token)`, for RP-initiated logout.
     ///
