@@ -20,6 +20,7 @@
 // token response carry a rewritten ID token, re-signed with the provider's own key (or, with
 // `"foreignKey": true`, with another key under the same `kid`):
 //   {"set": {"aud": "someone-else"}, "unset": ["nonce"], "foreignKey": false}
+// `GET /__test/stats` answers `{"discoveries": N}`: how often the discovery document was read.
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { SignJWT, decodeJwt, exportJWK, generateKeyPair, type JWK } from "jose";
@@ -36,6 +37,7 @@ const signingJwk: JWK = { ...(await exportJWK(privateKey)), kid: KID, alg: "RS25
 const foreign = (await generateKeyPair("RS256", { extractable: true })).privateKey;
 
 let tamper: Tamper | null = null;
+let discoveries = 0;
 
 const server = createServer();
 await new Promise<void>((resolve) => server.listen(Number(process.env.OIDC_PORT ?? 0), "127.0.0.1", resolve));
@@ -83,6 +85,11 @@ const configuration: Configuration = {
 const provider = new Provider(issuer, configuration);
 
 provider.use(async (ctx, next) => {
+  if (ctx.path === "/.well-known/openid-configuration") discoveries += 1;
+  if (ctx.path === "/__test/stats") {
+    ctx.body = { discoveries };
+    return;
+  }
   if (ctx.path === "/__test/tamper" && ctx.method === "POST") {
     const chunks: Buffer[] = [];
     for await (const c of ctx.req) chunks.push(c as Buffer);

@@ -338,6 +338,9 @@ async fn id_tokens_with_another_audience_or_issuer_expired_a_wrong_nonce_or_key_
         op.tamper(tamper.clone()).await;
         assert_refused(&a, &mut b, &callback, 401, says).await;
     }
+    // Discovery was read once for all these sign-ins, and once more when a signature failed
+    // (which could have been a key rotation at the provider).
+    assert_eq!(op.discoveries().await, 2);
     // Untampered, the same provider signs in fine.
     let mut b = Browser::new();
     let callback = b.sign_in_to_callback(&a, &op, "ann@example.com", "/").await;

@@ -92,6 +92,18 @@ impl Op {
         assert_eq!(res.status(), 204);
     }
 
+    /// How often the discovery document has been read.
+    pub async fn discoveries(&self) -> u64 {
+        let res = self
+            .http
+            .get(format!("{}/__test/stats", self.issuer))
+            .send()
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_str(&res.text().await.unwrap()).unwrap();
+        v["discoveries"].as_u64().unwrap()
+    }
+
     /// The authn manifest blocks for this provider as `corp`, plus email/password.
     pub fn providers_block(&self) -> String {
         format!(
