@@ -94,6 +94,8 @@ pub struct Config {
     pub api_keys: Vec<ApiKey>,
     /// The email/password provider, when listed.
     pub email_password: Option<EmailPassword>,
+    /// The OAuth2/OIDC providers, in manifest order.
+    pub oidc: Vec<crate::providers::OidcProvider>,
     /// The adapter type requested from the database plugin (`None`: its default).
     pub database: Option<String>,
     /// Session cookie settings.
@@ -115,6 +117,7 @@ impl Default for Config {
                 display_name: "Email".to_owned(),
                 allow_sign_up: true,
             }),
+            oidc: Vec::new(),
             database: None,
             session: SessionConfig {
                 cookie_name: "buntime.session_token".to_owned(),
@@ -252,21 +255,41 @@ fn parse_providers(v: &Value, c: &mut Config, errors: &mut Vec<String>) {
     for (i, item) in items.iter().enumerate() {
         match item.get("type").and_then(Value::as_str) {
             Some("email-password") => {
-                let display_name = item.get("displayName").and_then(Value::as_str).unwrap_or("Email").to_owned();
+                let display_name = item
+                    .get("displayName")
+                    .and_then(Value::as_str)
+                    .unwrap_or("Email")
+                    .to_owned();
                 let allow_sign_up = match item.get("allowSignUp") {
                     None => true,
                     Some(Value::Bool(b)) => *b,
                     Some(_) => {
-                        errors.push(format!("`providers[{i}].allowSignUp` must be true or false"));
+                        errors.push(format!(
+                            "`providers[{i}].allowSignUp` must be true or false"
+                        ));
                         true
                     }
                 };
-                c.email_password = Some(EmailPassword { display_name, allow_sign_up });
+                c.email_password = Some(EmailPassword {
+                    display_name,
+                    allow_sign_up,
+                });
             }
-            Some(other @ ("google" | "keycloak" | "auth0" | "okta" | "generic-oidc")) => errors.push(format!(
-                "`providers[{i}].type`: `{other}` (OAuth/OIDC) is not supported by this build yet; only `email-password`"
+            Some(kind @ ("google" | "keycloak" | "auth0" | "okta" | "generic-oidc")) => {
+                if let Some(p) = crate::providers::parse(kind, item, i, errors) {
+                    if c.oidc.iter().any(|o| o.provider_id == p.provider_id) {
+                        errors.push(format!(
+                            "`providers[{i}].providerId`: `{}` is used by another provider; give each a distinct `providerId`",
+                            p.provider_id
+                        ));
+                    } else {
+                        c.oidc.push(p);
+                    }
+                }
+            }
+            Some(other) => errors.push(format!(
+                "`providers[{i}].type`: unknown provider type `{other}`"
             )),
-            Some(other) => errors.push(format!("`providers[{i}].type`: unknown provider type `{other}`")),
             None => errors.push(format!("`providers[{i}].type` is required")),
         }
     }
@@ -419,7 +442,7 @@ mod tests {
         for key in [
             "loginPath",
             "apiKeys[0].key",
-            "providers[0].type",
+            "providers[0].clientId",
             "session.ttl",
             "session.secrets",
             "password.memoryKib",

@@ -1,5 +1,5 @@
-//! `@buntime/plugin-authn`, native: email/password sign-in, signed session cookies backed by
-//! database rows, static API keys, and the gate that sets `X-Identity` for everything behind it.
+//! `@buntime/plugin-authn`, native: email/password and OIDC sign-in, signed session cookies backed
+//! by database rows, static API keys, and the gate that sets `X-Identity` for everything behind it.
 //!
 //! Users and sessions live in the database plugin's root database (see `store`); the gate
 //! (`on_request`, see `gate`) strips any inbound `X-Identity` and sets its own. See `docs/authn.md`.
@@ -8,7 +8,10 @@
 pub mod config;
 pub mod gate;
 pub mod login;
+pub mod oauth;
+pub mod oidc;
 pub mod password;
+pub mod providers;
 pub mod ratelimit;
 pub mod routes;
 pub mod sessions;
@@ -51,6 +54,10 @@ pub struct Authn {
     pub trust_proxy: bool,
     /// The SHA-256 of each API key, with its identity header value.
     pub api_keys: Vec<gate::KeyIdentity>,
+    /// The OIDC providers, with their discovery caches.
+    pub oidc: Vec<Arc<oidc::Provider>>,
+    /// The HTTP client for provider calls (discovery, token, JWKS, userinfo).
+    pub http: reqwest::Client,
     /// The plugin's logger.
     pub logger: PluginLogger,
 }
@@ -163,7 +170,36 @@ impl Plugin for AuthnPlugin {
             self.config.session.ttl,
             self.config.session.cache_ttl,
         );
+        let http = oidc::http_client().map_err(PluginError::internal)?;
+        let public_origin = self
+            .config
+            .trusted_origins
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "http://localhost:8000".to_owned());
+        let providers: Vec<Arc<oidc::Provider>> = self
+            .config
+            .oidc
+            .iter()
+            .map(|p| {
+                Arc::new(oidc::Provider::new(
+                    p.clone(),
+                    &public_origin,
+                    &self.config.base,
+                ))
+            })
+            .collect();
+        for p in &providers {
+            // Discovery happens on first use (and is cached), so a provider that is down does not
+            // stop the runtime; this line tells operators what to register at the provider.
+            self.logger.info(format!(
+                "OIDC provider `{}` ({}): register the redirect URI {}",
+                p.config.provider_id, p.config.issuer, p.redirect_uri
+            ));
+        }
         let state = Arc::new(Authn {
+            oidc: providers,
+            http,
             api_keys: gate::key_identities(&self.config.api_keys),
             origins: RwLock::new(AllowedOrigins::new(self.config.trusted_origins.clone())),
             limiter: ratelimit::Limiter::new(self.config.rate_limit),
@@ -183,6 +219,11 @@ impl Plugin for AuthnPlugin {
                     sweep
                         .logger
                         .warn(format!("expired-session sweep failed: {e}"));
+                }
+                if let Err(e) = sweep.store.delete_expired_oauth_states().await {
+                    sweep
+                        .logger
+                        .warn(format!("expired OIDC sign-in sweep failed: {e}"));
                 }
             }
         });

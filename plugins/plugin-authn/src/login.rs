@@ -32,7 +32,7 @@ pub fn message_for(code: &str) -> Option<&'static str> {
 const STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f5f5f5;display:flex;justify-content:center;padding-top:10vh}\
 main{background:#fff;padding:2rem;border-radius:8px;box-shadow:0 1px 4px #0002;width:20rem}\
 label{display:block;margin:.8rem 0 .3rem}input{width:100%;box-sizing:border-box;padding:.5rem}\
-button{margin-top:1rem;width:100%;padding:.6rem;cursor:pointer}.error{color:#b00020}details{margin-top:1.5rem}";
+button{margin-top:1rem;width:100%;padding:.6rem;cursor:pointer}.error{color:#b00020}details{margin-top:1.5rem}.or{text-align:center;color:#666;margin:1rem 0 0}";
 
 /// Renders the login page.
 pub fn render(config: &Config, page: &LoginPage<'_>) -> Response {
@@ -43,6 +43,21 @@ pub fn render(config: &Config, page: &LoginPage<'_>) -> Response {
         .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, html_escape(e)))
         .unwrap_or_default();
     let mut forms = String::new();
+    // One button per OIDC provider: a form, so it works without JavaScript.
+    for p in &config.oidc {
+        forms.push_str(&format!(
+            r#"<form method="post" action="{base}/api/auth/sign-in/oauth2" class="provider">
+<input type="hidden" name="providerId" value="{id}">
+<input type="hidden" name="redirect" value="{redirect}">
+<button type="submit">Sign in with {name}</button>
+</form>"#,
+            id = html_escape(&p.provider_id),
+            name = html_escape(&p.display_name),
+        ));
+    }
+    if !config.oidc.is_empty() && config.email_password.is_some() {
+        forms.push_str(r#"<p class="or">or</p>"#);
+    }
     if let Some(p) = &config.email_password {
         let email = html_escape(page.email);
         forms.push_str(&format!(

@@ -1,5 +1,5 @@
-//! The HTTP API under `/auth`: sign-up, sign-in, sign-out, the session, session listing and
-//! revocation, providers, logout and the login page.
+//! The HTTP API under `/auth`: sign-up, sign-in (OIDC's handlers are in `oauth`), sign-out, the
+//! session, session listing and revocation, providers, logout and the login page.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,11 +11,10 @@ use buntime_core::{Request, Response};
 use http::{HeaderMap, StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::Authn;
 use crate::login::{self, LoginPage};
 use crate::sessions::Resolved;
 use crate::store::StoreError;
-use crate::web;
+use crate::{Authn, oauth, web};
 
 /// Largest sign-in/sign-up body read.
 const MAX_BODY: usize = 64 * 1024;
@@ -33,6 +32,13 @@ pub fn router(state: Arc<Authn>) -> Router {
         .route("/api/auth/sign-up/email", post(sign_up))
         .route("/api/auth/sign-in/email", post(sign_in))
         .route("/api/auth/sign-out", post(sign_out))
+        .route("/api/auth/sign-in/oauth2", post(oauth::start))
+        .route("/api/auth/sign-in/social", post(oauth::start))
+        .route(
+            "/api/auth/oauth2/callback/{provider_id}",
+            get(oauth::callback),
+        )
+        .route("/api/auth/callback/{provider_id}", get(oauth::callback))
         .route("/api/logout", get(logout_get).post(logout_post))
         .route("/api/sessions", get(list_sessions))
         .route("/api/sessions/{id}", delete(revoke_session))
@@ -40,18 +46,18 @@ pub fn router(state: Arc<Authn>) -> Router {
 }
 
 /// What a sign-in/up form sent: JSON (API clients) or a urlencoded form (the login page, no JS).
-struct Input {
+pub(crate) struct Input {
     fields: HashMap<String, String>,
-    is_form: bool,
+    pub(crate) is_form: bool,
 }
 
 impl Input {
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.fields.get(name).map(String::as_str)
     }
 }
 
-async fn read_input(req: Request) -> Result<(http::request::Parts, Input), Response> {
+pub(crate) async fn read_input(req: Request) -> Result<(http::request::Parts, Input), Response> {
     let (parts, body) = req.into_parts();
     let ctype = parts
         .headers
@@ -119,7 +125,7 @@ async fn read_input(req: Request) -> Result<(http::request::Parts, Input), Respo
 }
 
 /// Lower-cases and checks an email address; the error names the field.
-fn normalize_email(raw: Option<&str>) -> Result<String, &'static str> {
+pub(crate) fn normalize_email(raw: Option<&str>) -> Result<String, &'static str> {
     let e = raw.map(str::trim).unwrap_or_default().to_lowercase();
     let ok = e.len() <= 320
         && !e.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -168,7 +174,7 @@ async fn root(State(state): State<Arc<Authn>>, req: Request) -> Response {
     }
 }
 
-fn query(req: &Request) -> HashMap<String, String> {
+pub(crate) fn query(req: &Request) -> HashMap<String, String> {
     req.uri()
         .query()
         .map(|q| {
@@ -200,12 +206,15 @@ async fn login_page(State(state): State<Arc<Authn>>, req: Request) -> Response {
 }
 
 async fn providers(State(state): State<Arc<Authn>>) -> Response {
-    let list: Vec<Value> = state
+    let mut list: Vec<Value> = state
         .config
         .email_password
         .iter()
         .map(|p| json!({"displayName": p.display_name, "icon": "lucide:mail", "providerId": "email-password", "type": "email-password"}))
         .collect();
+    list.extend(state.config.oidc.iter().map(|p| {
+        json!({"displayName": p.display_name, "icon": p.icon, "providerId": p.provider_id, "type": p.kind})
+    }));
     web::json(StatusCode::OK, &Value::Array(list))
 }
 
@@ -426,34 +435,43 @@ async fn sign_in(State(state): State<Arc<Authn>>, req: Request) -> Response {
     }
 }
 
-/// Ends the caller's session (if any) and returns the cookie that clears it.
+/// Ends the caller's session (if any) and returns the cookie that clears it, with the provider's
+/// logout URL (RP-initiated logout back to `redirect`) when `redirect` is given and the user last
+/// signed in with an OIDC provider that has one.
 async fn end_session(
     state: &Authn,
     headers: &HeaderMap,
     uri: &http::Uri,
-) -> Result<http::HeaderValue, Response> {
-    if let Some(r) = current(state, headers).await?
-        && let Err(e) = state
+    redirect: Option<&str>,
+) -> Result<(http::HeaderValue, Option<String>), Response> {
+    let mut provider_logout = None;
+    if let Some(r) = current(state, headers).await? {
+        if let Some(to) = redirect {
+            provider_logout = oauth::logout_url(state, &r.user.id, to).await;
+        }
+        if let Err(e) = state
             .sessions
             .revoke(&r.session.user_id, &r.session.id)
             .await
-    {
-        return Err(db_error(state, &e));
+        {
+            return Err(db_error(state, &e));
+        }
     }
-    Ok(web::session_cookie(
+    let clear = web::session_cookie(
         &state.config.session.cookie_name,
         "",
         0,
         state.secure_cookie(uri, headers),
-    ))
+    );
+    Ok((clear, provider_logout))
 }
 
 async fn sign_out(State(state): State<Arc<Authn>>, req: Request) -> Response {
     if let Err(res) = web::check_csrf(req.headers(), &state.allowed_origins(), state.trust_proxy) {
         return *res;
     }
-    match end_session(&state, req.headers(), req.uri()).await {
-        Ok(clear) => {
+    match end_session(&state, req.headers(), req.uri(), None).await {
+        Ok((clear, _)) => {
             let mut res = web::json(StatusCode::OK, &json!({"success": true}));
             res.headers_mut().append(header::SET_COOKIE, clear);
             res
@@ -486,9 +504,10 @@ async fn logout_get(State(state): State<Arc<Authn>>, req: Request) -> Response {
         // A link on another site must not sign the user out: ask with a same-site form instead.
         return login::confirm_logout(&state.config, &redirect);
     }
-    match end_session(&state, req.headers(), req.uri()).await {
-        Ok(clear) => {
-            let mut res = web::redirect(StatusCode::FOUND, &redirect);
+    match end_session(&state, req.headers(), req.uri(), Some(&redirect)).await {
+        Ok((clear, provider_logout)) => {
+            let to = provider_logout.as_deref().unwrap_or(&redirect);
+            let mut res = web::redirect(StatusCode::FOUND, to);
             res.headers_mut().append(header::SET_COOKIE, clear);
             res
         }
@@ -514,13 +533,18 @@ async fn logout_post(State(state): State<Arc<Authn>>, req: Request) -> Response 
     } else {
         None
     };
-    match end_session(&state, &headers, &uri).await {
-        Ok(clear) => {
+    // The provider's session ends too, returning to `redirect` (a form's) or the site's root.
+    let back = redirect.clone().unwrap_or_else(|| "/".to_owned());
+    match end_session(&state, &headers, &uri, Some(&back)).await {
+        Ok((clear, provider_logout)) => {
             let mut res = match redirect {
-                Some(to) => web::redirect(StatusCode::SEE_OTHER, &to),
+                Some(to) => web::redirect(
+                    StatusCode::SEE_OTHER,
+                    provider_logout.as_deref().unwrap_or(&to),
+                ),
                 None => web::json(
                     StatusCode::OK,
-                    &json!({"success": true, "oidcLogoutUrl": null}),
+                    &json!({"success": true, "oidcLogoutUrl": provider_logout}),
                 ),
             };
             res.headers_mut().append(header::SET_COOKIE, clear);

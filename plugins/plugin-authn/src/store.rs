@@ -4,6 +4,10 @@
 //! indexes no `TEXT`), times are Unix milliseconds in `BIGINT`, lists are JSON text; statements use
 //! `?` placeholders, rewritten to `$n` for PostgreSQL.
 
+mod oauth;
+
+pub use oauth::{Linked, OAuthState};
+
 use buntime_plugin_database::{DatabaseService, DbError, Statement, StmtResult, Target, Value};
 use serde_json::json;
 
@@ -45,6 +49,18 @@ const SCHEMA: &[&str] = &[
         created_at BIGINT NOT NULL
     )",
     "CREATE INDEX IF NOT EXISTS authn_session_user ON authn_session (user_id)",
+    // One row per OAuth sign-in in flight, keyed by the SHA-256 of its `state`; deleted when the
+    // callback consumes it, so a replayed callback finds nothing.
+    "CREATE TABLE IF NOT EXISTS authn_oauth_state (
+        id VARCHAR(64) PRIMARY KEY,
+        provider_id VARCHAR(128) NOT NULL,
+        binding_hash VARCHAR(64) NOT NULL,
+        pkce_verifier TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        redirect TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        created_at BIGINT NOT NULL
+    )",
     "CREATE TABLE IF NOT EXISTS authn_secret (
         id VARCHAR(64) PRIMARY KEY,
         secret TEXT NOT NULL,

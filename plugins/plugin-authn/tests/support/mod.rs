@@ -3,6 +3,8 @@
 //! shows which `X-Identity` reached it and a stand-in for the proxy's public-route service.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod op;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
