@@ -192,7 +192,7 @@ fn extract_zip(data: &[u8], state: &mut State<'_>) -> Result<(), ArchiveError> {
     for i in 0..archive.len() {
         let mut file = archive.by_index(i).map_err(|e| ArchiveError::Corrupt(e.to_string()))?;
         state.count()?;
-        let name = file.name().to_owned();
+        let name = file.name().map_err(|e| ArchiveError::Corrupt(e.to_string()))?.into_owned();
         let rel = safe_relative(&name, Path::new(&name))?;
         if file.enclosed_name().is_none() {
             return Err(ArchiveError::Unsafe { entry: name, reason: "the path escapes the target" });

@@ -5,6 +5,7 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -13,7 +14,8 @@ use http::{HeaderValue, StatusCode, header};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
-use crate::zipstream::{ZipStream, already_compressed};
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipWriter};
 
 /// Chunks sent to the client; with [`QUEUE`] of them in flight at most a few MiB are buffered.
 const CHUNK: usize = 256 * 1024;
@@ -96,17 +98,56 @@ pub fn skipped(name: &str, excludes: &[String]) -> bool {
     name == ".dirinfo" || name.starts_with(crate::STAGING_PREFIX) || excludes.iter().any(|e| e == name)
 }
 
+/// File names whose content is already compressed: stored as is, not deflated again.
+pub fn already_compressed(name: &str) -> bool {
+    const EXT: &[&str] = &[
+        "zip", "gz", "tgz", "bz2", "xz", "zst", "7z", "rar", "png", "jpg", "jpeg", "gif", "webp", "avif", "woff", "woff2", "mp3", "mp4", "webm", "br",
+    ];
+    name.rsplit_once('.').is_some_and(|(_, ext)| EXT.iter().any(|e| ext.eq_ignore_ascii_case(e)))
+}
+
+/// Sizes at or past this get zip64 fields (below `u32::MAX`, so a file growing a little while it
+/// is read still fits).
+const ZIP64_FROM: u64 = 0xFFFF_0000;
+
+/// The entry options for a file or folder last modified at `modified` (UTC; zip's MS-DOS time
+/// cannot say before 1980, which becomes 1980-01-01).
+fn options(modified: SystemTime, name: &str, size: u64, mode: u32) -> SimpleFileOptions {
+    let (method, level) = if already_compressed(name) { (CompressionMethod::Stored, None) } else { (CompressionMethod::Deflated, Some(1)) };
+    let time = jiff::Timestamp::try_from(modified)
+        .ok()
+        .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).datetime())
+        .and_then(|d| {
+            let part = |v: i8| u8::try_from(v).unwrap_or(0);
+            zip::DateTime::from_date_and_time(u16::try_from(d.year()).ok()?, part(d.month()), part(d.day()), part(d.hour()), part(d.minute()), part(d.second())).ok()
+        })
+        .unwrap_or_default();
+    SimpleFileOptions::default()
+        .compression_method(method)
+        .compression_level(level)
+        .last_modified_time(time)
+        .unix_permissions(mode)
+        .large_file(size >= ZIP64_FROM)
+}
+
+/// Writes `items` as one zip into `out` without seeking: the `zip` crate's stream writer puts
+/// each entry's CRC and sizes in a data descriptor after its data (ADR 0006).
 fn write_items(items: &[Item], out: ChannelWriter) -> io::Result<()> {
-    let mut zip = ZipStream::new(out);
+    let mut zip = ZipWriter::new_stream(out);
+    let add_file = |zip: &mut ZipWriter<_>, name: &str, path: &std::path::Path, meta: &std::fs::Metadata| -> io::Result<()> {
+        let mut f = std::fs::File::open(path)?;
+        zip.start_file(name, options(meta.modified()?, name, meta.len(), 0o644)).map_err(io::Error::other)?;
+        io::copy(&mut f, zip)?;
+        Ok(())
+    };
     for item in items {
         let top = std::fs::symlink_metadata(&item.abs)?;
         if !top.is_dir() {
-            let mut f = std::fs::File::open(&item.abs)?;
-            zip.add_file(&item.name, top.modified()?, top.len(), !already_compressed(&item.name), &mut f)?;
+            add_file(&mut zip, &item.name, &item.abs, &top)?;
             continue;
         }
         if !item.name.is_empty() {
-            zip.add_dir(&item.name, top.modified()?)?;
+            zip.add_directory(item.name.as_str(), options(top.modified()?, "", 0, 0o755)).map_err(io::Error::other)?;
         }
         let walk = walkdir::WalkDir::new(&item.abs)
             .follow_links(false)
@@ -131,14 +172,13 @@ fn write_items(items: &[Item], out: ChannelWriter) -> io::Result<()> {
             }
             let meta = e.metadata().map_err(io::Error::other)?;
             if ft.is_dir() {
-                zip.add_dir(&name, meta.modified()?)?;
+                zip.add_directory(name.as_str(), options(meta.modified()?, "", 0, 0o755)).map_err(io::Error::other)?;
             } else if ft.is_file() {
-                let mut f = std::fs::File::open(e.path())?;
-                zip.add_file(&name, meta.modified()?, meta.len(), !already_compressed(&name), &mut f)?;
+                add_file(&mut zip, &name, e.path(), &meta)?;
             }
         }
     }
-    zip.finish()?.flush()
+    zip.finish().map_err(io::Error::other)?.into_inner().flush()
 }
 
 /// Streams `items` as one zip named `file_name`.
@@ -165,4 +205,54 @@ pub fn zip_response(items: Vec<Item>, file_name: &str) -> axum::response::Respon
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
     h.insert(header::CONTENT_DISPOSITION, disposition(file_name));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::time::Duration;
+
+    /// Runs [`write_items`] on a folder and returns the archive's bytes.
+    fn archive_of(items: Vec<Item>) -> Vec<u8> {
+        let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(QUEUE);
+        let writer = std::thread::spawn(move || write_items(&items, ChannelWriter { tx, buf: Vec::new() }));
+        let mut bytes = Vec::new();
+        while let Some(chunk) = rx.blocking_recv() {
+            bytes.extend_from_slice(&chunk.unwrap());
+        }
+        writer.join().unwrap().unwrap();
+        bytes
+    }
+
+    #[test]
+    fn the_zip_crate_reads_back_what_was_streamed() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        std::fs::create_dir(dir.path().join("src")).unwrap();
+        let text = "hello ".repeat(1000);
+        for (name, body) in [("src/a.txt", text.as_bytes()), ("b.png", b"png".as_slice()), ("empty", b"".as_slice())] {
+            std::fs::write(dir.path().join(name), body).unwrap();
+            std::fs::File::options().write(true).open(dir.path().join(name)).unwrap().set_modified(t).unwrap();
+        }
+        std::fs::write(dir.path().join(".dirinfo"), "cache").unwrap();
+        let bytes = archive_of(vec![Item { abs: dir.path().to_path_buf(), name: "app".into(), excludes: Arc::new(Vec::new()) }]);
+        let mut archive = zip::ZipArchive::new(io::Cursor::new(bytes)).unwrap();
+        let mut names: Vec<_> = archive.file_names().map(|n| n.unwrap().into_owned()).collect();
+        names.sort();
+        assert_eq!(names, ["app/", "app/b.png", "app/empty", "app/src/", "app/src/a.txt"]);
+        let mut s = String::new();
+        archive.by_name("app/src/a.txt").unwrap().read_to_string(&mut s).unwrap();
+        assert_eq!(s, text);
+        assert_eq!(archive.by_name("app/src/a.txt").unwrap().compression(), CompressionMethod::Deflated);
+        assert_eq!(archive.by_name("app/b.png").unwrap().compression(), CompressionMethod::Stored);
+        assert!(archive.by_name("app/src/").unwrap().is_dir());
+        let m = archive.by_name("app/src/a.txt").unwrap().last_modified().unwrap();
+        assert_eq!((m.year(), m.month(), m.day(), m.hour(), m.minute()), (2023, 11, 14, 22, 13));
+    }
+
+    #[test]
+    fn compressed_formats_are_stored() {
+        assert!(already_compressed("a.ZIP") && already_compressed("x.tar.gz") && !already_compressed("index.ts") && !already_compressed("README"));
+    }
 }

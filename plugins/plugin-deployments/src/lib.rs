@@ -19,7 +19,6 @@ pub mod roots;
 mod routes;
 pub mod unzip;
 mod upload;
-pub mod zipstream;
 
 use std::sync::Arc;
 

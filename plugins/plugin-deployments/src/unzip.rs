@@ -48,7 +48,7 @@ pub fn extract<R: Read + Seek>(reader: R, archive: &str, dest: &Path, limits: Li
     let mut files = Vec::new();
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).map_err(|e| corrupt(&e))?;
-        let name = entry.name().to_owned();
+        let name = entry.name().map_err(|e| corrupt(&e))?.into_owned();
         if name.contains('\\') || name.contains('\0') {
             return Err(unsafe_entry(archive, &name, "has a backslash or NUL in its name"));
         }
