@@ -257,10 +257,6 @@ impl Kv {
     }
 }
 
-const CLAIM_SQL: &str = "UPDATE kv_queue SET status = 'processing', locked_until = ?1, attempts = attempts + 1, updated_at = ?2 \
-     WHERE id = (SELECT id FROM kv_queue WHERE status = 'pending' AND ready_at <= ?2 ORDER BY ready_at, created_at, id LIMIT 1) \
-     RETURNING id, value, attempts";
-
 impl Queue<'_> {
     fn shared(&self) -> &Shared {
         self.0.queue_shared()
@@ -302,7 +298,7 @@ impl Queue<'_> {
         let res = self
             .0
             .query(Statement::with_args(
-                CLAIM_SQL,
+                self.0.dialect().claim_message(),
                 [
                     Sql::Integer(now.saturating_add(self.lock_ms())),
                     Sql::Integer(now),

@@ -181,8 +181,10 @@ impl Kv {
     pub async fn begin(&self) -> Result<Tx, KvError> {
         let writer = self.0.writer.clone().lock_owned().await;
         let mut conn = self.connect().await?;
-        conn.execute(Statement::new(self.0.dialect.begin_write()))
-            .await?;
+        // On failure the connection is dropped: the pool rolls a half-opened transaction back.
+        for sql in self.0.dialect.begin_write() {
+            conn.execute(Statement::new(*sql)).await?;
+        }
         Ok(Tx {
             conn,
             changes: Vec::new(),

@@ -95,3 +95,26 @@ impl Kv {
             .expect("the keyval engine is provided")
     }
 }
+
+/// The database plugin's manifest with one (default) PostgreSQL adapter at `url`.
+pub fn pg_database_manifest(url: &str) -> String {
+    format!(
+        "name: \"@buntime/plugin-database\"\nversion: \"1.0.0\"\nbase: \"/database\"\nenabled: true\nadapters:\n  - type: postgres\n    default: true\n    url: \"{url}\"\n    poolSize: 6\n"
+    )
+}
+
+/// Starts the keyval plugin (shipped manifest) over a database plugin whose default adapter is
+/// the PostgreSQL server at `url`. Each call is a separate database plugin with its own pool, as a
+/// separate replica would have.
+pub async fn start_pg(url: &str) -> Kv {
+    let state = tempfile::tempdir().unwrap();
+    let extra = "database: postgres\n";
+    let manifest = format!("{}\n{extra}", without_keys(MANIFEST, extra));
+    let h = PluginHarness::new(&manifest, KeyvalPlugin::new)
+        .with_plugin(&pg_database_manifest(url), DatabasePlugin::new)
+        .env("RUNTIME_STATE_DIR", state.path().to_str().unwrap())
+        .start()
+        .await
+        .unwrap();
+    Kv { h, state }
+}
