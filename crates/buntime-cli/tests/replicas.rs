@@ -533,3 +533,51 @@ fn a_replica_frozen_during_a_reload_catches_up_when_it_resumes() {
     assert_eq!(ready(&urls[1])["generation"], json!(2));
     drop(replicas.pop());
 }
+
+#[test]
+fn a_reload_made_while_postgres_is_down_reaches_the_others_when_it_is_back() {
+    let Some(pg) = buntime_testkit::PgServer::start_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = plugins_dir(dir.path(), &pg.url());
+    // Only hello: a generation that needs no database, so the reload itself succeeds meanwhile.
+    for name in ["plugin-database", "plugin-keyval"] {
+        std::fs::remove_dir_all(plugins.join(name)).unwrap();
+    }
+    let replicas = start_replicas(dir.path(), &plugins, &pg.url(), 2);
+    let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
+    for url in &urls {
+        wait_for(Duration::from_secs(10), "replica joins the cluster", || {
+            connected(url)
+        });
+    }
+    pg.stop().unwrap();
+    wait_for(
+        Duration::from_secs(10),
+        "r0 notices the lost database",
+        || {
+            let r = ready(&urls[0]);
+            (r["cluster"]["link"] == "disconnected", r)
+        },
+    );
+    set_greeting(&plugins, "told later");
+    let (s, report) = reload(&urls[0]);
+    assert_eq!(
+        (s, report["cluster"]["fanout"].clone()),
+        (200, json!(false)),
+        "{report}"
+    );
+    assert_eq!(greeting(&urls[0]), json!("told later"));
+    assert_eq!(greeting(&urls[1]), json!("Hello from Buntime"));
+    pg.restart().unwrap();
+    wait_for(
+        Duration::from_secs(20),
+        "r1 applies the reload r0 made during the outage",
+        || {
+            let g = greeting(&urls[1]);
+            (g == json!("told later"), g)
+        },
+    );
+    assert_eq!(ready(&urls[1])["generation"], json!(2));
+}

@@ -51,6 +51,8 @@ struct State {
     /// Publishes in progress: the periodic check leaves the newest event alone meanwhile, so a
     /// replica does not reload again for the event it is itself recording.
     publishing: usize,
+    /// A reload made here could not be published; it is as soon as the link is back.
+    unpublished: bool,
     client: Option<Arc<Client>>,
 }
 
@@ -82,6 +84,7 @@ impl Cluster {
                 applied: 0,
                 joined: false,
                 publishing: 0,
+                unpublished: false,
                 client: None,
             }),
         })
@@ -115,7 +118,8 @@ impl Cluster {
     /// itself (a replica without PostgreSQL still reloads its own generation).
     pub(crate) async fn publish(&self) -> Published {
         let Some(client) = self.state().client.clone() else {
-            return json!({ "fanout": false, "error": "not connected to the cluster database; other replicas reload when they next see an event" });
+            self.state().unpublished = true;
+            return json!({ "fanout": false, "error": "not connected to the cluster database; the other replicas are told when the link is back" });
         };
         self.state().publishing += 1;
         let sent = async {
@@ -145,8 +149,12 @@ impl Cluster {
         };
         let out = match tokio::time::timeout(IO_TIMEOUT, sent).await {
             Ok(Ok(id)) => json!({ "fanout": true, "event": id }),
-            Ok(Err(e)) => json!({ "fanout": false, "error": format!("{e}") }),
+            Ok(Err(e)) => {
+                self.state().unpublished = true;
+                json!({ "fanout": false, "error": format!("{e}") })
+            }
             Err(_) => {
+                self.state().unpublished = true;
                 json!({ "fanout": false, "error": "the cluster database did not answer in time" })
             }
         };
@@ -253,6 +261,10 @@ impl Cluster {
                 .await;
         } else {
             tracing::info!(replica = %self.replica, event = newest, "Joined the cluster: reloads fan out to every replica on this database.");
+        }
+        if std::mem::take(&mut self.state().unpublished) {
+            let sent = self.publish().await;
+            tracing::info!(outcome = %sent, "Published a reload made while the cluster database was unreachable.");
         }
         let mut tick = tokio::time::interval(CHECK_EVERY);
         tick.tick().await;
