@@ -19,6 +19,7 @@ pub mod keys;
 pub mod list;
 pub mod metrics;
 pub mod queue;
+pub mod remote;
 pub mod request;
 pub mod routes;
 pub mod schema;
@@ -97,11 +98,11 @@ impl Plugin for KeyvalPlugin {
                 ))
             })?;
         let db = DatabaseService::clone(&db);
-        let adapter = db
+        let handle = db
             .adapter(self.config.database.as_deref())
-            .map_err(|e| PluginError::internal(format!("`database`: {e}")))?
-            .kind()
-            .to_owned();
+            .map_err(|e| PluginError::internal(format!("`database`: {e}")))?;
+        let adapter = handle.kind().to_owned();
+        let listen = handle.listen_config();
         let dialect = dialect::Dialect::for_adapter(&adapter).map_err(PluginError::internal)?;
         let kv = Kv::new(db, adapter.clone(), dialect, self.config.clone());
         let mut conn = kv.connect().await.map_err(|e| {
@@ -116,6 +117,9 @@ impl Plugin for KeyvalPlugin {
             self.config.sweep_interval,
             self.logger.clone(),
         ));
+        if let Some(config) = listen {
+            self.keep_task(remote::spawn(kv.clone(), config, self.logger.clone()));
+        }
         if let Some(every) = self.config.queue_cleanup_interval {
             self.keep_task(queue::spawn_cleanup(kv.clone(), every, self.logger.clone()));
         }

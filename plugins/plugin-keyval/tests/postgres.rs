@@ -393,3 +393,66 @@ async fn full_text_indexes_are_refused_with_the_reason() {
         res.text()
     );
 }
+
+#[tokio::test]
+async fn a_watcher_on_one_instance_sees_commits_made_through_another() {
+    let Some(pg) = PgServer::start_or_skip() else {
+        return;
+    };
+    let a = start_pg(&pg.url()).await;
+    let b = start_pg(&pg.url()).await;
+    let soon = std::time::Duration::from_secs(5);
+    let (_, mut keys) = support::Events::open(&b, "/keyval/api/watch?keys=w/x&initial=false").await;
+    let (_, mut prefix) =
+        support::Events::open(&b, "/keyval/api/watch/prefix?prefix=w&initial=false").await;
+    // The listener connects in the background; wait until a write made through `a` arrives.
+    let mut sent = Vec::new();
+    let mut got = None;
+    for _ in 0..20 {
+        sent.push(
+            a.put("/keyval/api/keys/w/x", json!({"n": 1})).await.json()["versionstamp"].clone(),
+        );
+        if let Some(e) = keys.next(std::time::Duration::from_millis(500)).await {
+            got = Some(e);
+            break;
+        }
+    }
+    let (name, data) = got.expect("a write through the other instance reaches this watcher");
+    assert_eq!(
+        (name.as_str(), &data[0]["key"], &data[0]["value"]),
+        ("change", &json!(["w", "x"]), &json!({"n": 1}))
+    );
+    assert!(sent.contains(&data[0]["versionstamp"]), "{data}");
+    // Writes sent before the listener was up may still be on their way: let them arrive.
+    while keys
+        .next(std::time::Duration::from_millis(300))
+        .await
+        .is_some()
+    {}
+    let (_, data) = prefix.next(soon).await.expect("prefix watchers too");
+    assert_eq!(data[0]["key"], json!(["w", "x"]), "{data}");
+
+    // An atomic commit of two keys and a delete, each one event with the final state.
+    let res = a
+        .post(
+            "/keyval/api/atomic",
+            json!({"mutations": [{"type": "set", "key": ["w", "x"], "value": 2}, {"type": "set", "key": ["w", "y"], "value": 3}]}),
+        )
+        .await;
+    assert_eq!(res.json()["ok"], true);
+    let (_, data) = keys.next(soon).await.unwrap();
+    assert_eq!(
+        data,
+        json!([{"key": ["w", "x"], "value": 2, "versionstamp": res.json()["versionstamp"]}])
+    );
+    a.delete("/keyval/api/keys/w/x", None).await;
+    let mut last = keys.next(soon).await.unwrap().1;
+    // The prefix stream may have queued the atomic commit first; the key stream ends on the delete.
+    if last[0]["value"] != Value::Null {
+        last = keys.next(soon).await.unwrap().1;
+    }
+    assert_eq!(
+        last,
+        json!([{"key": ["w", "x"], "value": null, "versionstamp": null}])
+    );
+}

@@ -5,6 +5,7 @@
 use buntime_plugin_database::DatabasePlugin;
 use buntime_plugin_keyval::KeyvalPlugin;
 use buntime_testkit::{PluginHarness, StartedHarness, TestResponse};
+use futures_util::StreamExt;
 use http::Method;
 use serde_json::Value;
 
@@ -117,4 +118,56 @@ pub async fn start_pg(url: &str) -> Kv {
         .await
         .unwrap();
     Kv { h, state }
+}
+
+/// An open SSE response, read event by event.
+pub struct Events {
+    body: axum::body::BodyDataStream,
+    buf: String,
+}
+
+impl Events {
+    pub async fn open(kv: &Kv, path: &str) -> (http::HeaderMap, Self) {
+        let req = http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let res = kv.h.send_streaming(req).await;
+        assert_eq!(res.status(), 200);
+        let headers = res.headers().clone();
+        (
+            headers,
+            Self {
+                body: res.into_body().into_data_stream(),
+                buf: String::new(),
+            },
+        )
+    }
+
+    /// The next event as (name, data), waiting at most `within`.
+    pub async fn next(&mut self, within: std::time::Duration) -> Option<(String, Value)> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut name = String::from("message");
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                return Some((
+                    name,
+                    serde_json::from_str(&data).unwrap_or(Value::String(data)),
+                ));
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.body.next())
+                .await
+                .ok()??
+                .ok()?;
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
 }
