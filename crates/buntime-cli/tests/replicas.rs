@@ -291,6 +291,35 @@ fn replicas_on_one_postgres_share_keyval_and_keys_and_reload_together_under_load
         json!({"ok": false})
     );
 
+    // A watcher on r2 gets a write made through r0 (NOTIFY across the processes).
+    let watch_url = format!(
+        "{}/keyval/api/watch?keys=shared/live&initial=false",
+        urls[2]
+    );
+    let watcher = std::thread::spawn(move || {
+        std::process::Command::new("curl")
+            .args(["-s", "-N", "-m", "4"])
+            .arg(&watch_url)
+            .output()
+            .unwrap()
+    });
+    for i in 0..3 {
+        std::thread::sleep(Duration::from_millis(700));
+        let (s, _) = call(
+            &urls[0],
+            "PUT",
+            "/keyval/api/keys/shared/live",
+            &[],
+            Some(json!({"write": i})),
+        );
+        assert_eq!(s, 200);
+    }
+    let streamed = String::from_utf8_lossy(&watcher.join().unwrap().stdout).into_owned();
+    assert!(
+        streamed.contains("event: change") && streamed.contains(r#""value":{"write":2}"#),
+        "the watcher on r2 saw r0's writes: {streamed}"
+    );
+
     // API keys live in the shared state dir: created on r1, accepted by r0 and r2.
     let (s, key) = call(
         &urls[1],
