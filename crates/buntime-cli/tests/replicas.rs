@@ -208,23 +208,25 @@ fn greeting(url: &str) -> Value {
 
 /// Starts `n` replicas on one data dir, one plugins dir and PostgreSQL `url`.
 fn start_replicas(root: &Path, plugins: &Path, url: &str, n: usize) -> Vec<Started> {
-    let apps = root.join("apps");
     (0..n)
-        .map(|i| {
-            let id = format!("r{i}");
-            support::start(buntime(
-                root,
-                &[
-                    ("RUNTIME_PLUGIN_DIRS", plugins.to_str().unwrap()),
-                    ("RUNTIME_WORKER_DIRS", apps.to_str().unwrap()),
-                    ("RUNTIME_MASTER_KEY", MASTER),
-                    ("RUNTIME_CLUSTER_DATABASE_URL", url),
-                    ("RUNTIME_REPLICA_ID", &id),
-                    ("RUNTIME_SHUTDOWN_GRACE_MS", "5000"),
-                ],
-            ))
-        })
+        .map(|i| start_replica(root, plugins, url, &format!("r{i}")))
         .collect()
+}
+
+/// Starts one replica named `id`.
+fn start_replica(root: &Path, plugins: &Path, url: &str, id: &str) -> Started {
+    let apps = root.join("apps");
+    support::start(buntime(
+        root,
+        &[
+            ("RUNTIME_PLUGIN_DIRS", plugins.to_str().unwrap()),
+            ("RUNTIME_WORKER_DIRS", apps.to_str().unwrap()),
+            ("RUNTIME_MASTER_KEY", MASTER),
+            ("RUNTIME_CLUSTER_DATABASE_URL", url),
+            ("RUNTIME_REPLICA_ID", id),
+            ("RUNTIME_SHUTDOWN_GRACE_MS", "5000"),
+        ],
+    ))
 }
 
 /// Prints what the replicas logged (at info and above) so far: a failed round says why.
@@ -609,4 +611,55 @@ fn a_reload_made_while_postgres_is_down_reaches_the_others_when_it_is_back() {
         },
     );
     assert_eq!(ready(&urls[1])["generation"], json!(2));
+}
+
+#[test]
+fn a_replica_killed_during_a_fan_out_does_not_hold_up_the_others() {
+    let Some(pg) = buntime_testkit::PgServer::start_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = plugins_dir(dir.path(), &pg.url());
+    let mut replicas = start_replicas(dir.path(), &plugins, &pg.url(), 3);
+    let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
+    for url in &urls {
+        wait_for(Duration::from_secs(10), "replica joins the cluster", || {
+            connected(url)
+        });
+    }
+    set_greeting(&plugins, "after the kill");
+    // SIGKILL r2 while r0's reload is announced: r2 dies mid-fan-out, with its connections.
+    let victim = std::thread::spawn({
+        let mut r2 = replicas.pop().unwrap();
+        move || {
+            std::thread::sleep(Duration::from_millis(20));
+            r2.child.kill().unwrap();
+            r2.child.wait().unwrap()
+        }
+    });
+    let (s, report) = reload(&urls[0]);
+    assert_eq!(
+        (s, report["cluster"]["fanout"].clone()),
+        (200, json!(true)),
+        "{report}"
+    );
+    victim.join().unwrap();
+    wait_for(Duration::from_secs(10), "r1 reloads", || {
+        let g = greeting(&urls[1]);
+        (g == json!("after the kill"), g)
+    });
+    for url in &urls[..2] {
+        let r = ready(url);
+        assert_eq!(
+            (r["status"].clone(), r["generation"].clone()),
+            (json!("ready"), json!(2)),
+            "{r}"
+        );
+    }
+    // A replacement started on the same files serves what the others reloaded to.
+    let again = start_replica(dir.path(), &plugins, &pg.url(), "r2-replacement");
+    assert_eq!(greeting(&again.url), json!("after the kill"));
+    wait_for(Duration::from_secs(10), "the replacement joins", || {
+        connected(&again.url)
+    });
 }
