@@ -601,6 +601,7 @@ mod tests {
             ("RUNTIME_HOMEPAGE", "cpanel", "a path on this runtime such as /cpanel, or empty to turn the redirect off"),
             ("RUNTIME_HOMEPAGE", "//evil.example", "a path on this runtime such as /cpanel, or empty to turn the redirect off"),
             ("RUNTIME_HOMEPAGE", "https://evil.example/", "a path on this runtime such as /cpanel, or empty to turn the redirect off"),
+            ("RUNTIME_CLUSTER_DATABASE_URL", "mysql://db/x", "a PostgreSQL URL such as postgres://user:pass@host:5432/db, or a libpq key=value string"),
         ];
         for (var, value, accepted) in cases {
             let err = parse(&[(var, value)]).unwrap_err();
@@ -615,6 +616,17 @@ mod tests {
         assert_eq!(parse(&[]).unwrap().homepage.as_deref(), Some("/cpanel"));
         assert_eq!(parse(&[("RUNTIME_HOMEPAGE", " ")]).unwrap().homepage, None);
         assert_eq!(parse(&[("RUNTIME_HOMEPAGE", "/todo?from=home")]).unwrap().homepage.as_deref(), Some("/todo?from=home"));
+    }
+
+    #[test]
+    fn the_cluster_database_and_replica_id_are_read() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.cluster_url, None);
+        assert!(c.replica_id.starts_with("replica-"), "{}", c.replica_id);
+        let c = parse(&[("RUNTIME_CLUSTER_DATABASE_URL", " postgres://a@db/x "), ("RUNTIME_REPLICA_ID", "web-1"), ("HOSTNAME", "pod-7")]).unwrap();
+        assert_eq!((c.cluster_url.as_deref(), c.replica_id.as_str()), (Some("postgres://a@db/x"), "web-1"));
+        assert_eq!(parse(&[("RUNTIME_CLUSTER_DATABASE_URL", "host=db dbname=x")]).unwrap().cluster_url.as_deref(), Some("host=db dbname=x"));
+        assert!(parse(&[("HOSTNAME", "pod-7")]).unwrap().replica_id.starts_with("pod-7-"));
     }
 
     #[test]

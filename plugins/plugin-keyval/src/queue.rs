@@ -277,6 +277,17 @@ impl Queue<'_> {
                 resolve_now(&mut value, now);
                 let id = insert(self.0, &value, &opts, now).await?;
                 self.shared().wake();
+                if self.0.dialect() == crate::dialect::Dialect::Postgres {
+                    // Listeners of other processes wake now instead of at their poll interval.
+                    // Best effort: the message is stored; they would find it at their next poll.
+                    if let Err(e) = self
+                        .0
+                        .query(crate::remote::queue_statement(self.0.origin()))
+                        .await
+                    {
+                        tracing::debug!(error = %e, "cannot announce the enqueue to other processes");
+                    }
+                }
                 Ok(id)
             })
             .await

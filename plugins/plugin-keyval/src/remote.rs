@@ -3,7 +3,8 @@
 //! its own watchers, as if the write had been made there.
 //!
 //! Payload: `<origin> <base64 key>,<base64 key>…`, split over several notifications to stay under
-//! PostgreSQL's 8000-byte limit. Receivers read the keys' current state, so a watcher always ends
+//! PostgreSQL's 8000-byte limit; `<origin> !queue` after an enqueue wakes the other processes'
+//! queue listeners. Receivers read the keys' current state, so a watcher always ends
 //! on the latest value; a process that was disconnected misses the changes of that time (its
 //! watchers still see the next ones).
 
@@ -54,6 +55,14 @@ pub(crate) fn notify_statements(origin: &str, changes: &[Change]) -> Vec<Stateme
     }
     out
 }
+
+/// The statement that tells other processes a queue message was enqueued.
+pub(crate) fn queue_statement(origin: &str) -> Statement {
+    notify(format!("{origin} {QUEUE}"))
+}
+
+/// The payload body of a queue wake-up (not base64, so never taken for keys).
+const QUEUE: &str = "!queue";
 
 fn notify(payload: String) -> Statement {
     // `pg_notify` returns `void`, which the adapter does not decode; `IS NULL` makes it a boolean.
@@ -131,6 +140,12 @@ async fn listen(kv: &Kv, config: &tokio_postgres::Config, up: &mut bool) -> Resu
     *up = true;
     while let Some(msg) = rx.recv().await {
         let payload = msg?;
+        if let Some((origin, QUEUE)) = payload.split_once(' ') {
+            if origin != kv.origin() {
+                kv.queue_shared().wake();
+            }
+            continue;
+        }
         let Some((origin, keys)) = parse(&payload) else {
             continue;
         };
@@ -231,5 +246,9 @@ mod tests {
         );
         assert!(notify_statements("o", &[]).is_empty());
         assert!(parse("nospace").is_none() && parse("o !!!").is_none());
+        let Sql::Text(q) = &queue_statement("o").args[1] else {
+            panic!()
+        };
+        assert!(parse(q).is_none(), "a queue wake-up is never read as keys");
     }
 }

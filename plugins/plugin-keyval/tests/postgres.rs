@@ -456,3 +456,29 @@ async fn a_watcher_on_one_instance_sees_commits_made_through_another() {
         json!([{"key": ["w", "x"], "value": null, "versionstamp": null}])
     );
 }
+
+#[tokio::test]
+async fn a_queue_listener_on_one_instance_is_woken_by_an_enqueue_on_another() {
+    let Some(pg) = PgServer::start_or_skip() else {
+        return;
+    };
+    let a = start_pg(&pg.url()).await;
+    let b = start_pg(&pg.url()).await;
+    let (_, mut events) = support::Events::open(&b, "/keyval/api/queue/listen").await;
+    // Give the cross-process listener time to connect (it starts with the plugin).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let res = a
+        .post("/keyval/api/queue/enqueue", json!({"value": {"job": 1}}))
+        .await;
+    let id = res.json()["id"].clone();
+    // An idle listener otherwise sleeps until its 15 s heartbeat: arriving within 5 s means the
+    // other instance's enqueue woke it.
+    let (name, data) = events
+        .next(std::time::Duration::from_secs(5))
+        .await
+        .expect("the listener on b gets a's message");
+    assert_eq!(
+        (name.as_str(), &data["id"], &data["value"]),
+        ("message", &id, &json!({"job": 1}))
+    );
+}
