@@ -2,8 +2,9 @@
 //!
 //! Entries live in the root database of one database-plugin adapter (`database` in the manifest);
 //! the HTTP API under `/keyval` and the typed [`Kv`] engine (`provides()`) share one engine, whose
-//! writes each run in one `BEGIN IMMEDIATE` transaction and feed the watch streams. See
-//! `docs/keyval.md`.
+//! writes each run in one write-locked transaction (`BEGIN IMMEDIATE` on SQLite, a table lock on
+//! PostgreSQL, see [`dialect`]) and feed the watch streams (of every process sharing a PostgreSQL,
+//! see [`remote`]). See `docs/keyval.md`.
 #![forbid(unsafe_code)]
 
 pub mod atomic;
