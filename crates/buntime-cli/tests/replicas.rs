@@ -352,11 +352,16 @@ fn replicas_on_one_postgres_share_keyval_and_keys_and_reload_together_under_load
                 (stop.clone(), ok.clone(), failed.clone(), failures.clone());
             std::thread::spawn(move || {
                 let mut conn = Conn::open(&url).unwrap();
+                // A native route and a keyval read (a PostgreSQL round trip through the database
+                // plugin, whose pool each new generation replaces), in turn.
+                let paths = ["/hello/api/greeting", "/keyval/api/keys/shared/greeting"];
+                let mut n = 0usize;
                 while !stop.load(Ordering::Relaxed) {
+                    n += 1;
                     // Paced (about 300 requests/s per replica): the point is requests in flight
                     // across every swap, not saturating a shared 2-core machine.
                     std::thread::sleep(Duration::from_millis(3));
-                    match conn.request("GET", "/hello/api/greeting", &[], None) {
+                    match conn.request("GET", paths[n % 2], &[], None) {
                         Ok((200, _)) => {
                             ok.fetch_add(1, Ordering::Relaxed);
                         }
