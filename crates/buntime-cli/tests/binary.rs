@@ -101,8 +101,19 @@ fn dotenv_files_configure_the_runtime() {
 fn help_lists_commands_and_env_vars() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    for needle in ["serve", "check", "PORT", "RUNTIME_PLUGIN_DIRS", "RUNTIME_WORKER_DIRS", "RUNTIME_API_PREFIX", "RUNTIME_LOG_LEVEL", "RUNTIME_STATE_DIR", "NODE_ENV"] {
+    for needle in ["serve", "check", "PORT", "RUNTIME_PLUGIN_DIRS", "RUNTIME_WORKER_DIRS", "RUNTIME_API_PREFIX", "RUNTIME_LOG_LEVEL", "RUNTIME_STATE_DIR", "NODE_ENV", "RUNTIME_CLUSTER_DATABASE_URL", "RUNTIME_REPLICA_ID"] {
         assert!(text.contains(needle), "--help lacks {needle}:\n{text}");
+    }
+}
+
+#[test]
+fn an_unusable_cluster_database_url_stops_start_up_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    for (url, code) in [("mysql://db/x", 2), ("postgres://a@127.0.0.1:1/db?no_such_option=1", 1)] {
+        let out = support::buntime(dir.path(), &[("RUNTIME_CLUSTER_DATABASE_URL", url)]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{url}: {err}");
+        assert!(err.contains("invalid RUNTIME_CLUSTER_DATABASE_URL") && err.contains("a PostgreSQL URL such as"), "{url}: {err}");
     }
 }
 

@@ -223,6 +223,12 @@ pub struct RuntimeConfig {
     /// `RUNTIME_METRICS`: measure every request and plugin hook (on by default; off only to
     /// measure what the measuring costs).
     pub metrics: bool,
+    /// `RUNTIME_CLUSTER_DATABASE_URL`: the PostgreSQL that replicas of one runtime share for the
+    /// reload fan-out (`None`: a single runtime). Checked for shape here, parsed by the server.
+    pub cluster_url: Option<String>,
+    /// `RUNTIME_REPLICA_ID`, else `<HOSTNAME>-<pid>`: how this replica is named in health answers
+    /// and in the fan-out.
+    pub replica_id: String,
     /// The directory relative paths resolve against (the working directory).
     pub base_dir: PathBuf,
 }
@@ -344,6 +350,23 @@ impl RuntimeConfig {
         let body_read_timeout = millis(env, "RUNTIME_BODY_READ_TIMEOUT_MS", 30_000)?;
         let max_uploads = positive(env, "RUNTIME_MAX_UPLOADS", 2)?;
         let homepage = homepage(env)?;
+        let cluster_url = match env.get_non_blank("RUNTIME_CLUSTER_DATABASE_URL") {
+            None => None,
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") || url.contains('=') => {
+                Some(url.trim().to_owned())
+            }
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    var: "RUNTIME_CLUSTER_DATABASE_URL",
+                    value: other.to_owned(),
+                    accepted: "a PostgreSQL URL such as postgres://user:pass@host:5432/db, or a libpq key=value string",
+                });
+            }
+        };
+        let replica_id = match env.get_non_blank("RUNTIME_REPLICA_ID") {
+            Some(id) => id.trim().to_owned(),
+            None => format!("{}-{}", env.get_non_blank("HOSTNAME").unwrap_or("replica"), std::process::id()),
+        };
         Ok(Self {
             node_env,
             port,
@@ -366,6 +389,8 @@ impl RuntimeConfig {
             max_uploads,
             homepage,
             metrics,
+            cluster_url,
+            replica_id,
             base_dir: base_dir.to_path_buf(),
         })
     }
@@ -410,6 +435,8 @@ pub const ENV_VARS: &[(&str, &str, &str)] = &[
     ("RUNTIME_PLUGIN_LOAD_TIMEOUT_MS", "30000", "budget for loading one JS plugin (import, factory, onInit)"),
     ("RUNTIME_WORKER_MAX_MEMORY", "unset (no limit)", "default heap limit per app worker, e.g. 512mb (manifest maxMemory wins)"),
     ("RUNTIME_METRICS", "true", "measure requests and plugin hooks for /metrics (false only to measure the cost)"),
+    ("RUNTIME_CLUSTER_DATABASE_URL", "unset (one runtime)", "PostgreSQL shared by replicas: a reload on one reloads all (docs/replicas.md)"),
+    ("RUNTIME_REPLICA_ID", "<HOSTNAME>-<pid>", "this replica's name in /api/health/ready and the reload fan-out"),
     ("BUNTIME_BUN", "unset", "path to the bun binary (else the project's copy, else PATH)"),
 ];
 
@@ -574,6 +601,7 @@ mod tests {
             ("RUNTIME_HOMEPAGE", "cpanel", "a path on this runtime such as /cpanel, or empty to turn the redirect off"),
             ("RUNTIME_HOMEPAGE", "//evil.example", "a path on this runtime such as /cpanel, or empty to turn the redirect off"),
             ("RUNTIME_HOMEPAGE", "https://evil.example/", "a path on this runtime such as /cpanel, or empty to turn the redirect off"),
+            ("RUNTIME_CLUSTER_DATABASE_URL", "mysql://db/x", "a PostgreSQL URL such as postgres://user:pass@host:5432/db, or a libpq key=value string"),
         ];
         for (var, value, accepted) in cases {
             let err = parse(&[(var, value)]).unwrap_err();
@@ -588,6 +616,17 @@ mod tests {
         assert_eq!(parse(&[]).unwrap().homepage.as_deref(), Some("/cpanel"));
         assert_eq!(parse(&[("RUNTIME_HOMEPAGE", " ")]).unwrap().homepage, None);
         assert_eq!(parse(&[("RUNTIME_HOMEPAGE", "/todo?from=home")]).unwrap().homepage.as_deref(), Some("/todo?from=home"));
+    }
+
+    #[test]
+    fn the_cluster_database_and_replica_id_are_read() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.cluster_url, None);
+        assert!(c.replica_id.starts_with("replica-"), "{}", c.replica_id);
+        let c = parse(&[("RUNTIME_CLUSTER_DATABASE_URL", " postgres://a@db/x "), ("RUNTIME_REPLICA_ID", "web-1"), ("HOSTNAME", "pod-7")]).unwrap();
+        assert_eq!((c.cluster_url.as_deref(), c.replica_id.as_str()), (Some("postgres://a@db/x"), "web-1"));
+        assert_eq!(parse(&[("RUNTIME_CLUSTER_DATABASE_URL", "host=db dbname=x")]).unwrap().cluster_url.as_deref(), Some("host=db dbname=x"));
+        assert!(parse(&[("HOSTNAME", "pod-7")]).unwrap().replica_id.starts_with("pod-7-"));
     }
 
     #[test]

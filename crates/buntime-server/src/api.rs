@@ -64,19 +64,25 @@ async fn live() -> Json<Value> {
 /// Readiness probe: 200 once plugins are loaded; 503 while starting, draining or degraded.
 #[utoipa::path(get, path = "/health/ready", tag = "Health", summary = "Readiness",
     responses(
-        (status = 200, description = "`{ok, status: \"ready\", version, generation, plugins, failed?}`"),
+        (status = 200, description = "`{ok, status: \"ready\" | \"degraded\" (cluster database lost), version, generation, plugins, failed?, cluster?: {replica, link, lastEvent, appliedReloads, error?}}`"),
         (status = 503, description = "`status` is `starting`, `draining` or `degraded` (with `unavailable` plugins)"),
     ))]
 async fn ready(State(state): State<AppState>) -> Result<Response, Response> {
     let shared = upgrade(&state)?;
     let generation = shared.live.load();
     let unavailable: Vec<String> = generation.script_host.as_ref().map(|h| h.unavailable()).unwrap_or_default();
+    let cluster = shared.cluster.get();
     let (status, label) = if shared.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining")
     } else if generation.number == 0 {
         (StatusCode::SERVICE_UNAVAILABLE, "starting")
     } else if !unavailable.is_empty() {
         (StatusCode::SERVICE_UNAVAILABLE, "degraded")
+    } else if cluster.is_some_and(|c| c.degraded()) {
+        // Still 200: this replica serves everything that needs no shared state, and failing
+        // readiness on every replica at once (the database is shared) would take the whole
+        // service down. See docs/replicas.md.
+        (StatusCode::OK, "degraded")
     } else {
         (StatusCode::OK, "ready")
     };
@@ -89,6 +95,9 @@ async fn ready(State(state): State<AppState>) -> Result<Response, Response> {
     });
     if !unavailable.is_empty() {
         body["unavailable"] = json!(unavailable);
+    }
+    if let Some(c) = cluster {
+        body["cluster"] = c.health();
     }
     if !generation.problems.is_empty() {
         body["failed"] = json!(generation.problems.iter().filter_map(|p| p.plugin.clone()).collect::<Vec<_>>());
@@ -145,7 +154,7 @@ async fn loaded(State(state): State<AppState>) -> Result<Json<Value>, Response> 
 #[utoipa::path(post, path = "/plugins/reload", tag = "Plugins", summary = "Reload plugins",
     description = "Permission: `plugins:install`. The old generation keeps serving when anything fails; requests in flight finish on it before its plugins shut down.",
     responses(
-        (status = 200, description = "`{ok: true, generation, plugins: [{name, version, base?}], warnings, elapsedMs}`"),
+        (status = 200, description = "`{ok: true, generation, plugins: [{name, version, base?}], warnings, elapsedMs, cluster?: {fanout, event?, error?}}`"),
         (status = 422, description = "`{ok: false, generation, errors: [{plugin?, file?, key?, message}]}`"),
     ))]
 async fn reload(State(state): State<AppState>) -> Result<Response, Response> {
@@ -154,7 +163,14 @@ async fn reload(State(state): State<AppState>) -> Result<Response, Response> {
         return Err(respond::json_error(StatusCode::SERVICE_UNAVAILABLE, "SHUTTING_DOWN", "The runtime is shutting down."));
     }
     Ok(match crate::reload::reload(&shared).await {
-        Ok(report) => (StatusCode::OK, Json(report)).into_response(),
+        Ok(mut report) => {
+            // Only a reload that succeeded here fans out: the replicas share the plugin dirs, so
+            // one that failed here would fail there too.
+            if let Some(cluster) = shared.cluster.get() {
+                report.cluster = Some(cluster.publish().await);
+            }
+            (StatusCode::OK, Json(report)).into_response()
+        }
         Err(err) => (StatusCode::UNPROCESSABLE_ENTITY, Json(err)).into_response(),
     })
 }

@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod cluster;
 mod openapi;
 mod dispatch;
 pub mod guard;

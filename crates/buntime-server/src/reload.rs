@@ -38,6 +38,9 @@ pub struct ReloadReport {
     /// How long loading took.
     #[serde(rename = "elapsedMs")]
     pub elapsed_ms: u64,
+    /// What the fan-out to other replicas did (`RUNTIME_CLUSTER_DATABASE_URL` set, API reloads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<serde_json::Value>,
 }
 
 /// Why a reload was refused; the old generation keeps serving.
@@ -116,6 +119,7 @@ pub(crate) async fn reload(shared: &Arc<Shared>) -> Result<ReloadReport, ReloadE
         plugins: summaries(&next),
         warnings: outcome.warnings,
         elapsed_ms: started.elapsed().as_millis() as u64,
+        cluster: None,
     };
     tracing::info!(generation = number, plugins = report.plugins.len(), elapsed_ms = report.elapsed_ms, "Reloaded plugins.");
     if let Some(server) = shared.server.get() {

@@ -180,6 +180,7 @@ impl RuntimeBuilder {
             socket_limit,
             shutdown_hooks: Mutex::new(self.on_shutdown),
             shutdown: tokio::sync::Notify::new(),
+            cluster: OnceLock::new(),
         });
         let api = crate::api::router(&shared, self.api_routes);
         let _ = shared.api.set(api);
@@ -214,6 +215,8 @@ pub(crate) struct Shared {
     shutdown_hooks: Mutex<Vec<Box<dyn FnOnce() -> futures_like::BoxFuture + Send>>>,
     /// Woken to stop serving (signals, or [`RuntimeHandle::shutdown`]).
     pub(crate) shutdown: tokio::sync::Notify,
+    /// The reload fan-out, when `RUNTIME_CLUSTER_DATABASE_URL` is set (see `cluster`).
+    pub(crate) cluster: OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl Shared {
@@ -360,6 +363,23 @@ impl Runtime {
         tracing::info!(url = %format!("http://{addr}"), api = %self.shared.config.api_path, "Runtime listening; loading plugins.");
 
         let app = crate::dispatch::service(self.shared.clone());
+        let cluster = match &self.shared.config.cluster_url {
+            None => None,
+            Some(url) => {
+                let cluster = crate::cluster::Cluster::new(url, self.shared.config.replica_id.clone()).map_err(|why| {
+                    tracing::error!(error = %why, "RUNTIME_CLUSTER_DATABASE_URL cannot be parsed.");
+                    buntime_core::config::ConfigError::Invalid {
+                        var: "RUNTIME_CLUSTER_DATABASE_URL",
+                        value: url.clone(),
+                        accepted: "a PostgreSQL URL such as postgres://user:pass@host:5432/db, or a libpq key=value string",
+                    }
+                })?;
+                let cluster = Arc::new(cluster);
+                let _ = self.shared.cluster.set(cluster.clone());
+                // Joins while the boot load runs; it applies other replicas' reloads once that is done.
+                Some(tokio::spawn(cluster.run(Arc::downgrade(&self.shared))))
+            }
+        };
         let shared = self.shared.clone();
         let boot = tokio::spawn(async move { crate::reload::boot(&shared).await });
 
@@ -393,6 +413,9 @@ impl Runtime {
             }
         };
         boot.abort();
+        if let Some(cluster) = cluster {
+            cluster.abort();
+        }
         self.finish_shutdown().await;
         match result {
             Ok(()) => Ok(()),

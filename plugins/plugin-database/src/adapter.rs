@@ -82,6 +82,12 @@ pub trait Adapter: Send + Sync + std::fmt::Debug + 'static {
     /// Returns the adapter type as written in the manifest (`sqlite`, `postgres`).
     fn kind(&self) -> &'static str;
 
+    /// PostgreSQL only: the settings for a dedicated connection of the caller's own, for
+    /// `LISTEN` (pooled connections drop their `LISTEN`s at every checkout). `None` elsewhere.
+    fn listen_config(&self) -> Option<tokio_postgres::Config> {
+        None
+    }
+
     /// Checks out a connection to the root database (`None`) or a tenant's.
     ///
     /// The tenant must exist (see [`Adapter::tenant_exists`]); the service creates it first when

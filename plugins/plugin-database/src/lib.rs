@@ -30,6 +30,8 @@ pub use adapter::{Adapter, Connection};
 pub use error::DbError;
 pub use service::{DatabaseService, Target};
 pub use tenant::TenantId;
+/// The PostgreSQL client the `postgres` adapter is built on (for [`Adapter::listen_config`] users).
+pub use tokio_postgres;
 pub use value::{Column, Statement, StmtResult, Value};
 
 use crate::adapter::mysql::MysqlAdapter;

@@ -92,9 +92,9 @@ pub fn like_escape(s: &str) -> String {
     out
 }
 
-fn and(parts: Vec<String>) -> String {
+fn and(d: Dialect, parts: Vec<String>) -> String {
     if parts.is_empty() {
-        "1".into()
+        d.true_sql().into()
     } else {
         format!("({})", parts.join(" AND "))
     }
@@ -120,7 +120,7 @@ impl Builder {
                         subs.push(self.object(m, depth + 1)?);
                     }
                     match (k.as_str(), subs.is_empty()) {
-                        (_, true) => "1".into(),
+                        (_, true) => self.d.true_sql().into(),
                         ("$and", _) => format!("({})", subs.join(" AND ")),
                         _ => format!("({})", subs.join(" OR ")),
                     }
@@ -130,17 +130,22 @@ impl Builder {
                         return Err(bad("$not must be a filter object"));
                     };
                     let inner = self.object(m, depth + 1)?;
-                    format!("(NOT COALESCE({inner}, 0))")
+                    self.not(&inner)
                 }
                 field => self.field(field, v)?,
             };
             parts.push(part);
         }
-        Ok(and(parts))
+        Ok(and(self.d, parts))
+    }
+
+    /// `NOT x`, where an unknown (NULL) `x` counts as false.
+    fn not(&self, x: &str) -> String {
+        format!("(NOT COALESCE({x}, {}))", self.d.false_sql())
     }
 
     fn field(&mut self, field: &str, cond: &Value) -> Result<String, KvError> {
-        let path = json_path(field)?;
+        let path = self.d.bind_path(&json_path(field)?)?;
         match cond {
             Value::Object(ops)
                 if ops.keys().any(|k| k.starts_with('$'))
@@ -150,7 +155,7 @@ impl Builder {
                 for (op, operand) in ops {
                     parts.push(self.op(field, &path, op, operand)?);
                 }
-                Ok(and(parts))
+                Ok(and(self.d, parts))
             }
             other => self.op(field, &path, "$eq", other),
         }
@@ -167,10 +172,16 @@ impl Builder {
         }
     }
 
-    /// `json_extract(value, ?)` with the path bound.
-    fn extract(&mut self, path: &str) -> String {
+    /// The number at the path, with the path bound.
+    fn num_at(&mut self, path: &str) -> String {
         self.args.push(Sql::Text(path.to_owned()));
-        self.d.json_extract().to_owned()
+        self.d.json_num().to_owned()
+    }
+
+    /// The string at the path, with the path bound.
+    fn str_at(&mut self, path: &str) -> String {
+        self.args.push(Sql::Text(path.to_owned()));
+        self.d.json_str().to_owned()
     }
 
     /// `json_type(value, ?)` with the path bound.
@@ -204,20 +215,20 @@ impl Builder {
             }
             Value::Number(n) => {
                 let t = self.jtype(path);
-                let x = self.extract(path);
+                let x = self.num_at(path);
                 let a = self.arg(num(n));
                 format!("({t} IN ('integer', 'real') AND {x} = {a})")
             }
             Value::String(s) => {
                 let t = self.jtype(path);
-                let x = self.extract(path);
+                let x = self.str_at(path);
                 let a = self.arg(Sql::Text(s.clone()));
                 format!("({t} = 'text' AND {x} = {a})")
             }
             Value::Array(_) | Value::Object(_) => {
-                let x = self.extract(path);
-                let a = self.arg(Sql::Text(v.to_string()));
-                format!("({x} = json({a}))")
+                self.args.push(Sql::Text(path.to_owned()));
+                self.args.push(Sql::Text(v.to_string()));
+                format!("({})", self.d.json_doc_eq())
             }
         }
     }
@@ -231,9 +242,9 @@ impl Builder {
         v: &Value,
     ) -> Result<String, KvError> {
         let v = self.operand(v);
-        let (ty, arg) = match &v {
-            Value::Number(n) => ("IN ('integer', 'real')", num(n)),
-            Value::String(s) => ("= 'text'", Sql::Text(s.clone())),
+        let (ty, arg, numeric) = match &v {
+            Value::Number(n) => ("IN ('integer', 'real')", num(n), true),
+            Value::String(s) => ("= 'text'", Sql::Text(s.clone()), false),
             _ => {
                 return Err(bad(format!(
                     "`{field}`: {op} needs a number, a string or {{\"$now\":true}}"
@@ -241,7 +252,11 @@ impl Builder {
             }
         };
         let t = self.jtype(path);
-        let x = self.extract(path);
+        let x = if numeric {
+            self.num_at(path)
+        } else {
+            self.str_at(path)
+        };
         let a = self.arg(arg);
         Ok(format!("({t} {ty} AND {x} {sql_op} {a})"))
     }
@@ -251,23 +266,24 @@ impl Builder {
             return Err(bad(format!("`{field}`: {op} needs a string")));
         };
         let t = self.jtype(path);
-        let x = self.extract(path);
+        let x = self.str_at(path);
+        let ta = self.d.text_arg();
         let expr = match op {
             "$contains" | "$notContains" => {
-                let a = self.arg(Sql::Text(s.clone()));
-                format!("instr({x}, {a}) > 0")
+                self.args.push(Sql::Text(s.clone()));
+                self.d.contains(&x)
             }
             "$startsWith" => {
-                let a = self.arg(Sql::Text(s.clone()));
-                let b = self.arg(Sql::Text(s.clone()));
-                format!("substr({x}, 1, length({a})) = {b}")
+                self.args.push(Sql::Text(s.clone()));
+                self.args.push(Sql::Text(s.clone()));
+                format!("substr({x}, 1, length({ta})) = {ta}")
             }
             "$endsWith" => {
-                let a = self.arg(Sql::Text(s.clone()));
-                let b = self.arg(Sql::Text(s.clone()));
-                let c = self.arg(Sql::Text(s.clone()));
                 // Arguments bind in text order: `x` was pushed first, so it comes first.
-                format!("(substr({x}, -length({a})) = {b} OR length({c}) = 0)")
+                for _ in 0..3 {
+                    self.args.push(Sql::Text(s.clone()));
+                }
+                self.d.ends_with(&x)
             }
             _ => {
                 let pattern = match op {
@@ -275,13 +291,13 @@ impl Builder {
                     "$startsWithi" => format!("{}%", like_escape(s)),
                     _ => format!("%{}", like_escape(s)),
                 };
-                let a = self.arg(Sql::Text(pattern));
-                format!("lower({x}) LIKE lower({a}) ESCAPE '\\'")
+                self.args.push(Sql::Text(pattern));
+                format!("lower({x}) LIKE lower({ta}) ESCAPE '\\'")
             }
         };
         let positive = format!("({t} = 'text' AND {expr})");
         Ok(if op.starts_with("$not") {
-            format!("(NOT COALESCE({positive}, 0))")
+            self.not(&positive)
         } else {
             positive
         })
@@ -291,7 +307,7 @@ impl Builder {
         let t1 = self.jtype(path);
         let t2 = self.jtype(path);
         let t3 = self.jtype(path);
-        let x = self.extract(path);
+        let x = self.str_at(path);
         let t4 = self.jtype(path);
         self.args.push(Sql::Text(path.to_owned()));
         let len = self.d.json_array_length();
@@ -314,7 +330,7 @@ impl Builder {
             "$ne" => {
                 let v = self.operand(v);
                 let e = self.eq(path, &v);
-                format!("(NOT COALESCE({e}, 0))")
+                self.not(&e)
             }
             "$gt" => self.compare(field, path, op, ">", v)?,
             "$gte" => self.compare(field, path, op, ">=", v)?,
@@ -342,15 +358,11 @@ impl Builder {
                     alts.push(self.eq(path, &item));
                 }
                 let any = if alts.is_empty() {
-                    "0".to_owned()
+                    self.d.false_sql().to_owned()
                 } else {
                     format!("({})", alts.join(" OR "))
                 };
-                if op == "$in" {
-                    any
-                } else {
-                    format!("(NOT COALESCE({any}, 0))")
-                }
+                if op == "$in" { any } else { self.not(&any) }
             }
             "$contains" | "$notContains" | "$startsWith" | "$endsWith" | "$containsi"
             | "$notContainsi" | "$startsWithi" | "$endsWithi" => {

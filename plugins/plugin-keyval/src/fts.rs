@@ -317,6 +317,12 @@ impl Kv {
     /// # Errors
     /// The database failed (nothing changed).
     pub async fn create_index(&self, index: &Index) -> Result<(), KvError> {
+        if !self.dialect().has_fts() {
+            return Err(KvError::invalid(format!(
+                "full-text indexes need the sqlite adapter; this keyval stores into {}",
+                self.adapter()
+            )));
+        }
         let mut tx = self.begin().await?;
         let out = create_in(&mut tx, index).await;
         match out {

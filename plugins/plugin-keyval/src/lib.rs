@@ -2,8 +2,9 @@
 //!
 //! Entries live in the root database of one database-plugin adapter (`database` in the manifest);
 //! the HTTP API under `/keyval` and the typed [`Kv`] engine (`provides()`) share one engine, whose
-//! writes each run in one `BEGIN IMMEDIATE` transaction and feed the watch streams. See
-//! `docs/keyval.md`.
+//! writes each run in one write-locked transaction (`BEGIN IMMEDIATE` on SQLite, a table lock on
+//! PostgreSQL, see [`dialect`]) and feed the watch streams (of every process sharing a PostgreSQL,
+//! see [`remote`]). See `docs/keyval.md`.
 #![forbid(unsafe_code)]
 
 pub mod atomic;
@@ -19,6 +20,7 @@ pub mod keys;
 pub mod list;
 pub mod metrics;
 pub mod queue;
+pub mod remote;
 pub mod request;
 pub mod routes;
 pub mod schema;
@@ -97,11 +99,11 @@ impl Plugin for KeyvalPlugin {
                 ))
             })?;
         let db = DatabaseService::clone(&db);
-        let adapter = db
+        let handle = db
             .adapter(self.config.database.as_deref())
-            .map_err(|e| PluginError::internal(format!("`database`: {e}")))?
-            .kind()
-            .to_owned();
+            .map_err(|e| PluginError::internal(format!("`database`: {e}")))?;
+        let adapter = handle.kind().to_owned();
+        let listen = handle.listen_config();
         let dialect = dialect::Dialect::for_adapter(&adapter).map_err(PluginError::internal)?;
         let kv = Kv::new(db, adapter.clone(), dialect, self.config.clone());
         let mut conn = kv.connect().await.map_err(|e| {
@@ -116,6 +118,9 @@ impl Plugin for KeyvalPlugin {
             self.config.sweep_interval,
             self.logger.clone(),
         ));
+        if let Some(config) = listen {
+            self.keep_task(remote::spawn(kv.clone(), config, self.logger.clone()));
+        }
         if let Some(every) = self.config.queue_cleanup_interval {
             self.keep_task(queue::spawn_cleanup(kv.clone(), every, self.logger.clone()));
         }

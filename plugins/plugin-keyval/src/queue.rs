@@ -257,10 +257,6 @@ impl Kv {
     }
 }
 
-const CLAIM_SQL: &str = "UPDATE kv_queue SET status = 'processing', locked_until = ?1, attempts = attempts + 1, updated_at = ?2 \
-     WHERE id = (SELECT id FROM kv_queue WHERE status = 'pending' AND ready_at <= ?2 ORDER BY ready_at, created_at, id LIMIT 1) \
-     RETURNING id, value, attempts";
-
 impl Queue<'_> {
     fn shared(&self) -> &Shared {
         self.0.queue_shared()
@@ -281,6 +277,17 @@ impl Queue<'_> {
                 resolve_now(&mut value, now);
                 let id = insert(self.0, &value, &opts, now).await?;
                 self.shared().wake();
+                if self.0.dialect() == crate::dialect::Dialect::Postgres {
+                    // Listeners of other processes wake now instead of at their poll interval.
+                    // Best effort: the message is stored; they would find it at their next poll.
+                    if let Err(e) = self
+                        .0
+                        .query(crate::remote::queue_statement(self.0.origin()))
+                        .await
+                    {
+                        tracing::debug!(error = %e, "cannot announce the enqueue to other processes");
+                    }
+                }
                 Ok(id)
             })
             .await
@@ -302,7 +309,7 @@ impl Queue<'_> {
         let res = self
             .0
             .query(Statement::with_args(
-                CLAIM_SQL,
+                self.0.dialect().claim_message(),
                 [
                     Sql::Integer(now.saturating_add(self.lock_ms())),
                     Sql::Integer(now),

@@ -62,6 +62,8 @@ struct Inner {
     /// writers here, in arrival order, keeps them from holding pool connections while they spin
     /// in SQLite's busy handler (which sleeps in steps of up to 100 ms).
     writer: Arc<tokio::sync::Mutex<()>>,
+    /// This engine's name in cross-process change notifications (see `remote`).
+    origin: String,
 }
 
 impl Kv {
@@ -79,6 +81,7 @@ impl Kv {
             queue: crate::queue::Shared::default(),
             idle: std::sync::Mutex::new(Vec::new()),
             writer: Arc::default(),
+            origin: uuid::Uuid::now_v7().to_string(),
         }))
     }
 
@@ -100,6 +103,11 @@ impl Kv {
     /// Returns the queue's in-process state (listener wake-ups, SSE deliveries); see [`crate::queue`].
     pub fn queue_shared(&self) -> &crate::queue::Shared {
         &self.0.queue
+    }
+
+    /// Returns this engine's name in cross-process change notifications.
+    pub fn origin(&self) -> &str {
+        &self.0.origin
     }
 
     /// Returns the adapter type the entries live in.
@@ -181,8 +189,10 @@ impl Kv {
     pub async fn begin(&self) -> Result<Tx, KvError> {
         let writer = self.0.writer.clone().lock_owned().await;
         let mut conn = self.connect().await?;
-        conn.execute(Statement::new(self.0.dialect.begin_write()))
-            .await?;
+        // On failure the connection is dropped: the pool rolls a half-opened transaction back.
+        for sql in self.0.dialect.begin_write() {
+            conn.execute(Statement::new(*sql)).await?;
+        }
         Ok(Tx {
             conn,
             changes: Vec::new(),
@@ -295,6 +305,12 @@ impl Tx {
             kv,
             _writer,
         } = self;
+        if kv.dialect() == Dialect::Postgres {
+            // Other processes on this database learn of the commit when (and only if) it commits.
+            for stmt in crate::remote::notify_statements(kv.origin(), &changes) {
+                conn.execute(stmt).await?;
+            }
+        }
         conn.execute(Statement::new("COMMIT")).await?;
         kv.release(conn);
         // Announced while the write turn is still held, so watchers get commits in commit order.

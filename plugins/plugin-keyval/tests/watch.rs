@@ -4,62 +4,8 @@ mod support;
 
 use std::time::Duration;
 
-use axum::body::BodyDataStream;
-use futures_util::StreamExt;
-use serde_json::{Value, json};
-use support::{start, start_with};
-
-/// An open SSE response, read event by event.
-struct Events {
-    body: BodyDataStream,
-    buf: String,
-}
-
-impl Events {
-    async fn open(kv: &support::Kv, path: &str) -> (http::HeaderMap, Self) {
-        let req = http::Request::get(path)
-            .body(axum::body::Body::empty())
-            .unwrap();
-        let res = kv.h.send_streaming(req).await;
-        assert_eq!(res.status(), 200);
-        let headers = res.headers().clone();
-        (
-            headers,
-            Self {
-                body: res.into_body().into_data_stream(),
-                buf: String::new(),
-            },
-        )
-    }
-
-    /// The next event as (name, data), waiting at most `within`.
-    async fn next(&mut self, within: Duration) -> Option<(String, Value)> {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
-            if let Some(end) = self.buf.find("\n\n") {
-                let block: String = self.buf.drain(..end + 2).collect();
-                let mut name = String::from("message");
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        name = v.trim().to_owned();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.trim_start());
-                    }
-                }
-                return Some((
-                    name,
-                    serde_json::from_str(&data).unwrap_or(Value::String(data)),
-                ));
-            }
-            let chunk = tokio::time::timeout_at(deadline, self.body.next())
-                .await
-                .ok()??
-                .ok()?;
-            self.buf.push_str(&String::from_utf8_lossy(&chunk));
-        }
-    }
-}
+use serde_json::json;
+use support::{Events, start, start_with};
 
 const SOON: Duration = Duration::from_secs(2);
 

@@ -42,6 +42,8 @@ const RESET_SESSION: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET
 /// The PostgreSQL adapter.
 pub struct PostgresAdapter {
     pool: Pool,
+    /// The connection settings the pool was built from (for [`Adapter::listen_config`]).
+    config: tokio_postgres::Config,
     /// `host:port/dbname`, for messages (never the password).
     target: String,
     pool_size: usize,
@@ -73,7 +75,7 @@ impl PostgresAdapter {
         }
         let target = describe_target(&config);
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -90,6 +92,7 @@ impl PostgresAdapter {
             .map_err(|e| DbError::unavailable(format!("cannot build the PostgreSQL pool: {e}")))?;
         Ok(Self {
             pool,
+            config,
             target,
             pool_size,
             max_tenants,
@@ -241,6 +244,10 @@ fn quote(name: &str) -> String {
 impl Adapter for PostgresAdapter {
     fn kind(&self) -> &'static str {
         "postgres"
+    }
+
+    fn listen_config(&self) -> Option<tokio_postgres::Config> {
+        Some(self.config.clone())
     }
 
     async fn connect(&self, tenant: Option<&TenantId>) -> Result<Box<dyn Connection>, DbError> {

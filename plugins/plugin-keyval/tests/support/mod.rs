@@ -5,6 +5,7 @@
 use buntime_plugin_database::DatabasePlugin;
 use buntime_plugin_keyval::KeyvalPlugin;
 use buntime_testkit::{PluginHarness, StartedHarness, TestResponse};
+use futures_util::StreamExt;
 use http::Method;
 use serde_json::Value;
 
@@ -93,5 +94,80 @@ impl Kv {
             .services
             .get::<buntime_plugin_keyval::Kv>(buntime_plugin_keyval::NAME)
             .expect("the keyval engine is provided")
+    }
+}
+
+/// The database plugin's manifest with one (default) PostgreSQL adapter at `url`.
+pub fn pg_database_manifest(url: &str) -> String {
+    format!(
+        "name: \"@buntime/plugin-database\"\nversion: \"1.0.0\"\nbase: \"/database\"\nenabled: true\nadapters:\n  - type: postgres\n    default: true\n    url: \"{url}\"\n    poolSize: 6\n"
+    )
+}
+
+/// Starts the keyval plugin (shipped manifest) over a database plugin whose default adapter is
+/// the PostgreSQL server at `url`. Each call is a separate database plugin with its own pool, as a
+/// separate replica would have.
+pub async fn start_pg(url: &str) -> Kv {
+    let state = tempfile::tempdir().unwrap();
+    let extra = "database: postgres\n";
+    let manifest = format!("{}\n{extra}", without_keys(MANIFEST, extra));
+    let h = PluginHarness::new(&manifest, KeyvalPlugin::new)
+        .with_plugin(&pg_database_manifest(url), DatabasePlugin::new)
+        .env("RUNTIME_STATE_DIR", state.path().to_str().unwrap())
+        .start()
+        .await
+        .unwrap();
+    Kv { h, state }
+}
+
+/// An open SSE response, read event by event.
+pub struct Events {
+    body: axum::body::BodyDataStream,
+    buf: String,
+}
+
+impl Events {
+    pub async fn open(kv: &Kv, path: &str) -> (http::HeaderMap, Self) {
+        let req = http::Request::get(path)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let res = kv.h.send_streaming(req).await;
+        assert_eq!(res.status(), 200);
+        let headers = res.headers().clone();
+        (
+            headers,
+            Self {
+                body: res.into_body().into_data_stream(),
+                buf: String::new(),
+            },
+        )
+    }
+
+    /// The next event as (name, data), waiting at most `within`.
+    pub async fn next(&mut self, within: std::time::Duration) -> Option<(String, Value)> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut name = String::from("message");
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                return Some((
+                    name,
+                    serde_json::from_str(&data).unwrap_or(Value::String(data)),
+                ));
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.body.next())
+                .await
+                .ok()??
+                .ok()?;
+            self.buf.push_str(&String::from_utf8_lossy(&chunk));
+        }
     }
 }
