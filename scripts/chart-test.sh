@@ -73,8 +73,9 @@ refused "pluginEnv.NODE_ENV: set it under runtime instead" --set pluginEnv.NODE_
 refused "/persistence/accessMode': value must be one of" --set persistence.accessMode=ReadWriteSometimes
 
 echo "==> the mounted plugin manifests load"
-BIN=""
-for c in "${BUNTIME_BINARY:-}" target/debug/buntime target/release/buntime; do [ -n "$c" ] && [ -x "$c" ] && { BIN="$c"; break; }; done
+# shellcheck source=image/binary.sh
+. scripts/image/binary.sh
+pick_binary
 if [ -z "$BIN" ]; then
   [ -n "${CI:-}" ] && { bad "no buntime binary for buntime check (cargo build first)"; } || echo "skip: no buntime binary (cargo build --bin buntime)"
 else

@@ -5,7 +5,7 @@
 # exists, and runs `podman build` (or docker). Prints the image name last.
 #
 #   BUNTIME_IMAGE=buntime:dev         the tag to build
-#   BUNTIME_BINARY=path               the binary to ship (default: target/release/buntime, else target/debug/buntime)
+#   BUNTIME_BINARY=path               the binary to ship (default: the newer of target/release/buntime and target/debug/buntime)
 #   BUNTIME_BASE_IMAGE=ref            a base image to use as is (e.g. docker.io/library/debian:bookworm-slim)
 #   CONTAINER_TOOL=podman|docker      (default: podman when installed)
 #
@@ -40,12 +40,10 @@ if [ "${#need_tools[@]}" -gt 0 ]; then
 fi
 
 # --- the binary, Bun and the admin shell -------------------------------------------------------
-BINARY="${BUNTIME_BINARY:-}"
-if [ -z "$BINARY" ]; then
-  for candidate in target/release/buntime target/debug/buntime; do
-    if [ -x "$candidate" ]; then BINARY="$candidate"; break; fi
-  done
-fi
+# shellcheck source=image/binary.sh
+. scripts/image/binary.sh
+pick_binary
+BINARY="$BIN"
 [ -n "$BINARY" ] && [ -x "$BINARY" ] || {
   echo "image-build: no buntime binary; build one first: cargo build --release --bin buntime (or set BUNTIME_BINARY)" >&2
   exit 1
@@ -109,6 +107,7 @@ fi
 
 # --- the image -----------------------------------------------------------------------------------
 engine_probe "$BASE"
+previous="$("$TOOL" image inspect "$IMAGE" --format '{{.Id}}' 2>/dev/null || true)"
 echo "==> $TOOL build $IMAGE (base $BASE)"
 format=()
 # Podman writes OCI images by default, and OCI has no HEALTHCHECK: ask for Docker's format.
@@ -116,6 +115,10 @@ format=()
 "$TOOL" build "${format[@]}" "${ENGINE_OPTS[@]}" --build-arg "BASE_IMAGE=$BASE" -t "$IMAGE" -f Dockerfile "$CTX" >target/image/build.log 2>&1 || {
   tail -30 target/image/build.log >&2; echo "image-build: $TOOL build failed (target/image/build.log)" >&2; exit 1
 }
+# The image this tag named before, now untagged, is of no further use.
+if [ -n "$previous" ] && [ "$previous" != "$("$TOOL" image inspect "$IMAGE" --format '{{.Id}}')" ]; then
+  "$TOOL" rmi "$previous" >/dev/null 2>&1 || true
+fi
 size="$("$TOOL" image inspect "$IMAGE" --format '{{.Size}}')"
 echo "==> built $IMAGE: $((size / 1024 / 1024)) MiB"
 echo "$IMAGE"

@@ -20,8 +20,10 @@ engine_pick
 [ "$TOOL" = podman ] || fail "the image test drives podman (CONTAINER_TOOL=$TOOL)"
 engine_probe "$IMAGE" >/dev/null
 
-BIN="${BUNTIME_BINARY:-}"
-[ -n "$BIN" ] || for c in target/release/buntime target/debug/buntime; do [ -x "$c" ] && { BIN="$c"; break; }; done
+# The client is the binary the image ships.
+# shellcheck source=image/binary.sh
+. scripts/image/binary.sh
+pick_binary
 WORK="$(mktemp -d /tmp/buntime-image-test.XXXXXX)"
 CTR=""
 cleanup() {
@@ -54,18 +56,20 @@ KEY="image-test-master-key-$RANDOM$RANDOM"
 
 start() {
   CTR="buntime-image-test-$$-$1"
+  local t0 code="" ms
+  t0="$(date +%s%N)"
   podman run -d --name "$CTR" "${ENGINE_OPTS[@]}" -p "127.0.0.1:$PORT:8000" -v "$DATA:/data" \
     -e RUNTIME_MASTER_KEY="$KEY" -e RUNTIME_SHUTDOWN_GRACE_MS=15000 "$IMAGE" >/dev/null 2>>"$WORK/podman.log" \
     || fail "podman run"
-  local t0=$SECONDS code=""
-  while [ $((SECONDS - t0)) -lt 60 ]; do
+  while [ $(($(date +%s%N) - t0)) -lt 60000000000 ]; do
     code="$(curl -s -o "$WORK/ready.json" -w '%{http_code}' "$URL/api/health/ready" || true)"
     [ "$code" = 200 ] && break
     [ "$(podman inspect -f '{{.State.Running}}' "$CTR")" = true ] || fail "the container exited before it was ready"
     sleep 0.2
   done
   [ "$code" = 200 ] || fail "/api/health/ready answered '$code' after 60 s"
-  step "container $1 ready in $((SECONDS - t0)) s: $(cat "$WORK/ready.json")"
+  ms=$((($(date +%s%N) - t0) / 1000000))
+  step "container $1 ready $ms ms after podman run started: $(cat "$WORK/ready.json")"
 }
 
 # expect STATUS URL [CURL_ARGS...]: the body goes to $WORK/body.
