@@ -4,13 +4,15 @@
 #   1. it starts as a non-root user under tini, /api/health/ready answers 200, HEALTHCHECK passes;
 #   2. the bundled plugins, the admin shell, an app from the /data volume and an app deployed with
 #      `buntime apps deploy` through the REST API (master key) are served;
-#   3. what is written under /data (a keyval entry) survives a new container on the same volume;
+#   3. what is written under /data (a keyval entry, an upload) survives a new container on the same
+#      volume, run as the chart runs it (read-only root, tmpfs for /tmp and $HOME);
 #   4. SIGTERM: an in-flight request still completes, the container exits 0, and the log says it drained.
 # Needs root (podman, debootstrap); about a minute once the base image is cached, two without.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { echo "==> image-test: $*"; }
+steps=0
+step() { steps=$((steps + 1)); echo "==> image-test: $*"; }
 fail() { echo "image-test: FAILED: $*" >&2; [ -n "${CTR:-}" ] && podman logs --tail 40 "$CTR" >&2 2>&1 || true; exit 1; }
 
 IMAGE="$(scripts/image-build.sh | tee /dev/stderr | tail -n1)"
@@ -54,11 +56,14 @@ PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); p
 URL="http://127.0.0.1:$PORT"
 KEY="image-test-master-key-$RANDOM$RANDOM"
 
+# start N [PODMAN_RUN_ARGS...]
 start() {
   CTR="buntime-image-test-$$-$1"
+  local n="$1"
+  shift
   local t0 code="" ms
   t0="$(date +%s%N)"
-  podman run -d --name "$CTR" "${ENGINE_OPTS[@]}" -p "127.0.0.1:$PORT:8000" -v "$DATA:/data" \
+  podman run -d --name "$CTR" "${ENGINE_OPTS[@]}" "$@" -p "127.0.0.1:$PORT:8000" -v "$DATA:/data" \
     -e RUNTIME_MASTER_KEY="$KEY" -e RUNTIME_SHUTDOWN_GRACE_MS=15000 "$IMAGE" >/dev/null 2>>"$WORK/podman.log" \
     || fail "podman run"
   while [ $(($(date +%s%N) - t0)) -lt 60000000000 ]; do
@@ -69,7 +74,7 @@ start() {
   done
   [ "$code" = 200 ] || fail "/api/health/ready answered '$code' after 60 s"
   ms=$((($(date +%s%N) - t0) / 1000000))
-  step "container $1 ready $ms ms after podman run started: $(cat "$WORK/ready.json")"
+  step "container $n ready $ms ms after podman run started: $(cat "$WORK/ready.json")"
 }
 
 # expect STATUS URL [CURL_ARGS...]: the body goes to $WORK/body.
@@ -114,9 +119,11 @@ expect 200 "$URL/greet"; contains 'deployed into the container'
 step "state on /data outlives the container"
 expect 200 "$URL/keyval/api/keys/image-test/a" -X PUT -H 'Content-Type: application/json' -H "X-API-Key: $KEY" -d '{"n":42}'
 podman rm -f -t 15 "$CTR" >/dev/null 2>>"$WORK/podman.log"
-start 2
+# The second container as the Helm chart runs it: read-only root, tmpfs for /tmp and $HOME.
+start 2 --read-only --tmpfs /tmp --tmpfs /home/buntime:mode=1777
 expect 200 "$URL/keyval/api/keys/image-test/a"; contains '"n":42'
 expect 200 "$URL/greet"; contains 'deployed into the container'
+expect 200 "$URL/hello-app/read-only-root"; contains '"path":"/read-only-root"'
 
 step "SIGTERM drains an in-flight request and exits 0"
 expect 200 "$URL/slow?ms=0"
@@ -136,4 +143,4 @@ grep -q 'draining in-flight requests' <<<"$logs" || fail "no drain line in the l
 step "stopped in $((SECONDS - t0)) s after SIGTERM, exit 0"
 
 size="$(podman image inspect "$IMAGE" --format '{{.Size}}')"
-echo "image-test: $IMAGE $((size / 1024 / 1024)) MiB; 5 passed, 0 failed"
+echo "image-test: $IMAGE $((size / 1024 / 1024)) MiB; $steps passed, 0 failed"
