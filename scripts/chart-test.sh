@@ -75,7 +75,7 @@ refused "/persistence/accessMode': value must be one of" --set persistence.acces
 echo "==> the mounted plugin manifests load"
 # shellcheck source=image/binary.sh
 . scripts/image/binary.sh
-pick_binary
+pick_binary || exit 1
 if [ -z "$BIN" ]; then
   [ -n "${CI:-}" ] && { bad "no buntime binary for buntime check (cargo build first)"; } || echo "skip: no buntime binary (cargo build --bin buntime)"
 else
@@ -97,7 +97,7 @@ for top in {i["path"].split("/")[0] for i in vol["configMap"]["items"]}:
     os.symlink(os.path.join("..data", top), os.path.join(root, top))
 EOF
   if (cd "$OUT" && env -i PATH="$PATH" HOME="$OUT" NODE_ENV=production DATABASE_URL=postgres://buntime:x@127.0.0.1:1/buntime \
-      RUNTIME_PLUGIN_DIRS="$mnt:$OLDPWD/plugins" RUNTIME_STATE_DIR="$OUT/state" "$OLDPWD/$BIN" check) >"$OUT/check.log" 2>&1 \
+      RUNTIME_PLUGIN_DIRS="$mnt:$OLDPWD/plugins" RUNTIME_STATE_DIR="$OUT/state" "$BIN" check) >"$OUT/check.log" 2>&1 \
     && grep -q "@buntime/plugin-database .*\[$mnt/plugin-database\]" "$OUT/check.log" \
     && grep -q "@buntime/plugin-keyval .*\[$mnt/plugin-keyval\]" "$OUT/check.log"; then
     ok "buntime check: the chart's plugin-database and plugin-keyval shadow the bundled ones and load"

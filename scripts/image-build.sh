@@ -42,7 +42,7 @@ fi
 # --- the binary, Bun and the admin shell -------------------------------------------------------
 # shellcheck source=image/binary.sh
 . scripts/image/binary.sh
-pick_binary
+pick_binary || exit 1
 BINARY="$BIN"
 [ -n "$BINARY" ] && [ -x "$BINARY" ] || {
   echo "image-build: no buntime binary; build one first: cargo build --release --bin buntime (or set BUNTIME_BINARY)" >&2

@@ -25,7 +25,7 @@ engine_probe "$IMAGE" >/dev/null
 # The client is the binary the image ships.
 # shellcheck source=image/binary.sh
 . scripts/image/binary.sh
-pick_binary
+pick_binary || exit 1
 WORK="$(mktemp -d /tmp/buntime-image-test.XXXXXX)"
 CTR=""
 cleanup() {
