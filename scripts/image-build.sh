@@ -31,8 +31,8 @@ command -v "$TOOL" >/dev/null || need_tools+=("$TOOL")
 if [ "${#need_tools[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "==> installing ${need_tools[*]} from Debian"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_tools[@]}" >/dev/null 2>&1 \
-      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_tools[@]}" >/dev/null; }
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${need_tools[@]}" >/dev/null 2>&1 \
+      || { apt-get -o DPkg::Lock::Timeout=300 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${need_tools[@]}" >/dev/null; }
   else
     echo "image-build: ${need_tools[*]} not installed; install with: apt-get install ${need_tools[*]}" >&2
     exit 1
