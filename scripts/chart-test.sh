@@ -33,14 +33,16 @@ render() { "$HELM" template rel "$CHART" --namespace buntime "$@"; }
 render >"$OUT/default.yaml"
 render -f "$CHART/ci/multi-values.yaml" >"$OUT/multi.yaml"
 render --set runtime.RUNTIME_API_PREFIX=/_ >"$OUT/prefix.yaml"
-ok "helm template (defaults, multi-replica, API prefix)"
+render --set postgresql.enabled=true --set postgresql.existingSecret=pg-app --set postgresql.existingSecretKey=uri \
+  --set secret.existingSecret=buntime-keys --set persistence.existingClaim=shared-data >"$OUT/existing.yaml"
+ok "helm template (defaults, multi-replica, API prefix, existing Secrets and claim)"
 
 echo "==> Kubernetes schemas"
 # A broken object must fail, or a pass means nothing.
 printf 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replicas: "three", selector: {}, template: {}}\n' >"$OUT/broken.yaml"
 if "$KVALIDATE" --strict --quiet "$OUT/broken.yaml" >/dev/null 2>&1; then bad "kubernetes-validate accepted a Deployment with replicas: \"three\""; else ok "kubernetes-validate rejects a broken Deployment"; fi
 for k8s in 1.30.0 1.37.0; do
-  for f in default multi prefix; do
+  for f in default multi prefix existing; do
     # --quiet prints failures only; the Route's missing schema is a warning (checked below instead).
     if "$KVALIDATE" --strict --quiet -k "$k8s" "$OUT/$f.yaml" >"$OUT/validate.log" 2>&1 && ! grep -q ERROR "$OUT/validate.log"; then
       ok "$f.yaml valid for Kubernetes $k8s ($(grep -c '^kind:' "$OUT/$f.yaml") objects)"
@@ -51,7 +53,7 @@ for k8s in 1.30.0 1.37.0; do
 done
 
 echo "==> rendered objects"
-if "$CHART_PYTHON" scripts/chart/check_rendered.py "$OUT/default.yaml" "$OUT/multi.yaml" "$OUT/prefix.yaml"; then ok "rendered objects"; else bad "rendered objects"; fi
+if "$CHART_PYTHON" scripts/chart/check_rendered.py "$OUT/default.yaml" "$OUT/multi.yaml" "$OUT/prefix.yaml" "$OUT/existing.yaml"; then ok "rendered objects"; else bad "rendered objects"; fi
 
 echo "==> bad values are refused"
 refused() {

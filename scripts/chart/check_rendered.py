@@ -1,6 +1,6 @@
 """Checks what `helm template` rendered from charts/buntime (run by scripts/chart-test.sh).
 
-Usage: check_rendered.py DEFAULT.yaml MULTI.yaml PREFIX.yaml
+Usage: check_rendered.py DEFAULT.yaml MULTI.yaml PREFIX.yaml EXISTING.yaml
 
 Each check is a function named check_*; it fails with an AssertionError saying what is wrong. The
 OpenShift Route has no schema in kubernetes-validate, so it is checked against ROUTE_SCHEMA here:
@@ -103,7 +103,7 @@ def runtime_env_vars():
 INTERNAL = {"RUNTIME_API_URL", "RUNTIME_DEPLOY_TOKEN", "RUNTIME_PORT"}
 
 
-def check_every_runtime_variable_has_a_place(default, multi, prefix):
+def check_every_runtime_variable_has_a_place(default, multi, prefix, existing):
     values = yaml.safe_load((ROOT / "charts/buntime/values.yaml").read_text())
     in_values = set(values["runtime"])
     secret_keys = set(one(multi, "Secret")["stringData"])
@@ -117,7 +117,7 @@ def check_every_runtime_variable_has_a_place(default, multi, prefix):
     assert rendered["RUNTIME_TRUST_PROXY"] == "true"
 
 
-def check_defaults_are_one_pod_on_a_private_volume(default, multi, prefix):
+def check_defaults_are_one_pod_on_a_private_volume(default, multi, prefix, existing):
     dep = one(default, "Deployment")
     assert dep["spec"]["replicas"] == 1
     assert dep["spec"]["strategy"]["type"] == "Recreate", "one pod on ReadWriteOnce must be replaced, not surged"
@@ -134,7 +134,7 @@ def check_defaults_are_one_pod_on_a_private_volume(default, multi, prefix):
     assert "-plugins" not in " ".join(o["metadata"]["name"] for o in default["ConfigMap"])
 
 
-def check_probes_and_the_drain(default, multi, prefix):
+def check_probes_and_the_drain(default, multi, prefix, existing):
     for objs, api, grace in [(default, "/api", 30 + 5 + 10), (multi, "/api", 45 + 5 + 10), (prefix, "/_/api", 30 + 5 + 10)]:
         c = container(objs)
         assert c["startupProbe"]["httpGet"]["path"] == f"{api}/health/live"
@@ -151,7 +151,7 @@ def check_probes_and_the_drain(default, multi, prefix):
         assert c["resources"]["requests"]["memory"]
 
 
-def check_many_replicas_share_a_volume_and_postgres(default, multi, prefix):
+def check_many_replicas_share_a_volume_and_postgres(default, multi, prefix, existing):
     dep = one(multi, "Deployment")
     assert "replicas" not in dep["spec"], "the HPA owns the replica count"
     assert dep["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
@@ -179,7 +179,7 @@ def check_many_replicas_share_a_volume_and_postgres(default, multi, prefix):
     assert dep["spec"]["template"]["spec"]["topologySpreadConstraints"]
 
 
-def check_ingress_and_route(default, multi, prefix):
+def check_ingress_and_route(default, multi, prefix, existing):
     ing = one(multi, "Ingress")["spec"]
     assert ing["ingressClassName"] == "nginx"
     backend = ing["rules"][0]["http"]["paths"][0]["backend"]["service"]
@@ -196,7 +196,7 @@ def check_ingress_and_route(default, multi, prefix):
         raise AssertionError("the Route schema accepts termination: edgy")
 
 
-def check_keyval_override_follows_the_bundled_manifest(default, multi, prefix):
+def check_keyval_override_follows_the_bundled_manifest(default, multi, prefix, existing):
     bundled = (ROOT / "plugins/plugin-keyval/manifest.yaml").read_text()
     assert "\ndatabase: sqlite\n" in bundled, "the bundled keyval manifest no longer says `database: sqlite`"
     chart = (ROOT / "charts/buntime/files/plugin-keyval.yaml").read_text()
@@ -208,13 +208,25 @@ def check_keyval_override_follows_the_bundled_manifest(default, multi, prefix):
     )
 
 
+def check_existing_secrets_and_claim_are_used_not_made(default, multi, prefix, existing):
+    assert "Secret" not in existing, "a Secret was rendered although secret.existingSecret is set"
+    assert "PersistentVolumeClaim" not in existing, "a claim was rendered although persistence.existingClaim is set"
+    c = container(existing)
+    assert {"secretRef": {"name": "buntime-keys"}} in c["envFrom"], c["envFrom"]
+    for name in ["DATABASE_URL", "RUNTIME_CLUSTER_DATABASE_URL"]:
+        env = next(e for e in c["env"] if e["name"] == name)
+        assert env["valueFrom"]["secretKeyRef"] == {"name": "pg-app", "key": "uri"}, env
+    volumes = one(existing, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    assert next(v for v in volumes if v["name"] == "data")["persistentVolumeClaim"]["claimName"] == "shared-data"
+
+
 def main():
-    default, multi, prefix = (load(p) for p in sys.argv[1:4])
+    rendered = [load(p) for p in sys.argv[1:5]]
     checks = [f for name, f in sorted(globals().items()) if name.startswith("check_")]
     failed = 0
     for check in checks:
         try:
-            check(default, multi, prefix)
+            check(*rendered)
             print(f"ok   {check.__name__}")
         except AssertionError as e:
             failed += 1
