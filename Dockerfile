@@ -2,7 +2,7 @@
 #
 # The build context is NOT the repository: `scripts/image-build.sh` assembles it (target/image/context)
 # from what the host already built, so no Rust is compiled in here and a build takes seconds:
-#   bin/buntime   the release binary (debug when no release build exists), stripped
+#   bin/buntime   the newer of target/release and target/debug buntime (or BUNTIME_BINARY), stripped
 #   bin/bun       the pinned Bun that scripts/setup.sh installs from the npm registry
 #   plugins/      the bundled plugins: each directory's manifest.yaml (the code is in the binary)
 #   apps/cpanel/  the admin shell (manifest.yaml and the built dist/)
