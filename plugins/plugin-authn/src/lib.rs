@@ -135,15 +135,7 @@ impl AuthnPlugin {
 #[async_trait]
 impl Plugin for AuthnPlugin {
     async fn on_init(&self, cx: &PluginContext) -> Result<(), PluginError> {
-        let db = cx
-            .get_plugin::<DatabaseService>(buntime_plugin_database::NAME)
-            .ok_or_else(|| {
-                PluginError::internal(format!(
-                    "the authn plugin needs {} (its typed service is not loaded)",
-                    buntime_plugin_database::NAME
-                ))
-            })?;
-        let db = DatabaseService::clone(&db);
+        let db = DatabaseService::from_context(cx, "authn")?;
         let adapter = db
             .adapter(self.config.database.as_deref())
             .map_err(|e| PluginError::internal(format!("`database`: {e}")))?

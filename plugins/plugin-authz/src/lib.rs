@@ -169,18 +169,12 @@ impl Plugin for AuthzPlugin {
             StoreKind::Memory => Store::Memory,
             StoreKind::File(p) => Store::File(p.clone()),
             StoreKind::Database(adapter) => {
-                let db = cx
-                    .get_plugin::<buntime_plugin_database::DatabaseService>(
-                        buntime_plugin_database::NAME,
-                    )
-                    .ok_or_else(|| {
-                        PluginError::internal(format!(
-                            "`store: database` needs {} (its service is not loaded)",
-                            buntime_plugin_database::NAME
-                        ))
-                    })?;
+                let db = buntime_plugin_database::DatabaseService::from_context(
+                    cx,
+                    "authz (`store: database`)",
+                )?;
                 Store::Database {
-                    db: buntime_plugin_database::DatabaseService::clone(&db),
+                    db,
                     adapter: adapter.clone(),
                 }
             }

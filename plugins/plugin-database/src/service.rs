@@ -58,6 +58,17 @@ struct Inner {
 }
 
 impl DatabaseService {
+    /// The service as a dependent plugin `who` (a short name for the error, e.g. "keyval") gets
+    /// it in `on_init`; an error saying the database plugin is not loaded otherwise.
+    ///
+    /// # Errors
+    /// The database plugin's typed service is not registered.
+    pub fn from_context(cx: &buntime_core::PluginContext, who: &str) -> Result<Self, buntime_core::PluginError> {
+        cx.get_plugin::<Self>(crate::NAME).map(|db| Self::clone(&db)).ok_or_else(|| {
+            buntime_core::PluginError::internal(format!("the {who} plugin needs {} (its typed service is not loaded)", crate::NAME))
+        })
+    }
+
     /// Creates the service over `adapters` (distinct types), `adapters[default]` being the default.
     ///
     /// # Panics

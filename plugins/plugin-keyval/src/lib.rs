@@ -90,15 +90,7 @@ impl KeyvalPlugin {
 #[async_trait]
 impl Plugin for KeyvalPlugin {
     async fn on_init(&self, cx: &PluginContext) -> Result<(), PluginError> {
-        let db = cx
-            .get_plugin::<DatabaseService>(buntime_plugin_database::NAME)
-            .ok_or_else(|| {
-                PluginError::internal(format!(
-                    "the keyval plugin needs {} (its typed service is not loaded)",
-                    buntime_plugin_database::NAME
-                ))
-            })?;
-        let db = DatabaseService::clone(&db);
+        let db = DatabaseService::from_context(cx, "keyval")?;
         let handle = db
             .adapter(self.config.database.as_deref())
             .map_err(|e| PluginError::internal(format!("`database`: {e}")))?;
