@@ -108,6 +108,28 @@ async fn routes_see_their_base_stripped_and_unknown_paths_are_404() {
 }
 
 #[tokio::test]
+async fn a_native_plugins_ui_answers_the_gets_its_routes_do_not_claim() {
+    let f = Fixture::new();
+    f.plugin("a", "name: web\nbase: /web\nroutes: true\nentrypoint: ui/dist/index.html\ninjectBase: true\n")
+        .file("plugins/a/ui/dist/index.html", "<html><head></head><body>web ui</body></html>")
+        .file("plugins/a/ui/dist/app.js", "console.log(1)");
+    let h = f.start().await;
+    for path in ["/web", "/web/", "/web/entries", "/web/entries/deep?x=1"] {
+        let res = get(&h, path).await;
+        assert_eq!(res.status, 200, "{path}: {}", res.body);
+        assert!(res.body.contains("web ui") && res.body.contains(r#"<base href="/web/" />"#), "{path}: {}", res.body);
+    }
+    assert_eq!(get(&h, "/web/app.js").await.body, "console.log(1)");
+    assert_eq!(get(&h, "/web/echo").await.json()["path"], "/echo", "the plugin's routes come first");
+    // A 404 that a route answered is the plugin's own answer, not a cue to show the UI.
+    let res = get(&h, "/web/gone").await;
+    assert_eq!((res.status, res.json()["error"].as_str()), (404, Some("Key not found")), "{}", res.body);
+    assert_eq!(get(&h, "/web/missing.js").await.status, 404);
+    // Files beside the UI's directory (the plugin's manifest, its sources) are never served.
+    assert_eq!(get(&h, "/web/manifest.yaml").await.status, 404);
+}
+
+#[tokio::test]
 async fn the_api_and_reserved_bases_cannot_be_taken_by_plugins() {
     let f = Fixture::new();
     f.plugin("a", "name: sneaky\nbase: /api\nroutes: true\n")
