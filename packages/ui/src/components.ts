@@ -5,9 +5,10 @@ import { icon } from "./icons.ts";
 export type Variant = "primary" | "danger" | "ghost" | "default";
 
 /** A `<button type="button">` with an optional icon. */
-export function button(text: string, onClick: (ev: MouseEvent) => void, opts: { variant?: Variant; icon?: string; type?: "button" | "submit"; title?: string } = {}): HTMLButtonElement {
+export function button(text: string, onClick: (ev: MouseEvent) => void, opts: { variant?: Variant; icon?: string; type?: "button" | "submit"; title?: string; label?: string } = {}): HTMLButtonElement {
   const cls = `ui-btn${opts.variant && opts.variant !== "default" ? ` ui-btn-${opts.variant}` : ""}`;
-  return h("button", { type: opts.type ?? "button", class: cls, title: opts.title, onclick: onClick }, opts.icon ? icon(opts.icon) : null, h("span", {}, text));
+  // `label`: the accessible name when the text alone is ambiguous (one "Edit" per table row).
+  return h("button", { type: opts.type ?? "button", class: cls, title: opts.title, "aria-label": opts.label, onclick: onClick }, opts.icon ? icon(opts.icon) : null, h("span", {}, text));
 }
 
 /** A labelled form control; `control` gets an id so the label points at it. */

@@ -105,8 +105,8 @@ export const entries: PluginPage = {
         {
           title: "Actions",
           cell: (e: Entry) => h("div", { class: "ui-row" },
-            button("Edit", async () => { if (await editor(e, prefix)) { toast("Entry saved.", "ok"); void reload(); } }, { title: `Edit ${formatKey(e.key)}` }),
-            button("Delete", async () => { if (await remove(e)) { toast("Entry deleted.", "ok"); void reload(); } }, { variant: "danger", title: `Delete ${formatKey(e.key)}` })),
+            button("Edit", async () => { if (await editor(e, prefix)) { toast("Entry saved.", "ok"); void reload(); } }, { label: `Edit ${formatKey(e.key)}` }),
+            button("Delete", async () => { if (await remove(e)) { toast("Entry deleted.", "ok"); void reload(); } }, { variant: "danger", label: `Delete ${formatKey(e.key)}` })),
         },
       ], rows, prefix.length ? `No entries under ${formatKey(prefix)}.` : "No entries yet: create one."));
     }
