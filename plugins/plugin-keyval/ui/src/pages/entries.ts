@@ -85,6 +85,7 @@ export const entries: PluginPage = {
     const input = h("input", { name: "prefix", type: "search", value: prefixText, placeholder: "users or [\"users\", 42]", autocomplete: "off", spellcheck: "false" });
     const list = h("div", {});
     const count = h("span", { "data-testid": "count" }, "…");
+    const noun = h("span", {}, " entries");
     const rows: Entry[] = [];
     let cursor: string | null = null;
 
@@ -124,13 +125,14 @@ export const entries: PluginPage = {
       cursor = null;
       const [{ count: n }] = await Promise.all([request<{ count: number }>("api/keys/count", { method: "POST", json: { prefix } }), load()]);
       count.textContent = String(n);
+      noun.textContent = n === 1 ? " entry" : " entries";
     }
 
     await reload();
     return h("div", {},
       h("h1", {}, "Entries"),
       form,
-      h("p", { class: "ui-muted" }, count, prefix.length ? ` entries under ${formatKey(prefix)}` : " entries in all"),
+      h("p", { class: "ui-muted" }, count, noun, prefix.length ? ` under ${formatKey(prefix)}` : " in all"),
       list, more);
   },
 };
