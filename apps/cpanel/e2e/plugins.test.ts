@@ -5,7 +5,7 @@
  * 1440 px, and each UI's JS size and first contentful paint.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -182,10 +182,46 @@ describe.skipIf(!chromiumAvailable())("plugin UIs in the admin shell", () => {
     await frame().getByLabel("Level").selectOption("warn");
     await frame().getByLabel("Search").fill(marker);
     await page.waitForFunction((m) => {
-      const rows = [...(document.querySelector("iframe")?.contentDocument?.querySelectorAll("[data-testid=log]") ?? [])];
+      const rows = Array.from(document.querySelector("iframe")?.contentDocument?.querySelectorAll("[data-testid=log]") ?? []);
       return rows.length === 1 && rows[0]!.textContent!.includes(m);
     }, marker, { timeout: 10_000 });
     await snap("logs");
+  });
+
+  test("deployments: browse, create a folder, upload, rename and delete, signed in with a key", async () => {
+    // The shell's sign-in keeps the key in this tab's sessionStorage, which the frame shares.
+    await page.goto(`${rt.url}/cpanel/~/health`);
+    await page.evaluate((key) => sessionStorage.setItem("buntime-api-key", key), rt.masterKey);
+    await open("/cpanel/deployments/apps", "Deployments");
+    await frame().getByTestId("entry").filter({ hasText: "cpanel/" }).waitFor();
+
+    await frame().getByRole("button", { name: "New folder" }).click();
+    await frame().getByRole("textbox", { name: "Folder name" }).fill("e2e-site");
+    await frame().getByRole("button", { name: "OK" }).click();
+    await frame().getByRole("link", { name: "e2e-site/" }).click();
+    await frame().getByText("This folder is empty").waitFor();
+    expect(new URL(page.url()).pathname).toBe("/cpanel/deployments/apps/e2e-site");
+
+    await frame().getByLabel("Files to upload").setInputFiles({ name: "index.html", mimeType: "text/html", buffer: Buffer.from("<h1>from the browser</h1>") });
+    await frame().getByTestId("entry").filter({ hasText: "index.html" }).waitFor();
+    expect(readFileSync(join(rt.dir, "apps/e2e-site/index.html"), "utf8")).toBe("<h1>from the browser</h1>");
+
+    await frame().getByRole("button", { name: "Rename index.html" }).click();
+    await frame().getByRole("textbox", { name: "New name" }).fill("home.html");
+    await frame().getByRole("button", { name: "OK" }).click();
+    await frame().getByTestId("entry").filter({ hasText: "home.html" }).waitFor();
+    await snap("deployments");
+
+    await frame().getByRole("navigation", { name: "Breadcrumbs" }).getByRole("link", { name: "apps" }).click();
+    await frame().getByRole("button", { name: "Delete e2e-site" }).click();
+    await frame().getByRole("dialog").getByRole("button", { name: "Delete" }).click();
+    await frame().getByTestId("entry").filter({ hasText: "e2e-site/" }).waitFor({ state: "detached" });
+    expect(existsSync(join(rt.dir, "apps/e2e-site"))).toBe(false);
+
+    // Without the key the API refuses, and the page says what to do.
+    await page.evaluate(() => sessionStorage.removeItem("buntime-api-key"));
+    await page.reload();
+    await frame().getByText("sign in to the admin shell with an API key").waitFor();
   });
 
   test("dark theme reaches the plugin UIs", async () => {
@@ -201,7 +237,7 @@ describe.skipIf(!chromiumAvailable())("plugin UIs in the admin shell", () => {
   });
 
   test("figures: each UI's JS stays under 200 KB gzipped; first contentful paint on a cold cache", async () => {
-    const uis = ["keyval", "database", "metrics", "logs"];
+    const uis = ["keyval", "database", "metrics", "logs", "deployments"];
     const js: Record<string, number> = {};
     for (const ui of uis) {
       const dist = join(REPO, `plugins/plugin-${ui}/ui/dist`);
@@ -210,7 +246,7 @@ describe.skipIf(!chromiumAvailable())("plugin UIs in the admin shell", () => {
     }
     // The page inside the frame, opened on its own in fresh contexts (an empty cache each time).
     const fcp: Record<string, number[]> = {};
-    for (const [ui, path] of [["keyval", "/keyval/entries"], ["database", "/database/studio"], ["metrics", "/metrics"], ["logs", "/logs"]] as const) {
+    for (const [ui, path] of [["keyval", "/keyval/entries"], ["database", "/database/studio"], ["metrics", "/metrics"], ["logs", "/logs"], ["deployments", "/deployments"]] as const) {
       fcp[ui] = [];
       for (let i = 0; i < 3; i++) {
         const cold = await browser.newContext({ viewport: { width: 1440, height: 900 } });

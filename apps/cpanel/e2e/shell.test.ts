@@ -127,7 +127,9 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
       "/cpanel/keyval/metrics": ui("Metrics"), "/cpanel/database": ui("Database"), "/cpanel/database/studio": ui("Studio"),
       "/cpanel/metrics": ui("Metrics"), "/cpanel/metrics/workers": ui("Workers"), "/cpanel/logs": ui("Logs"),
     });
-    // Bundled plugins without a UI yet (deployments…) get the same explanation as hello.
+    // The deployments file browser, at its base and at each root (the tab is signed in).
+    const deployments = ui("Deployments");
+    // Bundled plugins without a UI yet get the same explanation as hello.
     const noUi = async (p: Page) => expect(await p.locator(".cp-frame-error").textContent()).toContain("answered 404");
     // A section and its first item may share a path (metrics: "Metrics" and "Overview").
     const hrefs = [...new Set(await page.locator("nav.ui-sidebar a").evaluateAll((as) => as.map((a) => a.getAttribute("href")!)))];
@@ -135,7 +137,7 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
       await page.locator(`nav.ui-sidebar a[href="${href}"]`).first().click();
       await page.waitForURL(`**${href}`);
       await page.waitForFunction(() => !document.querySelector("main[aria-busy]"));
-      await (expected[href] ?? noUi)(page);
+      await (expected[href] ?? (href.startsWith("/cpanel/deployments") ? deployments : noUi))(page);
       const current = await page.locator("nav.ui-sidebar a[aria-current=page]").evaluateAll((as) => as.map((a) => a.getAttribute("href")));
       expect(current.length).toBeGreaterThan(0);
       expect(current.every((h) => h === href)).toBe(true);

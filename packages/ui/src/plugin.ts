@@ -7,6 +7,8 @@ import { h, replace } from "./dom.ts";
 import { applyTheme } from "./components.ts";
 
 export interface PageContext {
+  /** The path below the base, without slashes at the ends (`apps/todo` for a `*` page). */
+  path: string;
   /** The page's query string (`?table=users`). */
   params: URLSearchParams;
   /** Aborted when the reader leaves the page: close streams and timers on it. */
@@ -18,7 +20,7 @@ export interface PageContext {
 }
 
 export interface PluginPage {
-  /** Below the base: `""` for the first page, `entries`, `studio`. */
+  /** Below the base: `""` for the first page, `entries`, `studio`; `*` for every other path. */
   path: string;
   title: string;
   render(cx: PageContext): Node | Promise<Node>;
@@ -37,7 +39,7 @@ export function pluginApp(opts: { name: string; pages: PluginPage[] }): void {
     if (ev.key === "buntime-theme") applyTheme();
   });
   const base = basePath();
-  const links = opts.pages.map((p) => h("a", { href: base + p.path, "data-path": p.path }, p.title));
+  const links = opts.pages.filter((p) => p.path !== "*").map((p) => h("a", { href: base + p.path, "data-path": p.path }, p.title));
   const bar = h("header", { class: "ui-plugin-bar" },
     h("strong", {}, opts.name),
     h("nav", { "aria-label": `${opts.name} pages`, class: "ui-plugin-nav" }, ...links));
@@ -45,14 +47,21 @@ export function pluginApp(opts: { name: string; pages: PluginPage[] }): void {
   document.body.replaceChildren(bar, content);
   let current: AbortController | null = null;
 
-  const rel = () => (location.pathname.startsWith(base) ? location.pathname.slice(base.length) : "").replace(/\/+$/, "");
+  const rel = () => {
+    const raw = (location.pathname.startsWith(base) ? location.pathname.slice(base.length) : "").replace(/\/+$/, "");
+    try {
+      return decodeURIComponent(raw);
+    } catch {
+      return raw; // a malformed escape: the page gets the path as typed
+    }
+  };
 
   async function render() {
     current?.abort();
     const controller = new AbortController();
     current = controller;
     const path = rel();
-    const page = opts.pages.find((p) => p.path === path);
+    const page = opts.pages.find((p) => p.path === path) ?? opts.pages.find((p) => p.path === "*");
     for (const a of links) {
       if (a.dataset.path === path) a.setAttribute("aria-current", "page");
       else a.removeAttribute("aria-current");
@@ -64,6 +73,7 @@ export function pluginApp(opts: { name: string; pages: PluginPage[] }): void {
     }
     content.setAttribute("aria-busy", "true");
     const cx: PageContext = {
+      path,
       params: new URLSearchParams(location.search),
       signal: controller.signal,
       navigate,

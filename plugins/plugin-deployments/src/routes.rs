@@ -38,7 +38,9 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/api/move-batch", post(move_batch))
         .route("/api/download-batch", get(download_batch))
         .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn(crate::access::guard))
+        // Only the API routes are guarded: a path none of them claims falls through to the UI
+        // (`entrypoint`), which is a page like any other and asks for nothing itself.
+        .route_layer(axum::middleware::from_fn(crate::access::guard))
         .with_state(state)
 }
 
