@@ -42,7 +42,8 @@ export function liveChart(title: string, series: string[], opts: { capacity?: nu
     height,
     legend: { show: true },
     cursor: { drag: { x: false, y: false } },
-    scales: { x: { time: true } },
+    // From zero, with headroom: rates and counts read honestly, and a flat line stays readable.
+    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] } },
     axes: [
       { stroke: cssVar("--ui-muted"), grid: { stroke: cssVar("--ui-border"), width: 1 }, ticks: { stroke: cssVar("--ui-border") } },
       { stroke: cssVar("--ui-muted"), grid: { stroke: cssVar("--ui-border"), width: 1 }, ticks: { stroke: cssVar("--ui-border") }, size: 56, values: (_u, vals) => vals.map((v) => format(v)) },
