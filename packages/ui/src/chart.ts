@@ -26,7 +26,7 @@ function cssVar(name: string): string {
  * values (a unit, say). The chart element carries `data-points` (points held), for tests and
  * screen readers alike, and a text summary of the last values.
  */
-export function liveChart(title: string, series: string[], opts: { capacity?: number; height?: number; format?: (v: number) => string } = {}): LiveChart {
+export function liveChart(title: string, series: string[], opts: { capacity?: number; height?: number; format?: (v: number) => string; signal?: AbortSignal } = {}): LiveChart {
   const capacity = opts.capacity ?? 120;
   const height = opts.height ?? 200;
   const format = opts.format ?? ((v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : Number(v.toFixed(2)).toString()));
@@ -67,8 +67,17 @@ export function liveChart(title: string, series: string[], opts: { capacity?: nu
   resize.observe(plotBox);
   // A theme change (the toggle in this or another same-origin page, or the system's) recolours.
   const rebuild = () => plot && build();
-  addEventListener("storage", (ev: StorageEvent) => ev.key === "buntime-theme" && setTimeout(rebuild));
-  matchMedia("(prefers-color-scheme: dark)").addEventListener("change", rebuild);
+  const onStorage = (ev: StorageEvent) => ev.key === "buntime-theme" && setTimeout(rebuild);
+  const scheme = matchMedia("(prefers-color-scheme: dark)");
+  addEventListener("storage", onStorage);
+  scheme.addEventListener("change", rebuild);
+  // `signal`: the page is left; let go of the observers and the plot.
+  opts.signal?.addEventListener("abort", () => {
+    resize.disconnect();
+    removeEventListener("storage", onStorage);
+    scheme.removeEventListener("change", rebuild);
+    plot?.destroy();
+  });
 
   return {
     el,

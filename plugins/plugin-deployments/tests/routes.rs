@@ -269,6 +269,8 @@ async fn reads_need_the_viewer_role_and_writes_the_editor_role() {
     assert_eq!(res.status, 403);
     assert!(d.apps.join("notes.txt").exists() && !d.apps.join("x").exists());
     assert_eq!(codes(&d.call(Method::GET, "/deployments/api/list", None, "", "none").await), (401, "AUTH_REQUIRED".into()));
+    // A path no route claims is not the API: the guard leaves it to the UI (here: nothing, 404).
+    assert_eq!(d.call(Method::GET, "/deployments/apps/todo", None, "", "none").await.status, 404);
     // Without an access model (no HTTP server in front), every call is refused.
     let res = d.h.get("/deployments/api/list").await;
     assert_eq!(res.status, 503);

@@ -22,9 +22,10 @@ export const overview: PluginPage = {
   render(cx: PageContext) {
     const state = h("p", { class: "ui-muted", role: "status" }, "Connecting…");
     const top = h("div", {}, tiles({}));
-    const http = liveChart("HTTP requests per second (runtime)", ["requests/s"]);
-    const pool = liveChart("Worker pool", ["requests/s", "active workers"]);
-    const mem = liveChart("Worker hosts' memory (MB)", ["MB"]);
+    const opts = { signal: cx.signal };
+    const http = liveChart("HTTP requests per second (runtime)", ["requests/s"], opts);
+    const pool = liveChart("Worker pool", ["requests/s", "active workers"], opts);
+    const mem = liveChart("Worker hosts' memory (MB)", ["MB"], opts);
     http.el.dataset.testid = "chart-http";
     let last: { at: number; runtime: number | null; pool: number | null } | null = null;
     follow(cx.signal, (stats, runtime, at) => {
