@@ -130,6 +130,33 @@ async fn a_native_plugins_ui_answers_the_gets_its_routes_do_not_claim() {
 }
 
 #[tokio::test]
+async fn an_unbuilt_plugin_ui_serves_nothing_rather_than_the_plugins_directory() {
+    let f = Fixture::new();
+    f.plugin("a", "name: web\nbase: /web\nroutes: true\nentrypoint: ui/dist/index.html\n")
+        .file("plugins/a/Cargo.toml", "[package]")
+        .file("plugins/a/src/lib.rs", "//! sources")
+        .file("plugins/a/ui/src/index.html", "<html>source</html>");
+    let h = f.start().await;
+    for path in ["/web", "/web/entries", "/web/Cargo.toml", "/web/src/lib.rs", "/web/ui/src/index.html"] {
+        let res = get(&h, path).await;
+        assert_eq!(res.status, 404, "{path}: {}", res.body);
+    }
+    assert_eq!(get(&h, "/web/echo").await.status, 200, "the routes still answer");
+    // Once built, it is served (the config cache notices the entrypoint appearing).
+    f.file("plugins/a/ui/dist/index.html", "<html><head></head><body>built</body></html>");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let res = get(&h, "/web/entries").await;
+        if res.status == 200 {
+            assert!(res.body.contains("built"), "{}", res.body);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the built UI was never served: {} {}", res.status, res.body);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
 async fn the_api_and_reserved_bases_cannot_be_taken_by_plugins() {
     let f = Fixture::new();
     f.plugin("a", "name: sneaky\nbase: /api\nroutes: true\n")
