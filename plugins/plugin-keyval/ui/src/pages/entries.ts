@@ -28,9 +28,15 @@ async function save(key: Key, value: unknown, versionstamp: string | null, expir
     : `The entry ${formatKey(key)} changed (or was deleted) since you opened it. Close this dialog and list again to see it.`;
 }
 
+/** A new key's starting text under `prefix` (`users/`), when the prefix reads as a path. */
+function startOf(prefix: Key): string {
+  const text = formatKey(prefix);
+  return prefix.length && !text.startsWith("[") ? `${text}/` : "";
+}
+
 /** The create/edit dialog; resolves true when something was saved. */
 async function editor(entry: Entry | null, prefix: Key): Promise<boolean> {
-  const keyInput = h("input", { name: "key", autocomplete: "off", spellcheck: "false", value: entry ? formatKey(entry.key) : prefix.length ? `${formatKey(prefix)}/` : "" });
+  const keyInput = h("input", { name: "key", autocomplete: "off", spellcheck: "false", value: entry ? formatKey(entry.key) : startOf(prefix) });
   const valueInput = h("textarea", { name: "value", rows: 8, spellcheck: "false" });
   valueInput.value = entry ? JSON.stringify(entry.value, null, 2) : "";
   const ttl = h("input", { name: "expires", type: "number", min: 1, step: 1, inputmode: "numeric" });
