@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up everything Buntime needs on a fresh machine: a pinned Bun (from the npm registry, into
-# .tools/), the JS packages of the examples, the admin shell's bundle, and a release build of the runtime.
+# .tools/), the JS packages of the examples, the admin shell's and the plugin UIs' bundles, and a release build of the runtime.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +27,12 @@ fi
 if [ -f apps/cpanel/build.ts ]; then
   echo "==> building the admin shell (apps/cpanel/dist)"
   "$BUN" apps/cpanel/build.ts
+fi
+
+# The bundled plugins' UIs (plugins/*/ui/dist, not committed), served at each plugin's base.
+if [ -f scripts/build-plugin-uis.ts ]; then
+  echo "==> building the plugin UIs (plugins/*/ui/dist)"
+  "$BUN" scripts/build-plugin-uis.ts
 fi
 
 if [ "${SKIP_CARGO_BUILD:-0}" != "1" ]; then

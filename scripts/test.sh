@@ -34,8 +34,8 @@ esac
 echo "==> tsc (packages, example plugins, plugin host)"
 "$BUN" x tsc --noEmit -p tsconfig.json
 
-echo "==> bun test (packages, the admin shell with its browser tests, example plugins)"
-for dir in packages/* apps/cpanel examples/plugins/*; do
+echo "==> bun test (packages, the admin shell and the plugin UIs with their browser tests, example plugins)"
+for dir in packages/* apps/cpanel plugins/*/ui examples/plugins/*; do
   [ -d "$dir" ] || continue
   if [ -n "$(find "$dir" -name '*.test.ts' -not -path '*/node_modules/*' -print -quit)" ]; then
     (cd "$dir" && "$BUN" test)

@@ -103,7 +103,7 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
     const paths = (items: MenuItem[]): string[] => items.flatMap((m) => [m.path, ...paths(m.items ?? [])]);
     const fromPlugins = loaded.flatMap((p) => paths(p.menus ?? [])).map((path) => `/cpanel${path}`);
     expect(links.slice(4).map((l) => l.href)).toEqual(fromPlugins);
-    expect(loaded.find((p) => p.name === "@buntime/plugin-database")!.menus).toEqual([]);
+    expect(loaded.find((p) => p.name === "@buntime/plugin-database")!.menus.map((m) => m.path)).toEqual(["/database"]);
   });
 
   test("every sidebar item opens its page, marked active, at both widths", async () => {
@@ -117,7 +117,19 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
       // The hello plugin has a menu but no UI: its frame says so instead of showing a blank page.
       "/cpanel/hello": async (p) => expect(await p.locator(".cp-frame-error").textContent()).toBe("The plugin's UI answered 404/hello answered 404 Not Found. The plugin lists this page in its menus but serves nothing there."),
     };
-    // Bundled plugins without a UI yet (keyval, metrics, logs…) get the same explanation as hello.
+    // The bundled plugins' UIs (plugins/*/ui): the page heading inside the frame.
+    const ui = (text: string) => async (p: Page) => {
+      await p.waitForFunction((want) => document.querySelector("iframe")?.contentDocument?.querySelector("main:not([aria-busy]) h1")?.textContent === want, text, { timeout: 10_000 });
+    };
+    Object.assign(expected, {
+      "/cpanel/keyval": ui("KeyVal"), "/cpanel/keyval/entries": ui("Entries"), "/cpanel/keyval/queue": ui("Queue"),
+      "/cpanel/keyval/search": ui("Search"), "/cpanel/keyval/watch": ui("Watch"), "/cpanel/keyval/atomic": ui("Atomic"),
+      "/cpanel/keyval/metrics": ui("Metrics"), "/cpanel/database": ui("Database"), "/cpanel/database/studio": ui("Studio"),
+      "/cpanel/metrics": ui("Metrics"), "/cpanel/metrics/workers": ui("Workers"), "/cpanel/logs": ui("Logs"),
+    });
+    // The deployments file browser, at its base and at each root (the tab is signed in).
+    const deployments = ui("Deployments");
+    // Bundled plugins without a UI yet get the same explanation as hello.
     const noUi = async (p: Page) => expect(await p.locator(".cp-frame-error").textContent()).toContain("answered 404");
     // A section and its first item may share a path (metrics: "Metrics" and "Overview").
     const hrefs = [...new Set(await page.locator("nav.ui-sidebar a").evaluateAll((as) => as.map((a) => a.getAttribute("href")!)))];
@@ -125,7 +137,7 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
       await page.locator(`nav.ui-sidebar a[href="${href}"]`).first().click();
       await page.waitForURL(`**${href}`);
       await page.waitForFunction(() => !document.querySelector("main[aria-busy]"));
-      await (expected[href] ?? noUi)(page);
+      await (expected[href] ?? (href.startsWith("/cpanel/deployments") ? deployments : noUi))(page);
       const current = await page.locator("nav.ui-sidebar a[aria-current=page]").evaluateAll((as) => as.map((a) => a.getAttribute("href")));
       expect(current.length).toBeGreaterThan(0);
       expect(current.every((h) => h === href)).toBe(true);

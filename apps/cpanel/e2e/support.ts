@@ -55,6 +55,9 @@ export async function startRuntime(): Promise<Runtime> {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`cargo build -p buntime-cli\` first`);
   const built = Bun.spawnSync([BUN, join(SHELL, "build.ts")], { stdout: "pipe", stderr: "pipe" });
   if (built.exitCode !== 0) throw new Error(`the shell did not build: ${built.stderr.toString()}`);
+  // The bundled plugins' UIs, served at their bases from the repo's plugins/*/ui/dist.
+  const uis = Bun.spawnSync([BUN, join(REPO, "scripts/build-plugin-uis.ts")], { stdout: "pipe", stderr: "pipe" });
+  if (uis.exitCode !== 0) throw new Error(`the plugin UIs did not build: ${uis.stderr.toString()}`);
 
   const dir = await mkdtemp(join(tmpdir(), "buntime-ui-e2e-"));
   // The shell is served from a worker dir of its own, so uploads and deletes never touch the repo.

@@ -219,7 +219,13 @@ impl Apps {
         };
         let public = public_env(&c.env, &c.env_prefix);
         let injection = Injection::new(c.inject_base, base_path, &public);
-        let target = if cfg.is_static() {
+        let target = if let Some(entry) = plugin_ui.then(|| missing_configured(cfg)).flatten() {
+            // A plugin's UI is served from its configured entrypoint's directory only. Unbuilt
+            // (`ui/dist` missing), detection would root it at the plugin's own directory and serve
+            // its sources and build files: answer 404 until it is built instead.
+            let root = entry.parent().unwrap_or(&cfg.dir).to_owned();
+            Target::Static(StaticSite { root, entry, injection, fallback_any_get: true })
+        } else if cfg.is_static() {
             let root = cfg.entrypoint.parent().unwrap_or(&cfg.dir).to_owned();
             Target::Static(StaticSite { root, entry: cfg.entrypoint.clone(), injection, fallback_any_get: plugin_ui })
         } else {
@@ -513,6 +519,13 @@ impl AppBackend for Apps {
             Target::Worker { spec, injection } => self.serve_worker(spec, injection.as_ref(), &app.base_path, req).await,
         }
     }
+}
+
+/// The configured `entrypoint` of `cfg` when that file does not exist (another one was detected).
+fn missing_configured(cfg: &AppConfig) -> Option<std::path::PathBuf> {
+    let rel = cfg.config.entrypoint.as_deref().map(str::trim).filter(|r| !r.is_empty())?;
+    let path = cfg.dir.join(rel);
+    (!path.is_file()).then_some(path)
 }
 
 #[cfg(test)]

@@ -166,7 +166,7 @@ pub async fn build_generation(inputs: &LoadInputs, number: u64) -> LoadOutcome {
             }
         };
         services.insert(name, plugin.provides(), plugin.provides_json());
-        let router = if spec.manifest.base.is_some() { plugin.routes() } else { None };
+        let router = if spec.manifest.base.is_some() { plugin.routes().map(crate::pipeline::mark_claimed) } else { None };
         let public_routes = spec.manifest.raw.get("publicRoutes").and_then(|v| PublicRoutes::from_json(v).ok());
         let hooks = plugin.hooks();
         let menus = plugin.menus().unwrap_or_else(|| spec.manifest.menus.clone());

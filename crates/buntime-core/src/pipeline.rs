@@ -253,7 +253,9 @@ impl Pipeline {
                         }
                     };
                     let Some(parts) = kept else { return res };
-                    if res.status() != StatusCode::NOT_FOUND || self.next_app(&mut next, path).await.is_none() {
+                    // A 404 from a route the router has (`Key not found`) is the plugin's answer;
+                    // only a path no route claims falls through to the plugin's UI or an app.
+                    if res.status() != StatusCode::NOT_FOUND || res.extensions().get::<Claimed>().is_some() || self.next_app(&mut next, path).await.is_none() {
                         return res;
                     }
                     req = Request::from_parts(parts, replay.map(Body::from).unwrap_or_default());
@@ -277,6 +279,24 @@ impl Pipeline {
         }
     }
 }
+
+/// Marks the answers of a plugin router's routes (not of its fallback) with [`Claimed`].
+///
+/// A router without routes (a JS plugin's catch-all fallback) is left alone: its 404s still fall
+/// through, as before. `route_layer` panics on a router without routes, hence the check.
+pub(crate) fn mark_claimed(router: axum::Router) -> axum::Router {
+    if !router.has_routes() {
+        return router;
+    }
+    router.route_layer(tower::util::MapResponseLayer::new(|mut res: Response| {
+        res.extensions_mut().insert(Claimed);
+        res
+    }))
+}
+
+/// Set on a response that one of a plugin router's own routes produced.
+#[derive(Debug, Clone, Copy)]
+struct Claimed;
 
 /// Runs the `server_fetch` hooks in registry order with the body buffered (each hook, and what
 /// comes after, gets it whole): the first answer that is not a 404 wins. `Err` is the answer for a

@@ -128,6 +128,55 @@ async fn routes_see_their_base_stripped_and_unknown_paths_are_404() {
 }
 
 #[tokio::test]
+async fn a_native_plugins_ui_answers_the_gets_its_routes_do_not_claim() {
+    let f = Fixture::new();
+    f.plugin("a", "name: web\nbase: /web\nroutes: true\nentrypoint: ui/dist/index.html\ninjectBase: true\n")
+        .file("plugins/a/ui/dist/index.html", "<html><head></head><body>web ui</body></html>")
+        .file("plugins/a/ui/dist/app.js", "console.log(1)");
+    let h = f.start().await;
+    for path in ["/web", "/web/", "/web/entries", "/web/entries/deep?x=1"] {
+        let res = get(&h, path).await;
+        assert_eq!(res.status, 200, "{path}: {}", res.body);
+        assert!(res.body.contains("web ui") && res.body.contains(r#"<base href="/web/" />"#), "{path}: {}", res.body);
+    }
+    assert_eq!(get(&h, "/web/app.js").await.body, "console.log(1)");
+    assert_eq!(get(&h, "/web/echo").await.json()["path"], "/echo", "the plugin's routes come first");
+    // A 404 that a route answered is the plugin's own answer, not a cue to show the UI.
+    let res = get(&h, "/web/gone").await;
+    assert_eq!((res.status, res.json()["error"].as_str()), (404, Some("Key not found")), "{}", res.body);
+    assert_eq!(get(&h, "/web/missing.js").await.status, 404);
+    // Files beside the UI's directory (the plugin's manifest, its sources) are never served.
+    assert_eq!(get(&h, "/web/manifest.yaml").await.status, 404);
+}
+
+#[tokio::test]
+async fn an_unbuilt_plugin_ui_serves_nothing_rather_than_the_plugins_directory() {
+    let f = Fixture::new();
+    f.plugin("a", "name: web\nbase: /web\nroutes: true\nentrypoint: ui/dist/index.html\n")
+        .file("plugins/a/Cargo.toml", "[package]")
+        .file("plugins/a/src/lib.rs", "//! sources")
+        .file("plugins/a/ui/src/index.html", "<html>source</html>");
+    let h = f.start().await;
+    for path in ["/web", "/web/entries", "/web/Cargo.toml", "/web/src/lib.rs", "/web/ui/src/index.html"] {
+        let res = get(&h, path).await;
+        assert_eq!(res.status, 404, "{path}: {}", res.body);
+    }
+    assert_eq!(get(&h, "/web/echo").await.status, 200, "the routes still answer");
+    // Once built, it is served (the config cache notices the entrypoint appearing).
+    f.file("plugins/a/ui/dist/index.html", "<html><head></head><body>built</body></html>");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let res = get(&h, "/web/entries").await;
+        if res.status == 200 {
+            assert!(res.body.contains("built"), "{}", res.body);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the built UI was never served: {} {}", res.status, res.body);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
 async fn the_api_and_reserved_bases_cannot_be_taken_by_plugins() {
     let f = Fixture::new();
     f.plugin("a", "name: sneaky\nbase: /api\nroutes: true\n")

@@ -5,9 +5,10 @@ import { icon } from "./icons.ts";
 export type Variant = "primary" | "danger" | "ghost" | "default";
 
 /** A `<button type="button">` with an optional icon. */
-export function button(text: string, onClick: (ev: MouseEvent) => void, opts: { variant?: Variant; icon?: string; type?: "button" | "submit"; title?: string } = {}): HTMLButtonElement {
+export function button(text: string, onClick: (ev: MouseEvent) => void, opts: { variant?: Variant; icon?: string; type?: "button" | "submit"; title?: string; label?: string } = {}): HTMLButtonElement {
   const cls = `ui-btn${opts.variant && opts.variant !== "default" ? ` ui-btn-${opts.variant}` : ""}`;
-  return h("button", { type: opts.type ?? "button", class: cls, title: opts.title, onclick: onClick }, opts.icon ? icon(opts.icon) : null, h("span", {}, text));
+  // `label`: the accessible name when the text alone is ambiguous (one "Edit" per table row).
+  return h("button", { type: opts.type ?? "button", class: cls, title: opts.title, "aria-label": opts.label, onclick: onClick }, opts.icon ? icon(opts.icon) : null, h("span", {}, text));
 }
 
 /** A labelled form control; `control` gets an id so the label points at it. */
@@ -40,14 +41,39 @@ let dialogCount = 0;
 
 /**
  * Shows a modal `<dialog>` (focus is trapped and Escape closes it, natively) and resolves with the
- * value of the action chosen, or `null` when dismissed.
+ * value of the action chosen, or `null` when dismissed. With `onSubmit`, an action other than
+ * `cancel` runs it first: a message it returns is shown in the dialog, which stays open.
  */
-export function dialog(title: string, body: Node, actions: Array<{ text: string; value: string; variant?: Variant }>): Promise<string | null> {
+export function dialog(title: string, body: Node, actions: Array<{ text: string; value: string; variant?: Variant }>, opts: { onSubmit?: (value: string) => Promise<string | null | void> | string | null | void } = {}): Promise<string | null> {
   return new Promise((resolve) => {
     const titleId = `ui-dialog-${++dialogCount}`;
+    const problem = h("div", { class: "ui-alert", role: "alert", hidden: true });
+    const choose = async (value: string, btn: HTMLButtonElement) => {
+      if (opts.onSubmit && value !== "cancel") {
+        btn.disabled = true;
+        try {
+          const message = await opts.onSubmit(value);
+          if (message) {
+            problem.textContent = message;
+            problem.hidden = false;
+            return;
+          }
+        } catch (e) {
+          problem.textContent = (e as Error).message;
+          problem.hidden = false;
+          return;
+        } finally {
+          btn.disabled = false;
+        }
+      }
+      d.close(value);
+    };
     const d = h("dialog", { class: "ui-dialog", "aria-labelledby": titleId },
-      h("h2", { id: titleId }, title), body,
-      h("div", { class: "ui-actions" }, ...actions.map((a) => button(a.text, () => d.close(a.value), { variant: a.variant }))));
+      h("h2", { id: titleId }, title), body, problem,
+      h("div", { class: "ui-actions" }, ...actions.map((a) => {
+        const btn: HTMLButtonElement = button(a.text, () => void choose(a.value, btn), { variant: a.variant });
+        return btn;
+      })));
     d.addEventListener("close", () => {
       d.remove();
       resolve(d.returnValue || null);
@@ -139,4 +165,30 @@ export function themeToggle(): HTMLButtonElement {
   });
   paint();
   return btn;
+}
+
+/** A cell's text: `NULL` for null, JSON for objects and arrays, the value itself otherwise. */
+export function cellText(value: unknown): string {
+  if (value === null || value === undefined) return "NULL";
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+/**
+ * A results grid for rows of any shape (SQL results, JSON lists): one column per key, in the
+ * order `columns` gives or the first row's; nulls are marked, long values wrap inside their cell.
+ */
+export function grid(rows: Array<Record<string, unknown>>, columns: string[] = Object.keys(rows[0] ?? {}), empty = "No rows."): HTMLElement {
+  return table(columns.map((c) => ({
+    title: c,
+    cell: (r: Record<string, unknown>) => {
+      const v = r[c];
+      return h("span", { class: v === null || v === undefined ? "ui-null" : "ui-cell" }, cellText(v));
+    },
+  })), rows, empty);
+}
+
+/** Pretty JSON in a `<pre>`. */
+export function json(value: unknown, attrs: Record<string, unknown> = {}): HTMLPreElement {
+  return h("pre", { class: "ui-json", ...attrs }, JSON.stringify(value, null, 2));
 }

@@ -1,6 +1,6 @@
 /** The icons the admin UIs may name as `lucide:<name>`: a fixed set bundled from lucide-static (ISC), never fetched. */
 import {
-  Activity, ArrowLeftRight, ChartColumn, ChartLine, CircleDashed, Database, FileText, Folder, Gauge, Globe, Hand,
+  Activity, ArrowLeftRight, Atom, ChartColumn, Cpu, Eye, House, Inbox, List, Play, ChartLine, CircleDashed, Database, FileText, Folder, Gauge, Globe, Hand,
   HeartPulse, Key, KeyRound, LayoutDashboard, Lock, LogIn, LogOut, Mail, Menu, Moon, Network, Package, Puzzle,
   RefreshCw, Rocket, ScrollText, Search, Server, Settings, Shield, ShieldCheck, Sun, SunMoon, Table, Terminal,
   Trash, Upload, Users, X,
@@ -14,6 +14,9 @@ const ICONS: Record<string, string> = {
   puzzle: Puzzle, "refresh-cw": RefreshCw, rocket: Rocket, "scroll-text": ScrollText, search: Search, server: Server,
   settings: Settings, shield: Shield, "shield-check": ShieldCheck, sun: Sun, "sun-moon": SunMoon, table: Table,
   terminal: Terminal, trash: Trash, upload: Upload, users: Users, x: X,
+  // The bundled plugins' menus (lucide's current names and the older ones the manifests use).
+  atom: Atom, cpu: Cpu, eye: Eye, house: House, home: House, inbox: Inbox, list: List, play: Play,
+  "bar-chart-3": ChartColumn,
 };
 
 /** The glyph shown for an icon name this bundle does not have. */

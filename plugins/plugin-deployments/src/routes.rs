@@ -38,8 +38,8 @@ pub(crate) fn router(state: Arc<State>) -> Router {
         .route("/api/move-batch", post(move_batch))
         .route("/api/download-batch", get(download_batch))
         .layer(DefaultBodyLimit::max(limit))
-        // On the routes only: a path the plugin does not serve is its plain 404 (what the admin
-        // shell shows for a page without a UI), never a 401 that suggests signing in would help.
+        // Only the API routes are guarded: a path none of them claims falls through to the UI
+        // (`entrypoint`), which is a page like any other and asks for nothing itself.
         .route_layer(axum::middleware::from_fn(crate::access::guard))
         .with_state(state)
 }

@@ -271,6 +271,8 @@ async fn reads_need_the_viewer_role_and_writes_the_editor_role() {
     assert_eq!(codes(&d.call(Method::GET, "/deployments/api/list", None, "", "none").await), (401, "AUTH_REQUIRED".into()));
     // A page the plugin does not serve is a plain 404 for anyone: signing in would not help.
     assert_eq!(d.call(Method::GET, "/deployments/apps", None, "", "none").await.status, 404);
+    // Deeper too: the guard leaves paths no route claims to the UI.
+    assert_eq!(d.call(Method::GET, "/deployments/apps/todo", None, "", "none").await.status, 404);
     // Without an access model (no HTTP server in front), every call is refused.
     let res = d.h.get("/deployments/api/list").await;
     assert_eq!(res.status, 503);

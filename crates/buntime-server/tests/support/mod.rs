@@ -163,6 +163,7 @@ impl Plugin for TestPlugin {
                 )
                 .route("/ws", route_get(move |ws: WsUpgrade| async move { ws.on_upgrade(move |socket| ws_echo(socket, ws_tag)) }))
                 .route("/boom", route_get(|| async { if true { panic!("route panic") } "unreachable" }))
+                .route("/gone", route_get(|| async { (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({ "error": "Key not found" }))) }))
                 .route("/upload", axum::routing::post(|body: axum::body::Bytes| async move { format!("got {} bytes", body.len()) })),
         )
     }
