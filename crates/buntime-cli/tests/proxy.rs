@@ -21,7 +21,12 @@ use support::{PLUGINS_DIR, PROJECT_BUN, buntime};
 use tokio_tungstenite::tungstenite::Message;
 
 fn curl(url: &str, args: &[&str]) -> (u16, String) {
-    let out = Command::new("curl").args(["-s", "-m", "20", "-w", "\n%{http_code}"]).args(args).arg(url).output().unwrap();
+    let out = Command::new("curl")
+        .args(["-s", "-m", "20", "-w", "\n%{http_code}"])
+        .args(args)
+        .arg(url)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
     (status.trim().parse().unwrap_or(0), body.to_owned())
@@ -34,19 +39,35 @@ fn json(body: &str) -> Value {
 /// HTTP echo (`/echo/**`), an HTML page (`/page`) and a WebSocket echo (`/ws`, "bye" closes 4003).
 async fn upstream() -> SocketAddr {
     let echo = |req: Request| async move {
-        let headers: serde_json::Map<String, Value> = req.headers().iter().map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap_or_default()))).collect();
+        let headers: serde_json::Map<String, Value> = req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap_or_default())))
+            .collect();
         axum::Json(json!({"uri": req.uri().to_string(), "headers": headers}))
     };
-    let page = || async { ([("content-type", "text/html")], r#"<html><head></head><body><img src="/logo.png"></body></html>"#) };
+    let page = || async {
+        (
+            [("content-type", "text/html")],
+            r#"<html><head></head><body><img src="/logo.png"></body></html>"#,
+        )
+    };
     let ws = |ws: WebSocketUpgrade| async move {
         ws.on_upgrade(|mut socket| async move {
             while let Some(Ok(msg)) = socket.recv().await {
                 match msg {
                     AxumMessage::Text(t) if t.as_str() == "bye" => {
-                        let _ = socket.send(AxumMessage::Close(Some(AxumClose { code: 4003, reason: "upstream says bye".into() }))).await;
+                        let _ = socket
+                            .send(AxumMessage::Close(Some(AxumClose {
+                                code: 4003,
+                                reason: "upstream says bye".into(),
+                            })))
+                            .await;
                     }
                     AxumMessage::Text(t) => {
-                        let _ = socket.send(AxumMessage::Text(format!("echo {}", t.as_str()).into())).await;
+                        let _ = socket
+                            .send(AxumMessage::Text(format!("echo {}", t.as_str()).into()))
+                            .await;
                     }
                     _ => {}
                 }
@@ -54,7 +75,10 @@ async fn upstream() -> SocketAddr {
         })
         .into_response()
     };
-    let app = Router::new().route("/echo/{*rest}", any(echo)).route("/page", get(page)).route("/ws", get(ws));
+    let app = Router::new()
+        .route("/echo/{*rest}", any(echo))
+        .route("/page", get(page))
+        .route("/ws", get(ws));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -64,9 +88,15 @@ async fn upstream() -> SocketAddr {
 /// database, keyval, proxy (one static HTML rule) and vhosts (enabled), from the shipped manifests.
 fn plugins(dir: &Path, up: SocketAddr) -> std::path::PathBuf {
     let root = dir.join("plugins");
-    for name in ["plugin-database", "plugin-keyval", "plugin-proxy", "plugin-vhosts"] {
+    for name in [
+        "plugin-database",
+        "plugin-keyval",
+        "plugin-proxy",
+        "plugin-vhosts",
+    ] {
         std::fs::create_dir_all(root.join(name)).unwrap();
-        let mut text = std::fs::read_to_string(format!("{PLUGINS_DIR}/{name}/manifest.yaml")).unwrap();
+        let mut text =
+            std::fs::read_to_string(format!("{PLUGINS_DIR}/{name}/manifest.yaml")).unwrap();
         if name == "plugin-proxy" {
             text = text.replace(
                 "rules: []",
@@ -101,56 +131,114 @@ async fn rules_made_over_the_api_proxy_http_and_websockets_and_vhosts_serve_apps
     std::fs::write(apps.join("site/index.ts"), SITE).unwrap();
     let started = support::start(buntime(
         dir.path(),
-        &[("RUNTIME_PLUGIN_DIRS", root.to_str().unwrap()), ("RUNTIME_WORKER_DIRS", apps.to_str().unwrap()), ("BUNTIME_BUN", PROJECT_BUN)],
+        &[
+            ("RUNTIME_PLUGIN_DIRS", root.to_str().unwrap()),
+            ("RUNTIME_WORKER_DIRS", apps.to_str().unwrap()),
+            ("BUNTIME_BUN", PROJECT_BUN),
+        ],
     ));
     let url = started.url.clone();
     let origin = format!("origin: {url}");
     let rules = format!("{url}/redirects/api/rules");
     let create = |rule: Value| {
-        let (status, body) = curl(&rules, &["-X", "POST", "-H", &origin, "-H", "content-type: application/json", "-d", &rule.to_string()]);
+        let (status, body) = curl(
+            &rules,
+            &[
+                "-X",
+                "POST",
+                "-H",
+                &origin,
+                "-H",
+                "content-type: application/json",
+                "-d",
+                &rule.to_string(),
+            ],
+        );
         assert_eq!(status, 201, "{body}");
         json(&body)
     };
 
     // A rule created over the API, used at once.
-    create(json!({"name": "api", "pattern": "^/up/(.*)$", "target": format!("http://{up}"), "rewrite": "/echo/$1"}));
-    let (status, body) = curl(&format!("{url}/up/users?page=2"), &["-H", "x-forwarded-for: 203.0.113.9"]);
+    create(
+        json!({"name": "api", "pattern": "^/up/(.*)$", "target": format!("http://{up}"), "rewrite": "/echo/$1"}),
+    );
+    let (status, body) = curl(
+        &format!("{url}/up/users?page=2"),
+        &["-H", "x-forwarded-for: 203.0.113.9"],
+    );
     assert_eq!(status, 200, "{body}");
     let seen = json(&body);
     assert_eq!(seen["uri"], "/echo/users?page=2");
-    assert_eq!(seen["headers"]["x-forwarded-for"], "127.0.0.1", "a client's X-Forwarded-For is not passed on untrusted");
+    assert_eq!(
+        seen["headers"]["x-forwarded-for"], "127.0.0.1",
+        "a client's X-Forwarded-For is not passed on untrusted"
+    );
     let (status, body) = curl(&rules, &[]);
-    assert_eq!((status, json(&body).as_array().map(Vec::len)), (200, Some(2)), "{body}");
+    assert_eq!(
+        (status, json(&body).as_array().map(Vec::len)),
+        (200, Some(2)),
+        "{body}"
+    );
 
     // HTML rewritten by the static rule.
     let (status, body) = curl(&format!("{url}/site/page"), &[]);
-    assert_eq!((status, body.as_str()), (200, r#"<html><head><base href="/site/"></head><body><img src="./logo.png"></body></html>"#));
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            200,
+            r#"<html><head><base href="/site/"></head><body><img src="./logo.png"></body></html>"#
+        )
+    );
 
     // An upstream that is down: 502 JSON.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     drop(std::net::TcpListener::bind(closed));
     create(json!({"pattern": "^/down$", "target": format!("http://{closed}")}));
     let (status, body) = curl(&format!("{url}/down"), &[]);
     assert_eq!(status, 502, "{body}");
-    assert!(json(&body)["error"].as_str().unwrap().starts_with("Proxy error: "), "{body}");
+    assert!(
+        json(&body)["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Proxy error: "),
+        "{body}"
+    );
 
     // A rule pointing back at the runtime is caught on its second pass.
     create(json!({"pattern": "^/loop$", "target": url}));
     let (status, body) = curl(&format!("{url}/loop"), &[]);
     assert_eq!(status, 508, "{body}");
-    assert!(json(&body)["error"].as_str().unwrap().starts_with("Proxy loop detected"), "{body}");
+    assert!(
+        json(&body)["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Proxy loop detected"),
+        "{body}"
+    );
 
     // A WebSocket through a rule: frames both ways, the upstream's close code passed on.
     create(json!({"pattern": "^/live$", "target": format!("http://{up}"), "rewrite": "/ws"}));
     let ws_url = format!("{url}/live").replacen("http://", "ws://", 1);
-    let (mut socket, res) = tokio_tungstenite::connect_async(ws_url).await.expect("upgrade through the proxy");
+    let (mut socket, res) = tokio_tungstenite::connect_async(ws_url)
+        .await
+        .expect("upgrade through the proxy");
     assert_eq!(res.status(), 101);
     socket.send(Message::text("hi")).await.unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap().unwrap().unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(got, Message::text("echo hi"));
     socket.send(Message::text("bye")).await.unwrap();
     let closed = loop {
-        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap() {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .unwrap()
+        {
             Some(Ok(Message::Close(frame))) => break frame,
             Some(Ok(_)) => continue,
             other => panic!("expected a close frame, got {other:?}"),
@@ -162,16 +250,40 @@ async fn rules_made_over_the_api_proxy_http_and_websockets_and_vhosts_serve_apps
     if Path::new(PROJECT_BUN).is_file() {
         let (status, body) = curl(&format!("{url}/any/path"), &["-H", "host: shop.test"]);
         assert_eq!(status, 200, "{body}");
-        assert_eq!(json(&body), json!({"path": "/any/path", "base": "/", "tenant": null}));
-        let (status, body) = curl(&format!("{url}/"), &["-H", "host: eu.acme.tenants.test:8000", "-H", "x-vhost-tenant: forged"]);
-        assert_eq!((status, json(&body)["tenant"].clone()), (200, json!("eu.acme")), "{body}");
+        assert_eq!(
+            json(&body),
+            json!({"path": "/any/path", "base": "/", "tenant": null})
+        );
+        let (status, body) = curl(
+            &format!("{url}/"),
+            &[
+                "-H",
+                "host: eu.acme.tenants.test:8000",
+                "-H",
+                "x-vhost-tenant: forged",
+            ],
+        );
+        assert_eq!(
+            (status, json(&body)["tenant"].clone()),
+            (200, json!("eu.acme")),
+            "{body}"
+        );
         let (status, body) = curl(&format!("{url}/"), &["-H", "host: ghost.test"]);
-        assert_eq!((status, json(&body)), (502, json!({"error": "Virtual host app not found: missing"})));
+        assert_eq!(
+            (status, json(&body)),
+            (502, json!({"error": "Virtual host app not found: missing"}))
+        );
         // The bare domain of a wildcard is not a tenant: the request goes on (to the app at /site, here a 404).
-        let (status, _) = curl(&format!("{url}/nothing-here"), &["-H", "host: tenants.test"]);
+        let (status, _) = curl(
+            &format!("{url}/nothing-here"),
+            &["-H", "host: tenants.test"],
+        );
         assert_eq!(status, 404);
     } else {
-        assert!(std::env::var_os("CI").is_none(), "Bun is missing under CI (run scripts/setup.sh)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "Bun is missing under CI (run scripts/setup.sh)"
+        );
         eprintln!("skipping the vhosts part: Bun is not installed (run scripts/setup.sh)");
     }
     drop(started);

@@ -35,9 +35,16 @@ const WRITE: &[&str] = &["plugins:config"];
 async fn guard(req: Request, next: Next) -> Response {
     let Some(gate) = req.extensions().get::<AccessGate>().cloned() else {
         // Only an embedding without the runtime's HTTP server gets here: refuse, never open.
-        return fail(StatusCode::SERVICE_UNAVAILABLE, "This runtime gives plugin routes no access control, so the rules API refuses every call.");
+        return fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "This runtime gives plugin routes no access control, so the rules API refuses every call.",
+        );
     };
-    let needs = if matches!(*req.method(), Method::GET | Method::HEAD) { READ } else { WRITE };
+    let needs = if matches!(*req.method(), Method::GET | Method::HEAD) {
+        READ
+    } else {
+        WRITE
+    };
     let (parts, body) = req.into_parts();
     if let Err(refused) = gate.0.check(&parts, needs) {
         return refused;
@@ -67,8 +74,13 @@ fn refuse(e: WriteError) -> Response {
     }
 }
 
-fn body(bytes: &Bytes) -> Result<Value, Response> {
-    serde_json::from_slice(bytes).map_err(|e| fail(StatusCode::BAD_REQUEST, &format!("the body must be JSON: {e}")))
+fn body(bytes: &Bytes) -> Result<Value, Box<Response>> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Box::new(fail(
+            StatusCode::BAD_REQUEST,
+            &format!("the body must be JSON: {e}"),
+        ))
+    })
 }
 
 async fn list(State(rules): State<Arc<Rules>>) -> Response {
@@ -85,7 +97,7 @@ async fn one(State(rules): State<Arc<Rules>>, Path(id): Path<String>) -> Respons
 async fn create(State(rules): State<Arc<Rules>>, bytes: Bytes) -> Response {
     let v = match body(&bytes) {
         Ok(v) => v,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     match rules.create(&v).await {
         Ok(r) => (StatusCode::CREATED, axum::Json(r.rule.to_json())).into_response(),
@@ -96,7 +108,7 @@ async fn create(State(rules): State<Arc<Rules>>, bytes: Bytes) -> Response {
 async fn update(State(rules): State<Arc<Rules>>, Path(id): Path<String>, bytes: Bytes) -> Response {
     let v = match body(&bytes) {
         Ok(v) => v,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     match rules.update(&id, &v).await {
         Ok(r) => axum::Json(r.rule.to_json()).into_response(),
@@ -121,7 +133,7 @@ async fn remove(State(rules): State<Arc<Rules>>, Path(id): Path<String>) -> Resp
 async fn reorder(State(rules): State<Arc<Rules>>, bytes: Bytes) -> Response {
     let v = match body(&bytes) {
         Ok(v) => v,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     match rules.reorder(&v).await {
         Ok(()) => axum::Json(rules.load().to_json()).into_response(),

@@ -36,16 +36,31 @@ impl Upstreams {
     pub fn new(connect_timeout: Duration) -> Result<(Self, Vec<String>), String> {
         let mut roots = rustls::RootCertStore::empty();
         let found = rustls_native_certs::load_native_certs();
-        let mut warnings: Vec<String> = found.errors.iter().map(|e| format!("system root certificates: {e}")).collect();
+        let mut warnings: Vec<String> = found
+            .errors
+            .iter()
+            .map(|e| format!("system root certificates: {e}"))
+            .collect();
         let (added, ignored) = roots.add_parsable_certificates(found.certs);
         if added == 0 {
             warnings.push("no system root certificates found: every `https` target with `secure: true` will fail verification".to_owned());
         } else if ignored > 0 {
-            warnings.push(format!("{ignored} system root certificates could not be parsed and are ignored"));
+            warnings.push(format!(
+                "{ignored} system root certificates could not be parsed and are ignored"
+            ));
         }
-        let config = builder()?.with_root_certificates(roots).with_no_client_auth();
+        let config = builder()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         let config = Arc::new(config);
-        Ok((Self { verified: (client(config.clone(), connect_timeout), config), unverified: OnceLock::new(), connect_timeout }, warnings))
+        Ok((
+            Self {
+                verified: (client(config.clone(), connect_timeout), config),
+                unverified: OnceLock::new(),
+                connect_timeout,
+            },
+            warnings,
+        ))
     }
 
     /// Returns the HTTP client for a rule's `secure` setting.
@@ -71,7 +86,11 @@ impl Upstreams {
             // The provider was usable for the verifying config, so it is here too.
             let config = builder().map_or_else(
                 |_| ClientConfig::clone(&self.verified.1),
-                |b| b.dangerous().with_custom_certificate_verifier(Arc::new(NoVerification)).with_no_client_auth(),
+                |b| {
+                    b.dangerous()
+                        .with_custom_certificate_verifier(Arc::new(NoVerification))
+                        .with_no_client_auth()
+                },
             );
             let config = Arc::new(config);
             (client(config.clone(), self.connect_timeout), config)
@@ -90,8 +109,14 @@ fn client(tls: Arc<ClientConfig>, connect_timeout: Duration) -> HttpClient {
     http.enforce_http(false);
     http.set_nodelay(true);
     http.set_connect_timeout(Some(connect_timeout));
-    let https = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(ClientConfig::clone(&tls)).https_or_http().enable_http1().wrap_connector(http);
-    Client::builder(TokioExecutor::new()).pool_idle_timeout(IDLE).build(https)
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(ClientConfig::clone(&tls))
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(IDLE)
+        .build(https)
 }
 
 /// Accepts any certificate: what `secure: false` asks for (self-signed development upstreams).
@@ -100,19 +125,48 @@ fn client(tls: Arc<ClientConfig>, connect_timeout: Duration) -> HttpClient {
 struct NoVerification;
 
 impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(&self, _end: &CertificateDer<'_>, _inter: &[CertificateDer<'_>], _name: &ServerName<'_>, _ocsp: &[u8], _now: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+    fn verify_server_cert(
+        &self,
+        _end: &CertificateDer<'_>,
+        _inter: &[CertificateDer<'_>],
+        _name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &rustls::DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &rustls::crypto::ring::default_provider().signature_verification_algorithms)
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        )
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &rustls::DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &rustls::crypto::ring::default_provider().signature_verification_algorithms)
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        rustls::crypto::ring::default_provider().signature_verification_algorithms.supported_schemes()
+        rustls::crypto::ring::default_provider()
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

@@ -34,7 +34,12 @@ impl Hop {
     /// Returns whether `headers` show this runtime already proxied the request.
     pub fn is_loop(&self, headers: &HeaderMap) -> bool {
         let ours = self.via.to_str().unwrap_or_default();
-        headers.get_all(VIA).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|entry| entry.trim() == ours)
+        headers
+            .get_all(VIA)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|entry| entry.trim() == ours)
     }
 }
 
@@ -42,7 +47,10 @@ impl Hop {
 pub fn error(status: StatusCode, message: &str) -> Response {
     let mut res = Response::new(Body::from(json!({ "error": message }).to_string()));
     *res.status_mut() = status;
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     res
 }
 
@@ -78,7 +86,15 @@ pub fn upstream_headers(headers: &mut HeaderMap, rule: &Compiled, peer: Option<I
     }
     // `X-Forwarded-For` lists proxies' peers; one a client made up is kept only behind a trusted
     // proxy, otherwise the upstream would take the client's word for its address.
-    let prior = hop.trust_proxy.then(|| headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()).map(str::to_owned)).flatten();
+    let prior = hop
+        .trust_proxy
+        .then(|| {
+            headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .flatten();
     if let Some(ip) = peer {
         let value = match prior {
             Some(p) if !p.trim().is_empty() => format!("{p}, {ip}"),
@@ -108,37 +124,66 @@ pub fn upstream_headers(headers: &mut HeaderMap, rule: &Compiled, peer: Option<I
 pub async fn forward(req: Request, rule: &Compiled, upstreams: &Upstreams, hop: &Hop) -> Response {
     let (mut parts, body) = req.into_parts();
     let Some(path) = rule.upstream_path(parts.uri.path(), parts.uri.query()) else {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "Proxy error: the rule no longer matches the request path");
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Proxy error: the rule no longer matches the request path",
+        );
     };
     let scheme = if rule.target.tls { "https" } else { "http" };
     let uri: Uri = match format!("{scheme}://{}{path}", rule.target.authority).parse() {
         Ok(u) => u,
-        Err(e) => return error(StatusCode::BAD_GATEWAY, &format!("Proxy error: invalid upstream URL: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_GATEWAY,
+                &format!("Proxy error: invalid upstream URL: {e}"),
+            );
+        }
     };
     let peer = parts.extensions.get::<ClientAddr>().map(|c| c.0.ip());
     upstream_headers(&mut parts.headers, rule, peer, hop);
-    let rewrite = Rewrite { base: rule.rule.base.clone(), relative_paths: rule.rule.relative_paths };
+    let rewrite = Rewrite {
+        base: rule.rule.base.clone(),
+        relative_paths: rule.rule.relative_paths,
+    };
     if !rewrite.is_noop() {
         // The rewriter reads plain HTML: ask the upstream not to compress.
-        parts.headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        parts.headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
     }
-    let mut out = http::Request::builder().method(parts.method).uri(uri).version(http::Version::HTTP_11);
+    let mut out = http::Request::builder()
+        .method(parts.method)
+        .uri(uri)
+        .version(http::Version::HTTP_11);
     if let Some(h) = out.headers_mut() {
         *h = parts.headers;
     }
     let Ok(out) = out.body(body) else {
-        return error(StatusCode::BAD_GATEWAY, "Proxy error: the upstream request cannot be built");
+        return error(
+            StatusCode::BAD_GATEWAY,
+            "Proxy error: the upstream request cannot be built",
+        );
     };
     let started = upstreams.http(rule.rule.secure).request(out);
     let res = match tokio::time::timeout(hop.timeout, started).await {
         Ok(Ok(res)) => res,
         Ok(Err(e)) => {
             tracing::warn!(target = %rule.rule.target, rule = %rule.rule.id, error = %causes(&e), "Proxy upstream failed.");
-            return error(StatusCode::BAD_GATEWAY, &format!("Proxy error: {}", causes(&e)));
+            return error(
+                StatusCode::BAD_GATEWAY,
+                &format!("Proxy error: {}", causes(&e)),
+            );
         }
         Err(_) => {
             tracing::warn!(target = %rule.rule.target, rule = %rule.rule.id, timeout_ms = hop.timeout.as_millis() as u64, "Proxy upstream timed out.");
-            return error(StatusCode::GATEWAY_TIMEOUT, &format!("Proxy timeout: {} sent no response within {:?}", rule.rule.target, hop.timeout));
+            return error(
+                StatusCode::GATEWAY_TIMEOUT,
+                &format!(
+                    "Proxy timeout: {} sent no response within {:?}",
+                    rule.rule.target, hop.timeout
+                ),
+            );
         }
     };
     let (mut parts, body) = res.into_parts();
@@ -155,8 +200,14 @@ pub async fn forward(req: Request, rule: &Compiled, upstreams: &Upstreams, hop: 
 
 /// HTML the rewriter can read: `text/html` and not compressed.
 fn is_plain_html(headers: &HeaderMap) -> bool {
-    let html = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
-    let plain = headers.get(header::CONTENT_ENCODING).and_then(|v| v.to_str().ok()).is_none_or(|e| e.trim().eq_ignore_ascii_case("identity"));
+    let html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    let plain = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|e| e.trim().eq_ignore_ascii_case("identity"));
     html && plain
 }
 
@@ -170,14 +221,27 @@ mod tests {
     }
 
     fn hop(trust: bool) -> Hop {
-        Hop { via: HeaderValue::from_static("1.1 buntime-test"), trust_proxy: trust, timeout: Duration::from_secs(1) }
+        Hop {
+            via: HeaderValue::from_static("1.1 buntime-test"),
+            trust_proxy: trust,
+            timeout: Duration::from_secs(1),
+        }
     }
 
     #[test]
     fn hop_by_hop_headers_go_and_change_origin_sets_host_and_origin() {
-        let r = rule(json!({"pattern": "^/", "target": "https://api.example:8443", "changeOrigin": true, "headers": {"x-api-key": "k"}}));
+        let r = rule(
+            json!({"pattern": "^/", "target": "https://api.example:8443", "changeOrigin": true, "headers": {"x-api-key": "k"}}),
+        );
         let mut h = HeaderMap::new();
-        for (k, v) in [("host", "runtime.local"), ("origin", "http://runtime.local"), ("connection", "keep-alive, x-drop"), ("x-drop", "1"), ("keep-alive", "5"), ("x-keep", "1")] {
+        for (k, v) in [
+            ("host", "runtime.local"),
+            ("origin", "http://runtime.local"),
+            ("connection", "keep-alive, x-drop"),
+            ("x-drop", "1"),
+            ("keep-alive", "5"),
+            ("x-keep", "1"),
+        ] {
             h.insert(k, v.parse().unwrap());
         }
         upstream_headers(&mut h, &r, Some("10.0.0.9".parse().unwrap()), &hop(false));
@@ -187,7 +251,11 @@ mod tests {
         assert_eq!(h["x-forwarded-for"], "10.0.0.9");
         assert_eq!(h["x-api-key"], "k");
         assert_eq!(h["via"], "1.1 buntime-test");
-        assert!(h.get("x-drop").is_none() && h.get("keep-alive").is_none() && h.get("connection").is_none());
+        assert!(
+            h.get("x-drop").is_none()
+                && h.get("keep-alive").is_none()
+                && h.get("connection").is_none()
+        );
         assert_eq!(h["x-keep"], "1");
     }
 

@@ -36,8 +36,14 @@ pub fn relative(value: &str) -> Option<String> {
     (!rest.starts_with('/')).then(|| format!("./{rest}"))
 }
 
-fn rewriter(rewrite: &Rewrite, out: Arc<Mutex<Vec<u8>>>) -> send::HtmlRewriter<'static, impl lol_html::OutputSink + Send + use<>> {
-    let mut handlers: Vec<(std::borrow::Cow<'static, lol_html::Selector>, send::ElementContentHandlers<'static>)> = Vec::new();
+fn rewriter(
+    rewrite: &Rewrite,
+    out: Arc<Mutex<Vec<u8>>>,
+) -> send::HtmlRewriter<'static, impl lol_html::OutputSink + Send + use<>> {
+    let mut handlers: Vec<(
+        std::borrow::Cow<'static, lol_html::Selector>,
+        send::ElementContentHandlers<'static>,
+    )> = Vec::new();
     if let Some(base) = &rewrite.base {
         let tag = format!(r#"<base href="{}">"#, base_href(base));
         handlers.push(element!("head", move |el: &mut send::Element<'_, '_>| {
@@ -50,16 +56,21 @@ fn rewriter(rewrite: &Rewrite, out: Arc<Mutex<Vec<u8>>>) -> send::HtmlRewriter<'
             let selector = format!("[{attr}]");
             handlers.push((
                 std::borrow::Cow::Owned(selector.parse().expect("an attribute selector parses")),
-                send::ElementContentHandlers::default().element(move |el: &mut send::Element<'_, '_>| {
-                    if let Some(v) = el.get_attribute(attr).as_deref().and_then(relative) {
-                        el.set_attribute(attr, &v)?;
-                    }
-                    Ok(())
-                }),
+                send::ElementContentHandlers::default().element(
+                    move |el: &mut send::Element<'_, '_>| {
+                        if let Some(v) = el.get_attribute(attr).as_deref().and_then(relative) {
+                            el.set_attribute(attr, &v)?;
+                        }
+                        Ok(())
+                    },
+                ),
             ));
         }
     }
-    let settings = send::Settings { element_content_handlers: handlers, ..send::Settings::new_send() };
+    let settings = send::Settings {
+        element_content_handlers: handlers,
+        ..send::Settings::new_send()
+    };
     send::HtmlRewriter::new(settings, move |chunk: &[u8]| {
         if let Ok(mut buf) = out.lock() {
             buf.extend_from_slice(chunk);
@@ -83,7 +94,9 @@ pub fn stream(body: Body, rewrite: &Rewrite) -> Body {
                         return Some((fail(format!("HTML rewriting: {e}")), (None, upstream, out)));
                     }
                 }
-                Some(Err(e)) => return Some((fail(format!("upstream body: {e}")), (None, upstream, out))),
+                Some(Err(e)) => {
+                    return Some((fail(format!("upstream body: {e}")), (None, upstream, out)));
+                }
                 None => {
                     if let Err(e) = rw.take()?.end() {
                         return Some((fail(format!("HTML rewriting: {e}")), (None, upstream, out)));
@@ -102,7 +115,9 @@ pub fn stream(body: Body, rewrite: &Rewrite) -> Body {
 }
 
 fn drain(out: &Mutex<Vec<u8>>) -> Vec<u8> {
-    out.lock().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default()
+    out.lock()
+        .map(|mut b| std::mem::take(&mut *b))
+        .unwrap_or_default()
 }
 
 /// Rewrites a whole page (tests and small bodies).
@@ -111,7 +126,11 @@ pub fn rewrite_str(html: &str, rewrite: &Rewrite) -> String {
     let mut rw = rewriter(rewrite, out.clone());
     let ok = rw.write(html.as_bytes()).is_ok() && rw.end().is_ok();
     let bytes = out.lock().map(|b| b.clone()).unwrap_or_default();
-    if ok { String::from_utf8_lossy(&bytes).into_owned() } else { html.to_owned() }
+    if ok {
+        String::from_utf8_lossy(&bytes).into_owned()
+    } else {
+        html.to_owned()
+    }
 }
 
 #[cfg(test)]
@@ -120,14 +139,23 @@ mod tests {
 
     #[test]
     fn base_is_injected_after_head_with_a_single_trailing_slash() {
-        let rw = Rewrite { base: Some("/app//".into()), relative_paths: false };
-        assert_eq!(rewrite_str("<html><head><title>t</title></head></html>", &rw), r#"<html><head><base href="/app/"><title>t</title></head></html>"#);
+        let rw = Rewrite {
+            base: Some("/app//".into()),
+            relative_paths: false,
+        };
+        assert_eq!(
+            rewrite_str("<html><head><title>t</title></head></html>", &rw),
+            r#"<html><head><base href="/app/"><title>t</title></head></html>"#
+        );
         assert_eq!(base_href("/"), "/");
     }
 
     #[test]
     fn root_relative_paths_become_relative_and_protocol_relative_ones_stay() {
-        let rw = Rewrite { base: None, relative_paths: true };
+        let rw = Rewrite {
+            base: None,
+            relative_paths: true,
+        };
         let html = r#"<script src="/a.js"></script><a href="//cdn.example/x">x</a><link href="/s.css"><img src="b.png"><a href="https://e.x/">e</a>"#;
         assert_eq!(
             rewrite_str(html, &rw),
@@ -137,10 +165,26 @@ mod tests {
 
     #[tokio::test]
     async fn a_page_split_mid_tag_is_rewritten_as_it_streams() {
-        let chunks: Vec<Result<Bytes, std::io::Error>> = ["<html><he", "ad><scr", "ipt src=\"/x.js\"></script></head>", "<body>done</body></html>"].into_iter().map(|c| Ok(Bytes::from(c))).collect();
+        let chunks: Vec<Result<Bytes, std::io::Error>> = [
+            "<html><he",
+            "ad><scr",
+            "ipt src=\"/x.js\"></script></head>",
+            "<body>done</body></html>",
+        ]
+        .into_iter()
+        .map(|c| Ok(Bytes::from(c)))
+        .collect();
         let body = Body::from_stream(futures_util::stream::iter(chunks));
-        let rw = Rewrite { base: Some("/p".into()), relative_paths: true };
-        let out = axum::body::to_bytes(stream(body, &rw), usize::MAX).await.unwrap();
-        assert_eq!(std::str::from_utf8(&out).unwrap(), r#"<html><head><base href="/p/"><script src="./x.js"></script></head><body>done</body></html>"#);
+        let rw = Rewrite {
+            base: Some("/p".into()),
+            relative_paths: true,
+        };
+        let out = axum::body::to_bytes(stream(body, &rw), usize::MAX)
+            .await
+            .unwrap();
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"<html><head><base href="/p/"><script src="./x.js"></script></head><body>done</body></html>"#
+        );
     }
 }

@@ -25,7 +25,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::Router;
 use buntime_core::public_routes::PublicRouteService;
-use buntime_core::{ErrorKind, Flow, Hooks, Plugin, PluginContext, PluginError, PluginLogger, Request, RequestContext};
+use buntime_core::{
+    ErrorKind, Flow, Hooks, Plugin, PluginContext, PluginError, PluginLogger, Request,
+    RequestContext,
+};
 use buntime_plugin_keyval::Kv;
 use http::{HeaderValue, StatusCode};
 use serde_json::Value;
@@ -46,7 +49,8 @@ fn via() -> HeaderValue {
     static VIA: OnceLock<HeaderValue> = OnceLock::new();
     VIA.get_or_init(|| {
         let token = uuid::Uuid::new_v4().simple().to_string();
-        HeaderValue::from_str(&format!("1.1 buntime-{}", &token[..12])).expect("a hex token is a valid header value")
+        HeaderValue::from_str(&format!("1.1 buntime-{}", &token[..12]))
+            .expect("a hex token is a valid header value")
     })
     .clone()
 }
@@ -91,14 +95,24 @@ impl ProxyPlugin {
         if !errors.is_empty() {
             return Err(PluginError::new(ErrorKind::Internal, errors.join("; ")));
         }
-        let trust_proxy = cx.env().get("RUNTIME_TRUST_PROXY").is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
-        let (upstreams, warnings) = client::Upstreams::new(connect).map_err(PluginError::internal)?;
+        let trust_proxy = cx.env().get("RUNTIME_TRUST_PROXY").is_some_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "1" | "true" | "yes" | "on"
+            )
+        });
+        let (upstreams, warnings) =
+            client::Upstreams::new(connect).map_err(PluginError::internal)?;
         for w in warnings {
             cx.logger().warn(w);
         }
         Ok(Self {
             fixed,
-            hop: forward::Hop { via: via(), trust_proxy, timeout },
+            hop: forward::Hop {
+                via: via(),
+                trust_proxy,
+                timeout,
+            },
             upstreams: Arc::new(upstreams),
             rules: OnceLock::new(),
             logger: cx.logger().clone(),
@@ -114,38 +128,68 @@ impl ProxyPlugin {
 #[async_trait]
 impl Plugin for ProxyPlugin {
     async fn on_init(&self, cx: &PluginContext) -> Result<(), PluginError> {
-        let store = cx.get_plugin::<Kv>(buntime_plugin_keyval::NAME).map(|kv| Kv::clone(&kv));
+        let store = cx
+            .get_plugin::<Kv>(buntime_plugin_keyval::NAME)
+            .map(|kv| Kv::clone(&kv));
         if store.is_none() {
-            self.logger.info(format!("{} is not loaded: dynamic rules are disabled, the manifest's rules still apply", buntime_plugin_keyval::NAME));
+            self.logger.info(format!(
+                "{} is not loaded: dynamic rules are disabled, the manifest's rules still apply",
+                buntime_plugin_keyval::NAME
+            ));
         }
         let rules = Arc::new(Rules::new(self.fixed.clone(), store));
-        let warnings = rules.load_dynamic().await.map_err(|e| PluginError::internal(format!("cannot read the dynamic rules from KeyVal: {e}")))?;
+        let warnings = rules.load_dynamic().await.map_err(|e| {
+            PluginError::internal(format!("cannot read the dynamic rules from KeyVal: {e}"))
+        })?;
         for w in warnings {
             self.logger.warn(w);
         }
         let set = rules.load();
-        self.logger.info(format!("{} static and {} dynamic rules", set.fixed.len(), set.dynamic.len()));
+        self.logger.info(format!(
+            "{} static and {} dynamic rules",
+            set.fixed.len(),
+            set.dynamic.len()
+        ));
         drop(set);
         let _ = self.rules.set(rules);
         Ok(())
     }
 
-    async fn on_request(&self, req: &mut Request, _cx: &RequestContext) -> Result<Flow, PluginError> {
-        let Some(rules) = self.rules.get() else { return Ok(Flow::Continue) };
+    async fn on_request(
+        &self,
+        req: &mut Request,
+        _cx: &RequestContext,
+    ) -> Result<Flow, PluginError> {
+        let Some(rules) = self.rules.get() else {
+            return Ok(Flow::Continue);
+        };
         let set = rules.load();
         let Some(rule) = set.find(req.uri().path()).cloned() else {
             return Ok(Flow::Continue);
         };
         drop(set);
         if self.hop.is_loop(req.headers()) {
-            self.logger.warn(format!("rule `{}` sent a request back to this runtime (target {}): answered 508", rule.rule.id, rule.rule.target));
-            return Ok(Flow::Respond(forward::error(StatusCode::LOOP_DETECTED, &format!("Proxy loop detected: rule `{}` targets this runtime", rule.rule.id))));
+            self.logger.warn(format!(
+                "rule `{}` sent a request back to this runtime (target {}): answered 508",
+                rule.rule.id, rule.rule.target
+            ));
+            return Ok(Flow::Respond(forward::error(
+                StatusCode::LOOP_DETECTED,
+                &format!(
+                    "Proxy loop detected: rule `{}` targets this runtime",
+                    rule.rule.id
+                ),
+            )));
         }
         let req = std::mem::take(req);
         if rule.rule.ws && buntime_core::ws_relay::is_upgrade(&req) {
-            return Ok(Flow::Respond(ws::relay(req, &rule, &self.upstreams, &self.hop).await));
+            return Ok(Flow::Respond(
+                ws::relay(req, &rule, &self.upstreams, &self.hop).await,
+            ));
         }
-        Ok(Flow::Respond(forward::forward(req, &rule, &self.upstreams, &self.hop).await))
+        Ok(Flow::Respond(
+            forward::forward(req, &rule, &self.upstreams, &self.hop).await,
+        ))
     }
 
     fn routes(&self) -> Option<Router> {
@@ -154,10 +198,16 @@ impl Plugin for ProxyPlugin {
 
     fn provides(&self) -> Option<Arc<dyn Any + Send + Sync>> {
         let rules = self.rules.get()?.clone();
-        Some(Arc::new(PublicRouteService(Arc::new(public::RulePublic(rules)))))
+        Some(Arc::new(PublicRouteService(Arc::new(public::RulePublic(
+            rules,
+        )))))
     }
 
     fn hooks(&self) -> Hooks {
-        Hooks { on_request: true, on_response: false, server_fetch: false }
+        Hooks {
+            on_request: true,
+            on_response: false,
+            server_fetch: false,
+        }
     }
 }

@@ -16,7 +16,9 @@ impl PublicRouteOracle for RulePublic {
         // Only the rule that would serve the request decides: a later rule's globs must not open
         // a path an earlier rule proxies.
         let set = self.0.load();
-        set.find(path).and_then(|r| r.public.as_ref()).is_some_and(|p| p.matches(method.as_str(), path))
+        set.find(path)
+            .and_then(|r| r.public.as_ref())
+            .is_some_and(|p| p.matches(method.as_str(), path))
     }
 }
 
@@ -36,10 +38,19 @@ mod tests {
         .unwrap();
         let oracle = RulePublic(Arc::new(Rules::new(fixed, None)));
         assert!(oracle.is_public(&http::Method::GET, "/api/public/x/y"));
-        assert!(!oracle.is_public(&http::Method::POST, "/api/public/x"), "GET only");
-        assert!(!oracle.is_public(&http::Method::GET, "/api/private"), "the second rule's globs do not open the first rule's paths");
+        assert!(
+            !oracle.is_public(&http::Method::POST, "/api/public/x"),
+            "GET only"
+        );
+        assert!(
+            !oracle.is_public(&http::Method::GET, "/api/private"),
+            "the second rule's globs do not open the first rule's paths"
+        );
         assert!(oracle.is_public(&http::Method::DELETE, "/open"));
         assert!(!oracle.is_public(&http::Method::GET, "/closed"));
-        assert!(!oracle.is_public(&http::Method::GET, "/offline"), "a disabled rule never serves, so never opens");
+        assert!(
+            !oracle.is_public(&http::Method::GET, "/offline"),
+            "a disabled rule never serves, so never opens"
+        );
     }
 }

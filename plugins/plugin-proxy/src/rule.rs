@@ -78,7 +78,10 @@ impl std::fmt::Display for RuleError {
 }
 
 fn err(field: impl Into<String>, message: impl Into<String>) -> RuleError {
-    RuleError { field: field.into(), message: message.into() }
+    RuleError {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 impl Rule {
@@ -91,13 +94,19 @@ impl Rule {
             return Err(err("rule", "must be an object with `pattern` and `target`"));
         };
         for required in ["pattern", "target"] {
-            if map.get(required).is_none_or(|v| v.as_str().is_some_and(str::is_empty)) {
+            if map
+                .get(required)
+                .is_none_or(|v| v.as_str().is_some_and(str::is_empty))
+            {
                 return Err(err(required, "is required"));
             }
         }
         serde_path_to_error::deserialize::<_, Rule>(v).map_err(|e| {
             let path = e.path().to_string();
-            err(if path == "." { "rule".to_owned() } else { path }, e.inner().to_string())
+            err(
+                if path == "." { "rule".to_owned() } else { path },
+                e.inner().to_string(),
+            )
         })
     }
 
@@ -148,27 +157,50 @@ impl Target {
         let tls = match url.scheme() {
             "http" | "ws" => false,
             "https" | "wss" => true,
-            other => return Err(format!("{SHAPE}: scheme `{other}` is not http, https, ws or wss")),
+            other => {
+                return Err(format!(
+                    "{SHAPE}: scheme `{other}` is not http, https, ws or wss"
+                ));
+            }
         };
         let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
             return Err(format!("{SHAPE}: no host"));
         };
-        if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        if url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
             return Err(SHAPE.to_owned());
         }
-        let port = url.port_or_known_default().unwrap_or(if tls { 443 } else { 80 });
+        let port = url
+            .port_or_known_default()
+            .unwrap_or(if tls { 443 } else { 80 });
         let authority = match url.port() {
             Some(p) => format!("{host}:{p}"),
             None => host.to_owned(),
         };
         // `url` keeps IPv6 hosts in brackets; the TCP connection needs them without.
-        let bare = host.trim_start_matches('[').trim_end_matches(']').to_owned();
-        Ok(Self { tls, authority, host: bare, port, prefix: url.path().trim_end_matches('/').to_owned() })
+        let bare = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        Ok(Self {
+            tls,
+            authority,
+            host: bare,
+            port,
+            prefix: url.path().trim_end_matches('/').to_owned(),
+        })
     }
 
     /// Returns `http(s)://authority`.
     pub fn origin(&self) -> String {
-        format!("{}://{}", if self.tls { "https" } else { "http" }, self.authority)
+        format!(
+            "{}://{}",
+            if self.tls { "https" } else { "http" },
+            self.authority
+        )
     }
 }
 
@@ -178,31 +210,55 @@ impl Compiled {
     /// # Errors
     /// The first problem, naming its field (`pattern` for a bad regex).
     pub fn new(rule: Rule) -> Result<Self, RuleError> {
-        let regex = Regex::new(&rule.pattern).map_err(|e| err("pattern", format!("Invalid regex pattern: {}", one_line(&e.to_string()))))?;
+        let regex = Regex::new(&rule.pattern).map_err(|e| {
+            err(
+                "pattern",
+                format!("Invalid regex pattern: {}", one_line(&e.to_string())),
+            )
+        })?;
         let target = Target::parse(&rule.target).map_err(|m| err("target", m))?;
         if let Some(rewrite) = &rule.rewrite
             && (rewrite.contains("://") || rewrite.contains('#'))
         {
-            return Err(err("rewrite", "must be a path such as `/v1/$1` (the origin comes from `target`)"));
+            return Err(err(
+                "rewrite",
+                "must be a path such as `/v1/$1` (the origin comes from `target`)",
+            ));
         }
         if let Some(base) = &rule.base
             && (!base.starts_with('/') || base.contains(['"', '<', '>', '\'']))
         {
-            return Err(err("base", "must be a path starting with `/`, such as `/app`"));
+            return Err(err(
+                "base",
+                "must be a path starting with `/`, such as `/app`",
+            ));
         }
         let mut headers = Vec::with_capacity(rule.headers.len());
         for (name, value) in &rule.headers {
             let field = format!("headers.{name}");
-            let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| err(&field, "is not a valid header name"))?;
+            let header = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| err(&field, "is not a valid header name"))?;
             let Some(text) = value.as_str() else {
                 return Err(err(&field, "must be a string"));
             };
-            let value = HeaderValue::from_str(text).map_err(|_| err(&field, "is not a valid header value (no control characters)"))?;
+            let value = HeaderValue::from_str(text).map_err(|_| {
+                err(
+                    &field,
+                    "is not a valid header value (no control characters)",
+                )
+            })?;
             headers.push((header, value));
         }
-        let public = PublicRoutes::from_json(&rule.public_routes).map_err(|m| err("publicRoutes", m))?;
+        let public =
+            PublicRoutes::from_json(&rule.public_routes).map_err(|m| err("publicRoutes", m))?;
         let public = (!public.is_empty()).then(|| Arc::new(public));
-        Ok(Self { rule, regex, target, headers, public })
+        Ok(Self {
+            rule,
+            regex,
+            target,
+            headers,
+            public,
+        })
     }
 
     /// Returns the upstream path and query for `path` and `query` when this rule matches `path`.
@@ -251,7 +307,10 @@ pub fn substitute(template: &str, caps: &regex::Captures<'_>) -> String {
             }
             if next.is_ascii_digit() {
                 let one = usize::from(next - b'0');
-                let two = bytes.get(i + 2).filter(|b| b.is_ascii_digit()).map(|b| one * 10 + usize::from(b - b'0'));
+                let two = bytes
+                    .get(i + 2)
+                    .filter(|b| b.is_ascii_digit())
+                    .map(|b| one * 10 + usize::from(b - b'0'));
                 let (group, used) = match two {
                     Some(n) if n > 0 && n < caps.len() => (n, 3),
                     _ => (one, 2),
@@ -290,23 +349,44 @@ mod tests {
 
     #[test]
     fn captures_fill_the_rewrite_and_a_leading_slash_is_enforced() {
-        let r = compiled(json!({"pattern": "^/api/(\\w+)/(.*)$", "target": "http://x", "rewrite": "v2/$2/$1"}));
-        assert_eq!(r.upstream_path("/api/users/7/posts", Some("a=1")).as_deref(), Some("/v2/7/posts/users?a=1"));
+        let r = compiled(
+            json!({"pattern": "^/api/(\\w+)/(.*)$", "target": "http://x", "rewrite": "v2/$2/$1"}),
+        );
+        assert_eq!(
+            r.upstream_path("/api/users/7/posts", Some("a=1"))
+                .as_deref(),
+            Some("/v2/7/posts/users?a=1")
+        );
         assert_eq!(r.upstream_path("/other", None), None);
     }
 
     #[test]
     fn no_rewrite_keeps_the_path_and_a_target_prefix_goes_first() {
         let r = compiled(json!({"pattern": "^/docs", "target": "https://h.example/base/"}));
-        assert_eq!(r.upstream_path("/docs/x", Some("")).as_deref(), Some("/base/docs/x"));
-        assert_eq!(r.target, Target { tls: true, authority: "h.example".into(), host: "h.example".into(), port: 443, prefix: "/base".into() });
+        assert_eq!(
+            r.upstream_path("/docs/x", Some("")).as_deref(),
+            Some("/base/docs/x")
+        );
+        assert_eq!(
+            r.target,
+            Target {
+                tls: true,
+                authority: "h.example".into(),
+                host: "h.example".into(),
+                port: 443,
+                prefix: "/base".into()
+            }
+        );
     }
 
     #[test]
     fn substitution_reads_dollars_like_javascript() {
         let re = Regex::new("^/(a)(b)?(c)(d)(e)(f)(g)(h)(i)(j)(k)(l)$").unwrap();
         let caps = re.captures("/acdefghijkl").unwrap();
-        assert_eq!(substitute("$1-$2-$12-$13-$$-$x-$0", &caps), "a--l-a3-$-$x-$0");
+        assert_eq!(
+            substitute("$1-$2-$12-$13-$$-$x-$0", &caps),
+            "a--l-a3-$-$x-$0"
+        );
         let re = Regex::new("^/(x)$").unwrap();
         assert_eq!(substitute("/$10/é", &re.captures("/x").unwrap()), "/x0/é");
     }
@@ -317,20 +397,51 @@ mod tests {
         assert_eq!(bad(json!({"target": "http://x"})).field, "pattern");
         assert_eq!(bad(json!({"pattern": "^/a", "target": ""})).field, "target");
         let e = bad(json!({"pattern": "(", "target": "http://x"}));
-        assert!(e.field == "pattern" && e.message.starts_with("Invalid regex pattern"), "{e}");
-        assert_eq!(bad(json!({"pattern": "^/a", "target": "ftp://x"})).field, "target");
-        assert_eq!(bad(json!({"pattern": "^/a", "target": "http://x?q=1"})).field, "target");
-        assert_eq!(bad(json!({"pattern": "^/a", "target": "http://x", "headers": {"x-a": 1}})).field, "headers.x-a");
-        assert_eq!(bad(json!({"pattern": "^/a", "target": "http://x", "headers": {"bad name": "1"}})).field, "headers.bad name");
-        assert_eq!(bad(json!({"pattern": "^/a", "target": "http://x", "enabled": "yes"})).field, "enabled");
-        assert_eq!(bad(json!({"pattern": "^/a", "target": "http://x", "publicRoutes": "x"})).field, "publicRoutes");
-        assert_eq!(bad(json!({"pattern": "^/a", "target": "http://x", "rewrite": "http://y/a"})).field, "rewrite");
-        assert_eq!(bad(json!({"pattern": "^/a", "target": "http://x", "base": "app"})).field, "base");
+        assert!(
+            e.field == "pattern" && e.message.starts_with("Invalid regex pattern"),
+            "{e}"
+        );
+        assert_eq!(
+            bad(json!({"pattern": "^/a", "target": "ftp://x"})).field,
+            "target"
+        );
+        assert_eq!(
+            bad(json!({"pattern": "^/a", "target": "http://x?q=1"})).field,
+            "target"
+        );
+        assert_eq!(
+            bad(json!({"pattern": "^/a", "target": "http://x", "headers": {"x-a": 1}})).field,
+            "headers.x-a"
+        );
+        assert_eq!(
+            bad(json!({"pattern": "^/a", "target": "http://x", "headers": {"bad name": "1"}}))
+                .field,
+            "headers.bad name"
+        );
+        assert_eq!(
+            bad(json!({"pattern": "^/a", "target": "http://x", "enabled": "yes"})).field,
+            "enabled"
+        );
+        assert_eq!(
+            bad(json!({"pattern": "^/a", "target": "http://x", "publicRoutes": "x"})).field,
+            "publicRoutes"
+        );
+        assert_eq!(
+            bad(json!({"pattern": "^/a", "target": "http://x", "rewrite": "http://y/a"})).field,
+            "rewrite"
+        );
+        assert_eq!(
+            bad(json!({"pattern": "^/a", "target": "http://x", "base": "app"})).field,
+            "base"
+        );
     }
 
     #[test]
     fn ipv6_targets_connect_without_brackets() {
         let t = Target::parse("http://[::1]:8080").unwrap();
-        assert_eq!((t.host.as_str(), t.port, t.authority.as_str()), ("::1", 8080, "[::1]:8080"));
+        assert_eq!(
+            (t.host.as_str(), t.port, t.authority.as_str()),
+            ("::1", 8080, "[::1]:8080")
+        );
     }
 }

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use buntime_plugin_keyval::{AtomicOp, DeleteOptions, Key, KeyPart, Kv, ListOptions, Mutation, MutationKind, Selector};
+use buntime_plugin_keyval::{
+    AtomicOp, DeleteOptions, Key, KeyPart, Kv, ListOptions, Mutation, MutationKind, Selector,
+};
 use serde_json::Value;
 
 use crate::rule::{Compiled, Rule, RuleError};
@@ -26,7 +28,8 @@ impl RuleSet {
 
     /// Returns the first enabled rule whose pattern matches `path`.
     pub fn find(&self, path: &str) -> Option<&Arc<Compiled>> {
-        self.all().find(|r| r.rule.enabled && r.regex.is_match(path))
+        self.all()
+            .find(|r| r.rule.enabled && r.regex.is_match(path))
     }
 
     /// Returns the rule with `id`.
@@ -48,7 +51,11 @@ pub fn compile_static(rules: Option<&Value>) -> Result<Vec<Arc<Compiled>>, Vec<S
     let items = match rules {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
-        Some(_) => return Err(vec!["`rules`: must be a list of rules ({pattern, target, …})".to_owned()]),
+        Some(_) => {
+            return Err(vec![
+                "`rules`: must be a list of rules ({pattern, target, …})".to_owned(),
+            ]);
+        }
     };
     let mut out = Vec::with_capacity(items.len());
     let mut errors = Vec::new();
@@ -60,10 +67,16 @@ pub fn compile_static(rules: Option<&Value>) -> Result<Vec<Arc<Compiled>>, Vec<S
             Compiled::new(rule)
         }) {
             Ok(c) => out.push(Arc::new(c)),
-            Err(RuleError { field, message }) => errors.push(format!("`rules[{i}].{field}`: {message}")),
+            Err(RuleError { field, message }) => {
+                errors.push(format!("`rules[{i}].{field}`: {message}"))
+            }
         }
     }
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
 /// The rules in memory, and (with KeyVal) where dynamic ones are kept.
@@ -91,17 +104,33 @@ pub enum WriteError {
 }
 
 fn prefix() -> Key {
-    Key::prefix(vec![KeyPart::String("proxy".into()), KeyPart::String("rules".into())]).expect("a two-part prefix is a valid key")
+    Key::prefix(vec![
+        KeyPart::String("proxy".into()),
+        KeyPart::String("rules".into()),
+    ])
+    .expect("a two-part prefix is a valid key")
 }
 
 fn key_of(id: &str) -> Result<Key, WriteError> {
-    Key::new(vec![KeyPart::String("proxy".into()), KeyPart::String("rules".into()), KeyPart::String(id.to_owned())]).map_err(|e| bad("id", e.0))
+    Key::new(vec![
+        KeyPart::String("proxy".into()),
+        KeyPart::String("rules".into()),
+        KeyPart::String(id.to_owned()),
+    ])
+    .map_err(|e| bad("id", e.0))
 }
 
 impl Rules {
     /// Rules with `fixed` from the manifest and dynamic ones kept in `store` (none without it).
     pub fn new(fixed: Vec<Arc<Compiled>>, store: Option<Kv>) -> Self {
-        Self { live: ArcSwap::from_pointee(RuleSet { fixed, dynamic: Vec::new() }), store, writing: tokio::sync::Mutex::new(()) }
+        Self {
+            live: ArcSwap::from_pointee(RuleSet {
+                fixed,
+                dynamic: Vec::new(),
+            }),
+            store,
+            writing: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// Returns the current rules.
@@ -121,13 +150,28 @@ impl Rules {
     /// # Errors
     /// KeyVal failed.
     pub async fn load_dynamic(&self) -> Result<Vec<String>, String> {
-        let Some(kv) = &self.store else { return Ok(Vec::new()) };
+        let Some(kv) = &self.store else {
+            return Ok(Vec::new());
+        };
         let mut raw: Vec<(Value, Option<i64>)> = Vec::new();
         let mut start: Option<Key> = None;
         // Pages of the store's maximum until a short page.
         loop {
-            let sel = Selector { prefix: Some(prefix()), start: start.clone(), ..Selector::default() };
-            let page = kv.list(&sel, &ListOptions { limit: buntime_plugin_keyval::list::MAX_LIMIT, reverse: false }).await.map_err(|e| e.to_string())?;
+            let sel = Selector {
+                prefix: Some(prefix()),
+                start: start.clone(),
+                ..Selector::default()
+            };
+            let page = kv
+                .list(
+                    &sel,
+                    &ListOptions {
+                        limit: buntime_plugin_keyval::list::MAX_LIMIT,
+                        reverse: false,
+                    },
+                )
+                .await
+                .map_err(|e| e.to_string())?;
             let n = page.len();
             if let Some(last) = page.last() {
                 let mut after = last.key.parts().to_vec();
@@ -143,18 +187,28 @@ impl Rules {
                 break;
             }
         }
-        let mut next = raw.iter().filter_map(|(_, o)| *o).max().map_or(0, |m| m + 1);
+        let mut next = raw
+            .iter()
+            .filter_map(|(_, o)| *o)
+            .max()
+            .map_or(0, |m| m + 1);
         let mut warnings = Vec::new();
         let mut dynamic = Vec::with_capacity(raw.len());
         for (mut value, order) in raw {
             if order.is_none() {
                 value["order"] = Value::from(next);
                 next += 1;
-                let id = value.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let id = value
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
                 if let Ok(key) = key_of(&id)
                     && let Err(e) = kv.set(&key, value.clone(), None).await
                 {
-                    warnings.push(format!("rule `{id}`: cannot save its back-filled order: {e}"));
+                    warnings.push(format!(
+                        "rule `{id}`: cannot save its back-filled order: {e}"
+                    ));
                 }
             }
             match Rule::from_json(&value).and_then(|mut r| {
@@ -162,7 +216,10 @@ impl Rules {
                 Compiled::new(r)
             }) {
                 Ok(c) => dynamic.push(Arc::new(c)),
-                Err(e) => warnings.push(format!("stored rule `{}` skipped: {e}", value.get("id").and_then(Value::as_str).unwrap_or("?"))),
+                Err(e) => warnings.push(format!(
+                    "stored rule `{}` skipped: {e}",
+                    value.get("id").and_then(Value::as_str).unwrap_or("?")
+                )),
             }
         }
         sort(&mut dynamic);
@@ -186,9 +243,16 @@ impl Rules {
         let set = self.live.load_full();
         rule.id = uuid::Uuid::new_v4().to_string();
         rule.readonly = false;
-        rule.order = set.dynamic.iter().map(|r| r.rule.order).max().map_or(0, |m| m + 1);
+        rule.order = set
+            .dynamic
+            .iter()
+            .map(|r| r.rule.order)
+            .max()
+            .map_or(0, |m| m + 1);
         let compiled = Arc::new(Compiled::new(rule).map_err(invalid)?);
-        kv.set(&key_of(&compiled.rule.id)?, compiled.rule.to_json(), None).await.map_err(store)?;
+        kv.set(&key_of(&compiled.rule.id)?, compiled.rule.to_json(), None)
+            .await
+            .map_err(store)?;
         let mut dynamic = set.dynamic.clone();
         dynamic.push(compiled.clone());
         self.swap(&set, dynamic);
@@ -201,7 +265,10 @@ impl Rules {
     /// See [`WriteError`].
     pub async fn update(&self, id: &str, body: &Value) -> Result<Arc<Compiled>, WriteError> {
         let Value::Object(changes) = body else {
-            return Err(bad("rule", "the body must be a JSON object of the fields to change"));
+            return Err(bad(
+                "rule",
+                "the body must be a JSON object of the fields to change",
+            ));
         };
         self.replace(id, "modify", |rule| {
             let mut merged = rule.to_json();
@@ -228,7 +295,12 @@ impl Rules {
         .await
     }
 
-    async fn replace(&self, id: &str, verb: &'static str, edit: impl FnOnce(&Rule) -> Result<Rule, WriteError>) -> Result<Arc<Compiled>, WriteError> {
+    async fn replace(
+        &self,
+        id: &str,
+        verb: &'static str,
+        edit: impl FnOnce(&Rule) -> Result<Rule, WriteError>,
+    ) -> Result<Arc<Compiled>, WriteError> {
         let kv = self.store()?;
         let _turn = self.writing.lock().await;
         let set = self.live.load_full();
@@ -239,7 +311,9 @@ impl Rules {
         next.order = current.order;
         next.readonly = false;
         let compiled = Arc::new(Compiled::new(next).map_err(invalid)?);
-        kv.set(&key_of(id)?, compiled.rule.to_json(), None).await.map_err(store)?;
+        kv.set(&key_of(id)?, compiled.rule.to_json(), None)
+            .await
+            .map_err(store)?;
         let mut dynamic = set.dynamic.clone();
         dynamic[i] = compiled.clone();
         self.swap(&set, dynamic);
@@ -255,7 +329,15 @@ impl Rules {
         let _turn = self.writing.lock().await;
         let set = self.live.load_full();
         let i = locate(&set, id, "delete")?;
-        kv.delete(&key_of(id)?, &DeleteOptions { exact: true, filter: None }).await.map_err(store)?;
+        kv.delete(
+            &key_of(id)?,
+            &DeleteOptions {
+                exact: true,
+                filter: None,
+            },
+        )
+        .await
+        .map_err(store)?;
         let mut dynamic = set.dynamic.clone();
         dynamic.remove(i);
         self.swap(&set, dynamic);
@@ -271,9 +353,18 @@ impl Rules {
     pub async fn reorder(&self, body: &Value) -> Result<(), WriteError> {
         let kv = self.store()?;
         let Some(ids) = body.get("ids").and_then(Value::as_array) else {
-            return Err(bad("ids", "required: the list of every dynamic rule id in the new order"));
+            return Err(bad(
+                "ids",
+                "required: the list of every dynamic rule id in the new order",
+            ));
         };
-        let ids: Vec<&str> = ids.iter().map(|v| v.as_str().ok_or_else(|| bad("ids", "must contain only strings"))).collect::<Result<_, _>>()?;
+        let ids: Vec<&str> = ids
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| bad("ids", "must contain only strings"))
+            })
+            .collect::<Result<_, _>>()?;
         let _turn = self.writing.lock().await;
         let set = self.live.load_full();
         let mut picked = Vec::with_capacity(ids.len());
@@ -290,7 +381,14 @@ impl Rules {
             picked.push(r.clone());
         }
         if picked.len() != set.dynamic.len() {
-            return Err(bad("ids", format!("must list all {} dynamic rules, got {}", set.dynamic.len(), picked.len())));
+            return Err(bad(
+                "ids",
+                format!(
+                    "must list all {} dynamic rules, got {}",
+                    set.dynamic.len(),
+                    picked.len()
+                ),
+            ));
         }
         let mut dynamic = Vec::with_capacity(picked.len());
         let mut op = AtomicOp::default();
@@ -299,9 +397,15 @@ impl Rules {
             rule.order = i64::try_from(order).unwrap_or(i64::MAX);
             op.mutations.push(Mutation {
                 key: buntime_plugin_keyval::atomic::KeyTemplate::exact(&key_of(&rule.id)?),
-                kind: MutationKind::Set { value: rule.to_json(), expires_in: None },
+                kind: MutationKind::Set {
+                    value: rule.to_json(),
+                    expires_in: None,
+                },
             });
-            dynamic.push(Arc::new(Compiled { rule, ..Compiled::clone(&r) }));
+            dynamic.push(Arc::new(Compiled {
+                rule,
+                ..Compiled::clone(&r)
+            }));
         }
         kv.atomic(&op).await.map_err(store)?;
         self.swap(&set, dynamic);
@@ -310,7 +414,10 @@ impl Rules {
 
     fn swap(&self, set: &RuleSet, mut dynamic: Vec<Arc<Compiled>>) {
         sort(&mut dynamic);
-        self.live.store(Arc::new(RuleSet { fixed: set.fixed.clone(), dynamic }));
+        self.live.store(Arc::new(RuleSet {
+            fixed: set.fixed.clone(),
+            dynamic,
+        }));
     }
 }
 
@@ -318,11 +425,19 @@ fn locate(set: &RuleSet, id: &str, verb: &'static str) -> Result<usize, WriteErr
     if set.fixed.iter().any(|r| r.rule.id == id) {
         return Err(WriteError::Static(verb));
     }
-    set.dynamic.iter().position(|r| r.rule.id == id).ok_or(WriteError::NotFound)
+    set.dynamic
+        .iter()
+        .position(|r| r.rule.id == id)
+        .ok_or(WriteError::NotFound)
 }
 
 fn sort(rules: &mut [Arc<Compiled>]) {
-    rules.sort_by(|a, b| a.rule.order.cmp(&b.rule.order).then_with(|| a.rule.id.cmp(&b.rule.id)));
+    rules.sort_by(|a, b| {
+        a.rule
+            .order
+            .cmp(&b.rule.order)
+            .then_with(|| a.rule.id.cmp(&b.rule.id))
+    });
 }
 
 fn invalid(e: RuleError) -> WriteError {
@@ -330,7 +445,10 @@ fn invalid(e: RuleError) -> WriteError {
 }
 
 fn bad(field: &str, message: impl Into<String>) -> WriteError {
-    WriteError::Invalid(RuleError { field: field.to_owned(), message: message.into() })
+    WriteError::Invalid(RuleError {
+        field: field.to_owned(),
+        message: message.into(),
+    })
 }
 
 fn store(e: buntime_plugin_keyval::KvError) -> WriteError {

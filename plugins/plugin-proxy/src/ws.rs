@@ -22,12 +22,22 @@ use crate::rule::Compiled;
 const MAX_MESSAGE: usize = 16 << 20;
 
 /// Headers the upstream handshake makes itself.
-const OWN: &[HeaderName] = &[header::SEC_WEBSOCKET_KEY, header::SEC_WEBSOCKET_VERSION, header::SEC_WEBSOCKET_EXTENSIONS, header::CONTENT_LENGTH];
+const OWN: &[HeaderName] = &[
+    header::SEC_WEBSOCKET_KEY,
+    header::SEC_WEBSOCKET_VERSION,
+    header::SEC_WEBSOCKET_EXTENSIONS,
+    header::CONTENT_LENGTH,
+];
 
 /// Opens the upstream socket for `req`, then accepts the client's upgrade and relays frames until
 /// both sides close. An upstream that refuses the upgrade has its answer passed on; one that
 /// cannot be reached gets a 502 JSON, one that does not answer in time a 504.
-pub async fn relay(mut req: Request, rule: &Compiled, upstreams: &Upstreams, hop: &Hop) -> Response {
+pub async fn relay(
+    mut req: Request,
+    rule: &Compiled,
+    upstreams: &Upstreams,
+    hop: &Hop,
+) -> Response {
     let upgrade = match WsUpgrade::from_request(&mut req).await {
         Ok(u) => u,
         Err(rejection) => return rejection,
@@ -37,13 +47,21 @@ pub async fn relay(mut req: Request, rule: &Compiled, upstreams: &Upstreams, hop
     }
     let (mut parts, _body) = req.into_parts();
     let Some(path) = rule.upstream_path(parts.uri.path(), parts.uri.query()) else {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "Proxy error: the rule no longer matches the request path");
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Proxy error: the rule no longer matches the request path",
+        );
     };
     let scheme = if rule.target.tls { "wss" } else { "ws" };
     let url = format!("{scheme}://{}{path}", rule.target.authority);
     let mut handshake = match url.as_str().into_client_request() {
         Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_GATEWAY, &format!("Proxy error: invalid upstream URL `{url}`: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_GATEWAY,
+                &format!("Proxy error: invalid upstream URL `{url}`: {e}"),
+            );
+        }
     };
     let peer = parts.extensions.get::<ClientAddr>().map(|c| c.0.ip());
     upstream_headers(&mut parts.headers, rule, peer, hop);
@@ -61,13 +79,27 @@ pub async fn relay(mut req: Request, rule: &Compiled, upstreams: &Upstreams, hop
     }
     let connect = async {
         let addr = (rule.target.host.as_str(), rule.target.port);
-        let tcp = tokio::time::timeout(upstreams.connect_timeout(), tokio::net::TcpStream::connect(addr))
-            .await
-            .map_err(|_| tungstenite::Error::Io(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")))?
-            .map_err(tungstenite::Error::Io)?;
+        let tcp = tokio::time::timeout(
+            upstreams.connect_timeout(),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        .map_err(|_| {
+            tungstenite::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "connect timed out",
+            ))
+        })?
+        .map_err(tungstenite::Error::Io)?;
         let _ = tcp.set_nodelay(true);
-        let connector = if rule.target.tls { Connector::Rustls(upstreams.tls(rule.rule.secure)) } else { Connector::Plain };
-        let config = WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE)).max_frame_size(Some(MAX_MESSAGE));
+        let connector = if rule.target.tls {
+            Connector::Rustls(upstreams.tls(rule.rule.secure))
+        } else {
+            Connector::Plain
+        };
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_MESSAGE))
+            .max_frame_size(Some(MAX_MESSAGE));
         client_async_tls_with_config(handshake, tcp, Some(config), Some(connector)).await
     };
     let (upstream, answer) = match tokio::time::timeout(hop.timeout, connect).await {
@@ -75,12 +107,29 @@ pub async fn relay(mut req: Request, rule: &Compiled, upstreams: &Upstreams, hop
         Ok(Err(tungstenite::Error::Http(res))) => return refused(*res),
         Ok(Err(e)) => {
             tracing::warn!(target = %rule.rule.target, rule = %rule.rule.id, error = %causes(&e), "Proxy WebSocket upstream failed.");
-            return error(StatusCode::BAD_GATEWAY, &format!("Proxy error: {}", causes(&e)));
+            return error(
+                StatusCode::BAD_GATEWAY,
+                &format!("Proxy error: {}", causes(&e)),
+            );
         }
-        Err(_) => return error(StatusCode::GATEWAY_TIMEOUT, &format!("Proxy timeout: {} did not answer the WebSocket handshake within {:?}", rule.rule.target, hop.timeout)),
+        Err(_) => {
+            return error(
+                StatusCode::GATEWAY_TIMEOUT,
+                &format!(
+                    "Proxy timeout: {} did not answer the WebSocket handshake within {:?}",
+                    rule.rule.target, hop.timeout
+                ),
+            );
+        }
     };
-    let mut upgrade = upgrade.max_message_size(MAX_MESSAGE).max_frame_size(MAX_MESSAGE);
-    if let Some(chosen) = answer.headers().get(header::SEC_WEBSOCKET_PROTOCOL).and_then(|v| v.to_str().ok()) {
+    let mut upgrade = upgrade
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE);
+    if let Some(chosen) = answer
+        .headers()
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+    {
         upgrade = upgrade.protocols([Cow::Owned(chosen.to_owned())]);
     }
     upgrade.on_upgrade(move |client| pump(client, upstream))

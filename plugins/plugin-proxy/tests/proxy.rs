@@ -30,12 +30,22 @@ async fn a_static_rule_rewrites_the_path_keeps_the_query_and_sets_headers() {
     assert_eq!(seen["uri"], "/echo/7/posts/users?limit=2");
     assert_eq!(seen["body"], "hello upstream");
     let headers = &seen["headers"];
-    assert_eq!(headers["host"], up.to_string(), "changeOrigin sends the target's host");
+    assert_eq!(
+        headers["host"],
+        up.to_string(),
+        "changeOrigin sends the target's host"
+    );
     assert_eq!(headers["x-forwarded-host"], "runtime.test");
     assert_eq!(headers["x-upstream-key"], "secret");
     assert_eq!(headers["x-end"], "kept");
-    assert!(headers["via"].as_str().unwrap().starts_with("1.1 buntime-"), "{headers}");
-    assert!(headers.get("x-hop").is_none(), "a header `Connection` names is hop-by-hop: {headers}");
+    assert!(
+        headers["via"].as_str().unwrap().starts_with("1.1 buntime-"),
+        "{headers}"
+    );
+    assert!(
+        headers.get("x-hop").is_none(),
+        "a header `Connection` names is hop-by-hop: {headers}"
+    );
 
     // Paths no rule matches go on down the pipeline (here: nothing, 404).
     assert_eq!(h.get("/other").await.status, 404);
@@ -50,9 +60,28 @@ async fn disabled_rules_are_skipped_and_the_first_enabled_match_wins() {
     ))
     .await;
     assert_eq!(h.get("/x").await.json()["uri"], "/echo/second");
-    let listed = call(&h, Method::GET, "/redirects/api/rules", None).await.json();
-    let ids: Vec<_> = listed.as_array().unwrap().iter().map(|r| (r["id"].as_str().unwrap().to_owned(), r["readonly"].as_bool().unwrap())).collect();
-    assert_eq!(ids, [("static-0".to_owned(), true), ("static-1".to_owned(), true), ("static-2".to_owned(), true)]);
+    let listed = call(&h, Method::GET, "/redirects/api/rules", None)
+        .await
+        .json();
+    let ids: Vec<_> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_owned(),
+                r["readonly"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("static-0".to_owned(), true),
+            ("static-1".to_owned(), true),
+            ("static-2".to_owned(), true)
+        ]
+    );
 }
 
 #[tokio::test]
@@ -65,12 +94,20 @@ async fn html_gets_a_base_and_relative_paths_and_hop_headers_are_dropped() {
         res.text(),
         r#"<html><head><base href="/site/"><title>t</title></head><body><script src="./app.js"></script><a href="//cdn.example/x">cdn</a></body></html>"#
     );
-    assert!(res.headers.get("x-upstream-hop").is_none() && res.headers.get("content-length").is_none(), "{:?}", res.headers);
+    assert!(
+        res.headers.get("x-upstream-hop").is_none() && res.headers.get("content-length").is_none(),
+        "{:?}",
+        res.headers
+    );
 
     // JSON through the same kind of rule is untouched.
     let h = start(&format!("rules:\n  - {{ pattern: \"^/echo\", target: \"http://{up}\", base: /site, relativePaths: true }}\n")).await;
     let res = h.get("/echo/a").await;
-    assert_eq!(res.json()["headers"]["accept-encoding"], "identity", "rewriting rules ask for uncompressed bodies");
+    assert_eq!(
+        res.json()["headers"]["accept-encoding"],
+        "identity",
+        "rewriting rules ask for uncompressed bodies"
+    );
 }
 
 #[tokio::test]
@@ -84,11 +121,19 @@ async fn an_unreachable_upstream_is_a_502_and_a_silent_one_a_504() {
     let res = h.get("/down").await;
     assert_eq!(res.status, 502);
     let msg = res.json()["error"].as_str().unwrap().to_owned();
-    assert!(msg.starts_with("Proxy error: ") && msg.to_lowercase().contains("connect"), "{msg}");
+    assert!(
+        msg.starts_with("Proxy error: ") && msg.to_lowercase().contains("connect"),
+        "{msg}"
+    );
     let started = std::time::Instant::now();
     let res = h.get("/slow").await;
     assert_eq!(res.status, 504, "{}", res.text());
-    assert!(res.json()["error"].as_str().unwrap().starts_with("Proxy timeout: "));
+    assert!(
+        res.json()["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Proxy timeout: ")
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
 
@@ -96,7 +141,10 @@ async fn an_unreachable_upstream_is_a_502_and_a_silent_one_a_504() {
 async fn a_tls_target_whose_handshake_fails_is_a_502() {
     // A plain-HTTP listener cannot complete a TLS handshake: a 502, never a hang or a panic.
     let up = upstream().await;
-    let h = start(&format!("upstreamTimeout: 2s\nrules:\n  - {{ pattern: \"^/tls\", target: \"https://{up}\" }}\n")).await;
+    let h = start(&format!(
+        "upstreamTimeout: 2s\nrules:\n  - {{ pattern: \"^/tls\", target: \"https://{up}\" }}\n"
+    ))
+    .await;
     let res = h.get("/tls").await;
     assert_eq!(res.status, 502, "{}", res.text());
 }
@@ -111,7 +159,10 @@ async fn bad_manifest_rules_are_named_by_index_and_field() {
     .await
     .unwrap_err()
     .to_string();
-    assert!(err.contains("`rules[0].pattern`: Invalid regex pattern"), "{err}");
+    assert!(
+        err.contains("`rules[0].pattern`: Invalid regex pattern"),
+        "{err}"
+    );
     assert!(err.contains("`rules[1].target`"), "{err}");
     assert!(err.contains("`upstreamTimeout`"), "{err}");
 }
@@ -119,9 +170,25 @@ async fn bad_manifest_rules_are_named_by_index_and_field() {
 #[tokio::test]
 async fn without_keyval_writes_answer_400_and_static_rules_still_serve() {
     let up = upstream().await;
-    let h = start(&format!("rules:\n  - {{ pattern: \"^/echo\", target: \"http://{up}\" }}\n")).await;
-    let res = call(&h, Method::POST, "/redirects/api/rules", Some(json!({"pattern": "^/b", "target": "http://x"}))).await;
+    let h = start(&format!(
+        "rules:\n  - {{ pattern: \"^/echo\", target: \"http://{up}\" }}\n"
+    ))
+    .await;
+    let res = call(
+        &h,
+        Method::POST,
+        "/redirects/api/rules",
+        Some(json!({"pattern": "^/b", "target": "http://x"})),
+    )
+    .await;
     assert_eq!(res.status, 400);
-    assert!(res.json()["error"].as_str().unwrap().starts_with("Dynamic rules not enabled"), "{}", res.text());
+    assert!(
+        res.json()["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Dynamic rules not enabled"),
+        "{}",
+        res.text()
+    );
     assert_eq!(h.get("/echo").await.status, 200);
 }

@@ -41,14 +41,20 @@ impl Hosts {
         let map = match v {
             None | Some(Value::Null) => return Ok(Self::default()),
             Some(Value::Object(map)) => map,
-            Some(_) => return Err(vec!["`hosts`: must be a map of host patterns to `{app, pathPrefix?}`".to_owned()]),
+            Some(_) => {
+                return Err(vec![
+                    "`hosts`: must be a map of host patterns to `{app, pathPrefix?}`".to_owned(),
+                ]);
+            }
         };
         let mut out = Self::default();
         let mut errors = Vec::new();
         for (pattern, entry) in map {
             let at = format!("hosts.{pattern}");
             let app = match entry.get("app") {
-                Some(Value::String(a)) if !a.trim().is_empty() && !a.contains('/') => a.trim().to_owned(),
+                Some(Value::String(a)) if !a.trim().is_empty() && !a.contains('/') => {
+                    a.trim().to_owned()
+                }
                 _ => {
                     errors.push(format!("`{at}.app`: required, the app's name (optionally `name@version`), e.g. `{{app: storefront}}`"));
                     continue;
@@ -56,27 +62,43 @@ impl Hosts {
             };
             let path_prefix = match entry.get("pathPrefix") {
                 None | Some(Value::Null) => None,
-                Some(Value::String(p)) if p.starts_with('/') => Some(p.trim_end_matches('/').to_owned()).filter(|p| !p.is_empty()),
+                Some(Value::String(p)) if p.starts_with('/') => {
+                    Some(p.trim_end_matches('/').to_owned()).filter(|p| !p.is_empty())
+                }
                 Some(_) => {
-                    errors.push(format!("`{at}.pathPrefix`: must be a path starting with `/`"));
+                    errors.push(format!(
+                        "`{at}.pathPrefix`: must be a path starting with `/`"
+                    ));
                     continue;
                 }
             };
             let lower = pattern.trim().to_ascii_lowercase();
-            let host = Host { pattern: lower.clone(), app, path_prefix };
+            let host = Host {
+                pattern: lower.clone(),
+                app,
+                path_prefix,
+            };
             if let Some(domain) = lower.strip_prefix("*.") {
                 if domain.is_empty() || domain.contains('*') {
-                    errors.push(format!("`{at}`: a wildcard is `*.domain`, such as `*.example.com`"));
+                    errors.push(format!(
+                        "`{at}`: a wildcard is `*.domain`, such as `*.example.com`"
+                    ));
                     continue;
                 }
                 out.wildcards.push((format!(".{domain}"), host));
             } else if lower.is_empty() || lower.contains('*') {
-                errors.push(format!("`{at}`: a host is a name such as `shop.example.com`, or `*.example.com`"));
+                errors.push(format!(
+                    "`{at}`: a host is a name such as `shop.example.com`, or `*.example.com`"
+                ));
             } else {
                 out.exact.push(host);
             }
         }
-        if errors.is_empty() { Ok(out) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors)
+        }
     }
 
     /// Returns whether no host is configured.
@@ -89,13 +111,24 @@ impl Hosts {
     /// entry's `pathPrefix` does not cover `path`.
     pub fn find(&self, host: &str, path: &str) -> Option<Matched<'_>> {
         let matched = match self.exact.iter().find(|h| h.pattern == host) {
-            Some(h) => Matched { host: h, tenant: None },
+            Some(h) => Matched {
+                host: h,
+                tenant: None,
+            },
             None => self.wildcards.iter().find_map(|(suffix, h)| {
-                let tenant = host.strip_suffix(suffix.as_str()).filter(|t| !t.is_empty() && !t.starts_with('.') && !t.ends_with('.'))?;
-                Some(Matched { host: h, tenant: Some(tenant.to_owned()) })
+                let tenant = host
+                    .strip_suffix(suffix.as_str())
+                    .filter(|t| !t.is_empty() && !t.starts_with('.') && !t.ends_with('.'))?;
+                Some(Matched {
+                    host: h,
+                    tenant: Some(tenant.to_owned()),
+                })
             })?,
         };
-        let covered = matched.host.path_prefix.as_deref().is_none_or(|p| path.strip_prefix(p).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')));
+        let covered = matched.host.path_prefix.as_deref().is_none_or(|p| {
+            path.strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        });
         covered.then_some(matched)
     }
 }
@@ -103,7 +136,12 @@ impl Hosts {
 /// Returns the request's host, lowercase and without the port: `Host`, else the URI's authority
 /// (HTTP/2). IPv6 literals keep their brackets.
 pub fn request_host(req: &Request) -> Option<String> {
-    let raw = req.headers().get(http::header::HOST).and_then(|v| v.to_str().ok()).map(str::to_owned).or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()))?;
+    let raw = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| req.uri().authority().map(|a| a.as_str().to_owned()))?;
     let raw = raw.trim();
     let host = if raw.starts_with('[') {
         raw.split_once(']').map(|(h, _)| format!("{h}]"))?
@@ -129,10 +167,18 @@ mod tests {
 
     #[test]
     fn exact_beats_wildcard_and_tenants_may_have_dots() {
-        let h = hosts(json!({"*.example.com": {"app": "tenant"}, "admin.example.com": {"app": "admin"}}));
+        let h = hosts(
+            json!({"*.example.com": {"app": "tenant"}, "admin.example.com": {"app": "admin"}}),
+        );
         assert_eq!(app(&h, "admin.example.com"), Some(("admin", None)));
-        assert_eq!(app(&h, "acme.example.com"), Some(("tenant", Some("acme".into()))));
-        assert_eq!(app(&h, "eu.acme.example.com"), Some(("tenant", Some("eu.acme".into()))));
+        assert_eq!(
+            app(&h, "acme.example.com"),
+            Some(("tenant", Some("acme".into())))
+        );
+        assert_eq!(
+            app(&h, "eu.acme.example.com"),
+            Some(("tenant", Some("eu.acme".into())))
+        );
     }
 
     #[test]
@@ -146,15 +192,25 @@ mod tests {
 
     #[test]
     fn the_first_wildcard_written_wins() {
-        let h = hosts(json!({"*.b.example.com": {"app": "first"}, "*.example.com": {"app": "second"}}));
-        assert_eq!(app(&h, "a.b.example.com"), Some(("first", Some("a".into()))));
-        let h = hosts(json!({"*.example.com": {"app": "second"}, "*.b.example.com": {"app": "first"}}));
-        assert_eq!(app(&h, "a.b.example.com"), Some(("second", Some("a.b".into()))));
+        let h =
+            hosts(json!({"*.b.example.com": {"app": "first"}, "*.example.com": {"app": "second"}}));
+        assert_eq!(
+            app(&h, "a.b.example.com"),
+            Some(("first", Some("a".into())))
+        );
+        let h =
+            hosts(json!({"*.example.com": {"app": "second"}, "*.b.example.com": {"app": "first"}}));
+        assert_eq!(
+            app(&h, "a.b.example.com"),
+            Some(("second", Some("a.b".into())))
+        );
     }
 
     #[test]
     fn localhost_and_ip_hosts_match_exactly() {
-        let h = hosts(json!({"localhost": {"app": "local"}, "127.0.0.1": {"app": "ip"}, "[::1]": {"app": "v6"}}));
+        let h = hosts(
+            json!({"localhost": {"app": "local"}, "127.0.0.1": {"app": "ip"}, "[::1]": {"app": "v6"}}),
+        );
         assert_eq!(app(&h, "localhost"), Some(("local", None)));
         assert_eq!(app(&h, "127.0.0.1"), Some(("ip", None)));
         assert_eq!(app(&h, "[::1]"), Some(("v6", None)));
@@ -171,15 +227,30 @@ mod tests {
 
     #[test]
     fn the_request_host_drops_port_case_and_trailing_dot() {
-        let req = |h: &str| http::Request::builder().uri("/").header("host", h).body(axum::body::Body::empty()).unwrap();
-        assert_eq!(request_host(&req("Shop.Example.com:8000")).as_deref(), Some("shop.example.com"));
-        assert_eq!(request_host(&req("shop.example.com.")).as_deref(), Some("shop.example.com"));
+        let req = |h: &str| {
+            http::Request::builder()
+                .uri("/")
+                .header("host", h)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        assert_eq!(
+            request_host(&req("Shop.Example.com:8000")).as_deref(),
+            Some("shop.example.com")
+        );
+        assert_eq!(
+            request_host(&req("shop.example.com.")).as_deref(),
+            Some("shop.example.com")
+        );
         assert_eq!(request_host(&req("[::1]:8000")).as_deref(), Some("[::1]"));
     }
 
     #[test]
     fn bad_entries_are_named() {
-        let errors = Hosts::from_json(Some(&json!({"a.com": {}, "*.": {"app": "x"}, "b.com": {"app": "x", "pathPrefix": "v1"}}))).unwrap_err();
+        let errors = Hosts::from_json(Some(
+            &json!({"a.com": {}, "*.": {"app": "x"}, "b.com": {"app": "x", "pathPrefix": "v1"}}),
+        ))
+        .unwrap_err();
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert!(errors[0].contains("`hosts.a.com.app`"), "{errors:?}");
         assert!(errors[2].contains("`hosts.b.com.pathPrefix`"), "{errors:?}");

@@ -13,7 +13,10 @@ use std::sync::OnceLock;
 
 use async_trait::async_trait;
 use axum::body::Body;
-use buntime_core::{ErrorKind, Hooks, Plugin, PluginContext, PluginError, PluginLogger, Request, RequestContext, Response};
+use buntime_core::{
+    ErrorKind, Hooks, Plugin, PluginContext, PluginError, PluginLogger, Request, RequestContext,
+    Response,
+};
 use http::{HeaderValue, StatusCode, header};
 
 pub use hosts::{Host, Hosts, Matched};
@@ -38,15 +41,25 @@ impl VhostsPlugin {
     /// # Errors
     /// Every invalid `hosts` entry, each named.
     pub fn new(cx: &PluginContext) -> Result<Self, PluginError> {
-        let hosts = Hosts::from_json(cx.config().get("hosts")).map_err(|e| PluginError::new(ErrorKind::Internal, e.join("; ")))?;
-        Ok(Self { hosts, cx: OnceLock::new(), logger: cx.logger().clone() })
+        let hosts = Hosts::from_json(cx.config().get("hosts"))
+            .map_err(|e| PluginError::new(ErrorKind::Internal, e.join("; ")))?;
+        Ok(Self {
+            hosts,
+            cx: OnceLock::new(),
+            logger: cx.logger().clone(),
+        })
     }
 }
 
 fn json_error(status: StatusCode, message: &str) -> Response {
-    let mut res = Response::new(Body::from(serde_json::json!({ "error": message }).to_string()));
+    let mut res = Response::new(Body::from(
+        serde_json::json!({ "error": message }).to_string(),
+    ));
     *res.status_mut() = status;
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     res
 }
 
@@ -54,25 +67,50 @@ fn json_error(status: StatusCode, message: &str) -> Response {
 impl Plugin for VhostsPlugin {
     async fn on_init(&self, cx: &PluginContext) -> Result<(), PluginError> {
         if cx.apps().is_none() && !self.hosts.is_empty() {
-            self.logger.warn("this runtime hosts no apps: every virtual host will answer 503");
+            self.logger
+                .warn("this runtime hosts no apps: every virtual host will answer 503");
         }
         let _ = self.cx.set(cx.clone());
         Ok(())
     }
 
-    async fn server_fetch(&self, req: &mut Request, _cx: &RequestContext) -> Result<Option<Response>, PluginError> {
-        let Some(cx) = self.cx.get() else { return Ok(None) };
-        let Some(host) = hosts::request_host(req) else { return Ok(None) };
-        let Some(matched) = self.hosts.find(&host, req.uri().path()) else { return Ok(None) };
+    async fn server_fetch(
+        &self,
+        req: &mut Request,
+        _cx: &RequestContext,
+    ) -> Result<Option<Response>, PluginError> {
+        let Some(cx) = self.cx.get() else {
+            return Ok(None);
+        };
+        let Some(host) = hosts::request_host(req) else {
+            return Ok(None);
+        };
+        let Some(matched) = self.hosts.find(&host, req.uri().path()) else {
+            return Ok(None);
+        };
         let Some(apps) = cx.apps() else {
-            return Ok(Some(json_error(StatusCode::SERVICE_UNAVAILABLE, "this runtime hosts no apps")));
+            return Ok(Some(json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this runtime hosts no apps",
+            )));
         };
         let app = match apps.resolve_app(&matched.host.app).await {
             Ok(Some(app)) => app,
-            Ok(None) => return Ok(Some(json_error(StatusCode::BAD_GATEWAY, &format!("Virtual host app not found: {}", matched.host.app)))),
+            Ok(None) => {
+                return Ok(Some(json_error(
+                    StatusCode::BAD_GATEWAY,
+                    &format!("Virtual host app not found: {}", matched.host.app),
+                )));
+            }
             Err(e) => {
-                self.logger.warn(format!("virtual host `{host}`: app `{}` cannot be used: {e}", matched.host.app));
-                return Ok(Some(json_error(StatusCode::BAD_GATEWAY, &format!("Virtual host app cannot be used: {}", matched.host.app))));
+                self.logger.warn(format!(
+                    "virtual host `{host}`: app `{}` cannot be used: {e}",
+                    matched.host.app
+                ));
+                return Ok(Some(json_error(
+                    StatusCode::BAD_GATEWAY,
+                    &format!("Virtual host app cannot be used: {}", matched.host.app),
+                )));
             }
         };
         let mut forwarded = std::mem::take(req);
@@ -89,6 +127,10 @@ impl Plugin for VhostsPlugin {
     }
 
     fn hooks(&self) -> Hooks {
-        Hooks { on_request: false, on_response: false, server_fetch: true }
+        Hooks {
+            on_request: false,
+            on_response: false,
+            server_fetch: true,
+        }
     }
 }

@@ -26,14 +26,29 @@ pub const DATABASE: &str = include_str!("../../../plugin-database/manifest.yaml"
 /// `/slow` waits 5 s, `/ws` echoes WebSocket messages.
 pub async fn upstream() -> SocketAddr {
     let echo = |req: Request| async move {
-        let headers: serde_json::Map<String, Value> = req.headers().iter().map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap_or_default()))).collect();
+        let headers: serde_json::Map<String, Value> = req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap_or_default())))
+            .collect();
         let method = req.method().to_string();
         let uri = req.uri().to_string();
-        let body = axum::body::to_bytes(req.into_body(), usize::MAX).await.unwrap_or_default();
-        axum::Json(json!({"method": method, "uri": uri, "headers": headers, "body": String::from_utf8_lossy(&body)}))
+        let body = axum::body::to_bytes(req.into_body(), usize::MAX)
+            .await
+            .unwrap_or_default();
+        axum::Json(
+            json!({"method": method, "uri": uri, "headers": headers, "body": String::from_utf8_lossy(&body)}),
+        )
     };
     let page = || async {
-        ([("content-type", "text/html; charset=utf-8"), ("connection", "x-upstream-hop"), ("x-upstream-hop", "1")], r#"<html><head><title>t</title></head><body><script src="/app.js"></script><a href="//cdn.example/x">cdn</a></body></html>"#)
+        (
+            [
+                ("content-type", "text/html; charset=utf-8"),
+                ("connection", "x-upstream-hop"),
+                ("x-upstream-hop", "1"),
+            ],
+            r#"<html><head><title>t</title></head><body><script src="/app.js"></script><a href="//cdn.example/x">cdn</a></body></html>"#,
+        )
     };
     let slow = || async {
         tokio::time::sleep(Duration::from_secs(5)).await;
@@ -42,22 +57,29 @@ pub async fn upstream() -> SocketAddr {
     let ws = |ws: WebSocketUpgrade| async move {
         ws.on_upgrade(|mut socket| async move {
             while let Some(Ok(msg)) = socket.recv().await {
-                match msg {
+                let reply = match msg {
                     Message::Text(t) if t.as_str() == "bye" => {
-                        let _ = socket.send(Message::Close(Some(axum::extract::ws::CloseFrame { code: 4003, reason: "upstream says bye".into() }))).await;
+                        Message::Close(Some(axum::extract::ws::CloseFrame {
+                            code: 4003,
+                            reason: "upstream says bye".into(),
+                        }))
                     }
-                    Message::Text(_) | Message::Binary(_) => {
-                        if socket.send(msg).await.is_err() {
-                            return;
-                        }
-                    }
-                    _ => {}
+                    Message::Text(_) | Message::Binary(_) => msg,
+                    _ => continue,
+                };
+                if socket.send(reply).await.is_err() {
+                    return;
                 }
             }
         })
         .into_response()
     };
-    let app = Router::new().route("/echo", any(echo)).route("/echo/{*rest}", any(echo)).route("/page", get(page)).route("/slow", get(slow)).route("/ws", get(ws));
+    let app = Router::new()
+        .route("/echo", any(echo))
+        .route("/echo/{*rest}", any(echo))
+        .route("/page", get(page))
+        .route("/slow", get(slow))
+        .route("/ws", get(ws));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -66,12 +88,20 @@ pub async fn upstream() -> SocketAddr {
 
 /// A port nothing listens on (bound, then closed).
 pub fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The shipped manifest with `rules` (and any other top-level keys) replaced by `extra`.
 pub fn manifest(extra: &str) -> String {
-    let replaced: Vec<&str> = extra.lines().filter(|l| !l.starts_with([' ', '-', '#']) && l.contains(':')).filter_map(|l| l.split(':').next()).collect();
+    let replaced: Vec<&str> = extra
+        .lines()
+        .filter(|l| !l.starts_with([' ', '-', '#']) && l.contains(':'))
+        .filter_map(|l| l.split(':').next())
+        .collect();
     let mut out = String::new();
     let mut skipping = false;
     for line in MANIFEST.lines() {
@@ -91,9 +121,16 @@ pub fn manifest(extra: &str) -> String {
 pub struct FakeAccess;
 
 impl ApiAccess for FakeAccess {
-    fn check(&self, parts: &http::request::Parts, permissions: &[&str]) -> Result<(), buntime_core::Response> {
+    fn check(
+        &self,
+        parts: &http::request::Parts,
+        permissions: &[&str],
+    ) -> Result<(), buntime_core::Response> {
         if parts.headers.contains_key("x-test-deny") {
-            let mut res = buntime_core::Response::new(Body::from(format!("denied: needs {}", permissions.join(","))));
+            let mut res = buntime_core::Response::new(Body::from(format!(
+                "denied: needs {}",
+                permissions.join(",")
+            )));
             *res.status_mut() = http::StatusCode::FORBIDDEN;
             return Err(res);
         }
@@ -103,7 +140,10 @@ impl ApiAccess for FakeAccess {
 
 /// The proxy alone (static rules only).
 pub async fn start(extra: &str) -> StartedHarness {
-    PluginHarness::new(&manifest(extra), ProxyPlugin::new).start().await.unwrap_or_else(|e| panic!("{e}"))
+    PluginHarness::new(&manifest(extra), ProxyPlugin::new)
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The proxy with KeyVal (and the database plugin) keeping state in `state`.
@@ -118,8 +158,16 @@ pub async fn start_with_keyval(state: &std::path::Path, extra: &str) -> StartedH
 }
 
 /// Sends `method path` with a JSON body (when given) through the access gate.
-pub async fn call(h: &StartedHarness, method: Method, path: &str, body: Option<Value>) -> TestResponse {
-    let mut b = http::Request::builder().method(method).uri(path).header("host", "runtime.test");
+pub async fn call(
+    h: &StartedHarness,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> TestResponse {
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "runtime.test");
     let body = match body {
         Some(v) => {
             b = b.header("content-type", "application/json");
@@ -128,6 +176,7 @@ pub async fn call(h: &StartedHarness, method: Method, path: &str, body: Option<V
         None => Body::empty(),
     };
     let mut req = b.body(body).unwrap();
-    req.extensions_mut().insert(AccessGate(Arc::new(FakeAccess)));
+    req.extensions_mut()
+        .insert(AccessGate(Arc::new(FakeAccess)));
     h.send(req).await
 }
