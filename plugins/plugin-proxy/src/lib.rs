@@ -62,6 +62,8 @@ pub struct ProxyPlugin {
     hop: forward::Hop,
     upstreams: Arc<client::Upstreams>,
     rules: OnceLock<Arc<Rules>>,
+    /// `<base>/api/`: the rules API, never proxied, so a catch-all rule cannot lock it away.
+    api_prefix: Option<String>,
     logger: PluginLogger,
 }
 
@@ -115,6 +117,12 @@ impl ProxyPlugin {
             },
             upstreams: Arc::new(upstreams),
             rules: OnceLock::new(),
+            api_prefix: cx
+                .config()
+                .get("base")
+                .and_then(Value::as_str)
+                .filter(|b| !b.is_empty())
+                .map(|b| format!("{}/api/", b.trim_end_matches('/'))),
             logger: cx.logger().clone(),
         })
     }
@@ -163,6 +171,13 @@ impl Plugin for ProxyPlugin {
         let Some(rules) = self.rules.get() else {
             return Ok(Flow::Continue);
         };
+        if self
+            .api_prefix
+            .as_deref()
+            .is_some_and(|p| req.uri().path().starts_with(p))
+        {
+            return Ok(Flow::Continue);
+        }
         let set = rules.load();
         let Some(rule) = set.find(req.uri().path()).cloned() else {
             return Ok(Flow::Continue);

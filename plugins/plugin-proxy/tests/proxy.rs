@@ -192,3 +192,15 @@ async fn without_keyval_writes_answer_400_and_static_rules_still_serve() {
     );
     assert_eq!(h.get("/echo").await.status, 200);
 }
+
+#[tokio::test]
+async fn a_catch_all_rule_never_takes_the_rules_api() {
+    let up = upstream().await;
+    let h = start(&format!(
+        "rules:\n  - {{ pattern: \"^/\", target: \"http://{up}\", rewrite: /echo/all }}\n"
+    ))
+    .await;
+    assert_eq!(h.get("/redirects").await.json()["uri"], "/echo/all");
+    let res = call(&h, Method::GET, "/redirects/api/rules", None).await;
+    assert_eq!(res.json()[0]["id"], "static-0", "{}", res.text());
+}
