@@ -4,10 +4,11 @@
 # runtime's RSS before and after.
 #
 # The upstream is Bun.serve on 127.0.0.1 (`/hello` answers 13 bytes, `/big` streams 100 MB from a
-# file). The runtime is the real `buntime` binary (release) with only plugin-proxy loaded and one
+# file). The runtime is the real `buntime` binary (release) with plugin-proxy (and plugin-hello) loaded and one
 # static rule `^/up/(.*)$` -> `http://127.0.0.1:$UP_PORT/$1`. wrk, the runtime and the upstream
 # share this machine's cores. Prints req/s, p50/p99 and errors for `direct` and `proxied`, the
-# ratio proxied/direct, and the download's time and RSS.
+# ratio proxied/direct, the runtime's own native hello route for scale (`native`: what the
+# runtime alone costs per request here), and the download's time and RSS.
 # Env: DURATION (10s), CONNS (50), THREADS (2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +40,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$WORK/plugins/plugin-proxy" "$WORK/apps" "$WORK/state"
+mkdir -p "$WORK/plugins/plugin-proxy" "$WORK/plugins/plugin-hello" "$WORK/apps" "$WORK/state"
+cp "$ROOT/plugins/plugin-hello/manifest.yaml" "$WORK/plugins/plugin-hello/"
 head -c 100000000 /dev/zero > "$WORK/big.bin"
 cat > "$WORK/upstream.ts" <<JS
 Bun.serve({
@@ -83,9 +85,11 @@ measure() {
 echo "==> small GET: $CONNS connections, $THREADS wrk threads, $DURATION each"
 DIRECT=$(measure "http://127.0.0.1:$UP_PORT/hello")
 PROXIED=$(measure "http://127.0.0.1:$RT_PORT/up/hello")
+NATIVE=$(measure "http://127.0.0.1:$RT_PORT/hello/api/greeting")
 printf '%-8s %10s %8s %8s %7s\n' via "req/s" "p50 ms" "p99 ms" errors
 printf '%-8s %10s %8s %8s %7s\n' direct $DIRECT
 printf '%-8s %10s %8s %8s %7s\n' proxied $PROXIED
+printf '%-8s %10s %8s %8s %7s\n' native $NATIVE
 awk -v d="$(echo "$DIRECT" | cut -d' ' -f1)" -v p="$(echo "$PROXIED" | cut -d' ' -f1)" \
   'BEGIN { printf "ratio proxied/direct (req/s): %.2f\n", p / d }'
 
