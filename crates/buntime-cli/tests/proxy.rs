@@ -288,3 +288,64 @@ async fn rules_made_over_the_api_proxy_http_and_websockets_and_vhosts_serve_apps
     }
     drop(started);
 }
+
+/// With authn enabled, authn gates proxied paths (it loads before the proxy, spec S-10) and asks
+/// the proxy's public-route service: a rule's `publicRoutes` pass signed out, the rest get 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authn_gates_proxied_paths_except_the_rules_public_routes() {
+    let up = upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("plugins");
+    for name in [
+        "plugin-database",
+        "plugin-keyval",
+        "plugin-proxy",
+        "plugin-authn",
+    ] {
+        std::fs::create_dir_all(root.join(name)).unwrap();
+        let mut text =
+            std::fs::read_to_string(format!("{PLUGINS_DIR}/{name}/manifest.yaml")).unwrap();
+        if name == "plugin-proxy" {
+            text = text.replace(
+                "rules: []",
+                &format!("rules:\n  - {{ pattern: \"^/up/(.*)$\", target: \"http://{up}\", rewrite: \"/echo/$1\", publicRoutes: {{ GET: [\"/up/open/**\"] }} }}"),
+            );
+        }
+        if name == "plugin-authn" {
+            text = text.replace("enabled: false", "enabled: true");
+        }
+        std::fs::write(root.join(name).join("manifest.yaml"), text).unwrap();
+    }
+    let apps = dir.path().join("apps");
+    let started = support::start(buntime(
+        dir.path(),
+        &[
+            ("RUNTIME_PLUGIN_DIRS", root.to_str().unwrap()),
+            ("RUNTIME_WORKER_DIRS", apps.to_str().unwrap()),
+        ],
+    ));
+    let url = started.url.clone();
+    let (status, body) = curl(
+        &format!("{url}/up/open/page"),
+        &["-H", "x-identity: {\"sub\":\"forged\"}"],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        json(&body)["headers"].get("x-identity").is_none(),
+        "authn strips a forged identity before the proxy forwards: {body}"
+    );
+    let (status, body) = curl(
+        &format!("{url}/up/private"),
+        &["-H", "accept: application/json"],
+    );
+    assert_eq!(
+        (status, json(&body)),
+        (401, json!({"error": "Unauthorized"}))
+    );
+    let (status, _) = curl(
+        &format!("{url}/up/open/page"),
+        &["-X", "POST", "-H", "accept: application/json"],
+    );
+    assert_eq!(status, 401, "the public route is GET only");
+    drop(started);
+}
