@@ -58,6 +58,14 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
     await p.waitForFunction((want) => document.querySelector("iframe")?.contentDocument?.getElementById("where")?.textContent === want, path, { timeout: 10_000 });
   }
 
+  /**
+   * Waits until the frame's error names `path`: the previous page's error stays on screen until
+   * the new page has answered, and two pages without a UI in a row look alike until then.
+   */
+  async function frameErrorFor(path: string, p: Page = page) {
+    await p.waitForFunction((want) => document.querySelector(".cp-frame-error")?.textContent?.includes(`${want} answered`) ?? false, path, { timeout: 10_000 });
+  }
+
   test("/ redirects to the shell, which opens on the overview", async () => {
     const res = await fetch(`${rt.url}/`, { redirect: "manual" });
     expect(res.status).toBe(302);
@@ -115,7 +123,10 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
       "/cpanel/demo": (p) => frameShows("/demo", p),
       "/cpanel/demo/second": (p) => frameShows("/demo/second", p),
       // The hello plugin has a menu but no UI: its frame says so instead of showing a blank page.
-      "/cpanel/hello": async (p) => expect(await p.locator(".cp-frame-error").textContent()).toBe("The plugin's UI answered 404/hello answered 404 Not Found. The plugin lists this page in its menus but serves nothing there."),
+      "/cpanel/hello": async (p) => {
+        await frameErrorFor("/hello", p);
+        expect(await p.locator(".cp-frame-error").textContent()).toBe("The plugin's UI answered 404/hello answered 404 Not Found. The plugin lists this page in its menus but serves nothing there.");
+      },
     };
     // The bundled plugins' UIs (plugins/*/ui): the page heading inside the frame.
     const ui = (text: string) => async (p: Page) => {
@@ -130,14 +141,17 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
     // The deployments file browser, at its base and at each root (the tab is signed in).
     const deployments = ui("Deployments");
     // Bundled plugins without a UI yet get the same explanation as hello.
-    const noUi = async (p: Page) => expect(await p.locator(".cp-frame-error").textContent()).toContain("answered 404");
+    const noUi = (path: string) => async (p: Page) => {
+      await frameErrorFor(path, p);
+      expect(await p.locator(".cp-frame-error").textContent()).toContain(`${path} answered 404`);
+    };
     // A section and its first item may share a path (metrics: "Metrics" and "Overview").
     const hrefs = [...new Set(await page.locator("nav.ui-sidebar a").evaluateAll((as) => as.map((a) => a.getAttribute("href")!)))];
     for (const href of hrefs) {
       await page.locator(`nav.ui-sidebar a[href="${href}"]`).first().click();
       await page.waitForURL(`**${href}`);
       await page.waitForFunction(() => !document.querySelector("main[aria-busy]"));
-      await (expected[href] ?? (href.startsWith("/cpanel/deployments") ? deployments : noUi))(page);
+      await (expected[href] ?? (href.startsWith("/cpanel/deployments") ? deployments : noUi(href.slice("/cpanel".length))))(page);
       const current = await page.locator("nav.ui-sidebar a[aria-current=page]").evaluateAll((as) => as.map((a) => a.getAttribute("href")));
       expect(current.length).toBeGreaterThan(0);
       expect(current.every((h) => h === href)).toBe(true);

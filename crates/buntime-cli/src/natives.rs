@@ -14,4 +14,6 @@ pub(crate) fn register(builder: RuntimeBuilder) -> RuntimeBuilder {
         .native(buntime_plugin_authn::NAME, buntime_plugin_authn::AuthnPlugin::new)
         .native(buntime_plugin_authz::NAME, buntime_plugin_authz::AuthzPlugin::new)
         .native(buntime_plugin_gateway::NAME, buntime_plugin_gateway::GatewayPlugin::new)
+        .native(buntime_plugin_proxy::NAME, buntime_plugin_proxy::ProxyPlugin::new)
+        .native(buntime_plugin_vhosts::NAME, buntime_plugin_vhosts::VhostsPlugin::new)
 }
