@@ -319,7 +319,7 @@ fn plugins_deploy_disable_enable_and_remove_each_reload() {
     let (out, _) = cli.expect(0, &["plugins", "deploy", p.to_str().unwrap()]);
     assert!(
         out.contains("Installed plugin @acme/plugin-static 0.2.0")
-            && out.contains("Reloaded: generation 2 with 8 plugins"),
+            && out.contains("Reloaded: generation 2 with 9 plugins"),
         "{out}"
     );
     assert!(
@@ -352,7 +352,7 @@ fn plugins_deploy_disable_enable_and_remove_each_reload() {
     let (out, _) = cli.expect(0, &["plugins", "disable", "@acme/plugin-static"]);
     assert!(
         out.contains("Disabled plugin @acme/plugin-static")
-            && out.contains("generation 3 with 7 plugins"),
+            && out.contains("generation 3 with 8 plugins"),
         "{out}"
     );
     assert_eq!(curl(&format!("{}/stat/", rt.url())).0, 404);
@@ -377,7 +377,7 @@ fn plugins_deploy_disable_enable_and_remove_each_reload() {
         "not applied before the reload"
     );
     let (out, _) = cli.expect(0, &["plugins", "reload"]);
-    assert!(out.contains("generation 4 with 8 plugins"), "{out}");
+    assert!(out.contains("generation 4 with 9 plugins"), "{out}");
     assert_eq!(
         curl(&format!("{}/stat/", rt.url())),
         (200, "<p>static</p>".to_owned())
@@ -385,7 +385,7 @@ fn plugins_deploy_disable_enable_and_remove_each_reload() {
     cli.expect(5, &["plugins", "disable", "nope"]);
 
     let (out, _) = cli.expect(0, &["plugins", "remove", "@acme/plugin-static"]);
-    assert!(out.contains("generation 5 with 7 plugins"), "{out}");
+    assert!(out.contains("generation 5 with 8 plugins"), "{out}");
     assert_eq!(curl(&format!("{}/stat/", rt.url())).0, 404);
     cli.expect(5, &["plugins", "remove", "@acme/plugin-static"]);
     let report = cli.json(&["plugins", "reload", "--json"]);
@@ -473,7 +473,7 @@ fn status_reports_readiness_and_json() {
         "remote      rt",
         "status      ready",
         "generation  1",
-        "plugins     7 loaded",
+        "plugins     8 loaded",
         "apps        0",
     ] {
         assert!(out.contains(needle), "{needle}: {out}");
