@@ -442,11 +442,15 @@ fn flag(v: &Value, at: &str, errors: &mut Vec<String>) -> Option<bool> {
 fn parse_scim(v: &Value, s: &mut ScimConfig, errors: &mut Vec<String>) {
     if !v.is_object() {
         errors.push(
-            "`scim` must be a map of enabled, maxResults, bulkEnabled, maxBulkOperations".to_owned(),
+            "`scim` must be a map of enabled, maxResults, bulkEnabled, maxBulkOperations"
+                .to_owned(),
         );
         return;
     }
-    if let Some(b) = v.get("enabled").and_then(|b| flag(b, "scim.enabled", errors)) {
+    if let Some(b) = v
+        .get("enabled")
+        .and_then(|b| flag(b, "scim.enabled", errors))
+    {
         s.enabled = b;
     }
     if let Some(b) = v

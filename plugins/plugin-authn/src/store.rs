@@ -298,9 +298,7 @@ impl Store {
 
     /// Runs `stmts` in one transaction.
     pub(crate) async fn batch(&self, stmts: Vec<Statement>) -> Result<Vec<StmtResult>, DbError> {
-        self.db
-            .batch(Target::root().on(&self.adapter), stmts)
-            .await
+        self.db.batch(Target::root().on(&self.adapter), stmts).await
     }
 
     /// Creates the tables when missing.

@@ -73,8 +73,7 @@ impl Scim {
                 axum::body::Body::from(b.to_string())
             }))
             .unwrap();
-        req.extensions_mut()
-            .insert(AccessGate(self.access.clone()));
+        req.extensions_mut().insert(AccessGate(self.access.clone()));
         self.a.h.send(req).await
     }
 
@@ -221,11 +220,21 @@ async fn bearer_tokens_are_checked_expire_record_use_and_are_revocable() {
 
     // Only a runtime admin manages tokens; the token itself is never listed.
     let anon = s
-        .admin(Method::POST, "/auth/api/scim/tokens", Some(json!({"name": "x"})), None)
+        .admin(
+            Method::POST,
+            "/auth/api/scim/tokens",
+            Some(json!({"name": "x"})),
+            None,
+        )
         .await;
     assert_eq!(anon.status, 401, "{}", anon.text());
     let bad_key = s
-        .admin(Method::GET, "/auth/api/scim/tokens", None, Some("wrong-key"))
+        .admin(
+            Method::GET,
+            "/auth/api/scim/tokens",
+            None,
+            Some("wrong-key"),
+        )
         .await;
     assert_eq!(bad_key.status, 401, "{}", bad_key.text());
     let list = s
@@ -241,7 +250,9 @@ async fn bearer_tokens_are_checked_expire_record_use_and_are_revocable() {
     let list = s
         .admin(Method::GET, "/auth/api/scim/tokens", None, Some(MASTER))
         .await;
-    let used = list.json()[0]["lastUsedAt"].as_i64().expect("lastUsedAt set");
+    let used = list.json()[0]["lastUsedAt"]
+        .as_i64()
+        .expect("lastUsedAt set");
     assert!(used >= list.json()[0]["createdAt"].as_i64().unwrap());
 
     // An expired token is refused with a reason.
@@ -333,7 +344,9 @@ async fn users_crud_filters_and_pages(s: &Scim) {
         )
         .await;
     assert_error(&dup, 409, Some("uniqueness"));
-    let no_name = s.call(Method::POST, "/Users", Some(json!({"active": true}))).await;
+    let no_name = s
+        .call(Method::POST, "/Users", Some(json!({"active": true})))
+        .await;
     assert_error(&no_name, 400, Some("invalidValue"));
     let not_json = s
         .call_as(
@@ -363,37 +376,84 @@ async fn users_crud_filters_and_pages(s: &Scim) {
     );
 
     // Operators, case rules, escaping and precedence.
-    assert_eq!(s.names(&q(r#"userName eq "BOB@example.com""#)).await, ["bob@example.com"]);
-    assert_eq!(s.names(&q(r#"emails.value sw "car""#)).await, ["carol@corp.test"]);
-    assert_eq!(s.names(&q(r#"userName ew "corp.test""#)).await, ["carol@corp.test"]);
-    assert_eq!(s.names(&q(r#"userName co "_x""#)).await, ["dan_x@example.com"], "`_` is literal");
-    assert_eq!(s.names(&q(r#"userName co "%""#)).await, ["eve%@example.com"], "`%` is literal");
-    assert_eq!(s.names(&q(r#"externalId eq "ext-4""#)).await, Vec::<String>::new(), "externalId is caseExact");
+    assert_eq!(
+        s.names(&q(r#"userName eq "BOB@example.com""#)).await,
+        ["bob@example.com"]
+    );
+    assert_eq!(
+        s.names(&q(r#"emails.value sw "car""#)).await,
+        ["carol@corp.test"]
+    );
+    assert_eq!(
+        s.names(&q(r#"userName ew "corp.test""#)).await,
+        ["carol@corp.test"]
+    );
+    assert_eq!(
+        s.names(&q(r#"userName co "_x""#)).await,
+        ["dan_x@example.com"],
+        "`_` is literal"
+    );
+    assert_eq!(
+        s.names(&q(r#"userName co "%""#)).await,
+        ["eve%@example.com"],
+        "`%` is literal"
+    );
+    assert_eq!(
+        s.names(&q(r#"externalId eq "ext-4""#)).await,
+        Vec::<String>::new(),
+        "externalId is caseExact"
+    );
     assert_eq!(s.names(&q("active eq false")).await, ["carol@corp.test"]);
     assert_eq!(
-        s.names(&q(r#"not (active eq true) or userName eq "bob@example.com""#)).await,
+        s.names(&q(
+            r#"not (active eq true) or userName eq "bob@example.com""#
+        ))
+        .await,
         ["bob@example.com", "carol@corp.test"]
     );
     assert_eq!(
-        s.names(&q(r#"userName sw "a" or userName sw "b" and active eq false"#)).await,
+        s.names(&q(
+            r#"userName sw "a" or userName sw "b" and active eq false"#
+        ))
+        .await,
         ["ann@example.com"],
         "and binds tighter than or"
     );
     assert_eq!(
-        s.names(&q(r#"(userName sw "a" or userName sw "b") and externalId pr"#)).await,
+        s.names(&q(
+            r#"(userName sw "a" or userName sw "b") and externalId pr"#
+        ))
+        .await,
         ["ann@example.com", "bob@example.com"]
     );
-    assert_eq!(s.names(&q(r#"userName gt "d" and userName lt "e""#)).await, ["dan_x@example.com"]);
-    assert_eq!(s.names(&q(r#"meta.created gt "2000-01-01T00:00:00Z""#)).await.len(), 5);
-    assert_eq!(s.names(&q(r#"meta.created lt "2000-01-01T00:00:00Z""#)).await.len(), 0);
-    assert_eq!(s.names(&q(&format!(r#"id eq "{ann}""#))).await, ["ann@example.com"]);
+    assert_eq!(
+        s.names(&q(r#"userName gt "d" and userName lt "e""#)).await,
+        ["dan_x@example.com"]
+    );
+    assert_eq!(
+        s.names(&q(r#"meta.created gt "2000-01-01T00:00:00Z""#))
+            .await
+            .len(),
+        5
+    );
+    assert_eq!(
+        s.names(&q(r#"meta.created lt "2000-01-01T00:00:00Z""#))
+            .await
+            .len(),
+        0
+    );
+    assert_eq!(
+        s.names(&q(&format!(r#"id eq "{ann}""#))).await,
+        ["ann@example.com"]
+    );
     // Injection attempts are data.
     assert_eq!(
         s.names(&q(r#"userName eq "x' OR '1'='1""#)).await,
         Vec::<String>::new()
     );
     assert_eq!(
-        s.names(&q(r#"userName eq "a\"); DROP TABLE authn_user; --""#)).await,
+        s.names(&q(r#"userName eq "a\"); DROP TABLE authn_user; --""#))
+            .await,
         Vec::<String>::new()
     );
     for bad in [
@@ -412,19 +472,33 @@ async fn users_crud_filters_and_pages(s: &Scim) {
     let desc = s.names("sortBy=userName&sortOrder=descending").await;
     assert_eq!(desc[0], "eve%@example.com");
     assert_eq!(desc[4], "ann@example.com");
-    let page = s.get("/Users?sortBy=userName&startIndex=2&count=2").await.json();
+    let page = s
+        .get("/Users?sortBy=userName&startIndex=2&count=2")
+        .await
+        .json();
     assert_eq!(page["totalResults"], 5);
     assert_eq!(page["startIndex"], 2);
     assert_eq!(page["itemsPerPage"], 2);
     assert_eq!(page["Resources"][0]["userName"], "bob@example.com");
     assert_eq!(page["Resources"][1]["userName"], "carol@corp.test");
     let none = s.get("/Users?count=0").await.json();
-    assert_eq!((none["totalResults"].clone(), none["itemsPerPage"].clone()), (json!(5), json!(0)));
+    assert_eq!(
+        (none["totalResults"].clone(), none["itemsPerPage"].clone()),
+        (json!(5), json!(0))
+    );
     let capped = s.get("/Users?count=100000").await.json();
     assert_eq!(capped["itemsPerPage"], 5);
     assert_error(&s.get("/Users?count=many").await, 400, Some("invalidValue"));
-    assert_error(&s.get("/Users?sortOrder=sideways").await, 400, Some("invalidValue"));
-    assert_error(&s.get("/Users?sortBy=nickName").await, 400, Some("invalidValue"));
+    assert_error(
+        &s.get("/Users?sortOrder=sideways").await,
+        400,
+        Some("invalidValue"),
+    );
+    assert_error(
+        &s.get("/Users?sortBy=nickName").await,
+        400,
+        Some("invalidValue"),
+    );
 
     // PUT replaces; a taken userName is 409; DELETE is 204 then 404.
     let put = s
@@ -436,7 +510,10 @@ async fn users_crud_filters_and_pages(s: &Scim) {
         .await;
     assert_eq!(put.status, 200, "{}", put.text());
     assert_eq!(put.json()["displayName"], "Ann Z");
-    assert!(put.json().get("externalId").is_none(), "PUT replaces: externalId cleared");
+    assert!(
+        put.json().get("externalId").is_none(),
+        "PUT replaces: externalId cleared"
+    );
     assert_eq!(put.json()["roles"], json!([]));
     let taken = s
         .call(
@@ -447,13 +524,27 @@ async fn users_crud_filters_and_pages(s: &Scim) {
         .await;
     assert_error(&taken, 409, Some("uniqueness"));
     assert_error(
-        &s.call(Method::PUT, "/Users/nope", Some(json!({"userName": "z@example.com"}))).await,
+        &s.call(
+            Method::PUT,
+            "/Users/nope",
+            Some(json!({"userName": "z@example.com"})),
+        )
+        .await,
         404,
         None,
     );
-    assert_eq!(s.call(Method::DELETE, &format!("/Users/{ann}"), None).await.status, 204);
+    assert_eq!(
+        s.call(Method::DELETE, &format!("/Users/{ann}"), None)
+            .await
+            .status,
+        204
+    );
     assert_error(&s.get(&format!("/Users/{ann}")).await, 404, None);
-    assert_error(&s.call(Method::DELETE, &format!("/Users/{ann}"), None).await, 404, None);
+    assert_error(
+        &s.call(Method::DELETE, &format!("/Users/{ann}"), None).await,
+        404,
+        None,
+    );
 }
 
 /// PATCH of users and groups, members, and the groups/roles provisioned users get (any engine).
@@ -478,7 +569,10 @@ async fn patch_groups_and_identity(s: &Scim) {
     let u = res.json();
     assert_eq!(u["displayName"], "Pat L");
     assert_eq!(u["externalId"], "p-1");
-    assert_eq!(u["roles"], json!([{"value": "editor"}, {"value": "viewer"}]));
+    assert_eq!(
+        u["roles"],
+        json!([{"value": "editor"}, {"value": "viewer"}])
+    );
     let res = s
         .call(
             Method::PATCH,
@@ -492,19 +586,33 @@ async fn patch_groups_and_identity(s: &Scim) {
     assert!(res.json().get("externalId").is_none(), "{}", res.text());
     assert_eq!(res.json()["roles"], json!([{"value": "deployer"}]));
     for (ops, kind) in [
-        (json!([{"op": "move", "path": "displayName"}]), "invalidValue"),
+        (
+            json!([{"op": "move", "path": "displayName"}]),
+            "invalidValue",
+        ),
         (json!([{"op": "remove"}]), "noTarget"),
-        (json!([{"op": "replace", "path": "nickName", "value": "x"}]), "invalidPath"),
+        (
+            json!([{"op": "replace", "path": "nickName", "value": "x"}]),
+            "invalidPath",
+        ),
         (json!([{"op": "remove", "path": "userName"}]), "mutability"),
-        (json!([{"op": "replace", "path": "active", "value": "maybe"}]), "invalidValue"),
+        (
+            json!([{"op": "replace", "path": "active", "value": "maybe"}]),
+            "invalidValue",
+        ),
     ] {
         let res = s
-            .call(Method::PATCH, &format!("/Users/{id}"), Some(patch(ops.clone())))
+            .call(
+                Method::PATCH,
+                &format!("/Users/{id}"),
+                Some(patch(ops.clone())),
+            )
             .await;
         assert_error(&res, 400, Some(kind));
     }
     assert_error(
-        &s.call(Method::PATCH, "/Users/nope", Some(patch(json!([])))).await,
+        &s.call(Method::PATCH, "/Users/nope", Some(patch(json!([]))))
+            .await,
         404,
         None,
     );
@@ -519,13 +627,26 @@ async fn patch_groups_and_identity(s: &Scim) {
         .await;
     assert_eq!(res.status, 201, "{}", res.text());
     let eng = res.json()["id"].as_str().unwrap().to_owned();
-    assert_eq!(res.headers[header::LOCATION], format!("http://localhost:8000/auth/api/scim/v2/Groups/{eng}"));
+    assert_eq!(
+        res.headers[header::LOCATION],
+        format!("http://localhost:8000/auth/api/scim/v2/Groups/{eng}")
+    );
     assert_eq!(res.json()["members"][0]["value"], id.as_str());
     assert_eq!(res.json()["members"][0]["display"], "pat@example.com");
-    let dup = s.call(Method::POST, "/Groups", Some(json!({"displayName": "Engineering"}))).await;
+    let dup = s
+        .call(
+            Method::POST,
+            "/Groups",
+            Some(json!({"displayName": "Engineering"})),
+        )
+        .await;
     assert_error(&dup, 409, Some("uniqueness"));
     let ghost = s
-        .call(Method::POST, "/Groups", Some(json!({"displayName": "Ghosts", "members": [{"value": "nobody"}]})))
+        .call(
+            Method::POST,
+            "/Groups",
+            Some(json!({"displayName": "Ghosts", "members": [{"value": "nobody"}]})),
+        )
         .await;
     assert_error(&ghost, 400, Some("invalidValue"));
     let ops = s
@@ -557,7 +678,10 @@ async fn patch_groups_and_identity(s: &Scim) {
         .await;
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.json()["members"].as_array().unwrap().len(), 2);
-    assert_eq!(s.a.echo(&cookie).await.json()["identity"]["groups"], json!(["Engineering", "Ops"]));
+    assert_eq!(
+        s.a.echo(&cookie).await.json()["identity"]["groups"],
+        json!(["Engineering", "Ops"])
+    );
     let res = s
         .call(
             Method::PATCH,
@@ -571,16 +695,28 @@ async fn patch_groups_and_identity(s: &Scim) {
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.json()["members"], json!([]));
     assert_eq!(res.json()["displayName"], "Eng");
-    assert_eq!(s.a.echo(&cookie).await.json()["identity"]["groups"], json!(["Ops"]));
-    let filtered = s.get(&format!("/Groups?{}", q(r#"displayName eq "eng""#))).await.json();
+    assert_eq!(
+        s.a.echo(&cookie).await.json()["identity"]["groups"],
+        json!(["Ops"])
+    );
+    let filtered = s
+        .get(&format!("/Groups?{}", q(r#"displayName eq "eng""#)))
+        .await
+        .json();
     assert_eq!(filtered["totalResults"], 1);
     assert_eq!(filtered["Resources"][0]["id"], eng.as_str());
-    assert_error(&s.get(&format!("/Groups?{}", q(r#"members eq "x""#))).await, 400, Some("invalidFilter"));
+    assert_error(
+        &s.get(&format!("/Groups?{}", q(r#"members eq "x""#))).await,
+        400,
+        Some("invalidFilter"),
+    );
     let bad_member = s
         .call(
             Method::PATCH,
             &format!("/Groups/{eng}"),
-            Some(patch(json!([{"op": "remove", "path": "members[display eq \"x\"]"}]))),
+            Some(patch(
+                json!([{"op": "remove", "path": "members[display eq \"x\"]"}]),
+            )),
         )
         .await;
     assert_error(&bad_member, 400, Some("invalidFilter"));
@@ -591,9 +727,22 @@ async fn patch_groups_and_identity(s: &Scim) {
             Some(json!({"displayName": "Ops", "members": [{"value": other}]})),
         )
         .await;
-    assert_eq!(put.json()["members"][0]["value"], other.as_str(), "{}", put.text());
-    assert_eq!(s.a.echo(&cookie).await.json()["identity"]["groups"], json!([]));
-    assert_eq!(s.call(Method::DELETE, &format!("/Groups/{ops}"), None).await.status, 204);
+    assert_eq!(
+        put.json()["members"][0]["value"],
+        other.as_str(),
+        "{}",
+        put.text()
+    );
+    assert_eq!(
+        s.a.echo(&cookie).await.json()["identity"]["groups"],
+        json!([])
+    );
+    assert_eq!(
+        s.call(Method::DELETE, &format!("/Groups/{ops}"), None)
+            .await
+            .status,
+        204
+    );
     assert_error(&s.get(&format!("/Groups/{ops}")).await, 404, None);
     assert_eq!(s.get("/Groups").await.json()["totalResults"], 1);
 
@@ -602,12 +751,19 @@ async fn patch_groups_and_identity(s: &Scim) {
         .call(
             Method::PATCH,
             &format!("/Users/{id}"),
-            Some(patch(json!([{"op": "replace", "path": "active", "value": "False"}]))),
+            Some(patch(
+                json!([{"op": "replace", "path": "active", "value": "False"}]),
+            )),
         )
         .await;
     assert_eq!(res.json()["active"], false, "{}", res.text());
     let after = s.a.echo(&cookie).await;
-    assert_eq!(after.status, 401, "the cached session ended: {}", after.text());
+    assert_eq!(
+        after.status,
+        401,
+        "the cached session ended: {}",
+        after.text()
+    );
     let again = s.a.sign_in("pat@example.com", PASSWORD).await;
     assert_eq!(again.status, 401, "{}", again.text());
     let back = s
@@ -636,18 +792,30 @@ async fn bulk(s: &Scim) {
     let res = s.call(Method::POST, "/Bulk", Some(body)).await;
     assert_eq!(res.status, 200, "{}", res.text());
     let v = res.json();
-    assert_eq!(v["schemas"], json!(["urn:ietf:params:scim:api:messages:2.0:BulkResponse"]));
+    assert_eq!(
+        v["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:BulkResponse"])
+    );
     let ops = v["Operations"].as_array().unwrap();
     let statuses: Vec<&str> = ops.iter().map(|o| o["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["201", "201", "200", "409", "409"]);
     assert_eq!(ops[0]["bulkId"], "u1");
     let user_loc = ops[0]["location"].as_str().unwrap();
     let uid = user_loc.rsplit('/').next().unwrap();
-    let gid = ops[1]["location"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    let gid = ops[1]["location"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
     assert_eq!(ops[3]["response"]["scimType"], "uniqueness");
     let g = s.get(&format!("/Groups/{gid}")).await.json();
     assert_eq!(g["members"][0]["value"], uid);
-    assert_eq!(s.get(&format!("/Users/{uid}")).await.json()["displayName"], "B One");
+    assert_eq!(
+        s.get(&format!("/Users/{uid}")).await.json()["displayName"],
+        "B One"
+    );
 
     // failOnErrors stops the run.
     let res = s
@@ -660,14 +828,26 @@ async fn bulk(s: &Scim) {
             ]})),
         )
         .await;
-    assert_eq!(res.json()["Operations"].as_array().unwrap().len(), 1, "{}", res.text());
-    assert_eq!(s.names(&q(r#"userName eq "never@example.com""#)).await.len(), 0);
+    assert_eq!(
+        res.json()["Operations"].as_array().unwrap().len(),
+        1,
+        "{}",
+        res.text()
+    );
+    assert_eq!(
+        s.names(&q(r#"userName eq "never@example.com""#))
+            .await
+            .len(),
+        0
+    );
 
     // Above maxBulkOperations (5): 413, nothing run.
     let many: Vec<Value> = (0..6)
         .map(|i| json!({"method": "POST", "path": "/Users", "bulkId": format!("m{i}"), "data": {"userName": format!("m{i}@example.com")}}))
         .collect();
-    let res = s.call(Method::POST, "/Bulk", Some(json!({"Operations": many}))).await;
+    let res = s
+        .call(Method::POST, "/Bulk", Some(json!({"Operations": many})))
+        .await;
     assert_error(&res, 413, Some("tooMany"));
     assert_eq!(s.names(&q(r#"userName sw "m0""#)).await.len(), 0);
 }
@@ -689,17 +869,14 @@ async fn bulk_on_sqlite() {
 
 #[tokio::test]
 async fn bulk_can_be_disabled() {
-    let off = finish(
-        start_with(
-            "scim:\n  enabled: true\n  bulkEnabled: false\n",
-            &[],
-        )
-        .await,
-    )
-    .await;
-    let res = off.call(Method::POST, "/Bulk", Some(json!({"Operations": []}))).await;
+    let off = finish(start_with("scim:\n  enabled: true\n  bulkEnabled: false\n", &[]).await).await;
+    let res = off
+        .call(Method::POST, "/Bulk", Some(json!({"Operations": []})))
+        .await;
     assert_error(&res, 501, None);
-    let cfg = off.call_as(None, Method::GET, "/ServiceProviderConfig", None).await;
+    let cfg = off
+        .call_as(None, Method::GET, "/ServiceProviderConfig", None)
+        .await;
     assert_eq!(cfg.json()["bulk"]["supported"], false);
 }
 
@@ -717,16 +894,21 @@ async fn everything_works_on_postgres() {
 #[tokio::test]
 async fn a_provisioned_user_signs_in_with_the_login_form() {
     let s = start_scim("").await;
-    s.user("form@example.com", json!({"password": PASSWORD, "roles": ["ops"]}))
-        .await;
-    let res = s
-        .a
-        .form(
+    s.user(
+        "form@example.com",
+        json!({"password": PASSWORD, "roles": ["ops"]}),
+    )
+    .await;
+    let res =
+        s.a.form(
             "/auth/api/auth/sign-in/email",
             &[("email", "form@example.com"), ("password", PASSWORD)],
             &[("origin", ORIGIN)],
         )
         .await;
     let cookie = session_cookie(&res).expect("signed in");
-    assert_eq!(s.a.echo(&cookie).await.json()["identity"]["roles"], json!(["ops"]));
+    assert_eq!(
+        s.a.echo(&cookie).await.json()["identity"]["roles"],
+        json!(["ops"])
+    );
 }

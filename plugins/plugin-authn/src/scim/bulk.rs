@@ -93,9 +93,9 @@ pub async fn run(st: &Arc<Authn>, body: &[u8]) -> Reply {
         let bulk_id = op.get("bulkId").and_then(Value::as_str).map(str::to_owned);
         let path = op.get("path").and_then(Value::as_str).unwrap_or_default();
         let reply = match (
-            Method::from_bytes(method_name.as_bytes()).ok().filter(|m| {
-                [Method::POST, Method::PUT, Method::PATCH, Method::DELETE].contains(m)
-            }),
+            Method::from_bytes(method_name.as_bytes())
+                .ok()
+                .filter(|m| [Method::POST, Method::PUT, Method::PATCH, Method::DELETE].contains(m)),
             resolve_path(path, &ids),
         ) {
             (None, _) => Reply::invalid(format!(
@@ -107,7 +107,9 @@ pub async fn run(st: &Arc<Authn>, body: &[u8]) -> Reply {
             (_, Err(r)) => Reply::error(
                 StatusCode::CONFLICT,
                 Some("invalidValue"),
-                format!("`Operations[{i}].path` names `bulkId:{r}`, which no earlier operation created"),
+                format!(
+                    "`Operations[{i}].path` names `bulkId:{r}`, which no earlier operation created"
+                ),
             ),
             (Some(m), Ok(path)) => {
                 let mut data = op.get("data").cloned().unwrap_or(Value::Null);
@@ -115,7 +117,9 @@ pub async fn run(st: &Arc<Authn>, body: &[u8]) -> Reply {
                     Err(r) => Reply::error(
                         StatusCode::CONFLICT,
                         Some("invalidValue"),
-                        format!("`Operations[{i}].data` names `bulkId:{r}`, which no earlier operation created"),
+                        format!(
+                            "`Operations[{i}].data` names `bulkId:{r}`, which no earlier operation created"
+                        ),
                     ),
                     Ok(()) => {
                         let bytes = data.to_string();
@@ -131,10 +135,9 @@ pub async fn run(st: &Arc<Authn>, body: &[u8]) -> Reply {
         if let Some(l) = &reply.location {
             entry["location"] = l.clone().into();
         }
-        if let (Some(b), Some(created_id)) = (
-            &bulk_id,
-            reply.body.as_ref().and_then(|v| v["id"].as_str()),
-        ) {
+        if let (Some(b), Some(created_id)) =
+            (&bulk_id, reply.body.as_ref().and_then(|v| v["id"].as_str()))
+        {
             if reply.status == StatusCode::CREATED {
                 ids.insert(b.clone(), created_id.to_owned());
             }

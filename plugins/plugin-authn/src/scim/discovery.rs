@@ -73,7 +73,11 @@ pub fn answer(st: &Authn, method: &Method, rel: &str) -> Option<Reply> {
     let segs: Vec<&str> = rel.trim_matches('/').split('/').collect();
     let reply = match segs.as_slice() {
         ["ServiceProviderConfig" | "ResourceTypes" | "Schemas", ..] if method != Method::GET => {
-            Reply::error(StatusCode::METHOD_NOT_ALLOWED, None, "discovery endpoints are read-only")
+            Reply::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                None,
+                "discovery endpoints are read-only",
+            )
         }
         ["ServiceProviderConfig"] => Reply::json(
             StatusCode::OK,
@@ -98,14 +102,24 @@ pub fn answer(st: &Authn, method: &Method, rel: &str) -> Option<Reply> {
             resource_type(&base, "User", "/Users", users::SCHEMA),
             resource_type(&base, "Group", "/Groups", groups::SCHEMA),
         ]),
-        ["ResourceTypes", "User"] => Reply::json(StatusCode::OK, resource_type(&base, "User", "/Users", users::SCHEMA)),
-        ["ResourceTypes", "Group"] => Reply::json(StatusCode::OK, resource_type(&base, "Group", "/Groups", groups::SCHEMA)),
+        ["ResourceTypes", "User"] => Reply::json(
+            StatusCode::OK,
+            resource_type(&base, "User", "/Users", users::SCHEMA),
+        ),
+        ["ResourceTypes", "Group"] => Reply::json(
+            StatusCode::OK,
+            resource_type(&base, "Group", "/Groups", groups::SCHEMA),
+        ),
         ["Schemas"] => list(vec![user_schema(&base), group_schema(&base)]),
         ["Schemas", id] if *id == users::SCHEMA => Reply::json(StatusCode::OK, user_schema(&base)),
-        ["Schemas", id] if *id == groups::SCHEMA => Reply::json(StatusCode::OK, group_schema(&base)),
-        ["ResourceTypes" | "Schemas", id] => {
-            Reply::error(StatusCode::NOT_FOUND, None, format!("no such schema or resource type `{id}`"))
+        ["Schemas", id] if *id == groups::SCHEMA => {
+            Reply::json(StatusCode::OK, group_schema(&base))
         }
+        ["ResourceTypes" | "Schemas", id] => Reply::error(
+            StatusCode::NOT_FOUND,
+            None,
+            format!("no such schema or resource type `{id}`"),
+        ),
         _ => return None,
     };
     Some(reply)

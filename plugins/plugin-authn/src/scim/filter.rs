@@ -86,13 +86,22 @@ fn lex(input: &str) -> Result<Vec<Tok>, FilterError> {
                             Some((_, 't')) => s.push('\t'),
                             Some((_, 'r')) => s.push('\r'),
                             Some((_, 'u')) => {
-                                let hex: String = (0..4).filter_map(|_| chars.next()).map(|(_, c)| c).collect();
+                                let hex: String = (0..4)
+                                    .filter_map(|_| chars.next())
+                                    .map(|(_, c)| c)
+                                    .collect();
                                 match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
                                     Some(c) if hex.len() == 4 => s.push(c),
-                                    _ => return err(format!("bad \\u escape `\\u{hex}` in a string")),
+                                    _ => {
+                                        return err(format!(
+                                            "bad \\u escape `\\u{hex}` in a string"
+                                        ));
+                                    }
                                 }
                             }
-                            Some((_, other)) => return err(format!("unknown escape `\\{other}` in a string")),
+                            Some((_, other)) => {
+                                return err(format!("unknown escape `\\{other}` in a string"));
+                            }
                             None => return err("unterminated string"),
                         },
                         Some((_, c)) => s.push(c),
@@ -253,7 +262,13 @@ impl Parser<'_> {
         "?"
     }
 
-    fn compare(&mut self, col: Column, path: &str, op: &str, lit: Lit) -> Result<String, FilterError> {
+    fn compare(
+        &mut self,
+        col: Column,
+        path: &str,
+        op: &str,
+        lit: Lit,
+    ) -> Result<String, FilterError> {
         let c = col.sql;
         if lit == Lit::Null {
             return match op {
@@ -297,7 +312,11 @@ impl Parser<'_> {
                 } else {
                     (format!("LOWER({c})"), "?", s.to_ascii_lowercase())
                 };
-                let like = |s: &str| s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                let like = |s: &str| {
+                    s.replace('\\', "\\\\")
+                        .replace('%', "\\%")
+                        .replace('_', "\\_")
+                };
                 let (sql_op, value) = match op {
                     "eq" => ("=", s),
                     "ne" => ("<>", s),
@@ -353,7 +372,10 @@ pub fn compile(filter: &str, attrs: Attributes) -> Result<Compiled, FilterError>
     };
     let sql = p.or_expr()?;
     if p.at < p.toks.len() {
-        return err(format!("unexpected {:?} after a complete filter", p.toks[p.at]));
+        return err(format!(
+            "unexpected {:?} after a complete filter",
+            p.toks[p.at]
+        ));
     }
     Ok(Compiled { sql, args })
 }
@@ -376,10 +398,22 @@ mod tests {
 
     fn attrs(name: &str) -> Option<Column> {
         match name {
-            "username" => Some(Column { sql: "u.email", kind: Kind::Text }),
-            "externalid" => Some(Column { sql: "u.external_id", kind: Kind::ExactText }),
-            "active" => Some(Column { sql: "u.active", kind: Kind::Bool }),
-            "meta.created" => Some(Column { sql: "u.created_at", kind: Kind::Time }),
+            "username" => Some(Column {
+                sql: "u.email",
+                kind: Kind::Text,
+            }),
+            "externalid" => Some(Column {
+                sql: "u.external_id",
+                kind: Kind::ExactText,
+            }),
+            "active" => Some(Column {
+                sql: "u.active",
+                kind: Kind::Bool,
+            }),
+            "meta.created" => Some(Column {
+                sql: "u.created_at",
+                kind: Kind::Time,
+            }),
             _ => None,
         }
     }
@@ -392,10 +426,16 @@ mod tests {
     #[test]
     fn and_binds_tighter_than_or_and_not_needs_parentheses() {
         let (s, a) = sql(r#"userName eq "A" or userName eq "b" and active eq true"#);
-        assert_eq!(s, "((LOWER(u.email) = ?) OR ((LOWER(u.email) = ?) AND (u.active = 1)))");
+        assert_eq!(
+            s,
+            "((LOWER(u.email) = ?) OR ((LOWER(u.email) = ?) AND (u.active = 1)))"
+        );
         assert_eq!(a, vec![Value::Text("a".into()), Value::Text("b".into())]);
         let (s, _) = sql(r#"(userName eq "a" or userName eq "b") and not (active eq false)"#);
-        assert_eq!(s, "(((LOWER(u.email) = ?) OR (LOWER(u.email) = ?)) AND (NOT (u.active = 0)))");
+        assert_eq!(
+            s,
+            "(((LOWER(u.email) = ?) OR (LOWER(u.email) = ?)) AND (NOT (u.active = 0)))"
+        );
     }
 
     #[test]

@@ -153,7 +153,10 @@ async fn check_members(st: &Authn, members: &[String]) -> Result<(), Reply> {
     for m in members {
         let res = st
             .store
-            .run(st.store.stmt("SELECT 1 FROM authn_user WHERE id = ?", [m.clone().into()]))
+            .run(
+                st.store
+                    .stmt("SELECT 1 FROM authn_user WHERE id = ?", [m.clone().into()]),
+            )
             .await
             .map_err(|e| Reply::db(st, &e))?;
         if res.rows.is_empty() {
@@ -436,8 +439,12 @@ pub async fn delete(st: &Arc<Authn>, id: &str) -> Reply {
         Err(r) => return r,
     };
     let stmts = vec![
-        st.store.stmt("DELETE FROM authn_scim_member WHERE group_id = ?", [id.into()]),
-        st.store.stmt("DELETE FROM authn_scim_group WHERE id = ?", [id.into()]),
+        st.store.stmt(
+            "DELETE FROM authn_scim_member WHERE group_id = ?",
+            [id.into()],
+        ),
+        st.store
+            .stmt("DELETE FROM authn_scim_group WHERE id = ?", [id.into()]),
     ];
     match st.store.batch(stmts).await {
         Ok(_) => {

@@ -89,7 +89,11 @@ impl Reply {
 
     /// 404 for a resource id.
     pub fn not_found(kind: &str, id: &str) -> Self {
-        Self::error(StatusCode::NOT_FOUND, None, format!("{kind} `{id}` not found"))
+        Self::error(
+            StatusCode::NOT_FOUND,
+            None,
+            format!("{kind} `{id}` not found"),
+        )
     }
 
     /// 500 for a database failure (logged; the detail does not leak SQL).
@@ -104,17 +108,19 @@ impl Reply {
 
     fn into_response(self) -> Response {
         let mut res = match &self.body {
-            Some(b) => axum::response::IntoResponse::into_response((
-                self.status,
-                b.to_string(),
-            )),
+            Some(b) => axum::response::IntoResponse::into_response((self.status, b.to_string())),
             None => axum::response::IntoResponse::into_response(self.status),
         };
         if self.body.is_some() {
-            res.headers_mut()
-                .insert(header::CONTENT_TYPE, http::HeaderValue::from_static(SCIM_JSON));
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static(SCIM_JSON),
+            );
         }
-        if let Some(l) = self.location.and_then(|l| http::HeaderValue::from_str(&l).ok()) {
+        if let Some(l) = self
+            .location
+            .and_then(|l| http::HeaderValue::from_str(&l).ok())
+        {
             res.headers_mut().insert(header::LOCATION, l);
         }
         if self.status == StatusCode::UNAUTHORIZED {
@@ -175,9 +181,9 @@ impl ListQuery {
         };
         for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
             let number = |v: &str| -> Result<i64, Reply> {
-                v.trim().parse::<i64>().map_err(|_| {
-                    Reply::invalid(format!("`{k}` must be an integer, not `{v}`"))
-                })
+                v.trim()
+                    .parse::<i64>()
+                    .map_err(|_| Reply::invalid(format!("`{k}` must be an integer, not `{v}`")))
             };
             match k.as_ref() {
                 "filter" => q.filter = Some(v.into_owned()),
@@ -225,8 +231,13 @@ pub async fn dispatch(
 ) -> Reply {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let data = || -> Result<Value, Reply> {
-        serde_json::from_slice(body)
-            .map_err(|e| Reply::error(StatusCode::BAD_REQUEST, Some("invalidSyntax"), format!("the body is not JSON: {e}")))
+        serde_json::from_slice(body).map_err(|e| {
+            Reply::error(
+                StatusCode::BAD_REQUEST,
+                Some("invalidSyntax"),
+                format!("the body is not JSON: {e}"),
+            )
+        })
     };
     macro_rules! with_body {
         ($v:ident => $call:expr) => {

@@ -11,8 +11,8 @@ use axum::response::IntoResponse;
 use axum::routing::{delete, get};
 use buntime_core::Response;
 use buntime_core::access::AccessGate;
-use http::{HeaderMap, StatusCode, header, request::Parts};
 use buntime_plugin_database::Value as Db;
+use http::{HeaderMap, StatusCode, header, request::Parts};
 use serde_json::{Value, json};
 
 use super::Reply;
@@ -102,13 +102,20 @@ async fn create(State(st): State<Arc<Authn>>, req: axum::extract::Request) -> Re
         Ok(v @ Value::Object(_)) => v,
         _ => return bad("the body must be a JSON object {name, expiresIn?}".into()),
     };
-    let Some(name) = v.get("name").and_then(Value::as_str).map(str::trim).filter(|n| !n.is_empty() && n.len() <= 255) else {
+    let Some(name) = v
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && n.len() <= 255)
+    else {
         return bad("`name` is required (a label of up to 255 characters)".into());
     };
     let expires_at = match v.get("expiresIn") {
         None | Some(Value::Null) => None,
         Some(d) => match buntime_core::duration::parse(d).filter(|d| !d.is_zero()) {
-            Some(d) => Some(now_ms().saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))),
+            Some(d) => {
+                Some(now_ms().saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX)))
+            }
             None => return bad("`expiresIn` must be a positive duration such as `90d`".into()),
         },
     };
@@ -131,7 +138,8 @@ async fn create(State(st): State<Arc<Authn>>, req: axum::extract::Request) -> Re
     if let Err(e) = res {
         return db_error(&st, &e);
     }
-    st.logger.info(format!("SCIM token `{name}` ({id}) created"));
+    st.logger
+        .info(format!("SCIM token `{name}` ({id}) created"));
     (
         StatusCode::CREATED,
         axum::Json(json!({"id": id, "name": name, "token": token, "expiresAt": expires_at, "lastUsedAt": null, "createdAt": now})),
@@ -139,14 +147,21 @@ async fn create(State(st): State<Arc<Authn>>, req: axum::extract::Request) -> Re
         .into_response()
 }
 
-async fn revoke(State(st): State<Arc<Authn>>, Path(id): Path<String>, req: axum::extract::Request) -> Response {
+async fn revoke(
+    State(st): State<Arc<Authn>>,
+    Path(id): Path<String>,
+    req: axum::extract::Request,
+) -> Response {
     let (parts, _) = req.into_parts();
     if let Err(r) = guard(&parts, &["keys:revoke"]) {
         return r;
     }
     match st
         .store
-        .run(st.store.stmt("DELETE FROM authn_scim_token WHERE id = ?", [id.clone().into()]))
+        .run(st.store.stmt(
+            "DELETE FROM authn_scim_token WHERE id = ?",
+            [id.clone().into()],
+        ))
         .await
     {
         Ok(r) if r.affected_row_count > 0 => {
@@ -193,7 +208,9 @@ pub async fn authenticate(st: &Authn, headers: &HeaderMap) -> Result<(), Reply> 
         .await
         .map_err(|e| Reply::db(st, &e))?;
     let Some(row) = res.rows.first() else {
-        return Err(unauthorized("the bearer token is not a SCIM token (or was revoked)"));
+        return Err(unauthorized(
+            "the bearer token is not a SCIM token (or was revoked)",
+        ));
     };
     let now = now_ms();
     if !matches!(row[1], Db::Null) && int(&row[1]) <= now {

@@ -183,7 +183,8 @@ fn set(f: &mut Fields, path: &str, v: Option<&serde_json::Value>) -> Result<(), 
             f.name = string(v, path)?;
         }
         ("active", Some(v)) => {
-            f.active = boolean(v).ok_or_else(|| Reply::invalid("`active` must be true or false"))?;
+            f.active =
+                boolean(v).ok_or_else(|| Reply::invalid("`active` must be true or false"))?;
         }
         ("externalid", Some(v)) => f.external_id = Some(string(v, "externalId")?),
         ("externalid", None) => f.external_id = None,
@@ -393,7 +394,8 @@ pub async fn create(st: &Arc<Authn>, body: serde_json::Value) -> Reply {
         Err(e) if is_unique_violation(&e) => return conflict(&f.user_name),
         Err(e) => return Reply::db(st, &e),
     }
-    st.logger.info(format!("SCIM: created user {} ({id})", f.user_name));
+    st.logger
+        .info(format!("SCIM: created user {} ({id})", f.user_name));
     match load(st, &id).await {
         Ok(Some(row)) => match to_json(st, &row).await {
             Ok(v) => Reply::created(v),
