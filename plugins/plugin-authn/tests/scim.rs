@@ -120,8 +120,14 @@ impl Scim {
         res.json()["id"].as_str().unwrap().to_owned()
     }
 
-    /// The `userName`s a filtered list returns, in order.
+    /// The `userName`s a filtered list returns, in order (by `userName` unless the query sorts:
+    /// users created within one millisecond have no creation order).
     async fn names(&self, query: &str) -> Vec<String> {
+        let query = if query.contains("sortBy=") {
+            query.to_owned()
+        } else {
+            format!("{query}&sortBy=userName")
+        };
         let res = self.get(&format!("/Users?{query}")).await;
         assert_eq!(res.status, 200, "{query}: {}", res.text());
         res.json()["Resources"]

@@ -135,12 +135,12 @@ pub async fn run(st: &Arc<Authn>, body: &[u8]) -> Reply {
         if let Some(l) = &reply.location {
             entry["location"] = l.clone().into();
         }
-        if let (Some(b), Some(created_id)) =
-            (&bulk_id, reply.body.as_ref().and_then(|v| v["id"].as_str()))
-        {
-            if reply.status == StatusCode::CREATED {
-                ids.insert(b.clone(), created_id.to_owned());
-            }
+        if let (Some(b), Some(created_id), StatusCode::CREATED) = (
+            &bulk_id,
+            reply.body.as_ref().and_then(|v| v["id"].as_str()),
+            reply.status,
+        ) {
+            ids.insert(b.clone(), created_id.to_owned());
         }
         if !reply.status.is_success() {
             errors += 1;

@@ -83,7 +83,6 @@ pub fn answer(st: &Authn, method: &Method, rel: &str) -> Option<Reply> {
             StatusCode::OK,
             json!({
                 "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
-                "documentationUri": "https://buntime.dev/docs/authn#scim",
                 "patch": {"supported": true},
                 "bulk": {"supported": cfg.bulk_enabled, "maxOperations": cfg.max_bulk_operations, "maxPayloadSize": MAX_PAYLOAD},
                 "filter": {"supported": true, "maxResults": cfg.max_results},

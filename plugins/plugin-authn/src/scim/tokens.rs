@@ -31,6 +31,7 @@ pub fn router() -> Router<Arc<Authn>> {
 }
 
 /// Asks the runtime's access model (the REST API's keys and CSRF rules) about the caller.
+#[allow(clippy::result_large_err)] // the refusal is sent as is, once per refused request
 fn guard(parts: &Parts, needs: &[&str]) -> Result<(), Response> {
     let Some(gate) = parts.extensions.get::<AccessGate>() else {
         // Only a runtime without its HTTP server gets here: refuse, never open.

@@ -154,7 +154,7 @@ async fn harness_on(
     let manifest = format!(
         "{}\n{overrides}",
         without_keys(
-            &MANIFEST.replace("enabled: false", "enabled: true"),
+            &MANIFEST.replacen("enabled: false", "enabled: true", 1),
             &overrides
         )
     );
