@@ -62,7 +62,7 @@ fn sign_up_reach_an_app_as_yourself_and_sign_out() {
         if p == "plugin-authn" {
             // Enabled, with cheap hashing (this is a debug build) and one machine key.
             manifest = manifest
-                .replace("enabled: false", "enabled: true")
+                .replacen("enabled: false", "enabled: true", 1)
                 .replace("memoryKib: 19456", "memoryKib: 1024")
                 .replace(
                     "apiKeys: []",

@@ -107,7 +107,7 @@ fn sign_in_with_a_real_provider_reach_an_app_as_yourself_and_log_out_there() {
             std::fs::read_to_string(Path::new(PLUGINS_DIR).join(p).join("manifest.yaml")).unwrap();
         if p == "plugin-authn" {
             manifest = manifest
-                .replace("enabled: false", "enabled: true")
+                .replacen("enabled: false", "enabled: true", 1)
                 .replace("memoryKib: 19456", "memoryKib: 1024")
                 .replace("  - http://localhost:8000", &format!("  - {site}"))
                 .replace(

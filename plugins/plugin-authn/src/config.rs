@@ -81,6 +81,30 @@ pub struct RateLimitConfig {
     pub max_per_ip: u32,
 }
 
+/// SCIM 2.0 provisioning (`scim`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScimConfig {
+    /// Whether `/auth/api/scim/v2` is served.
+    pub enabled: bool,
+    /// The most resources one list answer carries (`count` is capped to it).
+    pub max_results: usize,
+    /// Whether `POST /Bulk` is served (501 otherwise).
+    pub bulk_enabled: bool,
+    /// The most operations one bulk request may carry (413 above).
+    pub max_bulk_operations: usize,
+}
+
+impl Default for ScimConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            max_results: 100,
+            bulk_enabled: true,
+            max_bulk_operations: 1000,
+        }
+    }
+}
+
 /// The plugin configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -104,6 +128,8 @@ pub struct Config {
     pub password: PasswordConfig,
     /// Brute-force limits.
     pub rate_limit: RateLimitConfig,
+    /// SCIM provisioning.
+    pub scim: ScimConfig,
 }
 
 impl Default for Config {
@@ -136,6 +162,7 @@ impl Default for Config {
                 max_per_account: 5,
                 max_per_ip: 20,
             },
+            scim: ScimConfig::default(),
         }
     }
 }
@@ -197,6 +224,9 @@ pub fn parse(raw: &Map<String, Value>) -> Result<Config, Vec<String>> {
     }
     if let Some(v) = raw.get("rateLimit") {
         parse_rate_limit(v, &mut c.rate_limit, &mut errors);
+    }
+    if let Some(v) = raw.get("scim") {
+        parse_scim(v, &mut c.scim, &mut errors);
     }
     if errors.is_empty() {
         Ok(c)
@@ -401,6 +431,48 @@ fn parse_rate_limit(v: &Value, r: &mut RateLimitConfig, errors: &mut Vec<String>
     }
 }
 
+fn flag(v: &Value, at: &str, errors: &mut Vec<String>) -> Option<bool> {
+    let b = v.as_bool();
+    if b.is_none() {
+        errors.push(format!("`{at}` must be true or false"));
+    }
+    b
+}
+
+fn parse_scim(v: &Value, s: &mut ScimConfig, errors: &mut Vec<String>) {
+    if !v.is_object() {
+        errors.push(
+            "`scim` must be a map of enabled, maxResults, bulkEnabled, maxBulkOperations"
+                .to_owned(),
+        );
+        return;
+    }
+    if let Some(b) = v
+        .get("enabled")
+        .and_then(|b| flag(b, "scim.enabled", errors))
+    {
+        s.enabled = b;
+    }
+    if let Some(b) = v
+        .get("bulkEnabled")
+        .and_then(|b| flag(b, "scim.bulkEnabled", errors))
+    {
+        s.bulk_enabled = b;
+    }
+    if let Some(n) = v
+        .get("maxResults")
+        .and_then(|n| number(n, "scim.maxResults", 1, 10_000, errors))
+    {
+        s.max_results = usize::try_from(n).unwrap_or(100);
+    }
+    if let Some(n) = v
+        .get("maxBulkOperations")
+        .and_then(|n| number(n, "scim.maxBulkOperations", 1, 100_000, errors))
+    {
+        s.max_bulk_operations = usize::try_from(n).unwrap_or(1000);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,7 +508,8 @@ mod tests {
             "providers": [{"type": "google"}],
             "session": {"ttl": "soon", "secrets": ["tiny"]},
             "password": {"memoryKib": 1},
-            "rateLimit": {"maxPerIp": 0}
+            "rateLimit": {"maxPerIp": 0},
+            "scim": {"enabled": "yes", "maxResults": 0}
         })))
         .unwrap_err();
         for key in [
@@ -447,6 +520,8 @@ mod tests {
             "session.secrets",
             "password.memoryKib",
             "rateLimit.maxPerIp",
+            "scim.enabled",
+            "scim.maxResults",
         ] {
             assert!(
                 errors.iter().any(|e| e.contains(key)),

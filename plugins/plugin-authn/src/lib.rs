@@ -14,6 +14,7 @@ pub mod password;
 pub mod providers;
 pub mod ratelimit;
 pub mod routes;
+pub mod scim;
 pub mod sessions;
 pub mod store;
 pub mod token;
@@ -260,7 +261,14 @@ impl Plugin for AuthnPlugin {
     }
 
     fn routes(&self) -> Option<Router> {
-        self.state.get().map(|s| routes::router(s.clone()))
+        self.state.get().map(|s| {
+            let r = routes::router(s.clone());
+            if s.config.scim.enabled {
+                r.merge(scim::router(s.clone()))
+            } else {
+                r
+            }
+        })
     }
 
     /// The typed service: [`Authn`], whose [`Authn::caller_id`] plugins that run before the gate

@@ -181,6 +181,26 @@ impl Sessions {
         Ok(existed)
     }
 
+    /// Ends every session of `user_id` (rows and cache): a deactivated or deleted user is signed
+    /// out everywhere at once, not when the cache entry ages out.
+    ///
+    /// # Errors
+    /// The database's error.
+    pub async fn revoke_all(&self, user_id: &str) -> Result<u64, DbError> {
+        let n = self.store.delete_sessions_of(user_id).await?;
+        self.forget_user(user_id);
+        Ok(n)
+    }
+
+    /// Forgets the cached sessions of `user_id`, so the next request re-reads its user (new
+    /// groups or roles show in `X-Identity` at once).
+    pub fn forget_user(&self, user_id: &str) {
+        self.cache
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|_, c| c.resolved.session.user_id != user_id);
+    }
+
     /// Deletes expired rows and forgets expired cache entries; returns how many rows went.
     ///
     /// # Errors

@@ -61,6 +61,29 @@ const SCHEMA: &[&str] = &[
         expires_at BIGINT NOT NULL,
         created_at BIGINT NOT NULL
     )",
+    // SCIM groups and their members; a member's group names join its `X-Identity.groups`.
+    "CREATE TABLE IF NOT EXISTS authn_scim_group (
+        id VARCHAR(64) PRIMARY KEY,
+        display_name VARCHAR(255) NOT NULL UNIQUE,
+        external_id VARCHAR(255),
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS authn_scim_member (
+        group_id VARCHAR(64) NOT NULL REFERENCES authn_scim_group(id) ON DELETE CASCADE,
+        user_id VARCHAR(64) NOT NULL REFERENCES authn_user(id) ON DELETE CASCADE,
+        PRIMARY KEY (group_id, user_id)
+    )",
+    "CREATE INDEX IF NOT EXISTS authn_scim_member_user ON authn_scim_member (user_id)",
+    // SCIM bearer tokens, by SHA-256: the token itself is shown once, at creation.
+    "CREATE TABLE IF NOT EXISTS authn_scim_token (
+        id VARCHAR(64) PRIMARY KEY,
+        name VARCHAR(255) NOT NULL,
+        token_hash VARCHAR(64) NOT NULL UNIQUE,
+        expires_at BIGINT,
+        last_used_at BIGINT,
+        created_at BIGINT NOT NULL
+    )",
     "CREATE TABLE IF NOT EXISTS authn_secret (
         id VARCHAR(64) PRIMARY KEY,
         secret TEXT NOT NULL,
@@ -184,7 +207,7 @@ fn numbered(sql: &str) -> String {
     out
 }
 
-fn text(v: &Value) -> Option<String> {
+pub(crate) fn text(v: &Value) -> Option<String> {
     match v {
         Value::Text(s) => Some(s.clone()),
         Value::Integer(i) => Some(i.to_string()),
@@ -192,7 +215,7 @@ fn text(v: &Value) -> Option<String> {
     }
 }
 
-fn int(v: &Value) -> i64 {
+pub(crate) fn int(v: &Value) -> i64 {
     match v {
         Value::Integer(i) => *i,
         Value::Float(f) => f.trunc() as i64,
@@ -239,7 +262,7 @@ fn session_from(row: &[Value]) -> Session {
     }
 }
 
-fn is_unique_violation(e: &DbError) -> bool {
+pub(crate) fn is_unique_violation(e: &DbError) -> bool {
     matches!(e, DbError::Sql { code, message } if code.contains("UNIQUE") || code.contains("PRIMARYKEY") || code == "23505" || message.contains("UNIQUE") || message.contains("Duplicate"))
 }
 
@@ -258,7 +281,7 @@ impl Store {
         }
     }
 
-    fn stmt(&self, sql: &str, args: impl IntoIterator<Item = Value>) -> Statement {
+    pub(crate) fn stmt(&self, sql: &str, args: impl IntoIterator<Item = Value>) -> Statement {
         let sql = if self.postgres {
             numbered(sql)
         } else {
@@ -267,10 +290,15 @@ impl Store {
         Statement::with_args(sql, args)
     }
 
-    async fn run(&self, stmt: Statement) -> Result<StmtResult, DbError> {
+    pub(crate) async fn run(&self, stmt: Statement) -> Result<StmtResult, DbError> {
         self.db
             .execute(Target::root().on(&self.adapter), stmt)
             .await
+    }
+
+    /// Runs `stmts` in one transaction.
+    pub(crate) async fn batch(&self, stmts: Vec<Statement>) -> Result<Vec<StmtResult>, DbError> {
+        self.db.batch(Target::root().on(&self.adapter), stmts).await
     }
 
     /// Creates the tables when missing.
@@ -439,10 +467,44 @@ impl Store {
         let res = self
             .run(self.stmt(&sql, [token_hash.into(), now_ms().into()]))
             .await?;
-        Ok(res
-            .rows
-            .first()
-            .map(|r| (session_from(&r[..6]), user_from(&r[6..]))))
+        let Some(r) = res.rows.first() else {
+            return Ok(None);
+        };
+        let (session, mut user) = (session_from(&r[..6]), user_from(&r[6..]));
+        for g in self.scim_group_names(&user.id).await? {
+            if !user.groups.contains(&g) {
+                user.groups.push(g);
+            }
+        }
+        Ok(Some((session, user)))
+    }
+
+    /// Returns the display names of the SCIM groups `user_id` is a member of, sorted.
+    ///
+    /// # Errors
+    /// The database's error.
+    pub async fn scim_group_names(&self, user_id: &str) -> Result<Vec<String>, DbError> {
+        let res = self
+            .run(self.stmt(
+                "SELECT g.display_name FROM authn_scim_member m JOIN authn_scim_group g ON g.id = m.group_id WHERE m.user_id = ? ORDER BY g.display_name",
+                [user_id.into()],
+            ))
+            .await?;
+        Ok(res.rows.iter().filter_map(|r| text(&r[0])).collect())
+    }
+
+    /// Deletes every session of `user_id`; returns how many.
+    ///
+    /// # Errors
+    /// The database's error.
+    pub async fn delete_sessions_of(&self, user_id: &str) -> Result<u64, DbError> {
+        let res = self
+            .run(self.stmt(
+                "DELETE FROM authn_session WHERE user_id = ?",
+                [user_id.into()],
+            ))
+            .await?;
+        Ok(res.affected_row_count)
     }
 
     /// Returns the user's unexpired sessions, newest first.

@@ -376,7 +376,7 @@ const KEY_C: &str = "gateway-test-key-c-0123456789abcdef";
 #[tokio::test]
 async fn key_by_user_buckets_callers_authn_vouches_for_and_never_a_forged_identity() {
     let state = tempfile::tempdir().unwrap();
-    let authn = AUTHN_MANIFEST.replace("enabled: false", "enabled: true").replace("apiKeys: []", &format!("apiKeys:\n  - {{ key: {KEY_A}, name: a, roles: [] }}\n  - {{ key: {KEY_B}, name: b, roles: [] }}\n  - {{ key: {KEY_C}, name: c, roles: [] }}"));
+    let authn = AUTHN_MANIFEST.replacen("enabled: false", "enabled: true", 1).replace("apiKeys: []", &format!("apiKeys:\n  - {{ key: {KEY_A}, name: a, roles: [] }}\n  - {{ key: {KEY_B}, name: b, roles: [] }}\n  - {{ key: {KEY_C}, name: c, roles: [] }}"));
     let state_dir = state.path().to_str().unwrap().to_owned();
     let gw = support::start_with(
         "rateLimit:\n  requests: 1\n  window: 1h\n  keyBy: user\n",
@@ -464,7 +464,7 @@ async fn key_by_user_buckets_callers_authn_vouches_for_and_never_a_forged_identi
 async fn authns_401_still_gets_cors_and_a_log_entry() {
     let state = tempfile::tempdir().unwrap();
     let authn = AUTHN_MANIFEST
-        .replace("enabled: false", "enabled: true")
+        .replacen("enabled: false", "enabled: true", 1)
         .replace(
             "apiKeys: []",
             &format!("apiKeys:\n  - {{ key: {KEY_C}, name: c, roles: [] }}"),

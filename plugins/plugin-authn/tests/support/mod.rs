@@ -115,7 +115,36 @@ pub async fn start_in(extra: &str, dir: &str) -> Auth {
     }
 }
 
+/// The database plugin's manifest with one (default) PostgreSQL adapter at `url`.
+pub fn pg_database_manifest(url: &str) -> String {
+    format!(
+        "name: \"@buntime/plugin-database\"\nversion: \"1.0.0\"\nbase: \"/database\"\nenabled: true\nadapters:\n  - type: postgres\n    default: true\n    url: \"{url}\"\n    poolSize: 4\n"
+    )
+}
+
+/// Starts the plugin as [`start_with`] does, over the PostgreSQL server at `url`.
+pub async fn start_pg_with(url: &str, extra: &str) -> Auth {
+    let state = tempfile::tempdir().unwrap();
+    let h = harness_on(
+        &pg_database_manifest(url),
+        &format!("database: postgres\n{extra}"),
+        &[],
+        state.path().to_str().unwrap(),
+    )
+    .await;
+    Auth { h, state }
+}
+
 async fn harness(extra: &str, env: &[(&str, &str)], dir: &str) -> StartedHarness {
+    harness_on(DATABASE_MANIFEST, extra, env, dir).await
+}
+
+async fn harness_on(
+    database: &str,
+    extra: &str,
+    env: &[(&str, &str)],
+    dir: &str,
+) -> StartedHarness {
     let fast = if extra.lines().any(|l| l.starts_with("password:")) {
         ""
     } else {
@@ -125,12 +154,12 @@ async fn harness(extra: &str, env: &[(&str, &str)], dir: &str) -> StartedHarness
     let manifest = format!(
         "{}\n{overrides}",
         without_keys(
-            &MANIFEST.replace("enabled: false", "enabled: true"),
+            &MANIFEST.replacen("enabled: false", "enabled: true", 1),
             &overrides
         )
     );
     let mut b = PluginHarness::new(&manifest, AuthnPlugin::new)
-        .with_plugin(DATABASE_MANIFEST, DatabasePlugin::new)
+        .with_plugin(database, DatabasePlugin::new)
         .with_plugin(ECHO_MANIFEST, EchoPlugin::new)
         .with_plugin(PROXY_MANIFEST, FakeProxy::new)
         .env("RUNTIME_STATE_DIR", dir);
