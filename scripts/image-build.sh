@@ -66,11 +66,16 @@ for dir in plugins/*/; do
   [ -f "$dir/manifest.yaml" ] || continue
   mkdir -p "$CTX/plugins/$name"
   cp "$dir/manifest.yaml" "$CTX/plugins/$name/"
+  # A plugin's page in the admin shell (built by scripts/setup.sh), served from beside its manifest.
+  if [ -d "$dir/ui/dist" ]; then
+    mkdir -p "$CTX/plugins/$name/ui"
+    cp -r "$dir/ui/dist" "$CTX/plugins/$name/ui/dist"
+  fi
 done
 mkdir -p "$CTX/apps/cpanel"
 cp apps/cpanel/manifest.yaml "$CTX/apps/cpanel/"
 cp -r apps/cpanel/dist "$CTX/apps/cpanel/dist"
-echo "==> context: $BINARY ($(du -h "$CTX/bin/buntime" | cut -f1) stripped), bun $("$CTX/bin/bun" --version), $(ls "$CTX/plugins" | wc -l) plugins, the admin shell"
+echo "==> context: $BINARY ($(du -h "$CTX/bin/buntime" | cut -f1) stripped), bun $("$CTX/bin/bun" --version), $(ls "$CTX/plugins" | wc -l) plugins ($(ls -d "$CTX"/plugins/*/ui/dist 2>/dev/null | wc -l) with a UI), the admin shell"
 
 # --- the base image ------------------------------------------------------------------------------
 if [ -n "${BUNTIME_BASE_IMAGE:-}" ]; then

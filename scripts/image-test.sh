@@ -99,6 +99,8 @@ step "plugins, admin shell, apps"
 expect 200 "$URL/api/health/live"
 expect 200 "$URL/hello/api/greeting"; contains '"message":"Hello from Buntime"'
 expect 200 "$URL/cpanel/"; contains '<base href="/cpanel/"'
+# A bundled plugin's own page (its ui/dist, beside its manifest in the image).
+expect 200 "$URL/keyval/"; contains 'KeyVal</title>'
 expect 200 "$URL/hello-app/from-the-volume"; contains '"path":"/from-the-volume"'
 # Production: the REST API needs the key.
 expect 401 "$URL/api/apps"
