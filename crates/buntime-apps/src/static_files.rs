@@ -90,6 +90,12 @@ impl StaticFiles {
     /// HEAD for a site with [`StaticSite::fallback_any_get`]); a missing asset is a 404.
     pub async fn serve(&self, site: &StaticSite, method: &Method, headers: &HeaderMap, rel_path: &str) -> Response {
         if method != Method::GET && method != Method::HEAD {
+            if site.fallback_any_get {
+                // A plugin's UI only sees requests none of the plugin's routes matched: for any
+                // other method that path is simply not there (an API client expects 404), not a
+                // page that refuses the method.
+                return text(StatusCode::NOT_FOUND, "Not Found");
+            }
             let mut res = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
             res.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return res;

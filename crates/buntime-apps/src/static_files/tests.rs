@@ -210,6 +210,12 @@ async fn head_has_headers_and_no_body_and_posts_are_refused() {
     assert!(body.is_empty());
     let res = f.files.serve(&f.site, &Method::POST, &HeaderMap::new(), "/").await;
     assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    // A plugin UI (which only sees paths its plugin's routes did not claim): not found, as the
+    // plugin's API would answer.
+    let mut ui = f.site.clone();
+    ui.fallback_any_get = true;
+    let res = f.files.serve(&ui, &Method::POST, &HeaderMap::new(), "/v2/pipeline").await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
