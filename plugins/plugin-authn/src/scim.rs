@@ -206,6 +206,52 @@ impl ListQuery {
         Ok(q)
     }
 
+    /// Counts the rows of `from` (a table and its alias, e.g. `authn_user u`) that match the
+    /// filter and reads this page of them (`select` columns, ordered by `sortBy` or `created_at`,
+    /// then by id for a stable order). Every filter value is a bound argument.
+    ///
+    /// # Errors
+    /// The 400 for a bad filter or sort attribute, or the database error to send.
+    pub async fn page(
+        &self,
+        st: &Authn,
+        from: &str,
+        alias: &str,
+        select: &str,
+        attrs: filter::Attributes,
+    ) -> Result<(i64, Vec<Vec<buntime_plugin_database::Value>>), Reply> {
+        let (cond, mut args) = match self.filter.as_deref().map(|f| filter::compile(f, attrs)) {
+            None => ("1 = 1".to_owned(), Vec::new()),
+            Some(Ok(c)) => (c.sql, c.args),
+            Some(Err(e)) => {
+                return Err(Reply::error(StatusCode::BAD_REQUEST, Some("invalidFilter"), e.0));
+            }
+        };
+        let order = match self.sort_by.as_deref().map(|s| filter::column(attrs, s)) {
+            None => format!("{alias}.created_at"),
+            Some(Ok(c)) => c.sql.to_owned(),
+            Some(Err(e)) => return Err(Reply::invalid(format!("`sortBy`: {}", e.0))),
+        };
+        let dir = if self.descending { "DESC" } else { "ASC" };
+        let count_sql = format!("SELECT COUNT(*) FROM {from} WHERE {cond}");
+        let total = match st.store.run(st.store.stmt(&count_sql, args.clone())).await {
+            Ok(r) => r.rows.first().map_or(0, |r| crate::store::int(&r[0])),
+            Err(e) => return Err(Reply::db(st, &e)),
+        };
+        if self.count == 0 {
+            return Ok((total, Vec::new()));
+        }
+        args.push(i64::try_from(self.count).unwrap_or(i64::MAX).into());
+        args.push(i64::try_from(self.start_index - 1).unwrap_or(0).into());
+        let sql = format!(
+            "SELECT {select} FROM {from} WHERE {cond} ORDER BY {order} {dir}, {alias}.id {dir} LIMIT ? OFFSET ?"
+        );
+        match st.store.run(st.store.stmt(&sql, args)).await {
+            Ok(r) => Ok((total, r.rows)),
+            Err(e) => Err(Reply::db(st, &e)),
+        }
+    }
+
     /// Wraps one page of resources.
     pub fn answer(&self, total: i64, resources: Vec<Value>) -> Reply {
         Reply::json(

@@ -7,7 +7,7 @@ use buntime_plugin_database::{Statement, Value};
 use http::StatusCode;
 use serde_json::json;
 
-use super::filter::{self, Column, Kind};
+use super::filter::{Column, Kind};
 use super::{ListQuery, Reply, base_url, boolean, patch_ops, time};
 use crate::Authn;
 use crate::store::{CREDENTIAL, int, is_unique_violation, now_ms, text};
@@ -305,46 +305,15 @@ pub async fn list(st: &Arc<Authn>, query: Option<&str>) -> Reply {
         Ok(q) => q,
         Err(r) => return r,
     };
-    let (cond, mut args) = match q.filter.as_deref().map(|f| filter::compile(f, attribute)) {
-        None => ("1 = 1".to_owned(), Vec::new()),
-        Some(Ok(c)) => (c.sql, c.args),
-        Some(Err(e)) => {
-            return Reply::error(StatusCode::BAD_REQUEST, Some("invalidFilter"), e.0);
-        }
-    };
-    let order = match q.sort_by.as_deref().map(|s| filter::column(attribute, s)) {
-        None => "u.created_at".to_owned(),
-        Some(Ok(c)) => c.sql.to_owned(),
-        Some(Err(e)) => return Reply::invalid(format!("`sortBy`: {}", e.0)),
-    };
-    let dir = if q.descending { "DESC" } else { "ASC" };
-    let total = match st
-        .store
-        .run(st.store.stmt(
-            &format!("SELECT COUNT(*) FROM authn_user u WHERE {cond}"),
-            args.clone(),
-        ))
-        .await
-    {
-        Ok(r) => r.rows.first().map_or(0, |r| int(&r[0])),
-        Err(e) => return Reply::db(st, &e),
+    let (total, rows) = match q.page(st, "authn_user u", "u", COLS, attribute).await {
+        Ok(page) => page,
+        Err(r) => return r,
     };
     let mut resources = Vec::new();
-    if q.count > 0 {
-        args.push(i64::try_from(q.count).unwrap_or(i64::MAX).into());
-        args.push(i64::try_from(q.start_index - 1).unwrap_or(0).into());
-        let sql = format!(
-            "SELECT {COLS} FROM authn_user u WHERE {cond} ORDER BY {order} {dir}, u.id {dir} LIMIT ? OFFSET ?"
-        );
-        let rows = match st.store.run(st.store.stmt(&sql, args)).await {
-            Ok(r) => r.rows,
-            Err(e) => return Reply::db(st, &e),
-        };
-        for r in rows {
-            match to_json(st, &row_from(&r)).await {
-                Ok(v) => resources.push(v),
-                Err(r) => return r,
-            }
+    for r in rows {
+        match to_json(st, &row_from(&r)).await {
+            Ok(v) => resources.push(v),
+            Err(r) => return r,
         }
     }
     q.answer(total, resources)
