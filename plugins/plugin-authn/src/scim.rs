@@ -224,7 +224,11 @@ impl ListQuery {
             None => ("1 = 1".to_owned(), Vec::new()),
             Some(Ok(c)) => (c.sql, c.args),
             Some(Err(e)) => {
-                return Err(Reply::error(StatusCode::BAD_REQUEST, Some("invalidFilter"), e.0));
+                return Err(Reply::error(
+                    StatusCode::BAD_REQUEST,
+                    Some("invalidFilter"),
+                    e.0,
+                ));
             }
         };
         let order = match self.sort_by.as_deref().map(|s| filter::column(attrs, s)) {

@@ -194,7 +194,10 @@ pub async fn list(st: &Arc<Authn>, query: Option<&str>) -> Reply {
         Ok(q) => q,
         Err(r) => return r,
     };
-    let (total, rows) = match q.page(st, "authn_scim_group g", "g", "g.id", attribute).await {
+    let (total, rows) = match q
+        .page(st, "authn_scim_group g", "g", "g.id", attribute)
+        .await
+    {
         Ok(page) => page,
         Err(r) => return r,
     };
