@@ -30,6 +30,7 @@ mod cluster;
 mod openapi;
 mod dispatch;
 pub mod guard;
+mod linger;
 mod listener;
 pub mod logging;
 mod reload;

@@ -1,5 +1,6 @@
 //! The accept loop: HTTP/1 and HTTP/2 connections with read timeouts, the client's address on
-//! every request, and a graceful close of every connection on shutdown.
+//! every request, a lingering close (see [`crate::linger`]), and a graceful close of every
+//! connection on shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -14,6 +15,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceExt as _;
+
+use crate::linger::Lingering;
 
 /// How long an idle HTTP/2 connection may go without answering a ping before it is closed.
 const H2_PING: Duration = Duration::from_secs(20);
@@ -73,7 +76,7 @@ where
             if !protocol_bytes_arrive(&stream, head_timeout).await {
                 return;
             }
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(per_request));
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(Lingering::new(stream)), TowerToHyperService::new(per_request));
             if let Err(e) = watcher.watch(conn.into_owned()).await {
                 tracing::trace!(error = %e, %peer, "Connection ended with an error.");
             }

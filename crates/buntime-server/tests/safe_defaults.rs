@@ -167,3 +167,27 @@ async fn a_body_that_stops_arriving_frees_its_request() {
     assert!(text.is_empty() || text.starts_with("HTTP/1.1 4"), "{text}");
     assert_eq!(get(&h, "/api/health").await.status, 200);
 }
+
+#[tokio::test]
+async fn an_upload_refused_before_its_body_is_read_still_gets_its_answer() {
+    // The race behind a flaky `buntime apps deploy` with a viewer key: the runtime answers 401/403
+    // without reading the body and closes; without a lingering close, the client's next bytes
+    // meet a TCP reset that can wipe the answer before the client reads it.
+    let f = Fixture::new();
+    let h = f.start_with(&[("RUNTIME_MASTER_KEY", "m")]).await;
+    let body_len = 4 * 1024 * 1024;
+    let mut stream = tokio::net::TcpStream::connect(host_of(&h)).await.unwrap();
+    let head = format!(
+        "POST /api/apps/upload HTTP/1.1\r\nHost: x\r\nX-API-Key: wrong\r\nContent-Type: application/octet-stream\r\nContent-Length: {body_len}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // Let the refusal be written and the server close its side before the body follows.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let chunk = vec![b'x'; 64 * 1024];
+    for _ in 0..body_len / chunk.len() {
+        stream.write_all(&chunk).await.expect("the runtime reset the connection while the body was still being sent");
+    }
+    let (text, _) = read_until_closed(&mut stream).await;
+    assert!(text.starts_with("HTTP/1.1 401"), "the refusal was lost: {text:?}");
+    assert_eq!(get(&h, "/api/health").await.status, 200);
+}
