@@ -46,7 +46,8 @@ serve() { # plugin names...
     "$BIN" serve >"$WORK/runtime.log" 2>&1) &
   RT_PID=$!
   for _ in $(seq 1 100); do
-    if curl -s -o /dev/null "$BASE/hello/api/greeting"; then return; fi
+    # Ready, not only listening: while plugins load every route answers 503 STARTING.
+    if [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/health/ready")" = 200 ]; then return; fi
     sleep 0.1
   done
   echo "the runtime did not start:"; cat "$WORK/runtime.log"; exit 1
@@ -86,8 +87,9 @@ run route 1 "$BASE/hello/api/greeting"
 stop
 
 serve plugin-database plugin-hello plugin-authn
-curl -sf -o /dev/null -X POST -H 'content-type: application/json' \
-  -d '{"email":"bench@example.com","password":"bench password 1"}' "$BASE/auth/api/auth/sign-up/email"
+signup=$(curl -s -w ' %{http_code}' -X POST -H 'content-type: application/json' \
+  -d '{"email":"bench@example.com","password":"bench password 1"}' "$BASE/auth/api/auth/sign-up/email")
+case "$signup" in *" 200") ;; *) echo "sign-up failed: $signup"; cat "$WORK/runtime.log"; exit 1;; esac
 COOKIE=$(curl -s -D - -o /dev/null -X POST -H 'content-type: application/json' \
   -d '{"email":"bench@example.com","password":"bench password 1"}' "$BASE/auth/api/auth/sign-in/email" \
   | awk -F'[ ;]' 'tolower($1) == "set-cookie:" { print $2 }')
