@@ -196,8 +196,26 @@ impl Client {
             .multipart(form)
             .send();
         bar.finish_and_clear();
-        let res = sent.map_err(|e| upload_error(&self.url, &e))?;
-        ok_json(res)
+        match sent {
+            Ok(res) => ok_json(res),
+            Err(e) => Err(self.refusal_before_body(path).unwrap_or_else(|| upload_error(&self.url, &e))),
+        }
+    }
+
+    /// Why an upload whose connection closed mid-body was refused, if it was.
+    ///
+    /// A runtime refuses an upload (401/403 for the key, 413, 429) from its head alone, before
+    /// reading the body; reqwest's blocking client then reports the broken body stream instead of
+    /// the answer it received. The same POST with an empty body gets the same refusal, which
+    /// names the real cause; any other answer says nothing about the failed upload.
+    fn refusal_before_body(&self, path: &str) -> Option<Failure> {
+        let res = self.request(Method::POST, path).header("content-length", "0").send().ok()?;
+        let status = res.status();
+        let refused = [StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN, StatusCode::PAYLOAD_TOO_LARGE, StatusCode::TOO_MANY_REQUESTS];
+        if !refused.contains(&status) {
+            return None;
+        }
+        ok_json(res).err()
     }
 
     fn send(&self, req: RequestBuilder) -> Outcome<Value> {
