@@ -107,17 +107,35 @@ impl http_body::Body for IdleTimeoutBody {
     }
 }
 
-/// A response body that keeps its generation "in flight" until it ends or is dropped.
-#[derive(Debug)]
+/// Resolves when the response's generation is replaced.
+type Replaced = Pin<Box<dyn std::future::Future<Output = ()> + Send + Sync>>;
+
+/// A response body that keeps its generation "in flight" until it ends or is dropped; an
+/// event stream also ends when its generation is replaced.
 pub struct GuardedBody {
     inner: Body,
     _guard: InflightGuard,
+    /// Some for `text/event-stream` answers. An SSE stream never ends by itself, so without this
+    /// it would hold its retired generation (plugins already shut down) until the drain grace
+    /// ran out; ending it lets the browser's EventSource reconnect to the new generation at once.
+    replaced: Option<Replaced>,
+}
+
+impl std::fmt::Debug for GuardedBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardedBody").field("ends_when_replaced", &self.replaced.is_some()).finish_non_exhaustive()
+    }
 }
 
 impl GuardedBody {
     /// Wraps `inner`, holding `guard` for as long as the body lives.
     pub fn new(inner: Body, guard: InflightGuard) -> Self {
-        Self { inner, _guard: guard }
+        Self { inner, _guard: guard, replaced: None }
+    }
+
+    /// Like [`GuardedBody::new`], and ends the body cleanly once `replaced` resolves.
+    pub fn ending_when(inner: Body, guard: InflightGuard, replaced: impl std::future::Future<Output = ()> + Send + Sync + 'static) -> Self {
+        Self { inner, _guard: guard, replaced: Some(Box::pin(replaced)) }
     }
 }
 
@@ -126,6 +144,11 @@ impl http_body::Body for GuardedBody {
     type Error = axum::Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Some(replaced) = self.replaced.as_mut()
+            && replaced.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(None);
+        }
         Pin::new(&mut self.inner).poll_frame(cx)
     }
 
@@ -134,6 +157,10 @@ impl http_body::Body for GuardedBody {
     }
 
     fn size_hint(&self) -> SizeHint {
+        if self.replaced.is_some() {
+            // It may end early: never promise a length.
+            return SizeHint::default();
+        }
         self.inner.size_hint()
     }
 }

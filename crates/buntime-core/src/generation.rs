@@ -100,6 +100,8 @@ pub struct Generation {
     /// The WebSockets its plugins accepted: they outlive their requests, so they drain apart.
     pub sockets: crate::websocket::SocketScope,
     inflight: Arc<Inflight>,
+    /// Set once a newer generation serves (or the runtime stops): ends SSE streams.
+    replaced: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Generation {
@@ -162,6 +164,7 @@ impl Generation {
             header_value: http::HeaderValue::from(number),
             sockets: crate::websocket::SocketScope::default(),
             inflight: Arc::default(),
+            replaced: tokio::sync::watch::Sender::new(false),
         }
     }
 
@@ -174,6 +177,20 @@ impl Generation {
     pub fn enter(&self) -> InflightGuard {
         self.inflight.count.fetch_add(1, Ordering::AcqRel);
         InflightGuard { inflight: self.inflight.clone() }
+    }
+
+    /// Marks this generation as replaced by a newer one (or the runtime as stopping): its
+    /// Server-Sent Events streams end now, so their clients reconnect to what serves next.
+    pub fn mark_replaced(&self) {
+        self.replaced.send_replace(true);
+    }
+
+    /// Resolves once [`Generation::mark_replaced`] was called.
+    pub fn replaced(&self) -> impl std::future::Future<Output = ()> + Send + Sync + 'static {
+        let mut rx = self.replaced.subscribe();
+        async move {
+            let _ = rx.wait_for(|replaced| *replaced).await;
+        }
     }
 
     /// Returns how many requests are in flight on this generation.

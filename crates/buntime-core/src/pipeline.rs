@@ -444,7 +444,13 @@ fn finish(res: Response, request_id: &Stamp, generation: &Generation, guard: cra
         parts.headers.insert(REQUEST_ID_HEADER, v.clone());
     }
     parts.headers.insert(GENERATION_HEADER, generation.header_value.clone());
-    Response::from_parts(parts, Body::new(GuardedBody::new(body, guard)))
+    let event_stream = parts.headers.get(http::header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let body = if event_stream {
+        GuardedBody::ending_when(body, guard, generation.replaced())
+    } else {
+        GuardedBody::new(body, guard)
+    };
+    Response::from_parts(parts, Body::new(body))
 }
 
 fn not_found() -> Response {

@@ -129,12 +129,15 @@ pub(crate) async fn reload(shared: &Arc<Shared>) -> Result<ReloadReport, ReloadE
     Ok(report)
 }
 
-/// Lets `old` finish its in-flight requests (up to the grace period), keeps its WebSockets open
+/// Ends `old`'s SSE streams, lets it finish its other in-flight requests (up to the grace period), keeps its WebSockets open
 /// for the rest of the grace (or until the runtime stops), closes them with 1001, then shuts its
 /// plugins down in reverse order, in the background.
 fn retire(shared: &Arc<Shared>, old: Arc<Generation>) {
     let grace = shared.config.shutdown_grace;
     let mut stopping = shared.draining.subscribe();
+    // Its event streams end now (their clients reconnect to the new generation); other
+    // requests finish on it.
+    old.mark_replaced();
     let task = tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + grace;
         if !old.drain(grace).await {

@@ -429,6 +429,8 @@ impl Runtime {
         // A reload in progress finishes first, so its generation is the one shut down.
         let _lock = shared.reload_lock.lock().await;
         let live = shared.live.load();
+        // Event streams never end by themselves: end them so they do not hold the drain.
+        live.mark_replaced();
         if !live.drain(shared.config.shutdown_grace).await {
             tracing::warn!(inflight = live.inflight(), "Shutting down with requests still in flight.");
         }

@@ -177,3 +177,38 @@ async fn placeholders_are_substituted_at_load_and_an_unset_one_refuses_the_reloa
     let res = get(&h, "/web/echo").await;
     assert_eq!((res.status, res.generation()), (200, 2), "the old generation keeps serving");
 }
+
+#[tokio::test]
+async fn an_event_stream_ends_at_reload_so_its_client_reconnects_to_the_new_generation() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let f = Fixture::new();
+    f.plugin("a", "name: web\nbase: /web\nroutes: true\n");
+    let h = f.start_with(&[("RUNTIME_SHUTDOWN_GRACE_MS", "20000")]).await;
+    let mut sse = tokio::net::TcpStream::connect(h.url().trim_start_matches("http://")).await.unwrap();
+    sse.write_all(b"GET /web/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("data: 1") {
+        let n = tokio::time::timeout(Duration::from_secs(3), sse.read(&mut buf)).await.expect("events arrive").unwrap();
+        assert!(n > 0, "the stream ended before the reload");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&seen).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200") && head.contains("x-buntime-generation: 1"), "{head}");
+    assert_eq!(post(&h, "/api/plugins/reload").await.status, 200);
+    // The stream ends cleanly (chunked terminator, then the close asked for), well inside the
+    // 20 s grace, and the old plugin shuts down right after instead of at the end of the grace.
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(3), sse.read_to_end(&mut rest))
+        .await
+        .expect("the event stream of the replaced generation kept going after the reload")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&rest).ends_with("0\r\n\r\n"), "not a clean end: {:?}", String::from_utf8_lossy(&rest));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(f.journal.matching("shutdown:web:1").len(), 1, "the old generation is retired once its stream ended");
+    // A reconnecting client gets the new generation.
+    let mut again = tokio::net::TcpStream::connect(h.url().trim_start_matches("http://")).await.unwrap();
+    again.write_all(b"GET /web/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let n = again.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).contains("x-buntime-generation: 2"));
+}

@@ -162,6 +162,17 @@ impl Plugin for TestPlugin {
                     }),
                 )
                 .route("/ws", route_get(move |ws: WsUpgrade| async move { ws.on_upgrade(move |socket| ws_echo(socket, ws_tag)) }))
+                .route(
+                    "/events",
+                    route_get(|| async {
+                        // An endless event stream, one event every 50 ms, as metrics and logs serve.
+                        let ticks = futures_util::stream::unfold(0u64, |n| async move {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            Some((Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(format!("data: {n}\n\n"))), n + 1))
+                        });
+                        ([(http::header::CONTENT_TYPE, "text/event-stream")], Body::from_stream(ticks))
+                    }),
+                )
                 .route("/boom", route_get(|| async { if true { panic!("route panic") } "unreachable" }))
                 .route("/gone", route_get(|| async { (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({ "error": "Key not found" }))) }))
                 .route("/upload", axum::routing::post(|body: axum::body::Bytes| async move { format!("got {} bytes", body.len()) })),
