@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Sets up and runs every test: the Rust workspace (unit, integration, binary and doc tests, some
-# against throwaway PostgreSQL and MariaDB servers), tsc, and the Bun tests of the JS packages, the
+# against throwaway PostgreSQL, MariaDB and sqld servers), tsc, and the Bun tests of the JS packages, the
 # admin shell (in headless Chromium, against the target/debug/buntime that cargo test built) and
 # the example plugins; the Helm chart, and the container image where the machine allows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SKIP_CARGO_BUILD=1 scripts/setup.sh
 scripts/system-deps.sh
+scripts/install-sqld.sh
 BUN="$PWD/.tools/node_modules/bun/bin/bun.exe"
 
 echo "==> cargo test (workspace)"

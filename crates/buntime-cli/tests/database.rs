@@ -114,6 +114,15 @@ fn the_libsql_client_runs_against_a_mysql_adapter() {
     run_with_adapter(&bun, "mysql", &format!("  - type: mysql\n    default: true\n    url: \"{}\"\n    poolSize: 2\n", my.url()));
 }
 
+#[test]
+fn the_libsql_client_runs_against_a_libsql_adapter_on_sqld() {
+    let Some(bun) = bun_and_client() else { return };
+    let Some(sqld) = buntime_testkit::SqldServer::start_or_skip() else { return };
+    let replica = sqld.replica().unwrap();
+    let adapter = format!("  - type: libsql\n    default: true\n    urls: [\"{}\", \"{}\"]\n    adminUrl: \"{}\"\n", sqld.url(), replica.url(), sqld.admin_url());
+    run_with_adapter(&bun, "libsql", &adapter);
+}
+
 /// A TypeScript plugin written the way the original's are reaches the native database through
 /// `ctx.getPlugin`: a synchronous `getAdapter(…)`, `execute`, `batch`, tenants and SQL errors.
 const TS_CONSUMER: &str = r#"

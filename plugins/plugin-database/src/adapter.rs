@@ -2,9 +2,10 @@
 //! out [`Connection`]s; everything above it (routes, HRANA, the typed service) is engine-neutral.
 //!
 //! Each engine is one module implementing these two traits plus a `type` arm in `config.rs`;
-//! tenancy maps to a file (sqlite), a schema (postgres), a database (mysql), and later a
-//! namespace (libsql) inside the adapter.
+//! tenancy maps to a file (sqlite), a schema (postgres), a database (mysql) or a namespace
+//! (libsql) inside the adapter.
 
+pub mod libsql;
 pub mod mysql;
 pub mod postgres;
 mod sql;

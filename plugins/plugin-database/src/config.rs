@@ -2,14 +2,20 @@
 
 use std::path::{Path, PathBuf};
 
+use buntime_core::Env;
 use serde_json::{Map, Value};
 
+use crate::adapter::libsql::{DEFAULT_NAMESPACE, LibsqlOptions};
 use crate::tenant::TenantId;
 
 /// Connections per pool (per SQLite file, per PostgreSQL database) unless `poolSize` says otherwise.
 pub const DEFAULT_POOL_SIZE: u32 = 4;
 
-/// Adapter types the original supports; all but `libsql` are built so far.
+/// The libsql primary when neither the manifest nor `DATABASE_LIBSQL_URL` names one (the
+/// original's default: a `libsql` service next to the runtime, as in Docker Compose).
+pub const DEFAULT_LIBSQL_URL: &str = "http://libsql:8080";
+
+/// The adapter types.
 const KNOWN_TYPES: [&str; 4] = ["sqlite", "libsql", "postgres", "mysql"];
 
 /// The validated configuration.
@@ -47,15 +53,18 @@ pub enum AdapterConfig {
         /// Connections in the one pool shared by the root and every tenant.
         pool_size: u32,
     },
+    /// A libSQL server (sqld) and its read replicas; tenants are namespaces.
+    Libsql(LibsqlOptions),
 }
 
 impl AdapterConfig {
-    /// Returns the adapter type (`sqlite`, `postgres`, `mysql`).
+    /// Returns the adapter type (`sqlite`, `postgres`, `mysql`, `libsql`).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Sqlite { .. } => "sqlite",
             Self::Postgres { .. } => "postgres",
             Self::Mysql { .. } => "mysql",
+            Self::Libsql(_) => "libsql",
         }
     }
 }
@@ -87,11 +96,12 @@ impl Default for TenancyConfig {
     }
 }
 
-/// Reads the config; `state_dir` and `cwd` resolve the SQLite directory.
+/// Reads the config; `state_dir` and `cwd` resolve the SQLite directory, `env` holds the
+/// `DATABASE_LIBSQL_*` variables.
 ///
 /// # Errors
 /// Every problem found, each naming its manifest key.
-pub fn parse(config: &Map<String, Value>, state_dir: &Path, cwd: &Path) -> Result<DatabaseConfig, Vec<String>> {
+pub fn parse(config: &Map<String, Value>, state_dir: &Path, cwd: &Path, env: &Env) -> Result<DatabaseConfig, Vec<String>> {
     let mut errors = Vec::new();
     let default_dir = state_dir.join("database").join("sqlite");
     let mut adapters = Vec::new();
@@ -174,8 +184,10 @@ pub fn parse(config: &Map<String, Value>, state_dir: &Path, cwd: &Path) -> Resul
                             adapters.push(if kind == "postgres" { AdapterConfig::Postgres { url, pool_size } } else { AdapterConfig::Mysql { url, pool_size } });
                         }
                     }
-                    k if KNOWN_TYPES.contains(&k) => {
-                        errors.push(format!("`adapters[{i}].type`: the `{k}` adapter is not available in this build yet; use `sqlite`, `postgres` or `mysql`"));
+                    "libsql" => {
+                        if let Some(options) = libsql(obj, i, env, &mut errors) {
+                            adapters.push(AdapterConfig::Libsql(options));
+                        }
                     }
                     k => errors.push(format!("`adapters[{i}].type`: unknown adapter type `{k}`; one of {}", KNOWN_TYPES.join(", "))),
                 }
@@ -188,6 +200,17 @@ pub fn parse(config: &Map<String, Value>, state_dir: &Path, cwd: &Path) -> Resul
         errors.push(format!("several default adapters ({}); mark only one with `default: true`", keys.join(", ")));
     }
     let tenancy = parse_tenancy(config.get("tenancy"), &mut errors);
+    for (i, a) in adapters.iter_mut().enumerate() {
+        if let AdapterConfig::Libsql(options) = a {
+            options.max_tenants = tenancy.max_tenants;
+            if tenancy.enabled && tenancy.default_tenant.as_str() == options.namespace {
+                errors.push(format!(
+                    "`tenancy.defaultTenant` `{}` is the libsql adapter's root namespace (adapter {i}); choose another default tenant, e.g. `main`",
+                    options.namespace
+                ));
+            }
+        }
+    }
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -195,6 +218,66 @@ pub fn parse(config: &Map<String, Value>, state_dir: &Path, cwd: &Path) -> Resul
     // when there are no errors). Without an explicit default the first adapter wins.
     let default = defaults.first().copied().unwrap_or(0);
     Ok(DatabaseConfig { adapters, default, tenancy })
+}
+
+/// A libsql adapter's keys: `urls` (primary first) with `DATABASE_LIBSQL_URL` and
+/// `DATABASE_LIBSQL_REPLICAS` appended (de-duplicated), `authToken` (else
+/// `DATABASE_LIBSQL_AUTH_TOKEN`), `adminUrl` (else `DATABASE_LIBSQL_ADMIN_URL`), `namespace`.
+fn libsql(obj: &Map<String, Value>, i: usize, env: &Env, errors: &mut Vec<String>) -> Option<LibsqlOptions> {
+    let before = errors.len();
+    let mut urls: Vec<String> = Vec::new();
+    match obj.get("urls") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(items)) => {
+            for (j, u) in items.iter().enumerate() {
+                match u.as_str().map(str::trim) {
+                    Some(u) if !u.is_empty() => urls.push(u.to_owned()),
+                    _ => errors.push(format!("`adapters[{i}].urls[{j}]` must be a URL such as http://127.0.0.1:8080")),
+                }
+            }
+        }
+        Some(_) => errors.push(format!("`adapters[{i}].urls` must be a list of URLs, the primary first: [http://127.0.0.1:8080]")),
+    }
+    if obj.get("url").is_some_and(|v| !v.is_null()) {
+        errors.push(format!("`adapters[{i}].url`: libsql takes `urls`, a list with the primary first and read replicas after"));
+    }
+    if obj.get("baseDir").is_some_and(|v| !v.is_null()) {
+        errors.push(format!("`adapters[{i}].baseDir` is for sqlite; libsql takes `urls`"));
+    }
+    let from_env = env.get_non_blank("DATABASE_LIBSQL_URL").into_iter().chain(env.get_non_blank("DATABASE_LIBSQL_REPLICAS").into_iter().flat_map(|r| r.split(',')));
+    for u in from_env.map(str::trim).filter(|u| !u.is_empty()) {
+        if !urls.iter().any(|have| have == u) {
+            urls.push(u.to_owned());
+        }
+    }
+    if urls.is_empty() {
+        urls.push(DEFAULT_LIBSQL_URL.to_owned());
+    }
+    for (j, u) in urls.iter().enumerate() {
+        if let Err(why) = crate::adapter::libsql::parse_url(u) {
+            errors.push(format!("`adapters[{i}].urls[{j}]` (or DATABASE_LIBSQL_URL / DATABASE_LIBSQL_REPLICAS): {why}"));
+        }
+    }
+    let text = |key: &str, errors: &mut Vec<String>| match obj.get(key) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Some(_) => {
+            errors.push(format!("`adapters[{i}].{key}` must be a non-empty string"));
+            None
+        }
+    };
+    let auth_token = text("authToken", errors).or_else(|| env.get_non_blank("DATABASE_LIBSQL_AUTH_TOKEN").map(str::to_owned));
+    let admin_url = text("adminUrl", errors).or_else(|| env.get_non_blank("DATABASE_LIBSQL_ADMIN_URL").map(str::to_owned));
+    if let Some(u) = &admin_url
+        && let Err(why) = crate::adapter::libsql::parse_url(u)
+    {
+        errors.push(format!("`adapters[{i}].adminUrl` (or DATABASE_LIBSQL_ADMIN_URL): {why}"));
+    }
+    let namespace = text("namespace", errors).unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned());
+    if TenantId::parse(&namespace).is_err() {
+        errors.push(format!("`adapters[{i}].namespace` `{namespace}` must be 1 to 64 letters, digits, `-` or `_`"));
+    }
+    (errors.len() == before).then_some(LibsqlOptions { urls, auth_token, admin_url, namespace, max_tenants: 0 })
 }
 
 /// Validates a server adapter's `url`, returning why it is unusable.
@@ -268,7 +351,7 @@ mod tests {
     /// The manifest reaches the plugin as a JSON map; the cases are written as JSON.
     fn parse_json(json: &str) -> Result<DatabaseConfig, Vec<String>> {
         let v: Value = serde_json::from_str(json).unwrap();
-        parse(v.as_object().unwrap(), Path::new("/state"), Path::new("/cwd"))
+        parse(v.as_object().unwrap(), Path::new("/state"), Path::new("/cwd"), &Env::default())
     }
 
     #[test]
@@ -290,8 +373,8 @@ mod tests {
         let e = parse_json(r#"{"adapters": [{"type": "sqlite", "default": true}, {"type": "postgres", "default": true}]}"#).unwrap_err();
         assert!(e.iter().any(|m| m.contains("several default adapters") && m.contains("`adapters[1].default`")), "{e:?}");
         assert!(e.iter().any(|m| m.contains("`adapters[1].url` is required for postgres")), "{e:?}");
-        let e = parse_json(r#"{"adapters": [{"type": "libsql"}, {"type": "mysql", "url": "mysql://u@h:3306"}]}"#).unwrap_err();
-        assert!(e[0].contains("`libsql` adapter is not available"), "{e:?}");
+        let e = parse_json(r#"{"adapters": [{"type": "libsql", "urls": ["file:x.db"]}, {"type": "mysql", "url": "mysql://u@h:3306"}]}"#).unwrap_err();
+        assert!(e[0].contains("`adapters[0].urls[0]`") && e[0].contains("use the `sqlite` adapter"), "{e:?}");
         assert!(e[1].contains("`adapters[1].url`") && e[1].contains("no database"), "{e:?}");
         let e = parse_json(r#"{"tenancy": {"defaultTenant": "../x", "maxTenants": 0}}"#).unwrap_err();
         assert_eq!(e.len(), 2, "{e:?}");
@@ -318,5 +401,27 @@ mod tests {
         assert!(matches!(&c.adapters[0], AdapterConfig::Mysql { pool_size: DEFAULT_POOL_SIZE, .. }), "{c:?}");
         let e = parse_json(r#"{"adapters": [{"type": "postgres", "url": 5}]}"#).unwrap_err();
         assert!(e[0].contains("`adapters[0].url` must be a string"), "{e:?}");
+    }
+
+    #[test]
+    fn libsql_takes_urls_and_the_environment() {
+        let c = parse_json(r#"{"adapters": [{"type": "libsql"}]}"#).unwrap();
+        let AdapterConfig::Libsql(o) = &c.adapters[0] else { panic!("{c:?}") };
+        assert_eq!((o.urls.clone(), o.namespace.as_str(), o.max_tenants), (vec![DEFAULT_LIBSQL_URL.to_owned()], "default", 1000));
+        let v: Value = serde_json::from_str(r#"{"adapters": [{"type": "libsql", "urls": ["http://p:8080", "http://r1:8080"], "adminUrl": "http://p:8081"}]}"#).unwrap();
+        let env = Env::from_pairs([
+            ("DATABASE_LIBSQL_URL", "http://p:8080"),
+            ("DATABASE_LIBSQL_REPLICAS", "http://r1:8080, http://r2:8080"),
+            ("DATABASE_LIBSQL_AUTH_TOKEN", "tok"),
+        ]);
+        let c = parse(v.as_object().unwrap(), Path::new("/s"), Path::new("/c"), &env).unwrap();
+        let AdapterConfig::Libsql(o) = &c.adapters[0] else { panic!("{c:?}") };
+        assert_eq!(o.urls, ["http://p:8080", "http://r1:8080", "http://r2:8080"]);
+        assert_eq!((o.auth_token.as_deref(), o.admin_url.as_deref()), (Some("tok"), Some("http://p:8081")));
+        let e = parse_json(r#"{"adapters": [{"type": "libsql", "url": "http://x", "urls": "http://x"}], "tenancy": {"enabled": true}}"#).unwrap_err();
+        assert!(e.iter().any(|m| m.contains("`adapters[0].urls` must be a list")), "{e:?}");
+        assert!(e.iter().any(|m| m.contains("libsql takes `urls`")), "{e:?}");
+        let e = parse_json(r#"{"adapters": [{"type": "libsql"}], "tenancy": {"enabled": true}}"#).unwrap_err();
+        assert!(e[0].contains("`tenancy.defaultTenant` `default` is the libsql adapter's root namespace"), "{e:?}");
     }
 }

@@ -1,6 +1,6 @@
 //! `@buntime/plugin-database`, native: owns the process's database connections.
 //!
-//! It builds one [`Adapter`] per configured engine (`sqlite`, `postgres`, `mysql`), serves the studio API
+//! It builds one [`Adapter`] per configured engine (`sqlite`, `postgres`, `mysql`, `libsql`), serves the studio API
 //! and a HRANA-over-HTTP server under its base (`/database`), and provides a typed
 //! [`DatabaseService`] to other native plugins and the same operations as a JSON service to
 //! TypeScript plugins. It does not own a UI or the WebSocket HRANA transport yet; see
@@ -34,6 +34,7 @@ pub use tenant::TenantId;
 pub use tokio_postgres;
 pub use value::{Column, Statement, StmtResult, Value};
 
+use crate::adapter::libsql::LibsqlAdapter;
 use crate::adapter::mysql::MysqlAdapter;
 use crate::adapter::postgres::PostgresAdapter;
 use crate::adapter::sqlite::SqliteAdapter;
@@ -61,7 +62,7 @@ impl DatabasePlugin {
     pub fn new(cx: &PluginContext) -> Result<Self, PluginError> {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
         let state_dir = cx.global_config().state_dir.clone();
-        let config = config::parse(cx.config(), &state_dir, &cwd).map_err(|errors| PluginError::new(ErrorKind::Internal, errors.join("; ")))?;
+        let config = config::parse(cx.config(), &state_dir, &cwd, cx.env()).map_err(|errors| PluginError::new(ErrorKind::Internal, errors.join("; ")))?;
         let mut adapters: Vec<Arc<dyn Adapter>> = Vec::new();
         for a in &config.adapters {
             match a {
@@ -76,6 +77,11 @@ impl DatabasePlugin {
                 AdapterConfig::Mysql { url, pool_size } => {
                     let my = MysqlAdapter::open(url, *pool_size, config.tenancy.max_tenants).map_err(|e| PluginError::new(ErrorKind::Internal, e.to_string()))?;
                     adapters.push(Arc::new(my));
+                }
+                AdapterConfig::Libsql(options) => {
+                    let libsql = LibsqlAdapter::open(options).map_err(|e| PluginError::new(ErrorKind::Internal, e.to_string()))?;
+                    cx.logger().info(format!("libsql adapter: {} (namespace `{}`)", libsql.describe(), options.namespace));
+                    adapters.push(Arc::new(libsql));
                 }
             }
         }

@@ -171,3 +171,21 @@ impl Events {
         }
     }
 }
+
+/// Starts the keyval plugin (shipped manifest) over a database plugin whose default adapter is
+/// libsql on the sqld at `url` (admin API at `admin`). Each call is a separate plugin instance.
+pub async fn start_libsql(url: &str, admin: &str) -> Kv {
+    let state = tempfile::tempdir().unwrap();
+    let extra = "database: libsql\n";
+    let manifest = format!("{}\n{extra}", without_keys(MANIFEST, extra));
+    let db = format!(
+        "name: \"@buntime/plugin-database\"\nversion: \"1.0.0\"\nbase: \"/database\"\nenabled: true\nadapters:\n  - type: libsql\n    default: true\n    urls: [\"{url}\"]\n    adminUrl: \"{admin}\"\n"
+    );
+    let h = PluginHarness::new(&manifest, KeyvalPlugin::new)
+        .with_plugin(&db, DatabasePlugin::new)
+        .env("RUNTIME_STATE_DIR", state.path().to_str().unwrap())
+        .start()
+        .await
+        .unwrap();
+    Kv { h, state }
+}
