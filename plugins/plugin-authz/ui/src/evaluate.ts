@@ -102,6 +102,8 @@ export const evaluate: PluginPage = {
         const e = await call<Explanation>("api/explain", { method: "POST", json: built.context });
         replace(out, verdict(e), h("h2", {}, "Every policy, in evaluation order"), trace(e),
           h("details", {}, h("summary", {}, "The context as evaluated"), json(e.context)));
+        // On a phone the answer is below the form: bring it into view.
+        out.scrollIntoView({ block: "start" });
       } catch (e) {
         replace(out, h("div", { class: "ui-alert", role: "alert" }, (e as Error).message));
       }
