@@ -186,6 +186,14 @@ describe.skipIf(!chromiumAvailable())("auth plugin UIs in the admin shell", () =
     expect(refused.status).toBe(401);
     expect((await asBrowser("/auth/api/sessions")).status).toBe(200);
 
+    // Revoking this browser's own session signs it out here: the page says so, and its cookie is dead.
+    const mine = (await context.cookies(rt.url)).find((c) => c.name === "buntime.session_token")!;
+    await frame().getByRole("button", { name: /^Sign out session / }).click();
+    await dialog.getByRole("heading", { name: "Sign out this browser?" }).waitFor();
+    await dialog.getByRole("button", { name: "Revoke" }).click();
+    await frame().getByTestId("signed-out").waitFor();
+    expect((await fetch(`${rt.url}/auth/api/sessions`, { headers: { cookie: `${mine.name}=${mine.value}` } })).status).toBe(401);
+
     // Signed out, the page says so and links to the login page.
     const fresh = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     const p = await fresh.newPage();
