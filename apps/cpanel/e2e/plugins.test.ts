@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import type { Browser, BrowserContext, FrameLocator, Page } from "playwright-core";
 import { REPO, chromiumAvailable, launch, screenshotDir, startRuntime, type Runtime } from "./support.ts";
+import { startAuthRuntime } from "./auth-runtime.ts";
 
 const WIDTHS = [1440, 375] as const;
 setDefaultTimeout(45_000);
@@ -237,7 +238,7 @@ describe.skipIf(!chromiumAvailable())("plugin UIs in the admin shell", () => {
   });
 
   test("figures: each UI's JS stays under 200 KB gzipped; first contentful paint on a cold cache", async () => {
-    const uis = ["keyval", "database", "metrics", "logs", "deployments"];
+    const uis = ["keyval", "database", "metrics", "logs", "deployments", "authz", "authn"];
     const js: Record<string, number> = {};
     for (const ui of uis) {
       const dist = join(REPO, `plugins/plugin-${ui}/ui/dist`);
@@ -264,4 +265,31 @@ describe.skipIf(!chromiumAvailable())("plugin UIs in the admin shell", () => {
     // are recorded. The best load is the page's own cost; the rest is the shared machine's load.
     expect(Math.min(...fcp.deployments!)).toBeLessThan(300);
   });
+
+  test("figures: the auth UIs' first contentful paint, on a runtime with authn and authz on", async () => {
+    // They ship disabled, so they get a runtime of their own; each cold load carries the admin's cookie.
+    const auth = await startAuthRuntime();
+    try {
+      const { cookie } = await auth.signIn("e2e-figures");
+      const eq = cookie.indexOf("=");
+      const fcp: Record<string, number[]> = {};
+      for (const [ui, path] of [["authz", "/authz/policies"], ["authn", "/auth/sessions"]] as const) {
+        fcp[ui] = [];
+        for (let i = 0; i < 5; i++) {
+          const cold = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+          await cold.addCookies([{ name: cookie.slice(0, eq), value: cookie.slice(eq + 1), url: auth.url }]);
+          const p = await cold.newPage();
+          await p.goto(`${auth.url}${path}`);
+          await p.getByRole("heading", { level: 1, name: ui === "authz" ? "Policies" : "Sessions", exact: true }).waitFor();
+          const value = await p.waitForFunction(() => performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? null);
+          fcp[ui].push(Math.round((await value.jsonValue()) as number));
+          await cold.close();
+        }
+      }
+      figures.firstContentfulPaintMs = { ...(figures.firstContentfulPaintMs as Record<string, number[]> | undefined), ...fcp };
+      console.log(`auth UI figures: ${JSON.stringify(fcp)}`);
+    } finally {
+      await auth.stop();
+    }
+  }, 90_000);
 });

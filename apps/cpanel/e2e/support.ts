@@ -50,8 +50,11 @@ const DEMO_HTML = `<!doctype html><html><head><title>demo</title></head><body>
   paint();
 </script></body></html>`;
 
-/** Builds the shell from source, then starts the runtime in production mode (a key is required). */
-export async function startRuntime(): Promise<Runtime> {
+/**
+ * Builds the shell from source, then starts the runtime in production mode (a key is required).
+ * `prepare` may add plugin dirs under `<dir>/plugins` first: they shadow the repo's of the same name.
+ */
+export async function startRuntime(opts: { prepare?: (dir: string) => Promise<void> } = {}): Promise<Runtime> {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`cargo build -p buntime-cli\` first`);
   const built = Bun.spawnSync([BUN, join(SHELL, "build.ts")], { stdout: "pipe", stderr: "pipe" });
   if (built.exitCode !== 0) throw new Error(`the shell did not build: ${built.stderr.toString()}`);
@@ -71,6 +74,8 @@ export async function startRuntime(): Promise<Runtime> {
   await mkdir(join(dir, "outside"));
   await writeFile(join(dir, "outside/index.html"), "<h1>outside the plugin</h1>");
   await symlink(join(dir, "outside"), join(dir, "plugins/demo/private"));
+
+  await opts.prepare?.(dir);
 
   const masterKey = `e2e-master-${crypto.randomUUID()}`;
   const child = Bun.spawn([BIN], {
