@@ -86,7 +86,7 @@ export const overview: PluginPage = {
     cx.signal.addEventListener("abort", () => es.close());
 
     return h("div", {}, h("h1", {}, "Gateway"),
-      h("p", {}, "CORS, a token bucket per client, and the log of the requests the gateway saw (its own API excluded; calls carrying a runtime API key skip it)."),
+      h("p", {}, "CORS, a token bucket per client, and the log of the requests the gateway saw (its own API under /gateway/api is not logged)."),
       state,
       stats.rateLimit.enabled ? counters : h("p", { class: "ui-alert" }, "Rate limiting is off, so there are no counters: set rateLimit in the gateway's manifest."),
       stats.rateLimit.enabled ? chart.el : null,

@@ -165,10 +165,10 @@ export const rules: PluginPage = {
           h("span", { class: "pr-knob", "aria-hidden": "true" }), h("span", {}, rule.enabled ? "On" : "Off"));
       const tr = h("tr", { "data-testid": "rule", "data-id": rule.id, class: rule.enabled ? "" : "pr-off", draggable: rule.readonly ? false : "true" },
         h("td", { "data-label": "#", class: "ui-mono" }, String(position)),
-        h("td", { "data-label": "Name" }, h("span", { "data-testid": "rule-name" }, name),
-          rule.readonly ? [" ", h("span", { class: "ui-badge ui-muted", "data-testid": "static", title: "Defined in the plugin's manifest: read-only here" }, "static · read-only")] : null),
-        h("td", { "data-label": "Pattern" }, h("code", { class: "ui-cell", "data-testid": "rule-pattern" }, rule.pattern),
-          rule.rewrite ? h("div", { class: "ui-muted" }, "rewrite ", h("code", {}, rule.rewrite)) : null),
+        h("td", { "data-label": "Name" }, h("div", {}, h("span", { "data-testid": "rule-name" }, name),
+          rule.readonly ? [" ", h("span", { class: "ui-badge ui-muted", "data-testid": "static", title: "Defined in the plugin's manifest: read-only here" }, "static · read-only")] : null)),
+        h("td", { "data-label": "Pattern" }, h("div", {}, h("code", { class: "ui-cell", "data-testid": "rule-pattern" }, rule.pattern),
+          rule.rewrite ? h("div", { class: "ui-muted" }, "rewrite ", h("code", {}, rule.rewrite)) : null)),
         h("td", { "data-label": "Target" }, h("code", { class: "ui-cell", "data-testid": "rule-target" }, rule.target)),
         h("td", { "data-label": "Enabled" }, enabled),
         h("td", { "data-label": "Actions" }, actions));
