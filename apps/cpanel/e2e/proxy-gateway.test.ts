@@ -6,10 +6,12 @@
  * filtered; screenshots of each page at 375 and 1440 px.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { cp, mkdir, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import type { Browser, BrowserContext, FrameLocator, Page } from "playwright-core";
-import { chromiumAvailable, launch, screenshotDir, startRuntime, type Runtime } from "./support.ts";
+import { REPO, chromiumAvailable, launch, screenshotDir, startRuntime, type Runtime } from "./support.ts";
 
 const WIDTHS = [1440, 375] as const;
 setDefaultTimeout(60_000);
@@ -202,6 +204,44 @@ describe.skipIf(!chromiumAvailable())("proxy and gateway UIs in the admin shell"
       await frame().getByText("sign in to the admin shell with an API key").waitFor();
     } finally {
       await page.evaluate((key) => sessionStorage.setItem("buntime-api-key", key), rt.masterKey);
+    }
+  });
+
+  test("proxy: a rule from the manifest is listed first, marked read-only, without controls", async () => {
+    // The bundled proxy's manifest with one rule, in the runtime's first plugin dir (which shadows
+    // the repo's), and its built UI beside it; a reload loads it.
+    const dir = join(rt.dir, "plugins/proxy-static");
+    const target = `http://127.0.0.1:${upstream.port}`;
+    const manifest = readFileSync(join(REPO, "plugins/plugin-proxy/manifest.yaml"), "utf8")
+      .replace(/^rules: \[\]$/m, `rules:\n  - name: e2e static\n    pattern: "^/e2e-static/(.*)$"\n    target: "${target}"\n    rewrite: "/static/$1"`);
+    expect(manifest).toContain("name: e2e static");
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, "manifest.yaml"), manifest);
+    await cp(join(REPO, "plugins/plugin-proxy/ui/dist"), join(dir, "ui/dist"), { recursive: true });
+    const reload = () => api("/api/plugins/reload", { method: "POST" });
+    try {
+      expect((await reload()).status).toBe(200);
+      expect((await api("/redirects/api/rules", { method: "POST", json: { name: "e2e dynamic", pattern: "^/e2e-dynamic$", target } })).status).toBe(201);
+      const listed = await rules();
+      expect(listed.map((r) => [r.id, r.name, r.readonly])).toEqual([["static-0", "e2e static", true], [listed[1]!.id, "e2e dynamic", false]]);
+      expect((await through("/e2e-static/x")).body.path).toBe("/static/x");
+
+      await open("/cpanel/redirects", "Redirects");
+      const rows = frame().getByTestId("rule");
+      await expect(rows.nth(0).getByTestId("rule-name").textContent()).resolves.toBe("e2e static");
+      await expect(rows.nth(0).getByTestId("static").textContent()).resolves.toBe("static · read-only");
+      expect(await rows.nth(0).getByRole("button").count()).toBe(0); // no switch, edit, delete or move
+      await expect(rows.nth(0).textContent()).resolves.toContain("From the manifest");
+      await expect(rows.nth(1).getByTestId("rule-name").textContent()).resolves.toBe("e2e dynamic");
+      expect(await rows.nth(1).getByTestId("static").count()).toBe(0);
+      // The first of your rules cannot move above the manifest's.
+      await expect(frame().getByRole("button", { name: "Move e2e dynamic up" }).isDisabled()).resolves.toBe(true);
+      await expect(frame().getByTestId("rule-count").textContent()).resolves.toStartWith("2 rules: 1 static (read-only), 1 managed here.");
+      await snap("redirects-static");
+    } finally {
+      for (const r of await rules()) if (!r.readonly) await api(`/redirects/api/rules/${r.id}`, { method: "DELETE" });
+      await rm(dir, { recursive: true, force: true });
+      expect((await reload()).status).toBe(200);
     }
   });
 
