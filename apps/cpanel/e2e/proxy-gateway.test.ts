@@ -178,6 +178,12 @@ describe.skipIf(!chromiumAvailable())("proxy and gateway UIs in the admin shell"
     await expect(frame().getByRole("status").filter({ hasText: "is now rule 1" }).textContent()).resolves.toBe("e2e second is now rule 1 of your rules.");
     await snap("redirects");
 
+    // Dragging a row onto the top half of another puts it before that one (the mouse's way).
+    const rowOf = (name: string) => frame().getByTestId("rule").filter({ has: frame().getByTestId("rule-name").getByText(name, { exact: true }) });
+    await rowOf("e2e upstream").dragTo(rowOf("e2e second"), { targetPosition: { x: 40, y: 4 } });
+    await page.waitForFunction(() => document.querySelector("iframe")?.contentDocument?.querySelector("[data-testid=rule] [data-testid=rule-name]")?.textContent === "e2e upstream");
+    expect((await rules()).map((r) => r.name)).toEqual(["e2e upstream", "e2e second"]);
+
     // Delete, after a confirmation: gone from the table and the API, and no longer proxied.
     await frame().getByRole("button", { name: "Delete e2e upstream" }).click();
     await dialog().getByRole("button", { name: "Delete" }).click();
@@ -311,5 +317,52 @@ describe.skipIf(!chromiumAvailable())("proxy and gateway UIs in the admin shell"
     await open("/cpanel/gateway/cors", "CORS");
     await expect(frame().getByTestId("cors").textContent()).resolves.toContain("MethodsGET, HEAD, PUT, PATCH, POST, DELETE");
     await snap("gateway-cors");
+  });
+
+  test("gateway: shell excludes are listed, added and removed", async () => {
+    // A shadowing copy of the gateway's manifest with the shell on (cpanel, which stays excluded).
+    const dir = join(rt.dir, "plugins/gateway-shell");
+    const manifest = readFileSync(join(REPO, "plugins/plugin-gateway/manifest.yaml"), "utf8")
+      .replace(/^# shellDir: cpanel$/m, "shellDir: cpanel")
+      .replace(/^# shellExcludes: .*$/m, 'shellExcludes: "cpanel,e2e-fixed"');
+    expect(manifest).toContain("\nshellDir: cpanel\n");
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, "manifest.yaml"), manifest);
+    await cp(join(REPO, "plugins/plugin-gateway/ui/dist"), join(dir, "ui/dist"), { recursive: true });
+    const reload = () => api("/api/plugins/reload", { method: "POST" });
+    const excludes = async () => (await (await api("/gateway/api/shell/excludes")).json()) as Array<{ basename: string; source: string }>;
+    try {
+      expect((await reload()).status).toBe(200);
+      expect(await excludes()).toEqual([{ basename: "cpanel", source: "env" }, { basename: "e2e-fixed", source: "env" }]);
+      await open("/cpanel/gateway/shell", "App shell");
+      const names = () => frame().getByTestId("exclude").allTextContents();
+      await expect(names()).resolves.toEqual(["cpanel", "e2e-fixed"]);
+      expect(await frame().getByRole("button", { name: "Remove e2e-fixed" }).count()).toBe(0); // from the manifest: read-only
+
+      // A name that is not an app name is refused in the page; nothing is sent.
+      await frame().getByRole("textbox", { name: "App to exclude" }).fill("no/slashes");
+      await frame().getByRole("button", { name: "Add" }).click();
+      await frame().getByRole("alert").filter({ hasText: "An app name is letters, digits" }).waitFor();
+      expect((await excludes()).length).toBe(2);
+      // One the API refuses (already excluded by the manifest) shows its message.
+      await frame().getByRole("textbox", { name: "App to exclude" }).fill("e2e-fixed");
+      await frame().getByRole("button", { name: "Add" }).click();
+      await frame().getByRole("alert").filter({ hasText: "(HTTP 400)" }).waitFor();
+
+      await frame().getByRole("textbox", { name: "App to exclude" }).fill("e2e-docs");
+      await frame().getByRole("button", { name: "Add" }).click();
+      await frame().getByRole("button", { name: "Remove e2e-docs" }).waitFor();
+      await expect(names()).resolves.toEqual(["cpanel", "e2e-fixed", "e2e-docs"]);
+      expect((await excludes()).find((x) => x.basename === "e2e-docs")?.source).toBe("keyval");
+      await snap("gateway-shell-excludes");
+
+      await frame().getByRole("button", { name: "Remove e2e-docs" }).click();
+      await frame().getByRole("button", { name: "Remove e2e-docs" }).waitFor({ state: "detached" });
+      expect((await excludes()).map((x) => x.basename)).toEqual(["cpanel", "e2e-fixed"]);
+    } finally {
+      await api("/gateway/api/shell/excludes/e2e-docs", { method: "DELETE" });
+      await rm(dir, { recursive: true, force: true });
+      expect((await reload()).status).toBe(200);
+    }
   });
 });
