@@ -54,17 +54,17 @@ export const overview: PluginPage = {
     last = newest;
     paintCounters(stats.rateLimit.metrics ? { timestamp: Date.now(), ...stats.rateLimit.metrics } : null);
 
-    const paintGlance = (f: Pick<Frame, "cors" | "cache" | "shell" | "rateLimit">) => replace(glance, tiles([
-      ["Rate limit", f.rateLimit ? `${f.rateLimit.config.requests} per ${f.rateLimit.config.window}, by ${f.rateLimit.config.keyBy}` : "off"],
-      ["CORS", f.cors ? `origin ${Array.isArray(f.cors.origin) ? f.cors.origin.join(", ") : f.cors.origin}${f.cors.credentials ? ", with credentials" : ""}` : "off"],
-      ["Response cache", f.cache.enabled ? "on" : "off"],
-      ["App shell", f.shell ? `${f.shell.dir} (${f.shell.excludes.length} excluded)` : "off"],
+    const origin = (o: string | string[]) => (Array.isArray(o) ? o.join(", ") : o);
+    const paintGlance = (g: { rate: string; cors: string; cache: boolean; shell: string }) => replace(glance, tiles([
+      ["Rate limit", g.rate], ["CORS", g.cors], ["Response cache", g.cache ? "on" : "off"], ["App shell", g.shell],
     ]));
+    const rateText = (c: { requests: number; window: string; keyBy: string } | null | undefined) => (c ? `${c.requests} per ${c.window}, by ${c.keyBy}` : "off");
+    const corsText = (c: { origin: string | string[]; credentials: boolean } | null | undefined) => (c ? `origin ${origin(c.origin)}${c.credentials ? ", with credentials" : ""}` : "off");
     paintGlance({
-      rateLimit: stats.rateLimit.config && stats.rateLimit.metrics ? { config: stats.rateLimit.config, metrics: stats.rateLimit.metrics } : null,
-      cors: stats.cors.config ? { enabled: true, origin: stats.cors.config.origin, credentials: stats.cors.config.credentials, methods: stats.cors.config.methods } : null,
-      cache: stats.cache,
-      shell: stats.shell.enabled && stats.shell.dir ? { enabled: true, dir: stats.shell.dir, excludes: Array(stats.shell.excludesCount).fill("") } : null,
+      rate: rateText(stats.rateLimit.config),
+      cors: corsText(stats.cors.config),
+      cache: stats.cache.enabled,
+      shell: stats.shell.enabled && stats.shell.dir ? `${stats.shell.dir} (${stats.shell.excludesCount} excluded)` : "off",
     });
     replace(recent, logTable([], "No requests logged yet."));
 
@@ -80,7 +80,7 @@ export const overview: PluginPage = {
         if (last && m.timestamp > last.timestamp) push(rates([last, m]));
         last = m;
       }
-      paintGlance(f);
+      paintGlance({ rate: rateText(f.rateLimit?.config), cors: corsText(f.cors), cache: f.cache.enabled, shell: f.shell ? `${f.shell.dir} (${f.shell.excludes.length} excluded)` : "off" });
       replace(recent, logTable(f.recentLogs, "No requests logged yet."));
     };
     cx.signal.addEventListener("abort", () => es.close());

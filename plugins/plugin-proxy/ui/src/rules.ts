@@ -3,7 +3,7 @@
  * order they are tried, each with an enable switch, Edit, Delete and Move up/down buttons (and
  * drag and drop for a mouse); a dialog creates and edits a rule, checking it before sending it.
  */
-import { button, dialog, field, h, replace, toast, url, type PageContext, type PluginPage } from "@buntime/ui";
+import { button, dialog, field, h, replace, toast, url, type PluginPage } from "@buntime/ui";
 import { call } from "./api.ts";
 import { dropped, fromForm, moved, ruleLabel, toForm, type Rule, type RuleForm } from "./rule.ts";
 
@@ -86,7 +86,7 @@ async function editor(rule: Rule | null): Promise<Rule | null> {
 export const rules: PluginPage = {
   path: "",
   title: "Rules",
-  async render(cx: PageContext) {
+  async render() {
     let list = await call<Rule[]>("api/rules");
     const holder = h("div", {});
     const said = h("p", { class: "ui-visually-hidden", role: "status", "aria-live": "polite" });
@@ -214,7 +214,6 @@ export const rules: PluginPage = {
       list = await call<Rule[]>("api/rules");
       paint();
     }, { icon: "refresh-cw" });
-    void cx;
     paint();
     return h("div", {},
       h("h1", {}, "Redirects"),
