@@ -1,9 +1,10 @@
 /**
  * The proxy (Redirects) and gateway UIs inside the shell, in a real browser against the real
- * runtime: a rule created, edited, toggled, reordered and deleted through the page, each step
- * checked against the rules API and against a request the rule proxies to a small upstream
- * started here; the gateway's live counter moving with requests, a bucket cleared, the log
- * filtered; screenshots of each page at 375 and 1440 px.
+ * runtime: a rule created, edited, toggled, reordered (keyboard and drag) and deleted through the
+ * page, each step checked against the rules API and against a request the rule proxies to a small
+ * upstream started here; a manifest rule shown read-only; the gateway's live counter moving with
+ * requests, a bucket cleared, the log filtered, shell excludes added and removed; screenshots of
+ * each page at 375 and 1440 px.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
@@ -14,7 +15,7 @@ import type { Browser, BrowserContext, FrameLocator, Page } from "playwright-cor
 import { REPO, chromiumAvailable, launch, screenshotDir, startRuntime, type Runtime } from "./support.ts";
 
 const WIDTHS = [1440, 375] as const;
-setDefaultTimeout(60_000);
+setDefaultTimeout(120_000); // two tests reload the plugins; the machine may be busy
 
 interface Rule { id: string; name: string; pattern: string; target: string; rewrite: string | null; enabled: boolean; order: number; readonly: boolean }
 
