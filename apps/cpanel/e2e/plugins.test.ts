@@ -238,7 +238,7 @@ describe.skipIf(!chromiumAvailable())("plugin UIs in the admin shell", () => {
   });
 
   test("figures: each UI's JS stays under 200 KB gzipped; first contentful paint on a cold cache", async () => {
-    const uis = ["keyval", "database", "metrics", "logs", "deployments", "authz", "authn"];
+    const uis = ["keyval", "database", "metrics", "logs", "deployments", "proxy", "gateway", "authz", "authn"];
     const js: Record<string, number> = {};
     for (const ui of uis) {
       const dist = join(REPO, `plugins/plugin-${ui}/ui/dist`);
@@ -247,7 +247,7 @@ describe.skipIf(!chromiumAvailable())("plugin UIs in the admin shell", () => {
     }
     // The page inside the frame, opened on its own in fresh contexts (an empty cache each time).
     const fcp: Record<string, number[]> = {};
-    for (const [ui, path] of [["keyval", "/keyval/entries"], ["database", "/database/studio"], ["metrics", "/metrics"], ["logs", "/logs"], ["deployments", "/deployments"]] as const) {
+    for (const [ui, path] of [["keyval", "/keyval/entries"], ["database", "/database/studio"], ["metrics", "/metrics"], ["logs", "/logs"], ["deployments", "/deployments"], ["proxy", "/redirects"], ["gateway", "/gateway"]] as const) {
       fcp[ui] = [];
       for (let i = 0; i < 5; i++) {
         const cold = await browser.newContext({ viewport: { width: 1440, height: 900 } });

@@ -137,6 +137,8 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
       "/cpanel/keyval/search": ui("Search"), "/cpanel/keyval/watch": ui("Watch"), "/cpanel/keyval/atomic": ui("Atomic"),
       "/cpanel/keyval/metrics": ui("Metrics"), "/cpanel/database": ui("Database"), "/cpanel/database/studio": ui("Studio"),
       "/cpanel/metrics": ui("Metrics"), "/cpanel/metrics/workers": ui("Workers"), "/cpanel/logs": ui("Logs"),
+      "/cpanel/redirects": ui("Redirects"), "/cpanel/gateway": ui("Gateway"), "/cpanel/gateway/rate-limit": ui("Rate limit"),
+      "/cpanel/gateway/logs": ui("Request log"), "/cpanel/gateway/shell": ui("App shell"), "/cpanel/gateway/cors": ui("CORS"),
     });
     // The deployments file browser, at its base and at each root (the tab is signed in).
     const deployments = ui("Deployments");
