@@ -23,7 +23,7 @@ pub fn router(rules: Arc<Rules>) -> Router {
         .route("/api/rules/reorder", put(reorder))
         .route("/api/rules/{id}", get(one).put(update).delete(remove))
         .route("/api/rules/{id}/toggle", patch(toggle))
-        .layer(axum::middleware::from_fn(guard))
+        .route_layer(axum::middleware::from_fn(guard))
         .with_state(rules)
 }
 

@@ -207,6 +207,13 @@ async fn rules_are_created_used_changed_reordered_toggled_and_deleted() {
         (res.status.as_u16(), res.text()),
         (403, "denied: needs plugins:config".to_owned())
     );
+    // The guard covers the API routes only: the UI's paths fall through (to the runtime, which
+    // serves the page; 404 in this harness) instead of being refused to a caller without a key.
+    for path in ["/redirects", "/redirects/index.js"] {
+        let mut req = http::Request::get(path).header("x-test-deny", "1").body(axum::body::Body::empty()).unwrap();
+        req.extensions_mut().insert(buntime_core::access::AccessGate(std::sync::Arc::new(support::FakeAccess)));
+        assert_eq!(h.send(req).await.status, 404, "{path}");
+    }
 
     // The rules are in KeyVal: a new generation (same state dir) loads them in order.
     drop(h.shutdown().await);
