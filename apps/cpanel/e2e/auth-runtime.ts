@@ -9,19 +9,6 @@ import { REPO, startRuntime, type Runtime } from "./support.ts";
 
 export const ADMIN = { email: "ada.admin@e2e.test", password: "correct-horse-battery-staple", name: "Ada Admin" };
 
-/**
- * authn's own pages and API pass authz as public routes, as the original's authn declared them
- * (`ALL /api/**`, `GET /login/**`) plus the sessions page. The shipped authn declares none, so with
- * authz on, a signed-out visitor gets 403 on the login page itself and the sessions page is judged
- * without identity (authn does not set `X-Identity` at its own base): a gap reported for the Rust
- * side; until then this is what an operator adds to authn's manifest.
- */
-const AUTHN_PUBLIC = `
-publicRoutes:
-  ALL: ["/api", "/api/**"]
-  GET: ["/login", "/login/**", "/sessions"]
-`;
-
 export interface AuthRuntime extends Runtime {
   /** Signs `ADMIN` in over the API (another browser, as far as the runtime knows): its cookie and session id. */
   signIn(userAgent?: string): Promise<{ cookie: string; sessionId: string }>;
@@ -34,7 +21,7 @@ export async function startAuthRuntime(): Promise<AuthRuntime> {
         let text = await readFile(join(REPO, "plugins", name, "manifest.yaml"), "utf8");
         text = text.replace(/^enabled: false$/m, "enabled: true");
         if (name === "plugin-authn") {
-          text = text.replace("memoryKib: 19456", "memoryKib: 1024").replace(/^(scim:\n {2}enabled:) false$/m, "$1 true") + AUTHN_PUBLIC;
+          text = text.replace("memoryKib: 19456", "memoryKib: 1024").replace(/^(scim:\n {2}enabled:) false$/m, "$1 true");
         }
         await mkdir(join(dir, "plugins", name, "ui"), { recursive: true });
         await writeFile(join(dir, "plugins", name, "manifest.yaml"), text);
