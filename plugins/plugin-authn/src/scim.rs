@@ -5,8 +5,10 @@ pub mod bulk;
 pub mod discovery;
 pub mod filter;
 pub mod groups;
+pub mod projection;
 pub mod tokens;
 pub mod users;
+pub mod version;
 
 use std::sync::Arc;
 
@@ -106,12 +108,24 @@ impl Reply {
         )
     }
 
+    /// The version of the one resource this answers with, if it is one (sent as `ETag`).
+    pub fn etag(&self) -> Option<&str> {
+        let body = self.body.as_ref().filter(|b| b.get("Resources").is_none())?;
+        body.get("meta")?.get("version")?.as_str()
+    }
+
     fn into_response(self) -> Response {
-        let mut res = match &self.body {
+        let etag = self.etag().and_then(|e| http::HeaderValue::from_str(e).ok());
+        // A 304 carries the version but no body.
+        let body = self.body.as_ref().filter(|_| self.status != StatusCode::NOT_MODIFIED);
+        let mut res = match body {
             Some(b) => axum::response::IntoResponse::into_response((self.status, b.to_string())),
             None => axum::response::IntoResponse::into_response(self.status),
         };
-        if self.body.is_some() {
+        if let Some(e) = etag {
+            res.headers_mut().insert(header::ETAG, e);
+        }
+        if body.is_some() {
             res.headers_mut().insert(
                 header::CONTENT_TYPE,
                 http::HeaderValue::from_static(SCIM_JSON),
@@ -271,7 +285,8 @@ impl ListQuery {
     }
 }
 
-/// Runs one SCIM request (already authenticated): the HTTP route and each Bulk operation.
+/// Runs one SCIM request (already authenticated): the HTTP route and each Bulk operation. The
+/// answer's resources carry their `meta.version`, and only the attributes the request asked for.
 pub async fn dispatch(
     st: &Arc<Authn>,
     method: &Method,
@@ -279,6 +294,39 @@ pub async fn dispatch(
     query: Option<&str>,
     body: &[u8],
 ) -> Reply {
+    let (mut reply, projection) = route(st, method, path, query, body).await;
+    version::stamp(&mut reply);
+    if let Some(b) = reply.body.as_mut() {
+        projection.answer(b);
+    }
+    reply
+}
+
+/// A `POST …/.search` body (RFC 7644 §3.4.3) as the query string of the same `GET`, and its
+/// projection.
+fn search_query(body: &Value) -> (String, projection::Projection) {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for key in ["filter", "sortBy", "sortOrder", "startIndex", "count"] {
+        match body.get(key) {
+            Some(Value::String(s)) => {
+                q.append_pair(key, s);
+            }
+            Some(Value::Number(n)) => {
+                q.append_pair(key, &n.to_string());
+            }
+            _ => {}
+        }
+    }
+    (q.finish(), projection::Projection::from_search(body))
+}
+
+async fn route(
+    st: &Arc<Authn>,
+    method: &Method,
+    path: &str,
+    query: Option<&str>,
+    body: &[u8],
+) -> (Reply, projection::Projection) {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let data = || -> Result<Value, Reply> {
         serde_json::from_slice(body).map_err(|e| {
@@ -297,7 +345,22 @@ pub async fn dispatch(
             }
         };
     }
-    match (method.as_str(), segments.as_slice()) {
+    if let ("POST", [kind @ ("Users" | "Groups"), ".search"]) = (method.as_str(), segments.as_slice()) {
+        let search = match data() {
+            Ok(v) => v,
+            Err(r) => return (r, projection::Projection::default()),
+        };
+        let (q, projection) = search_query(&search);
+        let reply = if *kind == "Users" { users::list(st, Some(&q)).await } else { groups::list(st, Some(&q)).await };
+        return (reply, projection);
+    }
+    let projection = projection::Projection::from_query(query);
+    let reply = match (method.as_str(), segments.as_slice()) {
+        ("POST", [".search"]) => Reply::error(
+            StatusCode::BAD_REQUEST,
+            Some("invalidPath"),
+            "search one resource type at a time: POST /Users/.search or /Groups/.search",
+        ),
         ("GET", ["Users"]) => users::list(st, query).await,
         ("POST", ["Users"]) => with_body!(v => users::create(st, v)),
         ("GET", ["Users", id]) => users::get(st, id).await,
@@ -320,7 +383,8 @@ pub async fn dispatch(
             None,
             format!("no SCIM endpoint at /{}", segments.join("/")),
         ),
-    }
+    };
+    (reply, projection)
 }
 
 /// Mounts the SCIM routes (and the admin token routes) on the plugin's router.
@@ -369,7 +433,21 @@ async fn handle(
             Reply::error(StatusCode::METHOD_NOT_ALLOWED, None, "Bulk takes POST")
         }
     } else {
-        dispatch(&st, &method, &rel, uri.query(), &bytes).await
+        let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+        let one = rel.trim_matches('/').split('/').count() == 2 && !rel.ends_with("/.search");
+        if let (true, Some(wanted)) = (one && [Method::PUT, Method::PATCH, Method::DELETE].contains(&method), header(header::IF_MATCH))
+            && let Err(refused) = version::check(&st, &rel, wanted).await
+        {
+            return refused.into_response();
+        }
+        let mut reply = dispatch(&st, &method, &rel, uri.query(), &bytes).await;
+        if let (Some(etag), Some(seen)) = (reply.etag(), header(header::IF_NONE_MATCH))
+            && method == Method::GET
+            && version::matches(seen, etag)
+        {
+            reply.status = StatusCode::NOT_MODIFIED;
+        }
+        reply
     };
     reply.into_response()
 }

@@ -105,6 +105,20 @@ impl Scim {
         self.call_as(Some(&auth), method, path, body).await
     }
 
+    /// A SCIM call with the token and extra headers (`If-Match`, `If-None-Match`).
+    async fn call_with(&self, method: Method, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> TestResponse {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(format!("{V2}{path}"))
+            .header(header::CONTENT_TYPE, "application/scim+json")
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let body = body.map_or_else(axum::body::Body::empty, |b| axum::body::Body::from(b.to_string()));
+        self.a.h.send(req.body(body).unwrap()).await
+    }
+
     async fn get(&self, path: &str) -> TestResponse {
         self.call(Method::GET, path, None).await
     }
@@ -181,7 +195,7 @@ async fn discovery_needs_no_token_and_advertises_the_limits() {
     assert_eq!(c["bulk"]["maxOperations"], 5);
     assert_eq!(c["bulk"]["maxPayloadSize"], 1_048_576);
     assert_eq!(c["filter"]["maxResults"], 50);
-    assert_eq!(c["etag"]["supported"], false);
+    assert_eq!(c["etag"]["supported"], true);
     let types = s.call_as(None, Method::GET, "/ResourceTypes", None).await;
     assert_eq!(types.json()["totalResults"], 2);
     assert_eq!(types.json()["Resources"][1]["endpoint"], "/Groups");
@@ -856,6 +870,73 @@ async fn bulk(s: &Scim) {
         .await;
     assert_error(&res, 413, Some("tooMany"));
     assert_eq!(s.names(&q(r#"userName sw "m0""#)).await.len(), 0);
+}
+
+#[tokio::test]
+async fn attributes_searches_and_versions() {
+    let s = start_scim("").await;
+    let ada = s.user("ada@example.com", json!({"emails": [{"value": "ada@example.com", "primary": true}], "displayName": "Ada"})).await;
+    s.user("bob@example.com", json!({})).await;
+
+    // `attributes` keeps the named ones (and id, schemas); `excludedAttributes` drops them.
+    let full = s.get(&format!("/Users/{ada}")).await.json();
+    assert_eq!(full["name"]["formatted"], "Ada", "{full}");
+    let res = s.get(&format!("/Users/{ada}?attributes=userName,NAME.formatted,emails.value")).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(
+        res.json(),
+        json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": ada, "userName": "ada@example.com",
+               "name": {"formatted": "Ada"}, "emails": [{"value": "ada@example.com"}]})
+    );
+    let u = s.get(&format!("/Users/{ada}?excludedAttributes=emails,meta,id")).await.json();
+    assert!(u.get("emails").is_none() && u.get("meta").is_none(), "{u}");
+    assert_eq!((u["id"].as_str(), u["displayName"].as_str()), (Some(ada.as_str()), Some("Ada")), "id is always returned");
+    let list = s.get(&format!("/Users?{}&attributes=userName", q(r#"userName sw "ada""#))).await.json();
+    assert_eq!(list["Resources"], json!([{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "id": ada, "userName": "ada@example.com"}]), "{list}");
+
+    // POST /.search takes the same parameters in a body.
+    let search = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "userName ew \"example.com\"",
+                        "sortBy": "userName", "sortOrder": "descending", "startIndex": 1, "count": 1, "attributes": ["userName"]});
+    let res = s.call(Method::POST, "/Users/.search", Some(search)).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let page = res.json();
+    assert_eq!((page["totalResults"].clone(), page["itemsPerPage"].clone()), (json!(2), json!(1)), "{page}");
+    assert_eq!(page["Resources"][0]["userName"], "bob@example.com");
+    assert!(page["Resources"][0].get("name").is_none());
+    let res = s.call(Method::POST, "/Groups/.search", Some(json!({"filter": "displayName eq \"nobody\""}))).await;
+    assert_eq!(res.json()["totalResults"], 0, "{}", res.text());
+    assert_error(&s.call(Method::POST, "/.search", Some(json!({}))).await, 400, Some("invalidPath"));
+
+    // Versions: `meta.version` and `ETag`, 304 when unchanged, 412 for a stale write.
+    let res = s.get(&format!("/Users/{ada}")).await;
+    let etag = res.headers[header::ETAG].to_str().unwrap().to_owned();
+    assert!(etag.starts_with("W/\""), "{etag}");
+    assert_eq!(res.json()["meta"]["version"], etag.as_str());
+    let res = s.call_with(Method::GET, &format!("/Users/{ada}"), None, &[("if-none-match", &etag)]).await;
+    assert_eq!((res.status.as_u16(), res.text()), (304, String::new()));
+    let patch = |name: &str| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [{"op": "replace", "path": "displayName", "value": name}]});
+    let res = s.call_with(Method::PATCH, &format!("/Users/{ada}"), Some(patch("Ada L")), &[("if-match", &etag)]).await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    let newer = res.headers[header::ETAG].to_str().unwrap().to_owned();
+    assert_ne!(newer, etag, "the version follows the change");
+    let res = s.call_with(Method::PATCH, &format!("/Users/{ada}"), Some(patch("Stale")), &[("if-match", &etag)]).await;
+    assert_error(&res, 412, None);
+    assert_eq!(s.get(&format!("/Users/{ada}")).await.json()["displayName"], "Ada L", "the stale write changed nothing");
+    let res = s.call_with(Method::GET, &format!("/Users/{ada}"), None, &[("if-none-match", &etag)]).await;
+    assert_eq!(res.status, 200, "an old version is not a match");
+    let res = s.call_with(Method::DELETE, &format!("/Users/{ada}"), None, &[("if-match", "W/\"0000\"")]).await;
+    assert_error(&res, 412, None);
+    let ops = json!({"Operations": [{"method": "PATCH", "path": format!("/Users/{ada}"), "version": etag, "data": patch("Bulk")}]});
+    let res = s.call(Method::POST, "/Bulk", Some(ops)).await;
+    assert_eq!(res.json()["Operations"][0]["status"], "412", "{}", res.text());
+    let ops = json!({"Operations": [{"method": "PATCH", "path": format!("/Users/{ada}"), "version": newer, "data": patch("Bulk")}]});
+    let res = s.call(Method::POST, "/Bulk", Some(ops)).await;
+    assert_eq!(res.json()["Operations"][0]["status"], "200", "{}", res.text());
+    assert!(res.json()["Operations"][0]["version"].as_str().is_some_and(|v| v != newer), "{}", res.text());
+    let res = s.call_with(Method::DELETE, &format!("/Users/{ada}"), None, &[("if-match", "*")]).await;
+    assert_eq!(res.status, 204);
+    let cfg = s.call_as(None, Method::GET, "/ServiceProviderConfig", None).await;
+    assert_eq!(cfg.json()["etag"]["supported"], true);
 }
 
 #[tokio::test]

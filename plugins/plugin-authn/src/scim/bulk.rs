@@ -122,8 +122,15 @@ pub async fn run(st: &Arc<Authn>, body: &[u8]) -> Reply {
                         ),
                     ),
                     Ok(()) => {
-                        let bytes = data.to_string();
-                        dispatch(st, &m, &path, None, bytes.as_bytes()).await
+                        // An operation's `version` is its If-Match.
+                        let wanted = op.get("version").and_then(Value::as_str).filter(|_| m != Method::POST);
+                        match wanted {
+                            Some(w) if let Err(refused) = super::version::check(st, &path, w).await => refused,
+                            _ => {
+                                let bytes = data.to_string();
+                                dispatch(st, &m, &path, None, bytes.as_bytes()).await
+                            }
+                        }
                     }
                 }
             }
@@ -134,6 +141,9 @@ pub async fn run(st: &Arc<Authn>, body: &[u8]) -> Reply {
         }
         if let Some(l) = &reply.location {
             entry["location"] = l.clone().into();
+        }
+        if let Some(v) = reply.body.as_ref().and_then(|b| b["meta"]["version"].as_str()) {
+            entry["version"] = v.into();
         }
         if let (Some(b), Some(created_id), StatusCode::CREATED) = (
             &bulk_id,

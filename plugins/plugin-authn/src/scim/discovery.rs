@@ -88,7 +88,7 @@ pub fn answer(st: &Authn, method: &Method, rel: &str) -> Option<Reply> {
                 "filter": {"supported": true, "maxResults": cfg.max_results},
                 "changePassword": {"supported": false},
                 "sort": {"supported": true},
-                "etag": {"supported": false},
+                "etag": {"supported": true},
                 "authenticationSchemes": [{
                     "type": "oauthbearertoken", "name": "Bearer token",
                     "description": "A SCIM token an admin creates with POST /auth/api/scim/tokens",
