@@ -641,103 +641,21 @@ fn an_archive_over_the_limit_is_refused_before_sending() {
     );
 }
 
-/// An HTTPS server with a self-signed certificate (`openssl s_server -WWW`) serving a discovery
-/// document from its directory; killed on drop.
-struct TlsServer {
-    child: std::process::Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tls_server() -> Option<TlsServer> {
-    if Command::new("openssl").arg("version").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "openssl is required under CI"
-        );
-        return None;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let ok = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "k.pem",
-            "-out",
-            "c.pem",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-        ])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(ok.status.success(), "{ok:?}");
-    std::fs::create_dir_all(dir.path().join(".well-known")).unwrap();
-    std::fs::write(
-        dir.path().join(".well-known/buntime"),
-        r#"{"api":"/api","version":"tls-test"}"#,
-    )
-    .unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("openssl")
-        .args([
-            "s_server",
-            "-accept",
-            &port.to_string(),
-            "-cert",
-            "c.pem",
-            "-key",
-            "k.pem",
-            "-WWW",
-            "-quiet",
-        ])
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "openssl s_server did not start"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    Some(TlsServer {
-        child,
-        url: format!("https://127.0.0.1:{port}"),
-        _dir: dir,
-    })
+/// An HTTPS server with a self-signed certificate serving a discovery document.
+fn tls_server() -> Option<buntime_testkit::TlsServer> {
+    let server = buntime_testkit::TlsServer::start_or_skip()?;
+    std::fs::create_dir_all(server.dir().join(".well-known")).unwrap();
+    std::fs::write(server.dir().join(".well-known/buntime"), r#"{"api":"/api","version":"tls-test"}"#).unwrap();
+    Some(server)
 }
 
 #[test]
 fn a_self_signed_certificate_is_a_tls_error_unless_insecure() {
-    let Some(server) = tls_server() else {
-        eprintln!("skipped: openssl is not installed");
-        return;
-    };
+    let Some(server) = tls_server() else { return };
     let cli = Cli::new();
     let (_, err) = cli.expect(
         4,
-        &["remote", "add", "lab", "--url", &server.url, "--token", "t"],
+        &["remote", "add", "lab", "--url", &server.url(), "--token", "t"],
     );
     assert!(
         err.contains("TLS error") && err.contains("certificate") && err.contains("--insecure"),
@@ -750,7 +668,7 @@ fn a_self_signed_certificate_is_a_tls_error_unless_insecure() {
             "add",
             "lab",
             "--url",
-            &server.url,
+            &server.url(),
             "--token",
             "t",
             "--insecure",

@@ -27,12 +27,14 @@ pub mod mariadb;
 pub mod pg;
 pub mod promtool;
 pub mod sqld;
+pub mod tls;
 
 pub use capture::LogCapture;
 pub use harness::{HarnessError, PluginHarness, StartedHarness, TestResponse};
 pub use mariadb::MariaDbServer;
 pub use pg::PgServer;
 pub use sqld::SqldServer;
+pub use tls::TlsServer;
 
 /// The Rust plugin guide; its code blocks run as doctests so the docs cannot drift.
 #[cfg(doctest)]
