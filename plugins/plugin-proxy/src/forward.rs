@@ -140,6 +140,7 @@ pub async fn forward(req: Request, rule: &Compiled, upstreams: &Upstreams, hop: 
         }
     };
     let peer = parts.extensions.get::<ClientAddr>().map(|c| c.0.ip());
+    let client_host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_owned);
     upstream_headers(&mut parts.headers, rule, peer, hop);
     let rewrite = Rewrite {
         base: rule.rule.base.clone(),
@@ -188,6 +189,12 @@ pub async fn forward(req: Request, rule: &Compiled, upstreams: &Upstreams, hop: 
     };
     let (mut parts, body) = res.into_parts();
     strip_hop_by_hop(&mut parts.headers);
+    if parts.status.is_redirection() || parts.status == StatusCode::CREATED {
+        let mapped = parts.headers.get(header::LOCATION).and_then(|l| l.to_str().ok()).and_then(|l| rule.client_location(l, client_host.as_deref()));
+        if let Some(location) = mapped.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            parts.headers.insert(header::LOCATION, location);
+        }
+    }
     let body = Body::new(body);
     let body = if !rewrite.is_noop() && is_plain_html(&parts.headers) {
         parts.headers.remove(header::CONTENT_LENGTH);

@@ -286,6 +286,59 @@ impl Compiled {
     }
 }
 
+impl Compiled {
+    /// Maps an upstream's `Location` back to the path a client asks this runtime for, so a
+    /// redirect lands behind the rule again instead of on the upstream's own address.
+    ///
+    /// Only what can be read backwards is mapped: a URL on the target's origin (or on
+    /// `client_host`, the `Host` an upstream without `changeOrigin` saw) or a path-absolute one,
+    /// under the target's path prefix; and, for a rule with a `rewrite`, only a rewrite of the form
+    /// `<literal>$1` with a pattern of the form `^<literal>(.*)` (`^/api/(.*)$` → `/$1`). Anything
+    /// else (another site, a rewrite that cannot be inverted) is `None`: left as the upstream sent it.
+    pub fn client_location(&self, location: &str, client_host: Option<&str>) -> Option<String> {
+        let upstream_path = if location.starts_with('/') && !location.starts_with("//") {
+            location.to_owned()
+        } else {
+            let url = url::Url::parse(location).ok()?;
+            let scheme = if self.target.tls { "https" } else { "http" };
+            let on_target = url.scheme() == scheme && url.host_str() == Some(self.target.host.as_str()) && url.port_or_known_default() == Some(self.target.port);
+            let authority = match url.port() {
+                Some(p) => format!("{}:{p}", url.host_str()?),
+                None => url.host_str()?.to_owned(),
+            };
+            let on_client = client_host.is_some_and(|h| h.eq_ignore_ascii_case(&authority));
+            if !(on_target || on_client) {
+                return None;
+            }
+            let mut rest = url.path().to_owned();
+            if let Some(q) = url.query() {
+                rest.push('?');
+                rest.push_str(q);
+            }
+            if let Some(f) = url.fragment() {
+                rest.push('#');
+                rest.push_str(f);
+            }
+            rest
+        };
+        let prefix = self.target.prefix.as_str();
+        let under_prefix = upstream_path.strip_prefix(prefix)?;
+        if !(prefix.is_empty() || under_prefix.is_empty() || under_prefix.starts_with(['/', '?', '#'])) {
+            return None;
+        }
+        let under_prefix = if under_prefix.starts_with('/') { under_prefix.to_owned() } else { format!("/{under_prefix}") };
+        let Some(template) = &self.rule.rewrite else {
+            return Some(under_prefix);
+        };
+        let literal = |s: &str| !s.contains(['\\', '.', '+', '*', '?', '(', ')', '[', ']', '{', '}', '|', '^', '$']);
+        let upstream_start = template.strip_suffix("$1").filter(|p| literal(p))?;
+        let pattern = self.rule.pattern.strip_prefix('^')?;
+        let client_start = pattern.strip_suffix("(.*)$").or_else(|| pattern.strip_suffix("(.*)")).filter(|q| literal(q))?;
+        let tail = under_prefix.strip_prefix(upstream_start).or_else(|| under_prefix.strip_prefix(upstream_start.trim_start_matches('/')))?;
+        Some(format!("{client_start}{tail}"))
+    }
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -337,6 +390,21 @@ mod tests {
 
     fn compiled(v: Value) -> Compiled {
         Compiled::new(Rule::from_json(&v).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn redirects_are_mapped_back_behind_the_rule_when_it_can_be_read_backwards() {
+        let r = compiled(json!({"pattern": "^/api/(.*)$", "target": "http://up:3000/v1", "rewrite": "/$1"}));
+        assert_eq!(r.client_location("http://up:3000/v1/login?next=%2Fx", None).as_deref(), Some("/api/login?next=%2Fx"));
+        assert_eq!(r.client_location("/v1/a#top", None).as_deref(), Some("/api/a#top"));
+        assert_eq!(r.client_location("http://localhost:8000/v1/b", Some("localhost:8000")).as_deref(), Some("/api/b"), "the client's own host");
+        assert_eq!(r.client_location("https://up:3000/v1/login", None), None, "another scheme is another origin");
+        assert_eq!(r.client_location("http://elsewhere/v1/x", None), None);
+        assert_eq!(r.client_location("/v10/x", None), None, "not under the prefix");
+        let plain = compiled(json!({"pattern": "^/app", "target": "http://up"}));
+        assert_eq!(plain.client_location("http://up/app/home", None).as_deref(), Some("/app/home"));
+        let odd = compiled(json!({"pattern": "^/(\\w+)/x$", "target": "http://up", "rewrite": "/y/$1"}));
+        assert_eq!(odd.client_location("http://up/y/z", None), None, "a rewrite that cannot be inverted is left alone");
     }
 
     #[test]

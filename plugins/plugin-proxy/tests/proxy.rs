@@ -138,6 +138,26 @@ async fn an_unreachable_upstream_is_a_502_and_a_silent_one_a_504() {
 }
 
 #[tokio::test]
+async fn an_upstream_redirect_to_itself_lands_behind_the_rule_again() {
+    let up = upstream().await;
+    let h = start(&format!(
+        "rules:\n  - {{ pattern: \"^/app/(.*)$\", target: \"http://{up}\", rewrite: \"/$1\", changeOrigin: true }}\n  - {{ pattern: \"^/kept/(.*)$\", target: \"http://{up}\", rewrite: \"/$1\" }}\n  - {{ pattern: \"^/odd/(\\\\w+)$\", target: \"http://{up}\", rewrite: \"/$1\", changeOrigin: true }}\n"
+    ))
+    .await;
+    // changeOrigin: the upstream redirects to its own address, which the client cannot use.
+    let res = h.get("/app/go").await;
+    assert_eq!(res.status, 302);
+    assert_eq!(res.headers["location"], "/app/echo/done?from=go");
+    // Without changeOrigin the upstream saw the client's Host; the path is still mapped back.
+    let req = http::Request::get("/kept/go").header("host", "buntime.example:8000").body(axum::body::Body::empty()).unwrap();
+    let res = h.send(req).await;
+    assert_eq!(res.headers["location"], "/kept/echo/done?from=go");
+    // A pattern that cannot be read backwards leaves the Location as the upstream sent it.
+    let res = h.get("/odd/go").await;
+    assert_eq!(res.headers["location"], format!("http://{up}/echo/done?from=go").as_str());
+}
+
+#[tokio::test]
 async fn a_tls_target_whose_handshake_fails_is_a_502() {
     // A plain-HTTP listener cannot complete a TLS handshake: a 502, never a hang or a panic.
     let up = upstream().await;

@@ -23,7 +23,7 @@ pub const KEYVAL: &str = include_str!("../../../plugin-keyval/manifest.yaml");
 pub const DATABASE: &str = include_str!("../../../plugin-database/manifest.yaml");
 
 /// An upstream on 127.0.0.1: `/echo/**` answers what it received as JSON, `/page` serves HTML,
-/// `/slow` waits 5 s, `/ws` echoes WebSocket messages.
+/// `/slow` waits 5 s, `/ws` echoes WebSocket messages, `/go` redirects to `http://{Host}/echo/done`.
 pub async fn upstream() -> SocketAddr {
     let echo = |req: Request| async move {
         let headers: serde_json::Map<String, Value> = req
@@ -74,7 +74,13 @@ pub async fn upstream() -> SocketAddr {
         })
         .into_response()
     };
+    // A redirect to the upstream's own absolute URL, built from the `Host` it was sent, as apps do.
+    let go = |headers: http::HeaderMap| async move {
+        let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("unknown").to_owned();
+        (http::StatusCode::FOUND, [("location", format!("http://{host}/echo/done?from=go"))], "")
+    };
     let app = Router::new()
+        .route("/go", get(go))
         .route("/echo", any(echo))
         .route("/echo/{*rest}", any(echo))
         .route("/page", get(page))
