@@ -9,7 +9,7 @@
 # share this machine's cores. Prints req/s, p50/p99 and errors for `direct` and `proxied`, the
 # ratio proxied/direct, the runtime's own native hello route for scale (`native`: what the
 # runtime alone costs per request here), and the download's time and RSS.
-# Env: DURATION (10s), CONNS (50), THREADS (2).
+# Env: DURATION (10s), CONNS (50), THREADS (2), RT_BIN (a runtime binary to use instead of building one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -25,9 +25,12 @@ if ! command -v wrk >/dev/null; then
   (apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; })
 fi
 
-echo "==> building the runtime (release)"
-cargo build --release -q --bin buntime
-RT_BIN="$ROOT/target/release/buntime"
+# RT_BIN: another build to measure (an A/B of two binaries); unset, the release build here.
+if [ -z "${RT_BIN:-}" ]; then
+  echo "==> building the runtime (release)"
+  cargo build --release -q --bin buntime
+  RT_BIN="$ROOT/target/release/buntime"
+fi
 
 WORK="$(mktemp -d)"
 PIDS=()

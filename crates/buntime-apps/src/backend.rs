@@ -385,7 +385,7 @@ impl AppBackend for Apps {
             return Ok(None);
         }
         let resolved = match self.inner.resolver.cached(path) {
-            Some(hit) => Ok(Some(hit)),
+            Some(answer) => Ok(answer),
             None => {
                 // Directory scans and manifest parsing block: keep them off the request threads.
                 let inner = self.inner.clone();

@@ -248,12 +248,15 @@ pub fn key_for(full_name: &str, label: &str, dir: &Path) -> String {
     format!("{full_name}@{version}")
 }
 
-/// Resolves app paths to directories, with a short positive cache.
+/// Resolves app paths to directories, with a short cache of hits and of misses.
+///
+/// Misses are cached too: a path that names no app (a plugin's, a proxy rule's, a typo) is
+/// looked up on every request otherwise, each lookup a directory scan on a blocking thread.
 #[derive(Debug)]
 pub struct Resolver {
     worker_dirs: Vec<PathBuf>,
     ttl: Duration,
-    cache: RwLock<HashMap<String, (Instant, Arc<Resolution>)>>,
+    cache: RwLock<HashMap<String, (Instant, Option<Arc<Resolution>>)>>,
 }
 
 impl Resolver {
@@ -268,12 +271,13 @@ impl Resolver {
         &self.worker_dirs
     }
 
-    /// Returns the cached resolution of `path` when it is still fresh; never touches the disk.
-    pub fn cached(&self, path: &str) -> Option<Arc<Resolution>> {
+    /// Returns the cached answer for `path` when it is still fresh (`Some(None)`: no such app);
+    /// `None` when it must be looked up. Never touches the disk.
+    pub fn cached(&self, path: &str) -> Option<Option<Arc<Resolution>>> {
         if self.ttl.is_zero() {
             return None;
         }
-        let app = parse_app_path(path)?;
+        let Some(app) = parse_app_path(path) else { return Some(None) };
         let cache = self.cache.read().ok()?;
         let (at, hit) = cache.get(&app.base_path)?;
         (at.elapsed() < self.ttl).then(|| hit.clone())
@@ -291,19 +295,19 @@ impl Resolver {
             && let Some((at, hit)) = cache.get(&app.base_path)
             && at.elapsed() < self.ttl
         {
-            return Ok(Some(hit.clone()));
+            return Ok(hit.clone());
         }
-        let Some(res) = self.lookup(app)? else { return Ok(None) };
-        let res = Arc::new(res);
+        let base_path = app.base_path.clone();
+        let res = self.lookup(app)?.map(Arc::new);
         if !self.ttl.is_zero()
             && let Ok(mut cache) = self.cache.write()
         {
             if cache.len() >= MAX_CACHE_ENTRIES {
                 cache.clear();
             }
-            cache.insert(res.app.base_path.clone(), (Instant::now(), res.clone()));
+            cache.insert(base_path, (Instant::now(), res.clone()));
         }
-        Ok(Some(res))
+        Ok(res)
     }
 
     /// Forgets every cached resolution (after an upload or a delete).

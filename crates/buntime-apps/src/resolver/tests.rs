@@ -163,16 +163,27 @@ fn a_flat_and_a_nested_dir_with_one_version_collide_in_the_same_worker_dir() {
 }
 
 #[test]
-fn new_apps_appear_at_once_and_hits_are_cached_until_invalidated() {
+fn hits_and_misses_are_cached_until_the_ttl_or_an_invalidation() {
     let tmp = tempfile::tempdir().unwrap();
     let r = Resolver::new(vec![tmp.path().to_owned()], Duration::from_secs(60));
     assert!(r.resolve("/late").unwrap().is_none());
+    assert_eq!(r.cached("/late").map(|m| m.is_none()), Some(true), "a miss is answered from the cache, no disk scan");
     mk(tmp.path(), "late", &[PKG]);
-    assert!(r.resolve("/late").unwrap().is_some(), "misses are not cached");
+    assert!(r.resolve("/late").unwrap().is_none(), "misses are cached");
+    r.invalidate();
+    assert!(r.resolve("/late").unwrap().is_some(), "an upload's invalidation shows the new app at once");
     std::fs::remove_dir_all(tmp.path().join("late")).unwrap();
     assert!(r.resolve("/late").unwrap().is_some(), "hits are cached");
     r.invalidate();
     assert!(r.resolve("/late").unwrap().is_none());
+
+    // With a short TTL an app copied in by hand shows up once the miss expires.
+    let r = Resolver::new(vec![tmp.path().to_owned()], Duration::from_millis(30));
+    assert!(r.resolve("/copied").unwrap().is_none());
+    mk(tmp.path(), "copied", &[PKG]);
+    std::thread::sleep(Duration::from_millis(40));
+    assert!(r.cached("/copied").is_none(), "the miss expired");
+    assert!(r.resolve("/copied").unwrap().is_some());
 }
 
 #[test]
