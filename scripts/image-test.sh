@@ -15,7 +15,9 @@ steps=0
 step() { steps=$((steps + 1)); echo "==> image-test: $*"; }
 fail() { echo "image-test: FAILED: $*" >&2; [ -n "${CTR:-}" ] && podman logs --tail 40 "$CTR" >&2 2>&1 || true; exit 1; }
 
-IMAGE="$(scripts/image-build.sh | tee /dev/stderr | tail -n1)"
+# The build log goes to stderr through a pipe: `tee /dev/stderr` would reopen the file stderr is
+# redirected to and truncate everything logged before it (a CI log lost its first part so).
+IMAGE="$(scripts/image-build.sh | tee >(cat >&2) | tail -n1)"
 # shellcheck source=image/engine.sh
 . scripts/image/engine.sh
 engine_pick
