@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use buntime_testkit::SqldServer;
 use serde_json::{Value, json};
-use support::{Kv, start_libsql};
+use support::{Kv, drain, start_libsql};
 
 async fn put(kv: &Kv, path: &str, value: Value) -> String {
     let res = kv.put(&format!("/keyval/api/keys/{path}"), value).await;
@@ -60,18 +60,6 @@ async fn cas_worker(kv: &Kv, times: usize) -> u32 {
         }
     }
     conflicts
-}
-
-/// Claims messages until the queue has none ready; returns their ids.
-async fn drain(kv: &Kv) -> Vec<String> {
-    let mut got = Vec::new();
-    loop {
-        let m = kv.get("/keyval/api/queue/poll").await.json()["message"].clone();
-        if m.is_null() {
-            return got;
-        }
-        got.push(m["id"].as_str().unwrap().to_owned());
-    }
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use buntime_testkit::PgServer;
 use serde_json::{Value, json};
-use support::{Kv, start, start_pg};
+use support::{Kv, drain, start, start_pg};
 
 async fn put(kv: &Kv, path: &str, value: Value) -> String {
     let res = kv.put(&format!("/keyval/api/keys/{path}"), value).await;
@@ -335,18 +335,6 @@ async fn check_and_set_from_two_instances_loses_no_update() {
         b.get("/keyval/api/keys/hits").await.json()["value"],
         json!(total)
     );
-}
-
-/// Claims messages until the queue has none ready; returns their ids.
-async fn drain(kv: &Kv) -> Vec<String> {
-    let mut got = Vec::new();
-    loop {
-        let m = kv.get("/keyval/api/queue/poll").await.json()["message"].clone();
-        if m.is_null() {
-            return got;
-        }
-        got.push(m["id"].as_str().unwrap().to_owned());
-    }
 }
 
 #[tokio::test]

@@ -189,3 +189,15 @@ pub async fn start_libsql(url: &str, admin: &str) -> Kv {
         .unwrap();
     Kv { h, state }
 }
+
+/// Claims messages until the queue has none ready; returns their ids.
+pub async fn drain(kv: &Kv) -> Vec<String> {
+    let mut got = Vec::new();
+    loop {
+        let m = kv.get("/keyval/api/queue/poll").await.json()["message"].clone();
+        if m.is_null() {
+            return got;
+        }
+        got.push(m["id"].as_str().unwrap().to_owned());
+    }
+}
