@@ -22,6 +22,15 @@ export async function errorOf(res: Response): Promise<HttpError> {
 }
 
 /**
+ * The `X-API-Key` header of the key the admin shell signed in with in this tab (same-origin frames
+ * share the tab's `sessionStorage`), for the plugin APIs that follow the REST API's access model.
+ */
+export function shellKeyHeaders(): Record<string, string> {
+  const key = sessionStorage.getItem("buntime-api-key");
+  return key ? { "x-api-key": key } : {};
+}
+
+/**
  * Resolves `path` (`api/keys`) against the page's base (`/keyval/` with `injectBase`), so the UI
  * works at whatever base the plugin is mounted.
  */

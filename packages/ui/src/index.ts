@@ -7,4 +7,4 @@ export { sidebar } from "./sidebar.ts";
 export type { NavItem } from "./sidebar.ts";
 export { pluginApp, basePath } from "./plugin.ts";
 export type { PluginPage, PageContext } from "./plugin.ts";
-export { request, url, query, errorOf, HttpError } from "./http.ts";
+export { request, url, query, errorOf, HttpError, shellKeyHeaders } from "./http.ts";

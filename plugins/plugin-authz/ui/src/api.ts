@@ -4,12 +4,7 @@
  * judge) and, when the admin shell of this tab is signed in with an API key, that key: a runtime
  * key with `plugins:config` reaches the policy API whatever the policies say.
  */
-import { HttpError, url } from "@buntime/ui";
-
-function auth(): Record<string, string> {
-  const key = sessionStorage.getItem("buntime-api-key");
-  return key ? { "x-api-key": key } : {};
-}
+import { HttpError, url, shellKeyHeaders } from "@buntime/ui";
 
 /** A refusal in words: the plugin's error, the field it names, its reason or policy. */
 async function refusal(res: Response): Promise<HttpError> {
@@ -37,7 +32,7 @@ async function refusal(res: Response): Promise<HttpError> {
 export async function call<T>(path: string, init: { method?: string; json?: unknown } = {}): Promise<T> {
   const res = await fetch(url(path), {
     method: init.method ?? "GET",
-    headers: { accept: "application/json", ...auth(), ...(init.json !== undefined ? { "content-type": "application/json" } : {}) },
+    headers: { accept: "application/json", ...shellKeyHeaders(), ...(init.json !== undefined ? { "content-type": "application/json" } : {}) },
     body: init.json !== undefined ? JSON.stringify(init.json) : undefined,
   });
   if (!res.ok) throw await refusal(res);

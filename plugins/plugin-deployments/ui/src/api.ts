@@ -2,20 +2,15 @@
  * The deployments API as this UI calls it: with the admin shell's API key of this tab (same-origin
  * frames share the tab's sessionStorage), since the API follows the REST API's access model.
  */
-import { errorOf, url } from "@buntime/ui";
+import { errorOf, url, shellKeyHeaders } from "@buntime/ui";
 
 export interface Item { name: string; path: string; isDirectory: boolean; size?: number; updatedAt?: string }
-
-function auth(): Record<string, string> {
-  const key = sessionStorage.getItem("buntime-api-key");
-  return key ? { "x-api-key": key } : {};
-}
 
 /** A JSON call; a 401/403 says to sign in to the shell with a key that may do it. */
 export async function call<T>(path: string, init: { method?: string; json?: unknown } = {}): Promise<T> {
   const res = await fetch(url(path), {
     method: init.method ?? "GET",
-    headers: { accept: "application/json", ...auth(), ...(init.json !== undefined ? { "content-type": "application/json" } : {}) },
+    headers: { accept: "application/json", ...shellKeyHeaders(), ...(init.json !== undefined ? { "content-type": "application/json" } : {}) },
     body: init.json !== undefined ? JSON.stringify(init.json) : undefined,
   });
   if (!res.ok) {
@@ -38,7 +33,7 @@ export function upload(path: string, files: File[], onProgress: (fraction: numbe
     }
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url("api/upload"));
-    for (const [k, v] of Object.entries(auth())) xhr.setRequestHeader(k, v);
+    for (const [k, v] of Object.entries(shellKeyHeaders())) xhr.setRequestHeader(k, v);
     xhr.upload.onprogress = (ev) => ev.lengthComputable && onProgress(ev.loaded / ev.total);
     xhr.onerror = () => reject(new Error("The upload could not reach the runtime."));
     xhr.onload = async () => {
@@ -51,7 +46,7 @@ export function upload(path: string, files: File[], onProgress: (fraction: numbe
 
 /** Downloads a file or folder (a zip) through fetch, so the key goes with it, then saves it. */
 export async function download(query: string, fallbackName: string): Promise<void> {
-  const res = await fetch(url(`api/${query}`), { headers: auth() });
+  const res = await fetch(url(`api/${query}`), { headers: shellKeyHeaders() });
   if (!res.ok) throw await errorOf(res);
   const disposition = res.headers.get("content-disposition") ?? "";
   const name = /filename="([^"]+)"/.exec(disposition)?.[1] ?? fallbackName;

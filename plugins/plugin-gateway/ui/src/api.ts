@@ -4,18 +4,13 @@
  * this machine or of a signed-in caller, so the admin shell's key of this tab goes with every call
  * when there is one (same-origin frames share the tab's sessionStorage).
  */
-import { HttpError, errorOf, url } from "@buntime/ui";
-
-export function auth(): Record<string, string> {
-  const key = sessionStorage.getItem("buntime-api-key");
-  return key ? { "x-api-key": key } : {};
-}
+import { HttpError, errorOf, url, shellKeyHeaders } from "@buntime/ui";
 
 /** A JSON call; a refused write says how to be allowed. */
 export async function call<T>(path: string, init: { method?: string; json?: unknown } = {}): Promise<T> {
   const res = await fetch(url(path), {
     method: init.method ?? "GET",
-    headers: { accept: "application/json", ...auth(), ...(init.json !== undefined ? { "content-type": "application/json" } : {}) },
+    headers: { accept: "application/json", ...shellKeyHeaders(), ...(init.json !== undefined ? { "content-type": "application/json" } : {}) },
     body: init.json !== undefined ? JSON.stringify(init.json) : undefined,
   });
   if (!res.ok) {

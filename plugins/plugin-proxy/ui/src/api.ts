@@ -3,18 +3,13 @@
  * frames share the tab's sessionStorage), since the API follows the REST API's access model
  * (reads need `plugins:read`, writes `plugins:config`).
  */
-import { HttpError, errorOf, url } from "@buntime/ui";
-
-function auth(): Record<string, string> {
-  const key = sessionStorage.getItem("buntime-api-key");
-  return key ? { "x-api-key": key } : {};
-}
+import { HttpError, errorOf, url, shellKeyHeaders } from "@buntime/ui";
 
 /** A JSON call; the rules API's `detail` (why a regex was refused) joins its message. */
 export async function call<T>(path: string, init: { method?: string; json?: unknown } = {}): Promise<T> {
   const res = await fetch(url(path), {
     method: init.method ?? "GET",
-    headers: { accept: "application/json", ...auth(), ...(init.json !== undefined ? { "content-type": "application/json" } : {}) },
+    headers: { accept: "application/json", ...shellKeyHeaders(), ...(init.json !== undefined ? { "content-type": "application/json" } : {}) },
     body: init.json !== undefined ? JSON.stringify(init.json) : undefined,
   });
   if (!res.ok) {
