@@ -149,6 +149,7 @@ async fn upload(apps: Apps, multipart: Result<Multipart, MultipartRejection>, ki
     for key in &installed.keys {
         apps.retire(key).await;
     }
+    apps.announce(vec![installed.path.clone()], installed.keys.clone());
     tracing::info!(name = %installed.name, version = %installed.version, path = %installed.path.display(), "Installed upload.");
     let item = json!({ "installedAt": installed.path, "name": installed.name, "version": installed.version });
     let data = match kind {
@@ -375,11 +376,12 @@ async fn remove_app(apps: Apps, scope: &str, name: &str, version: Option<&str>) 
     let result = tokio::task::spawn_blocking(move || find_and_remove(&dirs, scope.as_deref(), &name, version.as_deref(), &full)).await;
     drop(guard);
     match result {
-        Ok(Ok(Some(keys))) => {
+        Ok(Ok(Some((paths, keys)))) => {
             apps.invalidate();
             for k in &keys {
                 apps.retire(k).await;
             }
+            apps.announce(paths, keys);
             respond::json(StatusCode::OK, &json!({ "success": true }))
         }
         Ok(Ok(None)) => not_found.into_response(),
@@ -388,9 +390,12 @@ async fn remove_app(apps: Apps, scope: &str, name: &str, version: Option<&str>) 
     }
 }
 
+/// The directories a delete removed, and their pool keys.
+type Removed = (Vec<PathBuf>, Vec<String>);
+
 /// Removes the app (every version: nested dir and flat `name@*` dirs) or one version from the
-/// first worker dir that has it. Returns the pool keys of what was removed, `None` if nothing was found.
-fn find_and_remove(dirs: &[PathBuf], scope: Option<&str>, name: &str, version: Option<&str>, full: &str) -> Result<Option<Vec<String>>, Fail> {
+/// first worker dir that has it. Returns what was removed, `None` if nothing was found.
+fn find_and_remove(dirs: &[PathBuf], scope: Option<&str>, name: &str, version: Option<&str>, full: &str) -> Result<Option<Removed>, Fail> {
     let all = candidates(dirs, scope, name);
     for wd in dirs {
         let parent = match scope {
@@ -431,7 +436,7 @@ fn find_and_remove(dirs: &[PathBuf], scope: Option<&str>, name: &str, version: O
         for t in &targets {
             remove(wd, t)?;
         }
-        return Ok(Some(keys));
+        return Ok(Some((targets, keys)));
     }
     Ok(None)
 }

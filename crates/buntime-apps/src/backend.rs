@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::body::Body;
-use buntime_core::app::{AppBackend, AppInfo, ResolvedApp};
+use buntime_core::app::{AppBackend, AppInfo, AppsChanged, ResolvedApp};
 use buntime_core::config::DEFAULT_BODY_LIMIT;
 use buntime_core::{Env, PluginError, Request, Response, RuntimeConfig, respond};
 use http::{HeaderValue, StatusCode, Uri, header};
@@ -64,6 +64,8 @@ struct Inner {
     uploads: Arc<tokio::sync::Semaphore>,
     /// First path segments never served as apps (`api`, `health`, `.well-known`).
     reserved: Vec<String>,
+    /// Every change made here to app files, for the cluster fan-out (no receiver: dropped).
+    changes: tokio::sync::broadcast::Sender<AppsChanged>,
 }
 
 impl std::fmt::Debug for Apps {
@@ -105,6 +107,9 @@ impl Apps {
                 reserved,
                 installs: tokio::sync::Mutex::new(()),
                 uploads: Arc::new(tokio::sync::Semaphore::new(max_uploads)),
+                // Changes are rare (deploys); a listener that falls this far behind treats every
+                // app as changed (see `Lagged` in the cluster link).
+                changes: tokio::sync::broadcast::channel(64).0,
             }),
         }
     }
@@ -141,6 +146,27 @@ impl Apps {
         if let Ok(mut p) = self.inner.prepared.lock() {
             p.clear();
         }
+    }
+
+    /// Tells other replicas (through [`AppBackend::subscribe_changes`]) that app files under
+    /// `paths` changed here and the workers of `keys` were retired.
+    pub fn announce(&self, paths: Vec<PathBuf>, keys: Vec<String>) {
+        let _ = self.inner.changes.send(AppsChanged { paths, keys });
+    }
+
+    /// Drops the caches and retires the workers of every app whose directory overlaps `paths`.
+    async fn forget(&self, paths: &[PathBuf]) -> Vec<String> {
+        self.invalidate();
+        let overlaps = |dir: &Path| paths.iter().any(|p| dir.starts_with(p) || p.starts_with(dir));
+        let keys: Vec<String> = match self.inner.dirs_by_key.lock() {
+            Ok(m) => m.iter().filter(|(_, dir)| overlaps(dir)).map(|(k, _)| k.clone()).collect(),
+            Err(_) => Vec::new(),
+        };
+        for key in &keys {
+            tracing::info!(key = %key, "App files changed; retiring its workers.");
+            self.retire(key).await;
+        }
+        keys
     }
 
     /// Retires the workers of pool `key`, if a pool is configured.
@@ -485,17 +511,20 @@ impl AppBackend for Apps {
     }
 
     async fn files_changed(&self, paths: &[PathBuf]) -> Vec<String> {
-        self.invalidate();
-        let overlaps = |dir: &Path| paths.iter().any(|p| dir.starts_with(p) || p.starts_with(dir));
-        let keys: Vec<String> = match self.inner.dirs_by_key.lock() {
-            Ok(m) => m.iter().filter(|(_, dir)| overlaps(dir)).map(|(k, _)| k.clone()).collect(),
-            Err(_) => Vec::new(),
-        };
-        for key in &keys {
-            tracing::info!(key = %key, "App files changed; retiring its workers.");
+        let keys = self.forget(paths).await;
+        self.announce(paths.to_vec(), keys.clone());
+        keys
+    }
+
+    fn subscribe_changes(&self) -> Option<tokio::sync::broadcast::Receiver<AppsChanged>> {
+        Some(self.inner.changes.subscribe())
+    }
+
+    async fn apply_change(&self, change: &AppsChanged) {
+        let retired = self.forget(&change.paths).await;
+        for key in change.keys.iter().filter(|k| !retired.contains(k)) {
             self.retire(key).await;
         }
-        keys
     }
 
     fn route_kind(&self, app: &ResolvedApp) -> buntime_core::RouteKind {

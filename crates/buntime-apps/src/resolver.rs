@@ -248,6 +248,9 @@ pub fn key_for(full_name: &str, label: &str, dir: &Path) -> String {
     format!("{full_name}@{version}")
 }
 
+/// A cached lookup: when it was made, and the app found (`None`: no app has that path).
+type Cached = (Instant, Option<Arc<Resolution>>);
+
 /// Resolves app paths to directories, with a short cache of hits and of misses.
 ///
 /// Misses are cached too: a path that names no app (a plugin's, a proxy rule's, a typo) is
@@ -256,7 +259,7 @@ pub fn key_for(full_name: &str, label: &str, dir: &Path) -> String {
 pub struct Resolver {
     worker_dirs: Vec<PathBuf>,
     ttl: Duration,
-    cache: RwLock<HashMap<String, (Instant, Option<Arc<Resolution>>)>>,
+    cache: RwLock<HashMap<String, Cached>>,
 }
 
 impl Resolver {

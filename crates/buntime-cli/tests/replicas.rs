@@ -215,8 +215,19 @@ fn start_replicas(root: &Path, plugins: &Path, url: &str, n: usize) -> Vec<Start
 
 /// Starts one replica named `id`.
 fn start_replica(root: &Path, plugins: &Path, url: &str, id: &str) -> Started {
+    start_replica_with(root, plugins, url, id, &[])
+}
+
+/// Starts one replica named `id` with `extra` environment variables.
+fn start_replica_with(
+    root: &Path,
+    plugins: &Path,
+    url: &str,
+    id: &str,
+    extra: &[(&str, &str)],
+) -> Started {
     let apps = root.join("apps");
-    support::start(buntime(
+    let mut cmd = buntime(
         root,
         &[
             ("RUNTIME_PLUGIN_DIRS", plugins.to_str().unwrap()),
@@ -226,7 +237,9 @@ fn start_replica(root: &Path, plugins: &Path, url: &str, id: &str) -> Started {
             ("RUNTIME_REPLICA_ID", id),
             ("RUNTIME_SHUTDOWN_GRACE_MS", "5000"),
         ],
-    ))
+    );
+    cmd.envs(extra.iter().copied());
+    support::start(cmd)
 }
 
 /// Prints what the replicas logged (at info and above) so far: a failed round says why.
@@ -667,4 +680,85 @@ fn a_replica_killed_during_a_fan_out_does_not_hold_up_the_others() {
     wait_for(Duration::from_secs(10), "the replacement joins", || {
         connected(&again.url)
     });
+}
+
+/// Runs the client (`buntime remote …`, `buntime apps …`) with its own config dir.
+fn client(config: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(support::BIN)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BUNTIME_CONFIG_DIR", config)
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "buntime {args:?} failed: {stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The body of `GET /fan/` (status 0 when the replica cannot be reached).
+fn fan_page(url: &str) -> (u16, Value) {
+    call(url, "GET", "/fan/", &[], None)
+}
+
+#[test]
+fn an_app_deployed_or_removed_through_one_replica_is_served_by_the_others_at_once() {
+    let Some(pg) = buntime_testkit::PgServer::start_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = plugins_dir(dir.path(), &pg.url());
+    // Caches that outlive the test: only the fan-out can make another replica see a change.
+    let long_caches = [
+        ("RUNTIME_WORKER_RESOLVER_CACHE_TTL_MS", "600000"),
+        ("RUNTIME_WORKER_CONFIG_CACHE_TTL_MS", "600000"),
+    ];
+    let replicas: Vec<Started> = (0..2)
+        .map(|i| start_replica_with(dir.path(), &plugins, &pg.url(), &format!("r{i}"), &long_caches))
+        .collect();
+    let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
+    for url in &urls {
+        wait_for(Duration::from_secs(10), "replica joins the cluster", || connected(url));
+        // Each replica now caches that no app `fan` exists.
+        assert_eq!(fan_page(url).0, 404, "no app yet");
+    }
+    let config = dir.path().join("client");
+    for (i, url) in urls.iter().enumerate() {
+        client(&config, &["remote", "add", &format!("r{i}"), "--url", url, "--token", MASTER]);
+    }
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("manifest.yaml"), "name: fan\nversion: 1.0.0\nentrypoint: index.html\n").unwrap();
+
+    // Deployed through r0: r1 serves it within moments, not after its 10-minute cache.
+    std::fs::write(site.join("index.html"), "first").unwrap();
+    client(&config, &["remote", "use", "r0"]);
+    let started = Instant::now();
+    client(&config, &["apps", "deploy", site.to_str().unwrap()]);
+    let served = |url: &str, body: &str| {
+        let (status, page) = fan_page(url);
+        (status == 200 && page == json!(body), (status, page))
+    };
+    wait_for(Duration::from_secs(5), "r1 serves the app deployed on r0", || served(&urls[1], "first"));
+    let first_ms = started.elapsed().as_millis();
+
+    // The same version replaced through r1: r0 serves the new files (its static cache forgot them).
+    assert!(served(&urls[0], "first").0, "r0 serves what it installed");
+    std::fs::write(site.join("index.html"), "second").unwrap();
+    client(&config, &["remote", "use", "r1"]);
+    client(&config, &["apps", "deploy", site.to_str().unwrap()]);
+    wait_for(Duration::from_secs(5), "r0 serves the version replaced on r1", || served(&urls[0], "second"));
+
+    // Removed through r0: gone from r1 too.
+    client(&config, &["remote", "use", "r0"]);
+    client(&config, &["apps", "remove", "fan"]);
+    wait_for(Duration::from_secs(5), "the app removed on r0 is gone from r1", || {
+        let (status, page) = fan_page(&urls[1]);
+        (status == 404, (status, page))
+    });
+    for (url, want) in [(&urls[0], 1), (&urls[1], 2)] {
+        let r = ready(url);
+        assert_eq!(r["cluster"]["appliedAppChanges"], json!(want), "{url}: {r}");
+    }
+    eprintln!("replicas: an app deployed on r0 was served by r1 {first_ms} ms after the deploy command started");
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::PluginError;
@@ -24,6 +24,16 @@ pub struct AppInfo {
     pub dir: PathBuf,
     /// `{autoInstall, entrypoint, idleTimeout, lowMemory, maxRequests, publicRoutes, timeout, ttl}`.
     pub config: Value,
+}
+
+/// App files that changed on this runtime outside a reload (an upload, a delete, a file
+/// manager's write): what a replica sharing the same directories must forget and retire.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppsChanged {
+    /// The directories or files written, moved or removed.
+    pub paths: Vec<PathBuf>,
+    /// The pool keys retired here (a replica on the same directories uses the same keys).
+    pub keys: Vec<String>,
 }
 
 /// An app that will serve a request, as resolved from its path.
@@ -95,6 +105,19 @@ pub trait AppBackend: Send + Sync + 'static {
     async fn files_changed(&self, paths: &[PathBuf]) -> Vec<String> {
         let _ = paths;
         Vec::new()
+    }
+
+    /// The changes this backend makes to app files from now on ([`AppsChanged`]), for telling
+    /// other replicas; `None` when it never changes files.
+    fn subscribe_changes(&self) -> Option<tokio::sync::broadcast::Receiver<AppsChanged>> {
+        None
+    }
+
+    /// Applies a change another replica made to the shared app directories: like
+    /// [`AppBackend::files_changed`], and the `keys` retired there retire here too, but it is not
+    /// announced again. The default does nothing.
+    async fn apply_change(&self, change: &AppsChanged) {
+        let _ = change;
     }
 
     /// Prepares the app in `dir` to serve requests as they are (mounted at `/`): the original's

@@ -42,7 +42,7 @@ pub mod subst;
 pub mod yaml;
 
 pub use client::ClientAddr;
-pub use app::{AppBackend, AppInfo, ResolvedApp, WorkerNotice};
+pub use app::{AppBackend, AppInfo, AppsChanged, ResolvedApp, WorkerNotice};
 pub use config::{Env, NodeEnv, RuntimeConfig};
 pub use error::{ErrorKind, PluginError};
 pub use generation::{Generation, Live};

@@ -1,21 +1,29 @@
 //! The reload fan-out between replicas sharing one PostgreSQL (ADR 0014): each reload that succeeds
 //! on one replica is recorded in `buntime_cluster_reloads` and announced with `NOTIFY`; every
 //! other replica reloads its own generation when it hears of it, or when it finds a newer record
-//! after a lost connection. Losing PostgreSQL never stops serving: the replica reports `degraded`
-//! and reconnects by itself.
+//! after a lost connection. App uploads and deletes fan out the same way on a second channel, so
+//! every replica on the shared directories serves a new version at once (not after its resolver
+//! cache expires) and retires the workers of a replaced one. Losing PostgreSQL never stops
+//! serving: the replica reports `degraded` and reconnects by itself.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use buntime_core::AppsChanged;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use crate::runtime::Shared;
 
 /// The `NOTIFY` channel; the payload is `<event id>:<origin replica>`.
 const CHANNEL: &str = "buntime_reload";
+/// The app-change channel; the payload is an [`AppNotice`] as JSON.
+const APPS_CHANNEL: &str = "buntime_apps";
+/// PostgreSQL refuses `NOTIFY` payloads of 8000 bytes and more; a larger change is sent as
+/// "everything changed".
+const MAX_PAYLOAD: usize = 7900;
 /// Taken while creating the event table: replicas starting together must not race the DDL.
 const DDL_LOCK: i64 = 0x6275_6e74_696d_6531; // "buntime1"
 /// How long one connection attempt, and one statement, may take.
@@ -53,6 +61,10 @@ struct State {
     publishing: usize,
     /// A reload made here could not be published; it is as soon as the link is back.
     unpublished: bool,
+    /// App changes other replicas made that this one applied.
+    applied_app_changes: u64,
+    /// An app change made here could not be sent; "everything changed" is, once the link is back.
+    apps_unsent: bool,
     client: Option<Arc<Client>>,
 }
 
@@ -85,6 +97,8 @@ impl Cluster {
                 joined: false,
                 publishing: 0,
                 unpublished: false,
+                applied_app_changes: 0,
+                apps_unsent: false,
                 client: None,
             }),
         })
@@ -107,7 +121,7 @@ impl Cluster {
             Link::Connected => "connected",
             Link::Degraded => "disconnected",
         };
-        let mut out = json!({ "replica": self.replica, "link": link, "lastEvent": s.seen, "appliedReloads": s.applied });
+        let mut out = json!({ "replica": self.replica, "link": link, "lastEvent": s.seen, "appliedReloads": s.applied, "appliedAppChanges": s.applied_app_changes });
         if let Some(e) = &s.error {
             out["error"] = json!(e);
         }
@@ -166,11 +180,13 @@ impl Cluster {
     /// failure mark the replica degraded and try again with a growing delay.
     pub(crate) async fn run(self: Arc<Self>, shared: std::sync::Weak<Shared>) {
         let mut backoff = Duration::from_millis(250);
+        // Subscribed for the runtime's whole life: changes made while the link is down wait here.
+        let mut app_changes = shared.upgrade().and_then(|s| s.pipeline.apps.as_ref().and_then(|a| a.subscribe_changes()));
         loop {
             if shared.upgrade().is_none_or(|s| s.is_draining()) {
                 return;
             }
-            let Err(e) = self.session(&shared).await else {
+            let Err(e) = self.session(&shared, &mut app_changes).await else {
                 return;
             };
             let (was, joined) = {
@@ -197,7 +213,7 @@ impl Cluster {
     }
 
     /// One connection's life. Returns `Ok` only when the runtime stops.
-    async fn session(&self, shared: &std::sync::Weak<Shared>) -> Result<(), String> {
+    async fn session(&self, shared: &std::sync::Weak<Shared>, app_changes: &mut Option<broadcast::Receiver<AppsChanged>>) -> Result<(), String> {
         let (client, mut connection) = tokio::time::timeout(IO_TIMEOUT, self.config.connect(NoTls))
             .await
             .map_err(|_| "connecting timed out".to_owned())?
@@ -209,7 +225,7 @@ impl Cluster {
             while let Some(m) = messages.next().await {
                 match m {
                     Ok(AsyncMessage::Notification(n)) => {
-                        let _ = events.send(Ok(n.payload().to_owned()));
+                        let _ = events.send(Ok((n.channel().to_owned(), n.payload().to_owned())));
                     }
                     Ok(_) => {}
                     Err(e) => {
@@ -227,7 +243,7 @@ impl Cluster {
                 .batch_execute(&format!(
                     "BEGIN; SELECT pg_advisory_xact_lock({DDL_LOCK}); \
                      CREATE TABLE IF NOT EXISTS buntime_cluster_reloads (id BIGSERIAL PRIMARY KEY, origin TEXT NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now()); \
-                     COMMIT; LISTEN {CHANNEL};"
+                     COMMIT; LISTEN {CHANNEL}; LISTEN {APPS_CHANNEL};"
                 ))
                 .await?;
             latest(&client).await
@@ -259,6 +275,8 @@ impl Cluster {
             tracing::info!(replica = %self.replica, event = newest, "Back on the cluster database.");
             self.apply(shared, newest, "missed while disconnected")
                 .await;
+            // App changes of the others were missed too: treat every app as changed.
+            self.apply_app_change(shared, everything(shared)).await;
         } else {
             tracing::info!(replica = %self.replica, event = newest, "Joined the cluster: reloads fan out to every replica on this database.");
         }
@@ -266,12 +284,33 @@ impl Cluster {
             let sent = self.publish().await;
             tracing::info!(outcome = %sent, "Published a reload made while the cluster database was unreachable.");
         }
+        if std::mem::take(&mut self.state().apps_unsent) {
+            self.send_app_change(shared, &client, everything(shared)).await?;
+        }
         let mut tick = tokio::time::interval(CHECK_EVERY);
         tick.tick().await;
         loop {
             tokio::select! {
+                change = next_change(app_changes) => {
+                    let change = match change {
+                        Ok(c) => c,
+                        Err(broadcast::error::RecvError::Lagged(_)) => everything(shared),
+                        Err(broadcast::error::RecvError::Closed) => {
+                            *app_changes = None;
+                            continue;
+                        }
+                    };
+                    self.send_app_change(shared, &client, change).await?;
+                }
                 event = heard.recv() => match event {
-                    Some(Ok(payload)) => {
+                    Some(Ok((channel, payload))) if channel == APPS_CHANNEL => {
+                        match serde_json::from_str::<AppNotice>(&payload) {
+                            Ok(n) if n.origin != self.replica => self.apply_app_change(shared, n.change).await,
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(error = %e, "Ignored an app-change notice that is not ours."),
+                        }
+                    }
+                    Some(Ok((_, payload))) => {
                         let Some((id, origin)) = payload.split_once(':') else { continue };
                         let Ok(id) = id.parse::<i64>() else { continue };
                         if origin != self.replica {
@@ -295,6 +334,38 @@ impl Cluster {
                 }
             }
         }
+    }
+
+    /// Tells the other replicas about an app change made here. A failure ends the session; the
+    /// change is then sent as "everything changed" once the link is back.
+    async fn send_app_change(&self, shared: &std::sync::Weak<Shared>, client: &Client, change: AppsChanged) -> Result<(), String> {
+        let mut payload = serde_json::to_string(&AppNotice { origin: self.replica.clone(), change }).unwrap_or_default();
+        if payload.is_empty() || payload.len() > MAX_PAYLOAD {
+            // Too many paths (or one that is not UTF-8): the roots cover them all.
+            payload = serde_json::to_string(&AppNotice { origin: self.replica.clone(), change: everything(shared) }).unwrap_or_default();
+        }
+        let sent = tokio::time::timeout(IO_TIMEOUT, client.execute("SELECT pg_notify($1, $2)", &[&APPS_CHANNEL, &payload])).await;
+        match sent {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => {
+                self.state().apps_unsent = true;
+                Err(format!("{e}"))
+            }
+            Err(_) => {
+                self.state().apps_unsent = true;
+                Err("the cluster database did not answer in time".to_owned())
+            }
+        }
+    }
+
+    /// Applies an app change another replica made (or "everything", after a lost link).
+    async fn apply_app_change(&self, shared: &std::sync::Weak<Shared>, change: AppsChanged) {
+        let Some(apps) = shared.upgrade().and_then(|s| s.pipeline.apps.clone()) else {
+            return;
+        };
+        apps.apply_change(&change).await;
+        self.state().applied_app_changes += 1;
+        tracing::info!(paths = ?change.paths, keys = ?change.keys, "Applied an app change made on another replica.");
     }
 
     /// Reloads this replica for event `id` unless it has applied it (or a newer one) already.
@@ -322,6 +393,28 @@ impl Cluster {
             }
         }
     }
+}
+
+/// An app change as sent to the other replicas.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct AppNotice {
+    origin: String,
+    #[serde(flatten)]
+    change: AppsChanged,
+}
+
+/// The next app change made here; pending forever when there is no app backend.
+async fn next_change(changes: &mut Option<broadcast::Receiver<AppsChanged>>) -> Result<AppsChanged, broadcast::error::RecvError> {
+    match changes {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// "Every app changed": the worker directories themselves.
+fn everything(shared: &std::sync::Weak<Shared>) -> AppsChanged {
+    let paths = shared.upgrade().map(|s| s.config.worker_dirs.clone()).unwrap_or_default();
+    AppsChanged { paths, keys: Vec::new() }
 }
 
 /// The newest fan-out event id (0 when none).
