@@ -64,7 +64,7 @@ async fn live() -> Json<Value> {
 /// Readiness probe: 200 once plugins are loaded; 503 while starting, draining or degraded.
 #[utoipa::path(get, path = "/health/ready", tag = "Health", summary = "Readiness",
     responses(
-        (status = 200, description = "`{ok, status: \"ready\" | \"degraded\" (cluster database lost), version, generation, plugins, failed?, cluster?: {replica, link, lastEvent, appliedReloads, error?}}`"),
+        (status = 200, description = "`{ok, status: \"ready\" | \"degraded\" (cluster database lost), version, generation, plugins, failed?, cluster?: {replica, link, lastEvent, appliedReloads, appliedAppChanges, error?}}`"),
         (status = 503, description = "`status` is `starting`, `draining` or `degraded` (with `unavailable` plugins)"),
     ))]
 async fn ready(State(state): State<AppState>) -> Result<Response, Response> {
