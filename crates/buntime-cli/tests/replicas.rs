@@ -762,3 +762,47 @@ fn an_app_deployed_or_removed_through_one_replica_is_served_by_the_others_at_onc
     }
     eprintln!("replicas: an app deployed on r0 was served by r1 {first_ms} ms after the deploy command started");
 }
+
+#[test]
+fn an_app_deployed_while_postgres_is_down_reaches_the_other_replica_when_it_is_back() {
+    let Some(pg) = buntime_testkit::PgServer::start_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = plugins_dir(dir.path(), &pg.url());
+    let long_caches = [
+        ("RUNTIME_WORKER_RESOLVER_CACHE_TTL_MS", "600000"),
+        ("RUNTIME_WORKER_CONFIG_CACHE_TTL_MS", "600000"),
+    ];
+    let replicas: Vec<Started> = (0..2)
+        .map(|i| start_replica_with(dir.path(), &plugins, &pg.url(), &format!("r{i}"), &long_caches))
+        .collect();
+    let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
+    for url in &urls {
+        wait_for(Duration::from_secs(10), "replica joins the cluster", || connected(url));
+        assert_eq!(fan_page(url).0, 404, "no app yet");
+    }
+    pg.stop().unwrap();
+    for url in &urls {
+        wait_for(Duration::from_secs(10), "replica notices the lost database", || {
+            let r = ready(url);
+            (r["cluster"]["link"] == "disconnected", r)
+        });
+    }
+    let config = dir.path().join("client");
+    client(&config, &["remote", "add", "r0", "--url", &urls[0], "--token", MASTER]);
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("manifest.yaml"), "name: fan\nversion: 1.0.0\nentrypoint: index.html\n").unwrap();
+    std::fs::write(site.join("index.html"), "made offline").unwrap();
+    client(&config, &["apps", "deploy", site.to_str().unwrap()]);
+    assert_eq!(fan_page(&urls[0]), (200, json!("made offline")), "the replica deployed to serves it");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(fan_page(&urls[1]).0, 404, "the other replica cannot know yet (its cache holds the miss)");
+
+    pg.restart().unwrap();
+    wait_for(Duration::from_secs(20), "the other replica serves the app once the link is back", || {
+        let (status, page) = fan_page(&urls[1]);
+        (status == 200 && page == json!("made offline"), (status, page))
+    });
+}
