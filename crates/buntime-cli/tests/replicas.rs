@@ -701,37 +701,47 @@ fn fan_page(url: &str) -> (u16, Value) {
     call(url, "GET", "/fan/", &[], None)
 }
 
+/// Two replicas whose app caches outlive the test (so only the fan-out can make one see the
+/// other's change), each already caching that no app `fan` exists.
+fn two_replicas_caching_apps_for_long(root: &Path, pg_url: &str) -> (Vec<Started>, Vec<String>) {
+    let plugins = plugins_dir(root, pg_url);
+    let long_caches = [
+        ("RUNTIME_WORKER_RESOLVER_CACHE_TTL_MS", "600000"),
+        ("RUNTIME_WORKER_CONFIG_CACHE_TTL_MS", "600000"),
+    ];
+    let replicas: Vec<Started> = (0..2)
+        .map(|i| start_replica_with(root, &plugins, pg_url, &format!("r{i}"), &long_caches))
+        .collect();
+    let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
+    for url in &urls {
+        wait_for(Duration::from_secs(10), "replica joins the cluster", || connected(url));
+        assert_eq!(fan_page(url).0, 404, "no app yet");
+    }
+    (replicas, urls)
+}
+
+/// The static app `fan@1.0.0` whose page is `body`, in `root/site`.
+fn fan_site(root: &Path, body: &str) -> PathBuf {
+    let site = root.join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("manifest.yaml"), "name: fan\nversion: 1.0.0\nentrypoint: index.html\n").unwrap();
+    std::fs::write(site.join("index.html"), body).unwrap();
+    site
+}
+
 #[test]
 fn an_app_deployed_or_removed_through_one_replica_is_served_by_the_others_at_once() {
     let Some(pg) = buntime_testkit::PgServer::start_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let plugins = plugins_dir(dir.path(), &pg.url());
-    // Caches that outlive the test: only the fan-out can make another replica see a change.
-    let long_caches = [
-        ("RUNTIME_WORKER_RESOLVER_CACHE_TTL_MS", "600000"),
-        ("RUNTIME_WORKER_CONFIG_CACHE_TTL_MS", "600000"),
-    ];
-    let replicas: Vec<Started> = (0..2)
-        .map(|i| start_replica_with(dir.path(), &plugins, &pg.url(), &format!("r{i}"), &long_caches))
-        .collect();
-    let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
-    for url in &urls {
-        wait_for(Duration::from_secs(10), "replica joins the cluster", || connected(url));
-        // Each replica now caches that no app `fan` exists.
-        assert_eq!(fan_page(url).0, 404, "no app yet");
-    }
+    let (_replicas, urls) = two_replicas_caching_apps_for_long(dir.path(), &pg.url());
     let config = dir.path().join("client");
     for (i, url) in urls.iter().enumerate() {
         client(&config, &["remote", "add", &format!("r{i}"), "--url", url, "--token", MASTER]);
     }
-    let site = dir.path().join("site");
-    std::fs::create_dir_all(&site).unwrap();
-    std::fs::write(site.join("manifest.yaml"), "name: fan\nversion: 1.0.0\nentrypoint: index.html\n").unwrap();
-
     // Deployed through r0: r1 serves it within moments, not after its 10-minute cache.
-    std::fs::write(site.join("index.html"), "first").unwrap();
+    let site = fan_site(dir.path(), "first");
     client(&config, &["remote", "use", "r0"]);
     let started = Instant::now();
     client(&config, &["apps", "deploy", site.to_str().unwrap()]);
@@ -769,19 +779,7 @@ fn an_app_deployed_while_postgres_is_down_reaches_the_other_replica_when_it_is_b
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let plugins = plugins_dir(dir.path(), &pg.url());
-    let long_caches = [
-        ("RUNTIME_WORKER_RESOLVER_CACHE_TTL_MS", "600000"),
-        ("RUNTIME_WORKER_CONFIG_CACHE_TTL_MS", "600000"),
-    ];
-    let replicas: Vec<Started> = (0..2)
-        .map(|i| start_replica_with(dir.path(), &plugins, &pg.url(), &format!("r{i}"), &long_caches))
-        .collect();
-    let urls: Vec<String> = replicas.iter().map(|r| r.url.clone()).collect();
-    for url in &urls {
-        wait_for(Duration::from_secs(10), "replica joins the cluster", || connected(url));
-        assert_eq!(fan_page(url).0, 404, "no app yet");
-    }
+    let (_replicas, urls) = two_replicas_caching_apps_for_long(dir.path(), &pg.url());
     pg.stop().unwrap();
     for url in &urls {
         wait_for(Duration::from_secs(10), "replica notices the lost database", || {
@@ -791,10 +789,7 @@ fn an_app_deployed_while_postgres_is_down_reaches_the_other_replica_when_it_is_b
     }
     let config = dir.path().join("client");
     client(&config, &["remote", "add", "r0", "--url", &urls[0], "--token", MASTER]);
-    let site = dir.path().join("site");
-    std::fs::create_dir_all(&site).unwrap();
-    std::fs::write(site.join("manifest.yaml"), "name: fan\nversion: 1.0.0\nentrypoint: index.html\n").unwrap();
-    std::fs::write(site.join("index.html"), "made offline").unwrap();
+    let site = fan_site(dir.path(), "made offline");
     client(&config, &["apps", "deploy", site.to_str().unwrap()]);
     assert_eq!(fan_page(&urls[0]), (200, json!("made offline")), "the replica deployed to serves it");
     std::thread::sleep(Duration::from_millis(300));
