@@ -25,62 +25,18 @@ fi
 BUN="${BUNTIME_BUN:-$ROOT/.tools/node_modules/bun/bin/bun.exe}"
 WORK="$(mktemp -d)"
 MASTER="bench-master-key-$(date +%s%N)"
-RT_PIDS=()
-PG_CTL=""
+# shellcheck source=bench/lib/replicas.sh
+. "$ROOT/bench/lib/replicas.sh"
 cleanup() {
-  for pid in "${RT_PIDS[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
-  [ -n "$PG_CTL" ] && $PG_CTL -D "$WORK/pg" -m immediate stop >/dev/null 2>&1 || true
+  stop_replicas
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-mkdir -p "$WORK/apps" "$WORK/src" "$WORK/state" "$WORK/cfg"
-for i in $(seq 0 $((REPLICAS - 1))); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$((PORT + i))") 2>/dev/null; then
-    echo "port $((PORT + i)) is already in use; set PORT to a free one" >&2
-    exit 1
-  fi
-done
-
-CLUSTER_ENV=()
-if [ "$REPLICAS" -gt 1 ]; then
-  PG_BIN="$(dirname "$(command -v initdb 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1)")"
-  [ -x "$PG_BIN/initdb" ] || { echo "REPLICAS needs PostgreSQL's initdb (apt-get install postgresql)" >&2; exit 1; }
-  PG_PORT=$((PORT + REPLICAS))
-  AS=(); [ "$(id -u)" = 0 ] && { chown -R postgres: "$WORK"; AS=(runuser -u postgres --); }
-  mkdir -p "$WORK/pg" && [ "$(id -u)" = 0 ] && chown postgres: "$WORK/pg"
-  (cd "$WORK" && "${AS[@]}" "$PG_BIN/initdb" -D "$WORK/pg" -U postgres --auth=trust -E UTF8 --locale=C --no-sync >/dev/null)
-  PG_CTL="${AS[*]} $PG_BIN/pg_ctl"
-  (cd "$WORK" && $PG_CTL -D "$WORK/pg" -l "$WORK/pg.log" -w -o "-p $PG_PORT -k $WORK -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null)
-  echo "==> PostgreSQL on port $PG_PORT; $REPLICAS replicas on ports $PORT-$((PORT + REPLICAS - 1))"
-fi
-
-URLS=()
-for i in $(seq 0 $((REPLICAS - 1))); do
-  [ "$REPLICAS" -gt 1 ] && CLUSTER_ENV=(RUNTIME_CLUSTER_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/postgres" RUNTIME_REPLICA_ID="r$i")
-  env -i PATH="$PATH" PORT="$((PORT + i))" RUNTIME_HOST=127.0.0.1 RUNTIME_MASTER_KEY="$MASTER" \
-    RUNTIME_PLUGIN_DIRS="$ROOT/plugins" RUNTIME_WORKER_DIRS="$WORK/apps" RUNTIME_STATE_DIR="$WORK/state" \
-    RUNTIME_LOG_LEVEL=warn BUNTIME_BUN="$BUN" "${CLUSTER_ENV[@]}" "$BIN" >"$WORK/runtime$i.log" 2>&1 &
-  RT_PIDS+=($!)
-  URLS+=("http://127.0.0.1:$((PORT + i))")
-done
-for i in "${!URLS[@]}"; do
-  url="${URLS[$i]}"
-  for _ in $(seq 1 300); do
-    kill -0 "${RT_PIDS[$i]}" 2>/dev/null || { echo "runtime $i exited:" >&2; cat "$WORK/runtime$i.log" >&2; exit 1; }
-    if [ "$REPLICAS" -gt 1 ]; then
-      curl -fs "$url/api/health/ready" 2>/dev/null | grep -q '"link":"connected"' && break
-    else
-      curl -fs "$url/api/health/ready" >/dev/null 2>&1 && break
-    fi
-    sleep 0.05
-  done
-  curl -fs "$url/api/health/ready" >/dev/null || { echo "runtime $i did not get ready:" >&2; cat "$WORK/runtime$i.log" >&2; exit 1; }
-done
+mkdir -p "$WORK/src" "$WORK/cfg"
+start_replicas
 URL="${URLS[0]}"
 export BUNTIME_CONFIG_DIR="$WORK/cfg"
 "$BIN" remote add bench --url "$URL" --token "$MASTER" >/dev/null
-
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 # deploy_once KIND N: writes version 1.0.N, deploys it through the first runtime, polls every
 # runtime until it serves it; prints the ms until every runtime served it, the part of it the
