@@ -107,16 +107,26 @@ function relinkAccount() {
   account.querySelector("[data-testid=session-sign-in]")?.setAttribute("href", loginUrl());
 }
 
-/** Asks authn who is signed in (each shell navigation: a session can end in another tab). */
-async function refreshAccount() {
-  if (!authnLoaded()) return paintAccount();
-  try {
-    authSession = await currentSession();
-    if (!authSession) await learnLoginPath();
-  } catch {
-    // authn could not tell (its store is down): keep what the bar shows.
+let asking: Promise<void> | null = null;
+
+/** Asks authn who is signed in (each shell navigation: a session can end in another tab); one question at a time. */
+function refreshAccount(): Promise<void> {
+  if (!authnLoaded()) {
+    paintAccount();
+    return Promise.resolve();
   }
-  paintAccount();
+  asking ??= (async () => {
+    try {
+      authSession = await currentSession();
+      if (!authSession) await learnLoginPath();
+    } catch {
+      // authn could not tell (its store is down): keep what the bar shows.
+    }
+    paintAccount();
+  })().finally(() => {
+    asking = null;
+  });
+  return asking;
 }
 
 /** The path below the shell's base: `/cpanel/hello/x` → `hello/x`. */
