@@ -143,6 +143,13 @@ describe.skipIf(!chromiumAvailable())("auth plugin UIs in the admin shell", () =
       await expect(bar.getByRole("link", { name: "Sign in" }).getAttribute("href")).resolves.toBe(`/auth/login?redirect=${encodeURIComponent("/cpanel/~/health")}`);
       await expect(bar.getByTestId("session-user").count()).resolves.toBe(0);
       await snap("session-bar-signed-out", p, "header.ui-topbar");
+      // Sign in there comes back to this page, signed in.
+      await bar.getByRole("link", { name: "Sign in" }).click();
+      await onLoginPage("/cpanel/~/health");
+      await logIn(p);
+      await p.waitForURL(`${rt.url}/cpanel/~/health`);
+      await bar.getByTestId("session-user").filter({ hasText: ADMIN.name }).waitFor();
+      await revoke();
 
       // …and the next plugin page, which the gate refuses, sends the tab to the login page, which
       // comes back to that page.
