@@ -3,8 +3,9 @@
  * authz on: signing in through authn's login page; authz's policies created (a client-side refusal
  * and the API's own refusal shown in the dialog), listed, edited, judged by the evaluate form
  * (allowed and denied, with the deciding policy) and deleted, each checked over the REST API;
- * authn's sessions listed and one revoked, after which its cookie gets 401. Screenshots at 375 and
- * 1440 px go with the other pages'.
+ * authn's sessions listed and one revoked, after which its cookie gets 401; the shell's top bar
+ * showing the session, and a session revoked mid-use sending the tab through the login page back to
+ * the same shell page. Screenshots at 375 and 1440 px go with the other pages'.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
@@ -42,13 +43,23 @@ describe.skipIf(!chromiumAvailable())("auth plugin UIs in the admin shell", () =
     await frame().locator("main:not([aria-busy])").waitFor();
   }
 
-  async function snap(name: string) {
+  /** Screenshots `p` at both widths (`name-1440.png`, `name-375.png`): the whole page, or the `only` element. */
+  async function snap(name: string, p: Page = page, only?: string) {
     for (const width of WIDTHS) {
-      await page.setViewportSize({ width, height: width === 375 ? 812 : 900 });
-      await page.waitForTimeout(400);
-      await page.screenshot({ path: join(shots, `${name}-${width}.png`), fullPage: true });
+      await p.setViewportSize({ width, height: width === 375 ? 812 : 900 });
+      await p.waitForTimeout(400);
+      const path = join(shots, `${name}-${width}.png`);
+      if (only) await p.locator(only).screenshot({ path });
+      else await p.screenshot({ path, fullPage: true });
     }
-    await page.setViewportSize({ width: 1440, height: 900 });
+    await p.setViewportSize({ width: 1440, height: 900 });
+  }
+
+  /** Fills authn's login page (the browser is on it) and signs in. */
+  async function logIn(p: Page) {
+    await p.getByLabel("Email").first().fill(ADMIN.email);
+    await p.getByLabel("Password").first().fill(ADMIN.password);
+    await p.getByRole("button", { name: "Sign in with Email" }).click();
   }
 
   /** The REST API as the signed-in browser (its cookies). */
@@ -70,6 +81,103 @@ describe.skipIf(!chromiumAvailable())("auth plugin UIs in the admin shell", () =
     // The sidebar lists both plugins' pages.
     await page.getByRole("link", { name: "Sessions" }).first().waitFor();
     await page.getByRole("link", { name: "Policies" }).first().waitFor();
+  });
+
+  test("shell: the top bar shows the signed-in user; a session revoked mid-use goes back to sign-in and returns to the same page", async () => {
+    const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: "en-US", timezoneId: "UTC" });
+    try {
+      const p = await ctx.newPage();
+      const bar = p.locator("header.ui-topbar");
+      /** Waits for authn's login page, asked to come back to `back` (however the query is escaped). */
+      const onLoginPage = async (back: string) => {
+        await p.waitForURL((u) => u.pathname === "/auth/login");
+        expect(new URL(p.url()).searchParams.get("redirect")).toBe(back);
+        await p.getByRole("button", { name: "Sign in with Email" }).waitFor();
+      };
+      /** This browser's session over the API (its cookies), or null. */
+      const sessionNow = async () => {
+        const cookie = (await ctx.cookies(rt.url)).map((c) => `${c.name}=${c.value}`).join("; ");
+        return (await (await fetch(`${rt.url}/auth/api/session`, { headers: { cookie } })).json()) as { session: { id: string } } | null;
+      };
+      /** Ends this browser's session from elsewhere: DELETE /auth/api/sessions/{id}, as another of the user's browsers. */
+      const revoke = async (): Promise<void> => {
+        const id = (await sessionNow())!.session.id;
+        const other = await rt.signIn("e2e-revoker/1.0");
+        const res = await fetch(`${rt.url}/auth/api/sessions/${id}`, { method: "DELETE", headers: { cookie: other.cookie, origin: rt.url } });
+        expect(res.status).toBeLessThan(300);
+        expect(await sessionNow()).toBeNull();
+        // The other browser signs out too, leaving the user's session list as it was.
+        const out = await fetch(`${rt.url}/auth/api/auth/sign-out`, { method: "POST", headers: { cookie: other.cookie, origin: rt.url } });
+        expect(out.status).toBe(200);
+      };
+
+      // Signed out, the shell's root goes to the login page, and back to the landing page after it.
+      await p.goto(`${rt.url}/cpanel/`);
+      await onLoginPage("/cpanel/");
+      await logIn(p);
+      await p.waitForURL(`${rt.url}/cpanel/deployments`);
+      await bar.getByTestId("session-user").filter({ hasText: ADMIN.name }).waitFor();
+      await expect(bar.getByTestId("session-user").getAttribute("title")).resolves.toBe(`Signed in as ${ADMIN.email}`);
+      await expect(bar.getByRole("link", { name: "Sign out" }).getAttribute("href")).resolves.toBe(`/auth/api/logout?redirect=${encodeURIComponent("/cpanel/deployments")}`);
+      await expect(bar.getByTestId("key-who").textContent()).resolves.toBe("No API key");
+
+      // The REST API still wants a key: with a session, a 401 there is the key form, not the login page.
+      await p.locator('nav.ui-sidebar a[href="/cpanel/~/apps"]').click();
+      await p.getByRole("heading", { name: "Access denied" }).waitFor();
+      expect(p.url()).toBe(`${rt.url}/cpanel/~/apps`);
+      await p.getByLabel("API key").fill(rt.masterKey);
+      await p.getByRole("button", { name: "Sign in" }).click();
+      await p.getByRole("heading", { name: "Apps", exact: true }).waitFor();
+      // Both are shown, apart: the user of the session and the key of the tab.
+      await expect(bar.getByTestId("session-user").textContent()).resolves.toBe(ADMIN.name);
+      await expect(bar.getByTestId("key-who").textContent()).resolves.toBe(`API key ${rt.masterKey.slice(0, 8)}…`);
+      await expect(bar.getByRole("link", { name: "Sign out" }).getAttribute("href")).resolves.toBe(`/auth/api/logout?redirect=${encodeURIComponent("/cpanel/~/apps")}`);
+      await snap("session-bar", p, "header.ui-topbar");
+      await snap("session-apps", p);
+
+      // The session is revoked elsewhere. The key still opens the runtime's pages, and the bar
+      // now offers to sign in (back to this page)…
+      await revoke();
+      await p.locator('nav.ui-sidebar a[href="/cpanel/~/health"]').click();
+      await p.getByTestId("status").waitFor();
+      await expect(bar.getByRole("link", { name: "Sign in" }).getAttribute("href")).resolves.toBe(`/auth/login?redirect=${encodeURIComponent("/cpanel/~/health")}`);
+      await expect(bar.getByTestId("session-user").count()).resolves.toBe(0);
+      await snap("session-bar-signed-out", p, "header.ui-topbar");
+      // Sign in there comes back to this page, signed in.
+      await bar.getByRole("link", { name: "Sign in" }).click();
+      await onLoginPage("/cpanel/~/health");
+      await logIn(p);
+      await p.waitForURL(`${rt.url}/cpanel/~/health`);
+      await bar.getByTestId("session-user").filter({ hasText: ADMIN.name }).waitFor();
+      await revoke();
+
+      // …and the next plugin page, which the gate refuses, sends the tab to the login page, which
+      // comes back to that page.
+      await p.locator('nav.ui-sidebar a[href="/cpanel/authz/policies"]').click();
+      await onLoginPage("/cpanel/authz/policies");
+      await logIn(p);
+      await p.waitForURL(`${rt.url}/cpanel/authz/policies`);
+      await p.frameLocator("iframe").getByRole("heading", { name: "Policies", exact: true, level: 1 }).waitFor();
+      await bar.getByTestId("session-user").filter({ hasText: ADMIN.name }).waitFor();
+
+      // A runtime page's 401 with the session gone goes to the login page too (this tab forgets its key).
+      await bar.getByRole("button", { name: "Forget key" }).click();
+      await revoke();
+      await p.locator('nav.ui-sidebar a[href="/cpanel/~/keys"]').click();
+      await onLoginPage("/cpanel/~/keys");
+      await logIn(p);
+      await p.waitForURL(`${rt.url}/cpanel/~/keys`);
+      // Back with a session but no key: the key form, on the same page.
+      await p.getByRole("heading", { name: "Access denied" }).waitFor();
+      await bar.getByTestId("session-user").filter({ hasText: ADMIN.name }).waitFor();
+
+      // Sign out ends the session and comes back here, which (signed out) is the login page.
+      await bar.getByRole("link", { name: "Sign out" }).click();
+      await onLoginPage("/cpanel/~/keys");
+      expect(await sessionNow()).toBeNull();
+    } finally {
+      await ctx.close();
+    }
   });
 
   test("authz: create a policy (refusals shown in the dialog), list, edit, evaluate and delete it", async () => {

@@ -1,14 +1,15 @@
 /**
- * The admin shell in a real browser against the real runtime: redirect, sign-in, sidebar, every
- * page at 375 and 1440 px, deep links and Back, reload, app upload and delete, keys, and the figures.
+ * The admin shell in a real browser against the real runtime: redirect and the landing page (the
+ * deployments file manager, or the overview without that plugin), sign-in, sidebar, every page at
+ * 375 and 1440 px, deep links and Back, reload, app upload and delete, keys, and the figures.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
-import { rm, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { setDefaultTimeout } from "bun:test";
-import { chromiumAvailable, launch, screenshotDir, startRuntime, type Runtime } from "./support.ts";
+import { chromiumAvailable, launch, REPO, screenshotDir, startRuntime, type Runtime } from "./support.ts";
 
 const WIDTHS = [1440, 375] as const;
 // Each test drives a real browser against a real runtime on a shared 2-core machine.
@@ -51,6 +52,19 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
   const heading = () => page.locator("main h1").first();
 
   /**
+   * Waits until the frame shows the deployments file manager at its root, loaded (its own bar
+   * names it), and returns what its page says: signed out, that the API key is missing.
+   */
+  async function deploymentsShown(p: Page = page): Promise<string> {
+    await p.waitForFunction(() => {
+      const doc = document.querySelector("iframe")?.contentDocument;
+      return doc?.querySelector(".ui-plugin-bar strong")?.textContent === "Deployments" && !!doc.querySelector("main:not([aria-busy]) h1");
+    }, undefined, { timeout: 10_000 });
+    expect(await p.evaluate(() => document.querySelector("iframe")?.contentWindow?.location.pathname)).toBe("/deployments");
+    return p.evaluate(() => document.querySelector("iframe")!.contentDocument!.querySelector("main")!.textContent!);
+  }
+
+  /**
    * Waits until the embedded demo UI shows `path`, read from the shell's page through the
    * same-origin DOM (Playwright's own frame tracking trips over frames replaced mid-navigation).
    */
@@ -66,20 +80,36 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
     await p.waitForFunction((want) => document.querySelector(".cp-frame-error")?.textContent?.includes(`${want} answered`) ?? false, path, { timeout: 10_000 });
   }
 
-  test("/ redirects to the shell, which opens on the overview", async () => {
+  test("/ redirects to the shell, which lands on the deployments file manager; Back leaves the shell", async () => {
     const res = await fetch(`${rt.url}/`, { redirect: "manual" });
     expect(res.status).toBe(302);
     expect(res.headers.get("location")).toBe("/cpanel");
     await page.goto(`${rt.url}/`);
-    await page.waitForURL("**/cpanel/~/health");
-    await expect(heading().textContent()).resolves.toBe("Overview");
-    await expect(page.getByTestId("status").textContent()).resolves.toBe("ready");
+    await page.waitForURL("**/cpanel/deployments");
+    // Its roots are listed with an API key only: this tab has none yet, and the page says so.
+    await expect(deploymentsShown()).resolves.toBe("FilesUnauthorized (HTTP 401) — sign in to the admin shell with an API key that may manage apps (editor or admin).");
+    // The sidebar marks Deployments, and only it.
+    await page.locator("nav.ui-sidebar a[aria-current=page]").filter({ hasText: "Deployments" }).waitFor();
+    const current = await page.locator("nav.ui-sidebar a[aria-current=page]").evaluateAll((as) => as.map((a) => a.getAttribute("href")));
+    expect(current).toEqual(["/cpanel/deployments"]);
+    await expect(page.title()).resolves.toBe("deployments · Buntime");
+
+    // The shell's root with a slash lands there too, replacing its own entry: Back does not land
+    // again (a loop), it goes to the page before.
+    await page.goto(`${rt.url}/cpanel/`);
+    await page.waitForURL("**/cpanel/deployments");
+    await deploymentsShown();
+    await page.goBack();
+    await page.waitForURL("**/cpanel/deployments");
+    await page.goBack();
+    expect(page.url()).toBe("about:blank");
   });
 
   test("a page behind a key shows Access denied, a wrong key too, and the right key opens it", async () => {
     await page.goto(`${rt.url}/cpanel/~/apps`);
     await expect(heading().textContent()).resolves.toBe("Access denied");
-    await expect(page.getByRole("button", { name: "Sign out" }).isVisible()).resolves.toBe(false);
+    await expect(page.getByRole("button", { name: "Forget key" }).isVisible()).resolves.toBe(false);
+    await expect(page.getByTestId("key-who").textContent()).resolves.toBe("No API key");
     await snap("access-denied");
     await signIn("btk_not-a-real-key");
     await page.getByText("was not accepted here").waitFor();
@@ -88,7 +118,10 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
     await page.getByRole("heading", { name: "Apps", exact: true }).waitFor();
     await expect(page.getByRole("link", { name: "cpanel", exact: true }).count()).resolves.toBe(1);
     expect(await page.evaluate(() => sessionStorage.getItem("buntime-api-key"))).toBe(rt.masterKey);
-    await expect(page.getByRole("button", { name: "Sign out" }).isVisible()).resolves.toBe(true);
+    await expect(page.getByRole("button", { name: "Forget key" }).isVisible()).resolves.toBe(true);
+    await expect(page.getByTestId("key-who").textContent()).resolves.toBe(`API key ${rt.masterKey.slice(0, 8)}…`);
+    // Without the authn plugin there is no session to show.
+    await expect(page.getByTestId("account").isHidden()).resolves.toBe(true);
   });
 
   test("the sidebar lists the runtime pages and every loaded plugin's menus, nested, with readable labels", async () => {
@@ -399,4 +432,49 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
     expect(jsGzip).toBeLessThanOrEqual(200 * 1024);
     expect(figures.fcpBestMs).toBeLessThanOrEqual(300);
   }, 60_000);
+});
+
+describe.skipIf(!chromiumAvailable())("cpanel admin shell without the deployments plugin", () => {
+  let rt: Runtime;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    [rt, browser] = await Promise.all([
+      startRuntime({
+        // A disabled copy of the deployments manifest shadows the repo's (a name seen twice keeps the first).
+        async prepare(dir) {
+          const text = readFileSync(join(REPO, "plugins/plugin-deployments/manifest.yaml"), "utf8");
+          expect(text).toMatch(/^enabled: true$/m);
+          await mkdir(join(dir, "plugins/plugin-deployments"), { recursive: true });
+          await writeFile(join(dir, "plugins/plugin-deployments/manifest.yaml"), text.replace(/^enabled: true$/m, "enabled: false"));
+        },
+      }),
+      launch(),
+    ]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await rt?.stop();
+  });
+
+  test("the shell's root lands on the overview, and the sidebar has no Deployments", async () => {
+    const loaded = (await (await fetch(`${rt.url}/api/plugins/loaded`)).json()) as Array<{ name: string }>;
+    expect(loaded.map((p) => p.name)).not.toContain("@buntime/plugin-deployments");
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${rt.url}/`);
+      await page.waitForURL("**/cpanel/~/health");
+      await expect(page.locator("main h1").first().textContent()).resolves.toBe("Overview");
+      await expect(page.getByTestId("status").textContent()).resolves.toBe("ready");
+      await expect(page.locator("nav.ui-sidebar a[aria-current=page]").textContent()).resolves.toBe("Overview");
+      await page.locator('nav.ui-sidebar a[href="/cpanel/~/plugins"]').waitFor();
+      await expect(page.locator('nav.ui-sidebar a[href^="/cpanel/deployments"]').count()).resolves.toBe(0);
+      await page.goBack();
+      expect(page.url()).toBe("about:blank");
+    } finally {
+      await context.close();
+    }
+  });
 });
