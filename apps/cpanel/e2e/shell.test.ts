@@ -333,6 +333,14 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
     const refused = (await (await fetch(`${rt.url}/api/apps/upload`, { method: "POST", headers: { "x-api-key": rt.masterKey }, body: form })).json()) as { message: string };
     await expect(page.getByTestId("upload-result").textContent()).resolves.toBe(`Upload failed: ${refused.message}`);
 
+    // Over the runtime's upload limit (100 MiB): the page says so, and nothing is installed.
+    const big = join(rt.dir, "big.zip");
+    await writeFile(big, Buffer.alloc(100 * 1024 * 1024 + 1));
+    await file.setInputFiles(big);
+    await page.getByRole("button", { name: "Upload" }).click();
+    await page.getByTestId("upload-result").getByText("Upload failed: Uploads are limited to 104857600 bytes.").waitFor({ timeout: 20_000 });
+    await rm(big);
+
     await file.setInputFiles(archive);
     await page.getByRole("button", { name: "Upload" }).click();
     await page.getByTestId("upload-result").getByText("Installed e2e-site@1.0.0").waitFor();
