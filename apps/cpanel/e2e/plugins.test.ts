@@ -135,7 +135,7 @@ describe.skipIf(!chromiumAvailable())("plugin UIs in the admin shell", () => {
     await frame().getByRole("link", { name: "e2e_items" }).click();
     await frame().getByRole("heading", { name: "e2e_items" }).waitFor();
     await expect(frame().getByTestId("row-range").textContent()).resolves.toBe("Rows 1–3 of 3");
-    await frame().getByRole("cell", { name: "pear" }).waitFor();
+    await frame().getByRole("gridcell", { name: "pear" }).waitFor(); // the rows grid is an editable ARIA grid
     expect(page.url()).toContain("/cpanel/database/studio?type=sqlite&table=e2e_items");
 
     await frame().getByRole("tab", { name: "SQL" }).click();

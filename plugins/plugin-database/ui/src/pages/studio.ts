@@ -3,10 +3,11 @@
  * page by page, and a SQL console whose results show in a grid with their timing.
  */
 import { button, field, grid, h, replace, request, select, table, tabs, query, type PageContext, type PluginPage } from "@buntime/ui";
+import { editableGrid, type Column, type QueryResult } from "../grid.ts";
+import { dialectOf, type Stmt } from "../sql.ts";
 
 interface Adapters { adapters: string[]; default: string }
 interface Tables { tables: Array<{ name: string; type: string }> }
-interface Column { name: string; type: string; nullable: boolean; pk: boolean }
 interface Rows { rows: Array<Record<string, unknown>>; total: number; limit: number; offset: number }
 interface Result { duration: number; rowCount: number; rows: Array<Record<string, unknown>>; affectedRows: number; lastInsertRowid: number | null }
 
@@ -21,8 +22,13 @@ function schemaView(columns: Column[]): HTMLElement {
   ], columns, "No columns.");
 }
 
-/** The rows of `name`, `PAGE` at a time, with Previous/Next. */
-function rowsView(base: Record<string, string | undefined>, name: string, columns: Column[], start: number): HTMLElement {
+/** Runs one statement with arguments on the studio's adapter and tenant. */
+function runner(base: Record<string, string | undefined>): (stmt: Stmt) => Promise<QueryResult> {
+  return (stmt) => request<QueryResult>("api/query", { method: "POST", json: { sql: stmt.sql, args: stmt.args, ...(base.type ? { type: base.type } : {}), ...(base.tenant ? { tenant: base.tenant } : {}) } });
+}
+
+/** The rows of `name`, `PAGE` at a time, with Previous/Next, in a grid whose cells can be edited. */
+function rowsView(base: Record<string, string | undefined>, name: string, columns: Column[], start: number, view: boolean): HTMLElement {
   const box = h("div", {}, h("p", { class: "ui-muted" }, "Loading…"));
   async function show(offset: number) {
     const r = await request<Rows>(`api/tables/${encodeURIComponent(name)}/rows${query({ ...base, limit: PAGE, offset })}`);
@@ -33,7 +39,10 @@ function rowsView(base: Record<string, string | undefined>, name: string, column
     next.disabled = last >= r.total;
     replace(box,
       h("div", { class: "ui-toolbar" }, h("span", { "data-testid": "row-range" }, r.total ? `Rows ${r.offset + 1}–${last} of ${r.total}` : "No rows"), prev, next),
-      grid(r.rows, columns.map((c) => c.name)));
+      editableGrid({
+        table: name, dialect: dialectOf(base.type ?? ""), columns, rows: r.rows, run: runner(base),
+        readOnly: view ? "This is a view, so its rows are read-only here." : undefined,
+      }));
   }
   show(start).catch((e) => replace(box, h("div", { class: "ui-alert", role: "alert" }, (e as Error).message)));
   return box;
@@ -104,7 +113,7 @@ export const studio: PluginPage = {
     if (current && tables.some((t) => t.name === current)) {
       const schema = await request<{ columns: Column[] }>(`api/tables/${encodeURIComponent(current)}/schema${query(base)}`);
       replace(detail, h("h2", {}, current), tabs([
-        { id: "rows", text: "Rows", render: () => rowsView(base, current, schema.columns, 0) },
+        { id: "rows", text: "Rows", render: () => rowsView(base, current, schema.columns, 0, tables.find((t) => t.name === current)?.type === "view") },
         { id: "schema", text: "Schema", render: () => schemaView(schema.columns) },
         { id: "sql", text: "SQL", render: sqlConsole },
       ], cx.params.get("tab") ?? "rows"));
