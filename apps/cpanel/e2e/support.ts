@@ -148,8 +148,37 @@ async function readyUrl(stdout: ReadableStream<Uint8Array>): Promise<string> {
 
 /** Headless Chromium from the system (no browser download); `--no-sandbox` only when root. */
 export function launch(): Promise<Browser> {
+  keepProtocolOrder();
   const args = process.getuid?.() === 0 ? ["--no-sandbox"] : [];
   return chromium.launch({ executablePath: CHROMIUM, args });
+}
+
+/** One end of Playwright's in-process bridge (its client `Connection` or server `DispatcherConnection`). */
+interface BridgeEnd {
+  dispatch(message: unknown): unknown;
+  onmessage: (message: unknown) => void;
+  toImpl?: (x: unknown) => BridgeEnd | undefined;
+}
+
+let ordered = false;
+
+/**
+ * Playwright drives the browser from this process through an in-process bridge that hands each
+ * protocol message to the other side with a `setImmediate` of its own. Under Bun on a loaded
+ * machine those callbacks were seen to run out of order (`DEBUG=pw:channel`: a response's
+ * `__create__` dispatched 170 ms before its request's), which broke the connection for the rest of
+ * a file ("Cannot find parent object …", "Object with guid … was not bound"). This hands messages
+ * over as microtasks instead, which run in the order queued: still never inside the sender's call
+ * (no re-entrancy), always in the order sent. A Playwright without that bridge is left as it is.
+ */
+function keepProtocolOrder() {
+  if (ordered) return;
+  ordered = true;
+  const client = (chromium as unknown as { _connection?: BridgeEnd })._connection;
+  const server = client?.toImpl?.(client);
+  if (!client || !server || typeof client.dispatch !== "function" || typeof server.dispatch !== "function") return;
+  server.onmessage = (m) => queueMicrotask(() => void client.dispatch(m));
+  client.onmessage = (m) => queueMicrotask(() => void server.dispatch(m));
 }
 
 /** Where the tests write screenshots: `ADMIN_UI_SCREENSHOTS`, else a fresh temp dir. */
