@@ -10,7 +10,9 @@ import { join } from "node:path";
 import type { Browser, FrameLocator, Locator, Page } from "playwright-core";
 import { chromiumAvailable, launch, screenshotDir, startRuntime, type Runtime } from "./support.ts";
 
-setDefaultTimeout(45_000);
+// Each test makes several edits and full-page screenshots at two widths; the first took 23 s on a
+// quiet machine and over 45 s inside a CI run on the same 2 cores.
+setDefaultTimeout(120_000);
 
 describe.skipIf(!chromiumAvailable())("database studio: cell editing", () => {
   let rt: Runtime;
