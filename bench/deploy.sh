@@ -17,21 +17,8 @@ RUNS="${RUNS:-10}"
 PORT="${PORT:-18391}"
 KIND="${KIND:-both}"
 REPLICAS="${REPLICAS:-1}"
-if [ -z "${BIN:-}" ]; then
-  echo "==> building the runtime (release)" >&2
-  cargo build --release -q --bin buntime
-  BIN="$ROOT/target/release/buntime"
-fi
-BUN="${BUNTIME_BUN:-$ROOT/.tools/node_modules/bun/bin/bun.exe}"
-WORK="$(mktemp -d)"
-MASTER="bench-master-key-$(date +%s%N)"
 # shellcheck source=bench/lib/replicas.sh
 . "$ROOT/bench/lib/replicas.sh"
-cleanup() {
-  stop_replicas
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 mkdir -p "$WORK/src" "$WORK/cfg"
 start_replicas
 URL="${URLS[0]}"

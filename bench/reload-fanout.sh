@@ -14,21 +14,8 @@ RUNS="${RUNS:-10}"
 REPLICAS="${REPLICAS:-3}"
 PORT="${PORT:-18491}"
 [ "$REPLICAS" -ge 2 ] || { echo "REPLICAS must be 2 or more" >&2; exit 2; }
-if [ -z "${BIN:-}" ]; then
-  echo "==> building the runtime (release)" >&2
-  cargo build --release -q --bin buntime
-  BIN="$ROOT/target/release/buntime"
-fi
-BUN="${BUNTIME_BUN:-$ROOT/.tools/node_modules/bun/bin/bun.exe}"
-WORK="$(mktemp -d)"
-MASTER="bench-master-key-$(date +%s%N)"
 # shellcheck source=bench/lib/replicas.sh
 . "$ROOT/bench/lib/replicas.sh"
-cleanup() {
-  stop_replicas
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 cp -r "$ROOT/plugins" "$WORK/plugins"
 PLUGIN_DIRS="$WORK/plugins"
 HELLO="$WORK/plugins/plugin-hello/manifest.yaml"

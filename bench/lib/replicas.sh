@@ -1,9 +1,19 @@
 # Sourced by the benches that need one runtime or several replicas on one PostgreSQL.
-# Expects: ROOT, WORK (a temp dir, removed by the caller's trap), PORT, REPLICAS, BIN, BUN, MASTER;
-# optional PLUGIN_DIRS (default: the shipped plugins/). Provides start_replicas, which starts
-# REPLICAS runtimes on ports PORT.. (with REPLICAS > 1: on one data dir and a throwaway PostgreSQL
-# from Debian's initdb/pg_ctl, as the tests use) and waits until each is ready and, with more than
-# one, linked; then URLS holds their base URLs. stop_replicas stops them and PostgreSQL.
+# Expects ROOT, PORT and REPLICAS; BIN (default: a release build, made here) and BUNTIME_BUN are
+# optional. Sets BIN, BUN, WORK (a temp dir) and MASTER, and an EXIT trap that stops everything
+# and removes WORK. Provides start_replicas, which starts REPLICAS runtimes on ports PORT.. with
+# PLUGIN_DIRS (default: the shipped plugins/) (with REPLICAS > 1: on one data dir and a throwaway
+# PostgreSQL from Debian's initdb/pg_ctl, as the tests use) and waits until each is ready and, with
+# more than one, linked; then URLS holds their base URLs.
+
+if [ -z "${BIN:-}" ]; then
+  echo "==> building the runtime (release)" >&2
+  cargo build --release -q --bin buntime
+  BIN="$ROOT/target/release/buntime"
+fi
+BUN="${BUNTIME_BUN:-$ROOT/.tools/node_modules/bun/bin/bun.exe}"
+WORK="$(mktemp -d)"
+MASTER="bench-master-key-$(date +%s%N)"
 
 RT_PIDS=()
 URLS=()
@@ -12,7 +22,9 @@ PG_CTL=""
 stop_replicas() {
   for pid in "${RT_PIDS[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true; done
   [ -n "$PG_CTL" ] && $PG_CTL -D "$WORK/pg" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$WORK"
 }
+trap stop_replicas EXIT
 
 start_replicas() {
   local i url
