@@ -192,7 +192,9 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
       expect(current.every((h) => h === href)).toBe(true);
       await snap(href.replace("/cpanel/", "").replace("~/", "").replaceAll("/", "-"));
     }
-  });
+    // About 30 pages, each screenshotted at two widths: 28 s on a quiet machine, more inside CI
+    // (a test that times out takes the shared browser down with it, failing the rest of the file).
+  }, 120_000);
 
   test("at 375 px the sidebar is a drawer behind the menu button, usable with the keyboard", async () => {
     await page.setViewportSize({ width: 375, height: 812 });
