@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { join } from "node:path";
 import type { Browser, BrowserContext, FrameLocator, Page } from "playwright-core";
 import { ADMIN, startAuthRuntime, type AuthRuntime } from "./auth-runtime.ts";
-import { chromiumAvailable, launch, screenshotDir } from "./support.ts";
+import { chromiumAvailable, launch, screenshotDir, desktopContext } from "./support.ts";
 
 const WIDTHS = [1440, 375] as const;
 setDefaultTimeout(90_000); // the authz test takes up to 30 s inside a CI run on 2 cores
@@ -25,7 +25,7 @@ describe.skipIf(!chromiumAvailable())("auth plugin UIs in the admin shell", () =
 
   beforeAll(async () => {
     [rt, browser, shots] = await Promise.all([startAuthRuntime(), launch(), screenshotDir()]);
-    context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: "en-US", timezoneId: "UTC" });
+    context = await desktopContext(browser);
     page = await context.newPage();
     console.log(`screenshots: ${shots}`);
   }, 90_000);
@@ -84,7 +84,7 @@ describe.skipIf(!chromiumAvailable())("auth plugin UIs in the admin shell", () =
   });
 
   test("shell: the top bar shows the signed-in user; a session revoked mid-use goes back to sign-in and returns to the same page", async () => {
-    const ctx = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: "en-US", timezoneId: "UTC" });
+    const ctx = await desktopContext(browser);
     try {
       const p = await ctx.newPage();
       const bar = p.locator("header.ui-topbar");

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import type { Browser, FrameLocator, Locator, Page } from "playwright-core";
-import { chromiumAvailable, launch, screenshotDir, startRuntime, type Runtime } from "./support.ts";
+import { chromiumAvailable, launch, screenshotDir, startRuntime, type Runtime, desktopContext } from "./support.ts";
 
 // Each test makes several edits and full-page screenshots at two widths; the first took 23 s on a
 // quiet machine and over 45 s inside a CI run on the same 2 cores.
@@ -22,7 +22,7 @@ describe.skipIf(!chromiumAvailable())("database studio: cell editing", () => {
 
   beforeAll(async () => {
     [rt, browser, shots] = await Promise.all([startRuntime(), launch(), screenshotDir()]);
-    const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: "en-US", timezoneId: "UTC" });
+    const context = await desktopContext(browser);
     page = await context.newPage();
     console.log(`screenshots: ${shots}`);
   }, 90_000);

@@ -10,7 +10,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import type { Browser, BrowserContext, FrameLocator, Page } from "playwright-core";
-import { REPO, chromiumAvailable, launch, screenshotDir, startRuntime, type Runtime } from "./support.ts";
+import { REPO, chromiumAvailable, launch, screenshotDir, startRuntime, type Runtime, desktopContext } from "./support.ts";
 import { startAuthRuntime } from "./auth-runtime.ts";
 
 const WIDTHS = [1440, 375] as const;
@@ -26,7 +26,7 @@ describe.skipIf(!chromiumAvailable())("plugin UIs in the admin shell", () => {
 
   beforeAll(async () => {
     [rt, browser, shots] = await Promise.all([startRuntime(), launch(), screenshotDir()]);
-    context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: "en-US", timezoneId: "UTC" });
+    context = await desktopContext(browser);
     page = await context.newPage();
     console.log(`screenshots: ${shots}`);
   }, 90_000);

@@ -12,7 +12,7 @@ import { cp, mkdir, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
 import type { Browser, BrowserContext, FrameLocator, Page } from "playwright-core";
-import { REPO, chromiumAvailable, launch, screenshotDir, startRuntime, type Runtime } from "./support.ts";
+import { REPO, chromiumAvailable, launch, screenshotDir, startRuntime, type Runtime, desktopContext } from "./support.ts";
 
 const WIDTHS = [1440, 375] as const;
 setDefaultTimeout(120_000); // two tests reload the plugins; the machine may be busy
@@ -51,7 +51,7 @@ describe.skipIf(!chromiumAvailable())("proxy and gateway UIs in the admin shell"
       },
     });
     [rt, browser, shots] = await Promise.all([startRuntime(), launch(), screenshotDir()]);
-    context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: "en-US", timezoneId: "UTC" });
+    context = await desktopContext(browser);
     page = await context.newPage();
     // Signed in as the shell keeps it: the key in this tab's sessionStorage, shared with the frames.
     await page.goto(`${rt.url}/cpanel/~/health`);

@@ -9,7 +9,7 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { setDefaultTimeout } from "bun:test";
-import { chromiumAvailable, launch, REPO, screenshotDir, startRuntime, type Runtime } from "./support.ts";
+import { chromiumAvailable, launch, REPO, screenshotDir, startRuntime, type Runtime, desktopContext } from "./support.ts";
 
 const WIDTHS = [1440, 375] as const;
 // Each test drives a real browser against a real runtime on a shared 2-core machine.
@@ -24,7 +24,7 @@ describe.skipIf(!chromiumAvailable())("cpanel admin shell", () => {
 
   beforeAll(async () => {
     [rt, browser, shots] = await Promise.all([startRuntime(), launch(), screenshotDir()]);
-    context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: "en-US", timezoneId: "UTC" });
+    context = await desktopContext(browser);
     page = await context.newPage();
     console.log(`screenshots: ${shots}`);
   }, 60_000);

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { cp, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { chromium, type Browser } from "playwright-core";
+import { chromium, type Browser, type BrowserContext } from "playwright-core";
 
 export const REPO = resolve(import.meta.dir, "../../..");
 const SHELL = resolve(import.meta.dir, "..");
@@ -151,6 +151,11 @@ export function launch(): Promise<Browser> {
   keepProtocolOrder();
   const args = process.getuid?.() === 0 ? ["--no-sandbox"] : [];
   return chromium.launch({ executablePath: CHROMIUM, args });
+}
+
+/** The context every test starts from: a 1440×900 desktop, English, UTC (screenshots stay comparable). */
+export function desktopContext(browser: Browser): Promise<BrowserContext> {
+  return browser.newContext({ viewport: { width: 1440, height: 900 }, locale: "en-US", timezoneId: "UTC" });
 }
 
 /** One end of Playwright's in-process bridge (its client `Connection` or server `DispatcherConnection`). */
