@@ -12,7 +12,9 @@
 # Three ways in: `via=pool` is the `buntime-pool-bench` harness (a bare hyper server calling
 # Pool::dispatch), `via=runtime` the real `buntime` binary (plugins pipeline, app resolution,
 # manifests; skipped with RUNTIME=0 or if it does not build), `via=direct` the apps on Bun.serve.
-# The runtime run adds a static SPA asset. Env: DURATION (10s), CONNS (50), EPH_CONNS (5).
+# The runtime run adds a static SPA asset, and ends with where the CPU goes (bench/lib/cpu.sh: µs of
+# CPU per request of wrk, the runtime and its worker hosts, and the ratio the runtime could reach if
+# its own code cost nothing). Env: DURATION (10s), CONNS (50), EPH_CONNS (5), CPU_DURATION (5s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -121,6 +123,7 @@ HARNESS_PID=$!
 wait_port "$POOL_PORT"
 "$BUN" "$WORK/direct.ts" >"$WORK/direct.log" 2>&1 &
 PIDS+=($!)
+DIRECT_PID=$!
 wait_port "$DIRECT_BASE"
 
 IDLE_RUNTIME=$(rss_json | field runtime)
@@ -189,6 +192,27 @@ if [ -n "$RT_PID" ]; then
   echo "buntime RSS: idle $(mb "$RT_IDLE") MB, after load $(mb "$RT_AFTER") MB (hosts not included)"
   grep -m5 -iE "error|panic" "$WORK/runtime.log" || true
 fi
+
+# Where the CPU goes (only via=runtime): µs of CPU per request of each process, user and kernel
+# apart, and the best ratio the runtime could reach if its own code (user time) cost nothing:
+# (wrk + Bun.serve) / (wrk + runtime kernel + worker hosts), all per request, from the same runs.
+if [ -n "$RT_PID" ]; then
+  source "$ROOT/bench/lib/cpu.sh"
+  echo
+  echo "CPU per request (${CPU_DURATION:-5s} runs; µs user+kernel; hosts = the runtime's worker hosts):"
+  CPU_GROUPS="bun:$DIRECT_PID"
+  cpu_run "http://127.0.0.1:$((DIRECT_BASE + 0))/" 2 "$CONNS" "${CPU_DURATION:-5s}"; cpu_row "direct Bun.serve"
+  DIRECT_US=$(awk -v a="$CPU_US_wrk" -v b="$CPU_US_bun_usr" -v c="$CPU_US_bun_sys" 'BEGIN { print a + b + c }')
+  bound() { awk -v d="$DIRECT_US" -v w="$CPU_US_wrk" -v k="$CPU_US_runtime_sys" -v hu="$CPU_US_hosts_usr" -v hs="$CPU_US_hosts_sys" \
+    'BEGIN { printf "%.2f", d / (w + k + hu + hs) }'; }
+  CPU_GROUPS="runtime:$RT_PID hosts:$(pgrep -d, -P "$RT_PID" || echo "$RT_PID")"
+  cpu_run "http://127.0.0.1:$RT_PORT/noop-default/" 2 "$CONNS" "${CPU_DURATION:-5s}"; cpu_row "runtime default"
+  BOUND_DEFAULT=$(bound)
+  cpu_run "http://127.0.0.1:$RT_PORT/noop/" 2 "$CONNS" "${CPU_DURATION:-5s}"; cpu_row "runtime tuned"
+  BOUND_TUNED=$(bound)
+  echo "bound with the runtime's user time at zero: default manifest $BOUND_DEFAULT, tuned $BOUND_TUNED of direct"
+fi
+
 AFTER=$(rss_json)
 echo
 echo "runtime RSS: idle $(mb "$IDLE_RUNTIME") MB, after load $(mb "$(echo "$AFTER" | field runtime)") MB;" \

@@ -8,8 +8,10 @@
 # static rule `^/up/(.*)$` -> `http://127.0.0.1:$UP_PORT/$1`. wrk, the runtime and the upstream
 # share this machine's cores. Prints req/s, p50/p99 and errors for `direct` and `proxied`, the
 # ratio proxied/direct, the runtime's own native hello route for scale (`native`: what the
-# runtime alone costs per request here), and the download's time and RSS.
-# Env: DURATION (10s), CONNS (50), THREADS (2), RT_BIN (a runtime binary to use instead of building one).
+# runtime alone costs per request here), where the CPU goes (bench/lib/cpu.sh: µs of CPU per request
+# of wrk, the runtime and the upstream, and the ratio if the runtime's own code cost nothing), and
+# the download's time and RSS.
+# Env: DURATION (10s), CONNS (50), THREADS (2), CPU_DURATION (5s), RT_BIN (a runtime binary to use instead of building one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -62,6 +64,7 @@ sed -e "s#^rules: \[\]#rules:\n  - { pattern: \"^/up/(.*)\$\", target: \"http://
 
 "$BUN" "$WORK/upstream.ts" >"$WORK/upstream.log" 2>&1 &
 PIDS+=($!)
+UP_PID=$!
 (cd "$WORK" && exec env -i PATH="$PATH" HOME="$HOME" PORT="$RT_PORT" NODE_ENV=production RUNTIME_LOG_LEVEL=warn \
   RUNTIME_WORKER_DIRS="$WORK/apps" RUNTIME_PLUGIN_DIRS="$WORK/plugins" RUNTIME_STATE_DIR="$WORK/state" \
   "$RT_BIN" serve >"$WORK/runtime.log" 2>&1) &
@@ -95,6 +98,19 @@ printf '%-8s %10s %8s %8s %7s\n' proxied $PROXIED
 printf '%-8s %10s %8s %8s %7s\n' native $NATIVE
 awk -v d="$(echo "$DIRECT" | cut -d' ' -f1)" -v p="$(echo "$PROXIED" | cut -d' ' -f1)" \
   'BEGIN { printf "ratio proxied/direct (req/s): %.2f\n", p / d }'
+
+# Where the CPU goes: µs of CPU per request of wrk, the runtime and the upstream (user+kernel), and
+# the best ratio if the runtime's own code (user time) cost nothing:
+# (wrk + upstream) / (wrk + runtime kernel + upstream), per request, from the same runs.
+source "$ROOT/bench/lib/cpu.sh"
+echo "==> CPU per request (${CPU_DURATION:-5s} runs; µs user+kernel)"
+CPU_GROUPS="upstream:$UP_PID runtime:$RT_PID"
+cpu_run "http://127.0.0.1:$UP_PORT/hello" "$THREADS" "$CONNS" "${CPU_DURATION:-5s}"; cpu_row direct
+DIRECT_US=$(awk -v a="$CPU_US_wrk" -v b="$CPU_US_upstream_usr" -v c="$CPU_US_upstream_sys" 'BEGIN { print a + b + c }')
+cpu_run "http://127.0.0.1:$RT_PORT/up/hello" "$THREADS" "$CONNS" "${CPU_DURATION:-5s}"; cpu_row proxied
+awk -v d="$DIRECT_US" -v w="$CPU_US_wrk" -v k="$CPU_US_runtime_sys" -v u="$CPU_US_upstream_usr" -v s="$CPU_US_upstream_sys" \
+  'BEGIN { printf "bound with the runtime'"'"'s user time at zero: %.2f of direct\n", d / (w + k + u + s) }'
+cpu_run "http://127.0.0.1:$RT_PORT/hello/api/greeting" "$THREADS" "$CONNS" "${CPU_DURATION:-5s}"; cpu_row native
 
 echo "==> 100 MB download through the proxy"
 rss() { awk '/VmRSS/ { print $2 }' "/proc/$RT_PID/status"; }
