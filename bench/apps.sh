@@ -202,14 +202,12 @@ if [ -n "$RT_PID" ]; then
   echo "CPU per request (${CPU_DURATION:-5s} runs; µs user+kernel; hosts = the runtime's worker hosts):"
   CPU_GROUPS="bun:$DIRECT_PID"
   cpu_run "http://127.0.0.1:$((DIRECT_BASE + 0))/" 2 "$CONNS" "${CPU_DURATION:-5s}"; cpu_row "direct Bun.serve"
-  DIRECT_US=$(awk -v a="$CPU_US_wrk" -v b="$CPU_US_bun_usr" -v c="$CPU_US_bun_sys" 'BEGIN { print a + b + c }')
-  bound() { awk -v d="$DIRECT_US" -v w="$CPU_US_wrk" -v k="$CPU_US_runtime_sys" -v hu="$CPU_US_hosts_usr" -v hs="$CPU_US_hosts_sys" \
-    'BEGIN { printf "%.2f", d / (w + k + hu + hs) }'; }
+  DIRECT_US=$(awk -v w="$CPU_US_wrk" -v b="$(cpu_total bun)" 'BEGIN { print w + b }')
   CPU_GROUPS="runtime:$RT_PID hosts:$(pgrep -d, -P "$RT_PID" || echo "$RT_PID")"
   cpu_run "http://127.0.0.1:$RT_PORT/noop-default/" 2 "$CONNS" "${CPU_DURATION:-5s}"; cpu_row "runtime default"
-  BOUND_DEFAULT=$(bound)
+  BOUND_DEFAULT=$(cpu_bound "$DIRECT_US" runtime hosts)
   cpu_run "http://127.0.0.1:$RT_PORT/noop/" 2 "$CONNS" "${CPU_DURATION:-5s}"; cpu_row "runtime tuned"
-  BOUND_TUNED=$(bound)
+  BOUND_TUNED=$(cpu_bound "$DIRECT_US" runtime hosts)
   echo "bound with the runtime's user time at zero: default manifest $BOUND_DEFAULT, tuned $BOUND_TUNED of direct"
 fi
 

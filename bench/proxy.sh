@@ -106,10 +106,9 @@ source "$ROOT/bench/lib/cpu.sh"
 echo "==> CPU per request (${CPU_DURATION:-5s} runs; µs user+kernel)"
 CPU_GROUPS="upstream:$UP_PID runtime:$RT_PID"
 cpu_run "http://127.0.0.1:$UP_PORT/hello" "$THREADS" "$CONNS" "${CPU_DURATION:-5s}"; cpu_row direct
-DIRECT_US=$(awk -v a="$CPU_US_wrk" -v b="$CPU_US_upstream_usr" -v c="$CPU_US_upstream_sys" 'BEGIN { print a + b + c }')
+DIRECT_US=$(awk -v w="$CPU_US_wrk" -v u="$(cpu_total upstream)" 'BEGIN { print w + u }')
 cpu_run "http://127.0.0.1:$RT_PORT/up/hello" "$THREADS" "$CONNS" "${CPU_DURATION:-5s}"; cpu_row proxied
-awk -v d="$DIRECT_US" -v w="$CPU_US_wrk" -v k="$CPU_US_runtime_sys" -v u="$CPU_US_upstream_usr" -v s="$CPU_US_upstream_sys" \
-  'BEGIN { printf "bound with the runtime'"'"'s user time at zero: %.2f of direct\n", d / (w + k + u + s) }'
+echo "bound with the runtime's user time at zero: $(cpu_bound "$DIRECT_US" runtime upstream) of direct"
 cpu_run "http://127.0.0.1:$RT_PORT/hello/api/greeting" "$THREADS" "$CONNS" "${CPU_DURATION:-5s}"; cpu_row native
 
 echo "==> 100 MB download through the proxy"

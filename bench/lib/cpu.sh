@@ -9,6 +9,14 @@
 #   CPU_GROUPS="runtime:$RT_PID hosts:$(pgrep -d, -P "$RT_PID") app:$BUN_PID"
 #   cpu_run URL THREADS CONNS DURATION   # sets CPU_RPS and CPU_US_<group>_{usr,sys}, CPU_US_wrk
 #   cpu_row LABEL                        # one line: req/s, then µs/request per group
+#   cpu_total GROUP                      # µs/request of a group (user + kernel), or of wrk
+#   cpu_bound DIRECT_US RUNTIME APP      # the ratio to a direct run costing DIRECT_US per request
+#                                        # (wrk included) if RUNTIME's user time were zero
+
+if [ ! -x /usr/bin/time ]; then
+  echo "==> installing time (for wrk's own CPU)"
+  (apt-get install -y time >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y time >/dev/null; })
+fi
 
 # utime+stime ticks of a comma-separated pid list: "usr sys".
 cpu_ticks() {
@@ -53,4 +61,15 @@ cpu_row() {
     printf '  %s %s+%s' "$name" "${!usr}" "${!sys}"
   done
   echo "  (µs of CPU per request, user+kernel)"
+}
+
+cpu_total() {
+  if [ "$1" = wrk ]; then echo "$CPU_US_wrk"; return; fi
+  local usr="CPU_US_${1}_usr" sys="CPU_US_${1}_sys"
+  awk -v u="${!usr}" -v s="${!sys}" 'BEGIN { print u + s }'
+}
+
+cpu_bound() {
+  local sys="CPU_US_${2}_sys"
+  awk -v d="$1" -v w="$CPU_US_wrk" -v k="${!sys}" -v a="$(cpu_total "$3")" 'BEGIN { printf "%.2f", d / (w + k + a) }'
 }
