@@ -191,7 +191,10 @@ describe.skipIf(!chromiumAvailable())("database studio: cell editing", () => {
     await cell(3, "name").dblclick();
     await frame().getByRole("textbox", { name: "New value of name" }).fill("ghost");
     await page.keyboard.press("Enter");
-    await expect(frame().getByTestId("grid-alert").textContent()).resolves.toContain("0 rows were updated and the row is no longer there");
+    // The alert is in the page from the start, hidden and empty: wait for the save to show it.
+    const alert = frame().getByTestId("grid-alert");
+    await alert.waitFor({ state: "visible" });
+    await expect(alert.textContent()).resolves.toContain("0 rows were updated and the row is no longer there");
     await expect(cell(3, "name").getAttribute("aria-readonly")).resolves.toBe("true");
     expect(await sql("SELECT * FROM e2e_cells WHERE id = 3")).toEqual([]);
   });
