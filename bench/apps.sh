@@ -203,7 +203,8 @@ if [ -n "$RT_PID" ]; then
   CPU_GROUPS="bun:$DIRECT_PID"
   cpu_run "http://127.0.0.1:$((DIRECT_BASE + 0))/" 2 "$CONNS" "${CPU_DURATION:-5s}"; cpu_row "direct Bun.serve"
   DIRECT_US=$(awk -v w="$CPU_US_wrk" -v b="$(cpu_total bun)" 'BEGIN { print w + b }')
-  CPU_GROUPS="runtime:$RT_PID hosts:$(pgrep -d, -P "$RT_PID" || echo "$RT_PID")"
+  # The worker hosts are the runtime's child processes (all started by the runs above).
+  CPU_GROUPS="runtime:$RT_PID hosts:$(pgrep -d, -P "$RT_PID")"
   cpu_run "http://127.0.0.1:$RT_PORT/noop-default/" 2 "$CONNS" "${CPU_DURATION:-5s}"; cpu_row "runtime default"
   BOUND_DEFAULT=$(cpu_bound "$DIRECT_US" runtime hosts)
   cpu_run "http://127.0.0.1:$RT_PORT/noop/" 2 "$CONNS" "${CPU_DURATION:-5s}"; cpu_row "runtime tuned"

@@ -100,16 +100,15 @@ const idle = await measure("a fresh worker serving nothing", async () => {
     await stop(w);
   }
 }, "per worker");
-const bareBefore = process.cpuUsage();
-for (let i = 0; i < ROUNDS; i++) {
-  const w = new Worker(join(dir, "bare.js"), { env: {} } as any);
-  await next(w, "BOOT");
-  const done = closed(w);
-  w.terminate();
-  await done;
-}
-const bare = process.cpuUsage(bareBefore);
-console.log(`${"bare Worker start + stop".padEnd(44)} ${((bare.user + bare.system) / 1000 / ROUNDS).toFixed(2)} ms CPU`);
+await measure("bare Worker start + stop", async () => {
+  for (let i = 0; i < ROUNDS; i++) {
+    const w = new Worker(join(dir, "bare.js"), { env: {} } as any);
+    await next(w, "BOOT");
+    const done = closed(w);
+    w.terminate();
+    await done;
+  }
+}, "per worker");
 console.log(`recycle cost in Bun: ${(fresh - warm).toFixed(2)} ms CPU per recycle, of which start + stop ${idle.toFixed(2)} ms and the cold first requests ${(fresh - warm - idle).toFixed(2)} ms (${CONNS} connections, Bun ${Bun.version})`);
 client.kill();
 rmSync(dir, { recursive: true, force: true });

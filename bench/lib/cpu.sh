@@ -31,21 +31,18 @@ cpu_ticks() {
 }
 
 cpu_run() {
-  local url=$1 threads=$2 conns=$3 duration=$4 group name pids before after out
-  local hz
+  local url=$1 threads=$2 conns=$3 duration=$4 hz group name out requests u0 s0 u1 s1
+  local -A before=()
   hz=$(getconf CLK_TCK)
-  declare -gA CPU_BEFORE=()
-  for group in $CPU_GROUPS; do CPU_BEFORE[${group%%:*}]=$(cpu_ticks "${group#*:}"); done
+  for group in $CPU_GROUPS; do before[${group%%:*}]=$(cpu_ticks "${group#*:}"); done
   out=$(/usr/bin/time -f 'WRKCPU %U %S' wrk -t"$threads" -c"$conns" -d"$duration" "$url" 2>&1)
   CPU_RPS=$(echo "$out" | awk '/Requests\/sec/ { print $2 }')
-  local requests
   requests=$(echo "$out" | awk '/requests in/ { print $1 }')
   CPU_ROW_GROUPS=""
   for group in $CPU_GROUPS; do
-    name=${group%%:*}; pids=${group#*:}
-    after=$(cpu_ticks "$pids")
-    read -r u0 s0 <<<"${CPU_BEFORE[$name]}"
-    read -r u1 s1 <<<"$after"
+    name=${group%%:*}
+    read -r u0 s0 <<<"${before[$name]}"
+    read -r u1 s1 <<<"$(cpu_ticks "${group#*:}")"
     printf -v "CPU_US_${name}_usr" '%s' "$(awk -v t=$((u1 - u0)) -v n="$requests" -v hz="$hz" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')"
     printf -v "CPU_US_${name}_sys" '%s' "$(awk -v t=$((s1 - s0)) -v n="$requests" -v hz="$hz" 'BEGIN { printf "%.1f", t / hz * 1e6 / n }')"
     CPU_ROW_GROUPS+=" $name"
