@@ -111,11 +111,15 @@ async fn idle_timeout_runs_on_idle_and_shutdown_runs_on_terminate() {
     s.env.insert("TERM_FILE".into(), term.display().to_string());
     let spec = Arc::new(s);
     let (_, id) = get(&pool, &spec, "/id").await;
+    // `writeFileSync` creates the file before it writes to it, so wait for the content,
+    // not for the file: an empty read here is the hook still writing.
     let deadline = Instant::now() + Duration::from_secs(3);
-    while !idle.exists() && Instant::now() < deadline {
+    let mut written = String::new();
+    while written.is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
+        written = std::fs::read_to_string(&idle).unwrap_or_default();
     }
-    assert_eq!(std::fs::read_to_string(&idle).unwrap(), format!("idle {id}"));
+    assert_eq!(written, format!("idle {id}"));
     pool.shutdown().await;
     assert_eq!(std::fs::read_to_string(&term).unwrap(), format!("terminated {id}"));
 }
